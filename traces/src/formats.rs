@@ -1,0 +1,320 @@
+//! Trace files: CSV, Parquet and JSONL through polars, in the servesim schema or in the formats
+//! of the public traces (Azure LLM inference, Mooncake).
+//!
+//! The servesim schema (column: type, unit):
+//!
+//! | column | type | unit / meaning | required |
+//! |---|---|---|---|
+//! | `id` | unsigned integer | unique request id | no (row index) |
+//! | `arrival_s` | float | seconds since trace start | yes |
+//! | `class` | string | model or traffic class | no (`default`) |
+//! | `input_size` | unsigned integer | tokens or bytes | yes |
+//! | `output_tokens` | unsigned integer | tokens to generate | no (0) |
+//! | `cache_key` | unsigned integer | response-cache key | no |
+//! | `prefix_blocks` | list of unsigned integers (CSV: `;`-separated) | prompt block ids | no |
+//! | `service_s` | float | recorded service time, seconds | no |
+//!
+//! Readers never trust the file: every value is checked and a failure names the file, the 1-based
+//! data row and the column. Writers write to a temporary file beside the target and rename it
+//! into place, so a reader never sees half a file.
+
+mod columns;
+mod import;
+mod table;
+
+pub use import::{SourceFormat, detect_source_format, read_any};
+pub use table::{Table, TableColumn};
+
+use crate::error::{Result, TraceError};
+use crate::request::{ClassId, Request, Trace};
+use crate::time::SimTime;
+use crate::validate::validate;
+use columns::Columns;
+use polars::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// A file format, chosen by file extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated values with a header row (`.csv`).
+    Csv,
+    /// Apache Parquet (`.parquet`, `.pq`).
+    Parquet,
+    /// One JSON object per line (`.jsonl`, `.ndjson`).
+    Jsonl,
+}
+
+impl Format {
+    /// The format of `path`, from its extension.
+    pub fn from_path(path: &Path) -> Result<Format> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" => Ok(Format::Csv),
+            "parquet" | "pq" => Ok(Format::Parquet),
+            "jsonl" | "ndjson" => Ok(Format::Jsonl),
+            _ => Err(TraceError::invalid(
+                path,
+                None,
+                None,
+                format!("unknown file extension `{ext}`: use .csv, .parquet or .jsonl"),
+            )),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "CSV",
+            Format::Parquet => "Parquet",
+            Format::Jsonl => "JSONL",
+        }
+    }
+}
+
+/// Reads a whole file into a DataFrame. CSV columns are read as strings, so that every value is
+/// parsed (and every error reported) by this crate, with its row and column.
+pub(crate) fn read_frame(path: &Path) -> Result<DataFrame> {
+    let format = Format::from_path(path)?;
+    let meta = std::fs::metadata(path).map_err(|source| TraceError::Io {
+        path: path.into(),
+        source,
+    })?;
+    if meta.len() == 0 {
+        return Err(TraceError::invalid(path, None, None, "the file is empty"));
+    }
+    let fail = |e: PolarsError| TraceError::Format {
+        path: path.into(),
+        format: format.name(),
+        message: e.to_string(),
+    };
+    let open = || {
+        std::fs::File::open(path).map_err(|source| TraceError::Io {
+            path: path.into(),
+            source,
+        })
+    };
+    let df = match format {
+        Format::Csv => CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(Some(0))
+            .try_into_reader_with_file_path(Some(path.into()))
+            .and_then(|r| r.finish())
+            .map_err(fail)?,
+        Format::Parquet => ParquetReader::new(open()?).finish().map_err(fail)?,
+        Format::Jsonl => JsonReader::new(open()?)
+            .with_json_format(JsonFormat::JsonLines)
+            .infer_schema_len(None)
+            .finish()
+            .map_err(fail)?,
+    };
+    if df.height() == 0 {
+        return Err(TraceError::invalid(
+            path,
+            None,
+            None,
+            "the file has no rows",
+        ));
+    }
+    Ok(df)
+}
+
+/// Reads a trace in the servesim schema and checks the whole contract.
+pub fn read_trace(path: &Path) -> Result<Trace> {
+    let df = read_frame(path)?;
+    let cols = Columns::new(&df, path);
+    let n = df.height();
+    let arrival = cols
+        .f64("arrival_s")?
+        .ok_or_else(|| cols.missing("arrival_s"))?;
+    let input = cols
+        .u64("input_size")?
+        .ok_or_else(|| cols.missing("input_size"))?;
+    let ids = cols.u64("id")?;
+    let class = cols.string("class")?;
+    let output = cols.u64("output_tokens")?;
+    let keys = cols.u64("cache_key")?;
+    let blocks = cols.blocks("prefix_blocks")?;
+    let service = cols.f64("service_s")?;
+
+    let mut classes: Vec<String> = Vec::new();
+    let mut requests = Vec::with_capacity(n);
+    for i in 0..n {
+        let row = Some(i + 1);
+        let time = |v: Option<f64>, col: &str| -> Result<SimTime> {
+            let v = v.ok_or_else(|| TraceError::invalid(path, row, Some(col), "missing value"))?;
+            SimTime::from_secs_f64(v).ok_or_else(|| {
+                TraceError::invalid(
+                    path,
+                    row,
+                    Some(col),
+                    format!("must be a finite, non-negative number of seconds, got {v}"),
+                )
+            })
+        };
+        let class_id = match class.as_ref().and_then(|c| c[i].as_deref()) {
+            None => intern(&mut classes, "default"),
+            Some(name) => intern(&mut classes, name),
+        };
+        if classes.len() > u16::MAX as usize {
+            return Err(TraceError::invalid(
+                path,
+                row,
+                Some("class"),
+                "more than 65535 distinct classes",
+            ));
+        }
+        requests.push(Request {
+            id: match &ids {
+                Some(v) => {
+                    v[i].ok_or_else(|| TraceError::invalid(path, row, Some("id"), "missing value"))?
+                }
+                None => i as u64,
+            },
+            arrival: time(arrival[i], "arrival_s")?,
+            class: ClassId(class_id),
+            input_size: input[i].ok_or_else(|| {
+                TraceError::invalid(path, row, Some("input_size"), "missing value")
+            })?,
+            output_tokens: output.as_ref().and_then(|v| v[i]).unwrap_or(0),
+            cache_key: keys.as_ref().and_then(|v| v[i]),
+            prefix_blocks: blocks
+                .as_ref()
+                .and_then(|v| v[i].clone())
+                .map(Vec::into_boxed_slice),
+            service: match service.as_ref().and_then(|v| v[i]) {
+                Some(s) => Some(time(Some(s), "service_s")?),
+                None => None,
+            },
+        });
+    }
+    if classes.is_empty() {
+        classes = Trace::default_classes();
+    }
+    validate(path, &requests)?;
+    Ok(Trace { requests, classes })
+}
+
+fn intern(classes: &mut Vec<String>, name: &str) -> u16 {
+    match classes.iter().position(|c| c == name) {
+        Some(i) => i as u16,
+        None => {
+            classes.push(name.to_string());
+            (classes.len() - 1) as u16
+        }
+    }
+}
+
+/// Writes a trace in the servesim schema; the format follows the extension. Optional columns are
+/// written only when some request has a value.
+pub fn write_trace(path: &Path, trace: &Trace) -> Result<()> {
+    let r = &trace.requests;
+    let mut t = Table::default();
+    t.push("id", TableColumn::U64(r.iter().map(|q| q.id).collect()));
+    t.push(
+        "arrival_s",
+        TableColumn::F64(r.iter().map(|q| q.arrival.as_secs_f64()).collect()),
+    );
+    t.push(
+        "class",
+        TableColumn::Str(
+            r.iter()
+                .map(|q| {
+                    trace
+                        .classes
+                        .get(q.class.0 as usize)
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .collect(),
+        ),
+    );
+    t.push(
+        "input_size",
+        TableColumn::U64(r.iter().map(|q| q.input_size).collect()),
+    );
+    t.push(
+        "output_tokens",
+        TableColumn::U64(r.iter().map(|q| q.output_tokens).collect()),
+    );
+    if r.iter().any(|q| q.cache_key.is_some()) {
+        t.push(
+            "cache_key",
+            TableColumn::OptU64(r.iter().map(|q| q.cache_key).collect()),
+        );
+    }
+    if r.iter().any(|q| q.prefix_blocks.is_some()) {
+        let lists: Vec<Option<Vec<u64>>> = r
+            .iter()
+            .map(|q| q.prefix_blocks.as_ref().map(|b| b.to_vec()))
+            .collect();
+        t.push("prefix_blocks", TableColumn::ListU64(lists));
+    }
+    if r.iter().any(|q| q.service.is_some()) {
+        t.push(
+            "service_s",
+            TableColumn::OptF64(
+                r.iter()
+                    .map(|q| q.service.map(SimTime::as_secs_f64))
+                    .collect(),
+            ),
+        );
+    }
+    t.write(path)
+}
+
+/// Writes `df` to `path` in `format` via a temporary file renamed into place.
+pub(crate) fn write_frame(path: &Path, mut df: DataFrame) -> Result<()> {
+    let format = Format::from_path(path)?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|source| TraceError::Io {
+        path: dir.into(),
+        source,
+    })?;
+    let tmp: PathBuf = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|f| f.to_str()).unwrap_or("out"),
+        std::process::id()
+    ));
+    let io = |source| TraceError::Io {
+        path: tmp.clone(),
+        source,
+    };
+    let mut file = std::fs::File::create(&tmp).map_err(io)?;
+    let fail = |e: PolarsError| TraceError::Format {
+        path: path.into(),
+        format: format.name(),
+        message: e.to_string(),
+    };
+    let written = match format {
+        Format::Csv => CsvWriter::new(&mut file)
+            .include_header(true)
+            .finish(&mut df)
+            .map_err(fail),
+        Format::Parquet => ParquetWriter::new(&mut file)
+            .finish(&mut df)
+            .map(|_| ())
+            .map_err(fail),
+        Format::Jsonl => JsonWriter::new(&mut file)
+            .with_json_format(JsonFormat::JsonLines)
+            .finish(&mut df)
+            .map_err(fail),
+    };
+    let done = written
+        .and_then(|()| file.sync_all().map_err(io))
+        .and_then(|()| {
+            std::fs::rename(&tmp, path).map_err(|source| TraceError::Io {
+                path: path.into(),
+                source,
+            })
+        });
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    done
+}

@@ -1,0 +1,138 @@
+//! Descriptive statistics of a trace, for `servesim trace inspect`.
+
+use crate::id::trace_id;
+use crate::request::Trace;
+use serde::Serialize;
+
+/// Percentiles of a size column.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Percentiles {
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Maximum.
+    pub max: u64,
+}
+
+/// What `trace inspect` reports.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TraceStats {
+    /// Content id of the trace.
+    pub trace_id: String,
+    /// Number of requests.
+    pub requests: usize,
+    /// Last arrival minus first arrival, seconds.
+    pub span_s: f64,
+    /// (requests − 1) / span, requests per second.
+    pub mean_rate_per_s: f64,
+    /// Coefficient of variation (std / mean) of inter-arrival gaps; 1 for Poisson.
+    pub interarrival_cv: f64,
+    /// Fraction of inter-arrival gaps that are exactly zero (quantized timestamps).
+    pub zero_gap_fraction: f64,
+    /// Input sizes.
+    pub input_size: Percentiles,
+    /// Output tokens.
+    pub output_tokens: Percentiles,
+    /// Class names.
+    pub classes: Vec<String>,
+    /// Requests with a cache key.
+    pub with_cache_key: usize,
+    /// Distinct cache keys.
+    pub distinct_cache_keys: usize,
+    /// Requests with prefix block ids.
+    pub with_prefix_blocks: usize,
+    /// Fraction of all prefix blocks whose id appeared earlier in the trace (the upper bound on
+    /// any prefix-cache hit rate).
+    pub repeated_block_fraction: f64,
+    /// Requests with a recorded service time.
+    pub with_service_time: usize,
+}
+
+/// Nearest-rank percentile of sorted data (`q` in 0..=1).
+pub fn nearest_rank(sorted: &[u64], q: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn percentiles(mut v: Vec<u64>) -> Percentiles {
+    v.sort_unstable();
+    let mean = if v.is_empty() {
+        0.0
+    } else {
+        v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64
+    };
+    Percentiles {
+        mean,
+        p50: nearest_rank(&v, 0.50),
+        p90: nearest_rank(&v, 0.90),
+        p99: nearest_rank(&v, 0.99),
+        max: v.last().copied().unwrap_or(0),
+    }
+}
+
+/// Computes [`TraceStats`] for a trace.
+pub fn stats(trace: &Trace) -> TraceStats {
+    let r = &trace.requests;
+    let n = r.len();
+    let span = match (r.first(), r.last()) {
+        (Some(a), Some(b)) => (b.arrival - a.arrival).as_secs_f64(),
+        _ => 0.0,
+    };
+    let gaps: Vec<f64> = r
+        .windows(2)
+        .map(|w| (w[1].arrival - w[0].arrival).as_secs_f64())
+        .collect();
+    let (cv, zero) = if gaps.is_empty() {
+        (0.0, 0.0)
+    } else {
+        let m = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        let var = gaps.iter().map(|g| (g - m) * (g - m)).sum::<f64>() / gaps.len() as f64;
+        let zero = gaps.iter().filter(|&&g| g == 0.0).count() as f64 / gaps.len() as f64;
+        (if m > 0.0 { var.sqrt() / m } else { 0.0 }, zero)
+    };
+    let mut seen_blocks = std::collections::HashSet::new();
+    let (mut blocks, mut repeated) = (0u64, 0u64);
+    for q in r {
+        if let Some(b) = &q.prefix_blocks {
+            for id in b.iter() {
+                blocks += 1;
+                if !seen_blocks.insert(*id) {
+                    repeated += 1;
+                }
+            }
+        }
+    }
+    let keys: std::collections::HashSet<u64> = r.iter().filter_map(|q| q.cache_key).collect();
+    TraceStats {
+        trace_id: trace_id(r, &trace.classes),
+        requests: n,
+        span_s: span,
+        mean_rate_per_s: if span > 0.0 {
+            (n - 1) as f64 / span
+        } else {
+            0.0
+        },
+        interarrival_cv: cv,
+        zero_gap_fraction: zero,
+        input_size: percentiles(r.iter().map(|q| q.input_size).collect()),
+        output_tokens: percentiles(r.iter().map(|q| q.output_tokens).collect()),
+        classes: trace.classes.clone(),
+        with_cache_key: r.iter().filter(|q| q.cache_key.is_some()).count(),
+        distinct_cache_keys: keys.len(),
+        with_prefix_blocks: r.iter().filter(|q| q.prefix_blocks.is_some()).count(),
+        repeated_block_fraction: if blocks > 0 {
+            repeated as f64 / blocks as f64
+        } else {
+            0.0
+        },
+        with_service_time: r.iter().filter(|q| q.service.is_some()).count(),
+    }
+}
