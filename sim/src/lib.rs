@@ -1,1 +1,47 @@
-//! stub
+//! The servesim simulator: an event core, serving policies, streaming metrics and closed-form
+//! queueing results to check it against.
+//!
+//! **Architecture invariant:** this crate does no IO. It reads no files, links no polars, ONNX
+//! Runtime, clap or plotters; requests come in through an iterator, results go out as values.
+//! Policies are state machines over `(state, now)`, so the replay harness can drive them with the
+//! wall clock.
+
+pub mod analytic;
+pub mod builtin;
+pub mod calendar;
+pub mod config;
+pub mod engine;
+pub mod metrics;
+pub mod service;
+
+pub use config::{ConfigError, ScenarioConfig};
+pub use engine::{RunOptions, RunResult, SimError, Summary, predict, run};
+pub use traces::SimTime;
+
+/// Requests simulated for a generated workload whose scenario gives no `requests`.
+pub const DEFAULT_REQUESTS: u64 = 100_000;
+
+/// Runs `config` on its own generated workload with `seed`, `n` requests.
+///
+/// # Panics
+/// If the scenario has no workload (a trace-only scenario); validate first.
+pub fn run_generated(
+    config: &ScenarioConfig,
+    seed: u64,
+    n: u64,
+    record: bool,
+) -> Result<RunResult, SimError> {
+    let w = config.workload.as_ref().expect("scenario has a workload");
+    let mut g = w
+        .generator(seed, n)
+        .expect("a validated workload builds a generator");
+    run(
+        config,
+        &mut g,
+        RunOptions {
+            seed,
+            record,
+            trace_driven: false,
+        },
+    )
+}

@@ -1,0 +1,50 @@
+//! Helpers shared by the sim integration tests.
+#![allow(dead_code)]
+
+use sim::{ScenarioConfig, Summary};
+
+/// Runs `config` with seeds `0..seeds` (on every core) and returns the summaries in seed order.
+pub fn over_seeds(config: &ScenarioConfig, seeds: u64, n: u64) -> Vec<Summary> {
+    let threads = std::thread::available_parallelism().map_or(1, |p| p.get()) as u64;
+    let mut out: Vec<(u64, Summary)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    (0..seeds)
+                        .filter(|seed| seed % threads == t)
+                        .map(|seed| {
+                            (
+                                seed,
+                                sim::run_generated(config, seed, n, false).unwrap().summary,
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    out.sort_by_key(|(seed, _)| *seed);
+    out.into_iter().map(|(_, s)| s).collect()
+}
+
+/// Mean of `f` over summaries.
+pub fn mean(s: &[Summary], f: impl Fn(&Summary) -> f64) -> f64 {
+    s.iter().map(f).sum::<f64>() / s.len() as f64
+}
+
+/// |a/b − 1|.
+pub fn rel(a: f64, b: f64) -> f64 {
+    (a / b - 1.0).abs()
+}
+
+/// A scenario with Poisson arrivals at `rate` into one device.
+pub fn single(rate: f64, servers: u32, service: &str) -> ScenarioConfig {
+    ScenarioConfig::parse(&format!(
+        "name = \"t\"\n[workload.arrivals]\nkind = \"poisson\"\nrate = {rate}\n[[devices]]\nname = \"d\"\nservers = {servers}\nservice = {service}\n"
+    ))
+    .unwrap()
+}
