@@ -1,1 +1,58 @@
-fn main() {}
+//! `servesim`: simulate model serving, replay traces against real models, make the figures.
+//!
+//! The binary owns the command line (clap), run directories and error reporting (anyhow); the
+//! domain logic lives in the library crates (`traces`, `sim`).
+
+mod cmd;
+mod error;
+mod rundir;
+mod scenario;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Discrete-event simulation of inference serving.
+#[derive(Debug, Parser)]
+#[command(
+    name = "servesim",
+    version,
+    about,
+    after_help = "\
+Examples:
+  servesim scenarios                              # what is built in
+  servesim simulate --scenario mmc                # S1: M/M/4 against Erlang C
+  servesim trace inspect ../shared/traces/AzureLLMInferenceTrace_conv.csv
+
+Exit codes: 0 success, 2 bad input (file, flag or scenario; the message names it), 1 anything else."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Simulate a scenario and write a run directory.
+    Simulate(cmd::simulate::SimulateArgs),
+    /// List the built-in scenarios.
+    Scenarios(cmd::scenarios::ScenariosArgs),
+    /// Generate, import and inspect request traces.
+    #[command(subcommand)]
+    Trace(cmd::trace::TraceCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Simulate(a) => cmd::simulate::run(a).map(|_| ()),
+        Command::Scenarios(a) => cmd::scenarios::run(a),
+        Command::Trace(t) => cmd::trace::run(t),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(error::exit_code(&e) as u8)
+        }
+    }
+}

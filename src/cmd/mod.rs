@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod scenarios;
+pub mod simulate;
+pub mod trace;

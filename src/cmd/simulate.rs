@@ -1,0 +1,376 @@
+//! `servesim simulate`.
+
+use crate::error::input;
+use crate::rundir::{RunDir, code_version, peak_rss_bytes, sha256_hex};
+use crate::scenario;
+use anyhow::{Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use sim::engine::RequestRecord;
+use sim::{RunOptions, Summary};
+use std::path::PathBuf;
+use traces::formats::{SourceFormat, Table, TableColumn};
+use traces::id::TraceHasher;
+use traces::{Request, SimTime};
+
+/// Simulate a scenario and write a run directory.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  servesim simulate --scenario mmc
+  servesim simulate --scenario mmc --seed 7 --requests 100000 --records
+  servesim simulate --scenario my.toml --trace ../shared/traces/AzureLLMInferenceTrace_conv.csv
+  servesim simulate --scenario overload --out /tmp/runs
+
+Writes OUT/<run-id>/ with manifest.json, config.resolved.toml, summary.json and, with
+--records, requests.parquet; the directory appears whole or not at all.")]
+pub struct SimulateArgs {
+    /// Scenario: a TOML file or a built-in name (see `servesim scenarios`).
+    #[arg(long, short = 's', value_name = "FILE|NAME")]
+    pub scenario: String,
+    /// Drive the run with this trace instead of the scenario's workload (CSV, Parquet or JSONL;
+    /// servesim, Azure or Mooncake schema, detected from the columns).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Schema of --trace, if detection should not decide.
+    #[arg(long, value_name = "servesim|azure|mooncake", requires = "trace")]
+    pub trace_format: Option<SourceFormat>,
+    /// Run seed (overrides the scenario's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Number of requests (overrides the scenario's; cuts a trace).
+    #[arg(long, short = 'n')]
+    pub requests: Option<u64>,
+    /// Parent directory of the run directory.
+    #[arg(long, short = 'o', default_value = "runs", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Also write one record per request (requests.parquet).
+    #[arg(long)]
+    pub records: bool,
+    /// Print the summary as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The trace that drove a run, as the manifest names it.
+#[derive(Debug, Serialize)]
+struct TraceRef {
+    id: String,
+    source: String,
+    requests: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Manifest<'a> {
+    schema: &'static str,
+    run_id: &'a str,
+    kind: &'static str,
+    scenario: &'a str,
+    scenario_source: &'a str,
+    config_hash: String,
+    trace: TraceRef,
+    seed: u64,
+    code: crate::rundir::CodeVersion,
+    files: Vec<FileRef<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct FileRef<'a> {
+    path: &'a str,
+    sha256: &'a str,
+}
+
+/// Counts, hashes and shows progress over the requests as the engine pulls them.
+struct Tap<I> {
+    inner: I,
+    hasher: TraceHasher,
+    bar: ProgressBar,
+}
+
+impl<I: Iterator<Item = Request>> Iterator for Tap<I> {
+    type Item = Request;
+    fn next(&mut self) -> Option<Request> {
+        let r = self.inner.next()?;
+        self.hasher.push(&r);
+        if self.hasher.count().is_multiple_of(65_536) {
+            self.bar.set_position(self.hasher.count());
+        }
+        Some(r)
+    }
+}
+
+fn progress(total: u64) -> ProgressBar {
+    // Short runs finish before a bar would be worth drawing.
+    if total < 2_000_000 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} simulating {pos}/{len} requests [{elapsed_precise}, eta {eta}] {wide_bar}",
+        )
+        .expect("valid template"),
+    );
+    bar
+}
+
+/// Runs the command; returns the run directory.
+pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
+    let loaded = scenario::load(&args.scenario)?;
+    let mut config = loaded.config;
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    if let Some(n) = args.requests {
+        if n == 0 {
+            return Err(input("--requests: must be at least 1"));
+        }
+        config.requests = Some(n);
+    }
+    let seed = config.seed;
+
+    let (result, trace_ref) = if let Some(path) = &args.trace {
+        let mut trace = traces::formats::read_any(path, args.trace_format)?;
+        if let Some(n) = config.requests {
+            trace
+                .requests
+                .truncate(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        // The trace replaces the workload: the resolved config says so.
+        config.workload = None;
+        let n = trace.requests.len() as u64;
+        let mut tap = Tap {
+            inner: trace.requests.into_iter(),
+            hasher: TraceHasher::new(&trace.classes),
+            bar: progress(n),
+        };
+        let r = sim::run(
+            &config,
+            &mut tap,
+            RunOptions {
+                seed,
+                record: args.records,
+                trace_driven: true,
+            },
+        )?;
+        tap.bar.finish_and_clear();
+        let count = tap.hasher.count();
+        (
+            r,
+            TraceRef {
+                id: tap.hasher.finish(),
+                source: path.display().to_string(),
+                requests: count,
+            },
+        )
+    } else {
+        let workload = config.workload.clone().ok_or_else(|| {
+            input(format!(
+                "{}: the scenario has no [workload]; give a trace with --trace",
+                loaded.source
+            ))
+        })?;
+        let n = *config.requests.get_or_insert(sim::DEFAULT_REQUESTS);
+        let generator = workload.generator(seed, n)?;
+        let mut tap = Tap {
+            inner: generator,
+            hasher: TraceHasher::new(&traces::Trace::default_classes()),
+            bar: progress(n),
+        };
+        let r = sim::run(
+            &config,
+            &mut tap,
+            RunOptions {
+                seed,
+                record: args.records,
+                trace_driven: false,
+            },
+        )?;
+        tap.bar.finish_and_clear();
+        let count = tap.hasher.count();
+        (
+            r,
+            TraceRef {
+                id: tap.hasher.finish(),
+                source: "generated".to_string(),
+                requests: count,
+            },
+        )
+    };
+
+    let resolved = config.to_toml();
+    let config_hash = format!("sha256:{}", sha256_hex(resolved.as_bytes()));
+    let version = code_version();
+    let run_id = format!(
+        "run-{}",
+        &sha256_hex(
+            format!(
+                "servesim-run-v1\0simulate\0{config_hash}\0{}\0{seed}\0{}",
+                trace_ref.id, version.servesim
+            )
+            .as_bytes()
+        )[..16]
+    );
+
+    let mut dir = RunDir::create(&args.out, &run_id)?;
+    dir.write("config.resolved.toml", resolved.as_bytes())?;
+    let summary_json = serde_json::to_string_pretty(&result.summary)? + "\n";
+    dir.write("summary.json", summary_json.as_bytes())?;
+    if let Some(records) = &result.records {
+        records_table(records, &config)
+            .write(&dir.path("requests.parquet"))
+            .context("writing requests.parquet")?;
+        dir.register("requests.parquet")?;
+    }
+    let files: Vec<(String, String)> = dir.files().to_vec();
+    let manifest = Manifest {
+        schema: "servesim.run/1",
+        run_id: &run_id,
+        kind: "simulate",
+        scenario: &config.name,
+        scenario_source: &loaded.source,
+        config_hash,
+        trace: trace_ref,
+        seed,
+        code: version,
+        files: files
+            .iter()
+            .map(|(p, h)| FileRef { path: p, sha256: h })
+            .collect(),
+    };
+    dir.write(
+        "manifest.json",
+        (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes(),
+    )?;
+    let path = dir.commit()?;
+
+    if args.json {
+        println!("{}", summary_json.trim_end());
+    } else {
+        print_summary(&result.summary, &run_id, &path, &manifest.trace);
+    }
+    Ok(path)
+}
+
+fn records_table(records: &[RequestRecord], config: &sim::ScenarioConfig) -> Table {
+    let secs = |t: Option<SimTime>| t.map(SimTime::as_secs_f64);
+    let mut t = Table::default();
+    t.push(
+        "id",
+        TableColumn::U64(records.iter().map(|r| r.id).collect()),
+    );
+    t.push(
+        "arrival_s",
+        TableColumn::F64(records.iter().map(|r| r.arrival.as_secs_f64()).collect()),
+    );
+    t.push(
+        "start_s",
+        TableColumn::OptF64(records.iter().map(|r| secs(r.start)).collect()),
+    );
+    t.push(
+        "finish_s",
+        TableColumn::OptF64(records.iter().map(|r| secs(r.finish)).collect()),
+    );
+    t.push(
+        "latency_ms",
+        TableColumn::OptF64(
+            records
+                .iter()
+                .map(|r| r.finish.map(|f| (f - r.arrival).as_millis_f64()))
+                .collect(),
+        ),
+    );
+    t.push(
+        "device",
+        TableColumn::Str(
+            records
+                .iter()
+                .map(|r| config.devices[r.device.0 as usize].name.clone())
+                .collect(),
+        ),
+    );
+    t.push(
+        "server",
+        TableColumn::OptU64(records.iter().map(|r| r.server.map(u64::from)).collect()),
+    );
+    t.push(
+        "dropped",
+        TableColumn::Bool(records.iter().map(|r| r.dropped).collect()),
+    );
+    t
+}
+
+fn print_summary(s: &Summary, run_id: &str, path: &std::path::Path, trace: &TraceRef) {
+    println!("run {run_id}  ->  {}", path.display());
+    println!(
+        "scenario {}  seed {}  trace {} ({}, {} requests)",
+        s.scenario, s.seed, trace.id, trace.source, trace.requests
+    );
+    println!(
+        "requests: {} arrived, {} completed, {} dropped ({:.3}%)",
+        s.requests.arrived,
+        s.requests.completed,
+        s.requests.dropped,
+        100.0 * s.drop_rate
+    );
+    println!(
+        "{:<16}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+        "ms", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"
+    );
+    for (name, d) in [
+        ("latency", &s.latency_ms),
+        ("queue delay", &s.queue_delay_ms),
+        ("service", &s.service_ms),
+    ] {
+        println!(
+            "{:<16}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}",
+            name, d.mean, d.p50, d.p90, d.p95, d.p99, d.p999, d.max
+        );
+    }
+    println!(
+        "throughput {:.2}/s  utilization {:.4}  mean queue {:.3}  mean in system {:.3}  Little residual {:.1e}",
+        s.throughput_per_s,
+        s.utilization,
+        s.mean_queue_length,
+        s.mean_in_system,
+        s.little.relative_residual
+    );
+    if s.devices.len() > 1 {
+        for d in &s.devices {
+            println!(
+                "  device {:<12} servers {:>3}  utilization {:.4}  mean queue {:.3}  completed {}  dropped {}",
+                d.name,
+                d.servers,
+                d.utilization,
+                d.mean_queue_length,
+                d.counts.completed,
+                d.counts.dropped
+            );
+        }
+    }
+    if let Some(a) = &s.analytic {
+        let cmp = |sim: f64, exact: f64| {
+            format!(
+                "{exact:.3} (sim {sim:.3}, {:+.2}%)",
+                100.0 * (sim / exact - 1.0)
+            )
+        };
+        print!(
+            "analytic {}: E[Wq] {}  E[W] {}",
+            a.model,
+            cmp(s.queue_delay_ms.mean, a.wq_mean_ms),
+            cmp(s.latency_ms.mean, a.w_mean_ms)
+        );
+        if let Some(p) = a.w_p50_ms {
+            print!("  p50 {}", cmp(s.latency_ms.p50, p));
+        }
+        if let Some(p) = a.w_p99_ms {
+            print!("  p99 {}", cmp(s.latency_ms.p99, p));
+        }
+        println!();
+    }
+    if let Some(b) = peak_rss_bytes() {
+        println!("peak memory {:.1} MiB", b as f64 / (1024.0 * 1024.0));
+    }
+}

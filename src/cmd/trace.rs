@@ -1,0 +1,164 @@
+//! `servesim trace gen | import | inspect`.
+
+use crate::error::input;
+use crate::scenario;
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use traces::formats::{SourceFormat, read_any, write_trace};
+use traces::stats::stats;
+
+/// Make, convert and describe request traces.
+#[derive(Debug, Subcommand)]
+pub enum TraceCmd {
+    /// Generate a synthetic trace from a scenario's [workload].
+    #[command(after_help = "\
+Examples:
+  servesim trace gen --scenario mmc --requests 10000 --out mmc.parquet
+  servesim trace gen --scenario bursty --seed 3 --out bursty.csv")]
+    Gen(GenArgs),
+    /// Convert a trace (servesim, Azure or Mooncake schema) to the servesim schema.
+    #[command(after_help = "\
+Examples:
+  servesim trace import ../shared/traces/AzureLLMInferenceTrace_conv.csv --out azure.parquet
+  servesim trace import ../shared/traces/mooncake_conversation_trace.jsonl --from mooncake --out mooncake.parquet")]
+    Import(ImportArgs),
+    /// Print count, span, rate, inter-arrival CV, size percentiles and the trace id.
+    #[command(after_help = "\
+Examples:
+  servesim trace inspect ../shared/traces/AzureLLMInferenceTrace_conv.csv
+  servesim trace inspect mmc.parquet --json")]
+    Inspect(InspectArgs),
+}
+
+/// `trace gen` arguments.
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Scenario whose [workload] to sample: a TOML file or a built-in name.
+    #[arg(long, short = 's')]
+    pub scenario: String,
+    /// Number of requests (default: the scenario's).
+    #[arg(long, short = 'n')]
+    pub requests: Option<u64>,
+    /// Seed (default: the scenario's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output file; .csv, .parquet or .jsonl.
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+}
+
+/// `trace import` arguments.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Input trace file.
+    pub input: PathBuf,
+    /// Input schema (default: detected from the columns).
+    #[arg(long, value_name = "servesim|azure|mooncake")]
+    pub from: Option<SourceFormat>,
+    /// Output file; .csv, .parquet or .jsonl.
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+}
+
+/// `trace inspect` arguments.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Trace file.
+    pub input: PathBuf,
+    /// Input schema (default: detected from the columns).
+    #[arg(long, value_name = "servesim|azure|mooncake")]
+    pub from: Option<SourceFormat>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs a trace subcommand.
+pub fn run(cmd: &TraceCmd) -> Result<()> {
+    match cmd {
+        TraceCmd::Gen(a) => {
+            let cfg = scenario::load(&a.scenario)?.config;
+            let w = cfg
+                .workload
+                .as_ref()
+                .ok_or_else(|| input(format!("{}: the scenario has no [workload]", a.scenario)))?;
+            let n = a.requests.or(cfg.requests).unwrap_or(sim::DEFAULT_REQUESTS);
+            if n == 0 {
+                return Err(input("--requests: must be at least 1"));
+            }
+            let requests: Vec<_> = w.generator(a.seed.unwrap_or(cfg.seed), n)?.collect();
+            let trace = traces::Trace {
+                requests,
+                classes: traces::Trace::default_classes(),
+            };
+            write_trace(&a.out, &trace)?;
+            println!(
+                "wrote {} requests to {} (trace id {})",
+                n,
+                a.out.display(),
+                traces::id::trace_id(&trace.requests, &trace.classes)
+            );
+        }
+        TraceCmd::Import(a) => {
+            let trace = read_any(&a.input, a.from)?;
+            write_trace(&a.out, &trace)?;
+            println!(
+                "imported {} requests from {} into {} (trace id {})",
+                trace.requests.len(),
+                a.input.display(),
+                a.out.display(),
+                traces::id::trace_id(&trace.requests, &trace.classes)
+            );
+        }
+        TraceCmd::Inspect(a) => {
+            let trace = read_any(&a.input, a.from)?;
+            let s = stats(&trace);
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                println!("trace      {}", a.input.display());
+                println!("id         {}", s.trace_id);
+                println!("requests   {}", s.requests);
+                println!("span       {:.3} s", s.span_s);
+                println!("mean rate  {:.4} req/s", s.mean_rate_per_s);
+                println!(
+                    "gap CV     {:.4} (1 = Poisson; {:.1}% of gaps are zero)",
+                    s.interarrival_cv,
+                    100.0 * s.zero_gap_fraction
+                );
+                println!(
+                    "{:<14}{:>12}{:>10}{:>10}{:>10}{:>10}",
+                    "size", "mean", "p50", "p90", "p99", "max"
+                );
+                for (name, p) in [
+                    ("input_size", &s.input_size),
+                    ("output_tokens", &s.output_tokens),
+                ] {
+                    println!(
+                        "{:<14}{:>12.2}{:>10}{:>10}{:>10}{:>10}",
+                        name, p.mean, p.p50, p.p90, p.p99, p.max
+                    );
+                }
+                println!("classes    {}", s.classes.join(", "));
+                if s.with_cache_key > 0 {
+                    println!(
+                        "cache keys {} requests, {} distinct",
+                        s.with_cache_key, s.distinct_cache_keys
+                    );
+                }
+                if s.with_prefix_blocks > 0 {
+                    println!(
+                        "prefixes   {} requests; {:.1}% of blocks repeat an earlier block (prefix-cache hit bound)",
+                        s.with_prefix_blocks,
+                        100.0 * s.repeated_block_fraction
+                    );
+                }
+                if s.with_service_time > 0 {
+                    println!("service    recorded for {} requests", s.with_service_time);
+                }
+            }
+        }
+    }
+    Ok(())
+}

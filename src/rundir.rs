@@ -1,0 +1,113 @@
+//! Run directories: written into a temporary directory beside the target and renamed into place,
+//! so that a reader never sees half a run.
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// servesim's version and the commit it was built from.
+pub fn code_version() -> CodeVersion {
+    CodeVersion {
+        servesim: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: env!("SERVESIM_GIT_COMMIT").to_string(),
+    }
+}
+
+/// The code that made an artifact.
+#[derive(Clone, Debug, Serialize)]
+pub struct CodeVersion {
+    /// Crate version.
+    pub servesim: String,
+    /// Git commit of the build (`unknown` outside a checkout).
+    pub git_commit: String,
+}
+
+/// Hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    traces::id::hex(&Sha256::digest(bytes))
+}
+
+/// A run directory being written.
+pub struct RunDir {
+    tmp: PathBuf,
+    target: PathBuf,
+    files: Vec<(String, String)>,
+}
+
+impl RunDir {
+    /// Starts `parent/name` (created on [`RunDir::commit`]).
+    pub fn create(parent: &Path, name: &str) -> Result<RunDir> {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("{}: cannot create output directory", parent.display()))?;
+        let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).ok();
+        }
+        std::fs::create_dir(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
+        Ok(RunDir {
+            target: parent.join(name),
+            tmp,
+            files: Vec::new(),
+        })
+    }
+
+    /// The temporary path of `file` (for writers that need a path, such as Parquet).
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.tmp.join(file)
+    }
+
+    /// Writes `bytes` as `file` and remembers its hash for the manifest.
+    pub fn write(&mut self, file: &str, bytes: &[u8]) -> Result<()> {
+        std::fs::write(self.tmp.join(file), bytes)
+            .with_context(|| format!("cannot write {file}"))?;
+        self.files.push((file.to_string(), sha256_hex(bytes)));
+        Ok(())
+    }
+
+    /// Records the hash of a file already written at [`RunDir::path`].
+    pub fn register(&mut self, file: &str) -> Result<()> {
+        let bytes = std::fs::read(self.tmp.join(file))
+            .with_context(|| format!("cannot read back {file}"))?;
+        self.files.push((file.to_string(), sha256_hex(&bytes)));
+        Ok(())
+    }
+
+    /// (file, sha256) of everything written so far.
+    pub fn files(&self) -> &[(String, String)] {
+        &self.files
+    }
+
+    /// Moves the finished directory into place (replacing an earlier run with the same id).
+    pub fn commit(self) -> Result<PathBuf> {
+        if self.target.exists() {
+            let old = self.tmp.with_extension("old");
+            std::fs::rename(&self.target, &old)
+                .with_context(|| format!("{}: cannot replace", self.target.display()))?;
+            std::fs::rename(&self.tmp, &self.target)
+                .with_context(|| format!("{}: cannot move into place", self.target.display()))?;
+            std::fs::remove_dir_all(&old).ok();
+        } else {
+            std::fs::rename(&self.tmp, &self.target)
+                .with_context(|| format!("{}: cannot move into place", self.target.display()))?;
+        }
+        Ok(self.target.clone())
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        // A run that failed half-way leaves nothing behind.
+        if self.tmp.exists() {
+            std::fs::remove_dir_all(&self.tmp).ok();
+        }
+    }
+}
+
+/// Peak resident memory of this process in bytes (Linux `VmHWM`), if known.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
