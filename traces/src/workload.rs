@@ -8,7 +8,7 @@ mod arrivals;
 mod sizes;
 
 pub use arrivals::{ArrivalProcess, ArrivalSpec};
-pub use sizes::{KeySpec, SizeSampler, SizeSpec};
+pub use sizes::{KeySpec, SizeSampler, SizeSpec, TraceField};
 
 use crate::error::Result;
 use crate::request::{ClassId, Request};

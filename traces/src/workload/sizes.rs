@@ -15,8 +15,8 @@ pub enum SizeSpec {
         /// The size.
         value: u64,
     },
-    /// Lognormal with the given mean and coefficient of variation, rounded to an integer
-    /// (at least `min`, default 1).
+    /// Lognormal with the given mean and coefficient of variation, rounded to an integer, at
+    /// least 1.
     LogNormal {
         /// Mean size.
         mean: f64,
@@ -28,6 +28,25 @@ pub enum SizeSpec {
         /// The observed values; must not be empty.
         values: Vec<u64>,
     },
+    /// Resampled uniformly from one column of a trace file (servesim, Azure or Mooncake schema,
+    /// detected), for example the real prompt lengths of the Azure conversation trace. The path
+    /// is relative to the working directory.
+    FromTrace {
+        /// Trace file.
+        path: String,
+        /// Which column to sample.
+        field: TraceField,
+    },
+}
+
+/// A size column of a trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceField {
+    /// Input size (prompt tokens).
+    InputSize,
+    /// Output tokens.
+    OutputTokens,
 }
 
 impl SizeSpec {
@@ -65,17 +84,22 @@ impl SizeSpec {
                 "needs at least one value",
             )),
             SizeSpec::Empirical { .. } => Ok(()),
+            SizeSpec::FromTrace { path, .. } if path.trim().is_empty() => {
+                Err(TraceError::spec(format!("{field}.path"), "must name a trace file"))
+            }
+            SizeSpec::FromTrace { .. } => Ok(()),
         }
     }
 
-    /// Mean of the distribution (before rounding).
-    pub fn mean(&self) -> f64 {
+    /// Mean of the distribution (before rounding); `None` for a trace column not yet read.
+    pub fn mean(&self) -> Option<f64> {
         match self {
-            SizeSpec::Fixed { value } => *value as f64,
-            SizeSpec::LogNormal { mean, .. } => *mean,
+            SizeSpec::Fixed { value } => Some(*value as f64),
+            SizeSpec::LogNormal { mean, .. } => Some(*mean),
             SizeSpec::Empirical { values } => {
-                values.iter().map(|&v| v as f64).sum::<f64>() / values.len().max(1) as f64
+                Some(values.iter().map(|&v| v as f64).sum::<f64>() / values.len().max(1) as f64)
             }
+            SizeSpec::FromTrace { .. } => None,
         }
     }
 
@@ -92,6 +116,7 @@ impl SizeSpec {
                 )
             }
             SizeSpec::Empirical { values } => SizeSampler::Empirical(values.clone()),
+            SizeSpec::FromTrace { path, field } => SizeSampler::Empirical(trace_column(path, *field)?),
         })
     }
 }
@@ -161,4 +186,22 @@ impl KeySampler {
     pub fn sample(&mut self, rng: &mut StreamRng) -> u64 {
         self.0.sample(rng) as u64 - 1
     }
+}
+
+#[cfg(feature = "formats")]
+fn trace_column(path: &str, field: TraceField) -> Result<Vec<u64>> {
+    let trace = crate::formats::read_any(std::path::Path::new(path), None)?;
+    Ok(trace
+        .requests
+        .iter()
+        .map(|r| match field {
+            TraceField::InputSize => r.input_size,
+            TraceField::OutputTokens => r.output_tokens,
+        })
+        .collect())
+}
+
+#[cfg(not(feature = "formats"))]
+fn trace_column(path: &str, _field: TraceField) -> Result<Vec<u64>> {
+    Err(TraceError::spec("from_trace", format!("{path}: reading sizes from a trace needs the `formats` feature of the traces crate")))
 }
