@@ -115,6 +115,33 @@ fn progress(total: u64) -> ProgressBar {
     bar
 }
 
+/// Simulates `requests` (n of them, for the progress bar), hashing them on the way.
+fn drive(
+    config: &sim::ScenarioConfig,
+    requests: impl Iterator<Item = Request>,
+    classes: &[String],
+    n: u64,
+    opts: RunOptions,
+    source: String,
+) -> Result<(sim::RunResult, TraceRef)> {
+    let mut tap = Tap {
+        inner: requests,
+        hasher: TraceHasher::new(classes),
+        bar: progress(n),
+    };
+    let result = sim::run(config, &mut tap, opts)?;
+    tap.bar.finish_and_clear();
+    let requests = tap.hasher.count();
+    Ok((
+        result,
+        TraceRef {
+            id: tap.hasher.finish(),
+            source,
+            requests,
+        },
+    ))
+}
+
 /// Runs the command; returns the run directory.
 pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
     let loaded = scenario::load(&args.scenario)?;
@@ -140,30 +167,20 @@ pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
         // The trace replaces the workload: the resolved config says so.
         config.workload = None;
         let n = trace.requests.len() as u64;
-        let mut tap = Tap {
-            inner: trace.requests.into_iter(),
-            hasher: TraceHasher::new(&trace.classes),
-            bar: progress(n),
+        let opts = RunOptions {
+            seed,
+            record: args.records,
+            trace_driven: true,
         };
-        let r = sim::run(
+        let source = path.display().to_string();
+        drive(
             &config,
-            &mut tap,
-            RunOptions {
-                seed,
-                record: args.records,
-                trace_driven: true,
-            },
-        )?;
-        tap.bar.finish_and_clear();
-        let count = tap.hasher.count();
-        (
-            r,
-            TraceRef {
-                id: tap.hasher.finish(),
-                source: path.display().to_string(),
-                requests: count,
-            },
-        )
+            trace.requests.into_iter(),
+            &trace.classes,
+            n,
+            opts,
+            source,
+        )?
     } else {
         let workload = config.workload.clone().ok_or_else(|| {
             input(format!(
@@ -173,30 +190,20 @@ pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
         })?;
         let n = *config.requests.get_or_insert(sim::DEFAULT_REQUESTS);
         let generator = workload.generator(seed, n)?;
-        let mut tap = Tap {
-            inner: generator,
-            hasher: TraceHasher::new(&traces::Trace::default_classes()),
-            bar: progress(n),
+        let opts = RunOptions {
+            seed,
+            record: args.records,
+            trace_driven: false,
         };
-        let r = sim::run(
+        let classes = traces::Trace::default_classes();
+        drive(
             &config,
-            &mut tap,
-            RunOptions {
-                seed,
-                record: args.records,
-                trace_driven: false,
-            },
-        )?;
-        tap.bar.finish_and_clear();
-        let count = tap.hasher.count();
-        (
-            r,
-            TraceRef {
-                id: tap.hasher.finish(),
-                source: "generated".to_string(),
-                requests: count,
-            },
-        )
+            generator,
+            &classes,
+            n,
+            opts,
+            "generated".to_string(),
+        )?
     };
 
     let resolved = config.to_toml();

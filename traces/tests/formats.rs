@@ -271,21 +271,43 @@ fn a_bad_azure_timestamp_is_named() {
 #[test]
 fn sizes_can_be_resampled_from_a_real_trace() {
     use traces::workload::TraceField;
-    let azure = shared("AzureLLMInferenceTrace_conv.csv").display().to_string();
+    let azure = shared("AzureLLMInferenceTrace_conv.csv")
+        .display()
+        .to_string();
     let spec = WorkloadSpec {
         arrivals: ArrivalSpec::Poisson { rate: 10.0 },
-        input_size: SizeSpec::FromTrace { path: azure.clone(), field: TraceField::InputSize },
-        output_tokens: SizeSpec::FromTrace { path: azure, field: TraceField::OutputTokens },
+        input_size: SizeSpec::FromTrace {
+            path: azure.clone(),
+            field: TraceField::InputSize,
+        },
+        output_tokens: SizeSpec::FromTrace {
+            path: azure,
+            field: TraceField::OutputTokens,
+        },
         cache_keys: None,
     };
-    let t = Trace { requests: spec.generator(2, 50_000).unwrap().collect(), classes: Trace::default_classes() };
+    let t = Trace {
+        requests: spec.generator(2, 50_000).unwrap().collect(),
+        classes: Trace::default_classes(),
+    };
     let s = traces::stats::stats(&t);
     // The resampled distribution has the trace's median (1020 / 129) to within sampling noise.
-    assert!((s.input_size.p50 as f64 / 1020.0 - 1.0).abs() < 0.03, "{}", s.input_size.p50);
-    assert!((s.output_tokens.p50 as f64 / 129.0 - 1.0).abs() < 0.05, "{}", s.output_tokens.p50);
+    assert!(
+        (s.input_size.p50 as f64 / 1020.0 - 1.0).abs() < 0.03,
+        "{}",
+        s.input_size.p50
+    );
+    assert!(
+        (s.output_tokens.p50 as f64 / 129.0 - 1.0).abs() < 0.05,
+        "{}",
+        s.output_tokens.p50
+    );
     assert!(s.input_size.max <= 14_050);
     let missing = WorkloadSpec {
-        input_size: SizeSpec::FromTrace { path: "/no/such/trace.csv".into(), field: TraceField::InputSize },
+        input_size: SizeSpec::FromTrace {
+            path: "/no/such/trace.csv".into(),
+            field: TraceField::InputSize,
+        },
         ..spec
     };
     let e = missing.generator(1, 1).err().unwrap().to_string();

@@ -84,9 +84,10 @@ impl SizeSpec {
                 "needs at least one value",
             )),
             SizeSpec::Empirical { .. } => Ok(()),
-            SizeSpec::FromTrace { path, .. } if path.trim().is_empty() => {
-                Err(TraceError::spec(format!("{field}.path"), "must name a trace file"))
-            }
+            SizeSpec::FromTrace { path, .. } if path.trim().is_empty() => Err(TraceError::spec(
+                format!("{field}.path"),
+                "must name a trace file",
+            )),
             SizeSpec::FromTrace { .. } => Ok(()),
         }
     }
@@ -116,7 +117,9 @@ impl SizeSpec {
                 )
             }
             SizeSpec::Empirical { values } => SizeSampler::Empirical(values.clone()),
-            SizeSpec::FromTrace { path, field } => SizeSampler::Empirical(trace_column(path, *field)?),
+            SizeSpec::FromTrace { path, field } => {
+                SizeSampler::Empirical(trace_column(path, *field)?)
+            }
         })
     }
 }
@@ -203,5 +206,10 @@ fn trace_column(path: &str, field: TraceField) -> Result<Vec<u64>> {
 
 #[cfg(not(feature = "formats"))]
 fn trace_column(path: &str, _field: TraceField) -> Result<Vec<u64>> {
-    Err(TraceError::spec("from_trace", format!("{path}: reading sizes from a trace needs the `formats` feature of the traces crate")))
+    Err(TraceError::spec(
+        "from_trace",
+        format!(
+            "{path}: reading sizes from a trace needs the `formats` feature of the traces crate"
+        ),
+    ))
 }
