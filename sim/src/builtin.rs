@@ -9,6 +9,7 @@ pub const BUILTINS: &[(&str, &str)] = &[
     ("md1", include_str!("../scenarios/md1.toml")),
     ("bursty", include_str!("../scenarios/bursty.toml")),
     ("overload", include_str!("../scenarios/overload.toml")),
+    ("dynbatch", include_str!("../scenarios/dynbatch.toml")),
 ];
 
 /// The TOML text of built-in scenario `name`.

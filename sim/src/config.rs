@@ -4,6 +4,7 @@
 //! [`ScenarioConfig::validate`] checks every value and names the offending key. The validated
 //! config is what the engine runs and what a run directory stores as `config.resolved.toml`.
 
+use crate::policy::BatcherSpec;
 use crate::service::ServiceSpec;
 use serde::{Deserialize, Serialize};
 use traces::workload::WorkloadSpec;
@@ -95,8 +96,11 @@ pub struct DeviceSpec {
     /// Maximum number of waiting requests; arrivals beyond it are dropped. Unbounded if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_capacity: Option<u64>,
-    /// Service-time distribution of one request on one server.
+    /// Service time of one batch (one request when not batching) on one server.
     pub service: ServiceSpec,
+    /// How waiting requests are grouped into batches (default: none, one at a time).
+    #[serde(default, skip_serializing_if = "BatcherSpec::is_none")]
+    pub batching: BatcherSpec,
     /// Whether a trace's recorded service time overrides the distribution.
     #[serde(default)]
     pub recorded_service: RecordedService,
@@ -167,6 +171,7 @@ impl ScenarioConfig {
                 ));
             }
             d.service.validate(&format!("{key}.service"))?;
+            d.batching.validate(&format!("{key}.batching"))?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use crate::analytic::{MD1, MG1, MMc, Prediction};
 use crate::calendar::{Calendar, ScheduleError};
 use crate::config::{RecordedService, RouterSpec, ScenarioConfig};
 use crate::metrics::{Distribution, LatencyStats, TimeIntegral};
+use crate::policy::{BatchDecision, Batcher, QueueView};
 use crate::service::{ServiceSampler, ServiceSpec};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -22,12 +23,17 @@ pub struct DeviceId(pub u32);
 pub enum Event {
     /// The next request from the source arrives.
     Arrival,
-    /// A server finishes its current request.
+    /// A server finishes its current batch.
     Departure {
         /// Where.
         device: DeviceId,
         /// Which server of the device.
         server: u32,
+    },
+    /// A batcher asked to be consulted again at this time.
+    BatchTimer {
+        /// Whose batcher.
+        device: DeviceId,
     },
 }
 
@@ -77,6 +83,8 @@ pub struct RequestRecord {
     pub device: DeviceId,
     /// Server that served it.
     pub server: Option<u32>,
+    /// Size of the batch it was served in (0 if dropped).
+    pub batch_size: u32,
     /// Dropped at admission (queue full).
     pub dropped: bool,
 }
@@ -107,6 +115,43 @@ pub struct DeviceSummary {
     pub peak_queue_length: u64,
     /// Requests routed to the device.
     pub counts: Counts,
+    /// Batches the device ran.
+    pub batches: BatchStats,
+}
+
+/// Batch-size distribution of a device (or of all devices).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct BatchStats {
+    /// Batches dispatched.
+    pub count: u64,
+    /// Requests in them / batches.
+    pub mean_size: f64,
+    /// Largest batch.
+    pub max_size: u64,
+    /// `[size, batches]` pairs for every size that occurred, ascending.
+    pub histogram: Vec<[u64; 2]>,
+}
+
+impl BatchStats {
+    fn from_counts(counts: &[u64]) -> BatchStats {
+        let count: u64 = counts.iter().sum();
+        let requests: u64 = counts.iter().enumerate().map(|(b, c)| b as u64 * c).sum();
+        BatchStats {
+            count,
+            mean_size: if count > 0 {
+                requests as f64 / count as f64
+            } else {
+                0.0
+            },
+            max_size: counts.iter().rposition(|&c| c > 0).unwrap_or(0) as u64,
+            histogram: counts
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c > 0)
+                .map(|(b, c)| [b as u64, *c])
+                .collect(),
+        }
+    }
 }
 
 /// Little's law L = λW checked on the run: L from the time integral, λ W from the requests.
@@ -147,6 +192,8 @@ pub struct Summary {
     pub service_ms: Distribution,
     /// Busy server-time / (all servers × horizon).
     pub utilization: f64,
+    /// Batches over all devices.
+    pub batches: BatchStats,
     /// Time-average number waiting, all devices.
     pub mean_queue_length: f64,
     /// Time-average number in system (waiting + in service).
@@ -175,23 +222,39 @@ struct Job {
     recorded: Option<SimTime>,
 }
 
+/// A batch in service on one server.
 struct InService {
-    job: Job,
+    jobs: Vec<Job>,
     start: SimTime,
 }
 
 struct Device {
     queue: VecDeque<Job>,
-    servers: Vec<Option<InService>>,
-    /// Idle servers; the lowest index is on top so that service order is reproducible.
+    servers: Vec<InService>,
+    /// Idle servers; the most recently freed is on top.
     idle: Vec<u32>,
     capacity: Option<u64>,
     sampler: ServiceSampler,
     rng: StreamRng,
     use_recorded: bool,
+    batcher: Box<dyn Batcher>,
+    /// The batcher's pending wake-up; a timer event at any other time is stale and ignored.
+    timer: Option<SimTime>,
     queue_len: TimeIntegral,
     busy: TimeIntegral,
     counts: Counts,
+    /// Batches by size (index = size).
+    batch_sizes: Vec<u64>,
+}
+
+impl Device {
+    fn view(&self) -> QueueView {
+        QueueView {
+            len: self.queue.len(),
+            oldest: self.queue.front().map(|j| j.arrival),
+            idle_servers: self.idle.len() as u32,
+        }
+    }
 }
 
 /// The closed-form model matching a scenario run on its own workload, if there is one:
@@ -202,7 +265,7 @@ pub fn predict(config: &ScenarioConfig) -> Option<Prediction> {
     let [d] = config.devices.as_slice() else {
         return None;
     };
-    if !w.arrivals.is_poisson() || d.queue_capacity.is_some() {
+    if !w.arrivals.is_poisson() || d.queue_capacity.is_some() || !d.batching.is_none() {
         return None;
     }
     let lambda = w.mean_rate();
@@ -242,17 +305,29 @@ pub fn run(
         .devices
         .iter()
         .enumerate()
-        .map(|(i, d)| Device {
-            queue: VecDeque::new(),
-            servers: (0..d.servers).map(|_| None).collect(),
-            idle: (0..d.servers).rev().collect(),
-            capacity: d.queue_capacity,
-            sampler: d.service.sampler(),
-            rng: stream(opts.seed, &format!("service/{i}")),
-            use_recorded: d.recorded_service == RecordedService::Prefer,
-            queue_len: TimeIntegral::default(),
-            busy: TimeIntegral::default(),
-            counts: Counts::default(),
+        .map(|(i, d)| {
+            let batcher = d.batching.build();
+            let max_batch = batcher.max_batch();
+            Device {
+                queue: VecDeque::new(),
+                servers: (0..d.servers)
+                    .map(|_| InService {
+                        jobs: Vec::with_capacity(max_batch),
+                        start: SimTime::ZERO,
+                    })
+                    .collect(),
+                idle: (0..d.servers).rev().collect(),
+                capacity: d.queue_capacity,
+                sampler: d.service.sampler(),
+                rng: stream(opts.seed, &format!("service/{i}")),
+                use_recorded: d.recorded_service == RecordedService::Prefer,
+                batcher,
+                timer: None,
+                queue_len: TimeIntegral::default(),
+                busy: TimeIntegral::default(),
+                counts: Counts::default(),
+                batch_sizes: vec![0; max_batch + 1],
+            }
         })
         .collect();
     let mut router = Router::new(&config.router, devices.len());
@@ -285,12 +360,10 @@ pub fn run(
                 let di = router.route();
                 let dev = &mut devices[di];
                 dev.counts.arrived += 1;
-                if let Some(server) = dev.idle.pop() {
-                    wait.record(SimTime::ZERO);
-                    start(&mut cal, dev, di, server, job, now)?;
-                } else if dev
-                    .capacity
-                    .is_some_and(|cap| dev.queue.len() as u64 >= cap)
+                if dev.idle.is_empty()
+                    && dev
+                        .capacity
+                        .is_some_and(|cap| dev.queue.len() as u64 >= cap)
                 {
                     dev.counts.dropped += 1;
                     in_system.add(now, -1);
@@ -302,12 +375,14 @@ pub fn run(
                             finish: None,
                             device: DeviceId(di as u32),
                             server: None,
+                            batch_size: 0,
                             dropped: true,
                         });
                     }
                 } else {
                     dev.queue.push_back(job);
                     dev.queue_len.add(now, 1);
+                    dispatch(&mut cal, dev, di, now, &mut wait)?;
                 }
                 next = source.next();
                 if let Some(n) = &next {
@@ -322,32 +397,40 @@ pub fn run(
                 }
             }
             Event::Departure { device, server } => {
-                let dev = &mut devices[device.0 as usize];
-                let done = dev.servers[server as usize]
-                    .take()
-                    .expect("a departing server is busy");
+                let di = device.0 as usize;
+                let dev = &mut devices[di];
+                let batch = &mut dev.servers[server as usize];
+                let start = batch.start;
+                let size = batch.jobs.len();
                 dev.busy.add(now, -1);
-                dev.counts.completed += 1;
-                in_system.add(now, -1);
-                latency.record(now - done.job.arrival);
-                service.record(now - done.start);
-                if let Some(rec) = records.as_mut() {
-                    rec.push(RequestRecord {
-                        id: done.job.id,
-                        arrival: done.job.arrival,
-                        start: Some(done.start),
-                        finish: Some(now),
-                        device,
-                        server: Some(server),
-                        dropped: false,
-                    });
+                dev.counts.completed += size as u64;
+                in_system.add(now, -(size as i64));
+                for job in batch.jobs.drain(..) {
+                    latency.record(now - job.arrival);
+                    service.record(now - start);
+                    if let Some(rec) = records.as_mut() {
+                        rec.push(RequestRecord {
+                            id: job.id,
+                            arrival: job.arrival,
+                            start: Some(start),
+                            finish: Some(now),
+                            device,
+                            server: Some(server),
+                            batch_size: size as u32,
+                            dropped: false,
+                        });
+                    }
                 }
-                if let Some(job) = dev.queue.pop_front() {
-                    dev.queue_len.add(now, -1);
-                    wait.record(now - job.arrival);
-                    start(&mut cal, dev, device.0 as usize, server, job, now)?;
-                } else {
-                    dev.idle.push(server);
+                dev.batcher.batch_done(size, now - start);
+                dev.idle.push(server);
+                dispatch(&mut cal, dev, di, now, &mut wait)?;
+            }
+            Event::BatchTimer { device } => {
+                let di = device.0 as usize;
+                let dev = &mut devices[di];
+                if dev.timer == Some(now) {
+                    dev.timer = None;
+                    dispatch(&mut cal, dev, di, now, &mut wait)?;
                 }
             }
         }
@@ -365,6 +448,7 @@ pub fn run(
     let mut total = Counts::default();
     let mut busy_area = 0.0;
     let mut queue_area = 0.0;
+    let mut all_batches: Vec<u64> = Vec::new();
     let device_summaries: Vec<DeviceSummary> = devices
         .iter()
         .zip(&config.devices)
@@ -374,6 +458,12 @@ pub fn run(
             total.dropped += d.counts.dropped;
             let busy = d.busy.mean_until(end);
             busy_area += busy;
+            if all_batches.len() < d.batch_sizes.len() {
+                all_batches.resize(d.batch_sizes.len(), 0);
+            }
+            for (b, c) in d.batch_sizes.iter().enumerate() {
+                all_batches[b] += c;
+            }
             queue_area += d.queue_len.mean_until(end);
             DeviceSummary {
                 name: spec.name.clone(),
@@ -381,6 +471,7 @@ pub fn run(
                 utilization: busy / f64::from(spec.servers),
                 mean_queue_length: d.queue_len.mean_until(end),
                 peak_queue_length: d.queue_len.peak(),
+                batches: BatchStats::from_counts(&d.batch_sizes),
                 counts: d.counts,
             }
         })
@@ -408,6 +499,7 @@ pub fn run(
         queue_delay_ms: wait.summary_ms(),
         service_ms: service.summary_ms(),
         utilization: busy_area / config.total_servers() as f64,
+        batches: BatchStats::from_counts(&all_batches),
         mean_queue_length: queue_area,
         mean_in_system: l,
         little: LittleCheck {
@@ -426,28 +518,61 @@ pub fn run(
     Ok(RunResult { summary, records })
 }
 
-fn start(
+/// Lets the device's batcher start batches on idle servers until it declines; arms its timer.
+fn dispatch(
     cal: &mut Calendar<Event>,
     dev: &mut Device,
     di: usize,
-    server: u32,
-    job: Job,
     now: SimTime,
+    wait: &mut LatencyStats,
 ) -> Result<(), SimError> {
-    let s = match job.recorded {
-        Some(t) if dev.use_recorded => t,
-        _ => dev.sampler.sample(&mut dev.rng),
-    };
-    dev.servers[server as usize] = Some(InService { job, start: now });
-    dev.busy.add(now, 1);
-    cal.schedule(
-        now.saturating_add(s),
-        Event::Departure {
-            device: DeviceId(di as u32),
-            server,
-        },
-    )?;
-    Ok(())
+    loop {
+        if dev.queue.is_empty() || dev.idle.is_empty() {
+            return Ok(());
+        }
+        match dev.batcher.decide(dev.view(), now) {
+            BatchDecision::Dispatch(n) => {
+                let n = n.clamp(1, dev.queue.len());
+                let server = dev.idle.pop().expect("checked non-empty");
+                let slot = &mut dev.servers[server as usize];
+                slot.start = now;
+                slot.jobs.extend(dev.queue.drain(..n));
+                for job in &slot.jobs {
+                    wait.record(now - job.arrival);
+                }
+                dev.queue_len.add(now, -(n as i64));
+                let s = match slot.jobs[0].recorded {
+                    Some(t) if n == 1 && dev.use_recorded => t,
+                    _ => dev.sampler.sample(&mut dev.rng, n),
+                };
+                if let Some(c) = dev.batch_sizes.get_mut(n) {
+                    *c += 1;
+                }
+                dev.busy.add(now, 1);
+                cal.schedule(
+                    now.saturating_add(s),
+                    Event::Departure {
+                        device: DeviceId(di as u32),
+                        server,
+                    },
+                )?;
+            }
+            BatchDecision::WaitUntil(t) => {
+                // One pending wake-up is enough unless the new one is earlier.
+                if t > now && dev.timer.is_none_or(|pending| t < pending) {
+                    dev.timer = Some(t);
+                    cal.schedule(
+                        t,
+                        Event::BatchTimer {
+                            device: DeviceId(di as u32),
+                        },
+                    )?;
+                }
+                return Ok(());
+            }
+            BatchDecision::Hold => return Ok(()),
+        }
+    }
 }
 
 /// Chooses a device for each arrival.

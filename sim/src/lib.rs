@@ -12,6 +12,7 @@ pub mod calendar;
 pub mod config;
 pub mod engine;
 pub mod metrics;
+pub mod policy;
 pub mod service;
 
 pub use config::{ConfigError, ScenarioConfig};

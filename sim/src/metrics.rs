@@ -116,10 +116,15 @@ impl TimeIntegral {
     /// Sets the value at `now` (times must not decrease).
     #[inline]
     pub fn set(&mut self, now: SimTime, value: u64) {
-        self.area += u128::from(self.value) * u128::from(now.as_nanos() - self.since.as_nanos());
+        let held = now.as_nanos() - self.since.as_nanos();
+        self.area += u128::from(self.value) * u128::from(held);
+        // A value that changes again at the same instant was never really held (a request that
+        // enters the queue and is dispatched at once): only values held for a positive time count.
+        if held > 0 {
+            self.peak = self.peak.max(self.value);
+        }
         self.value = value;
         self.since = now;
-        self.peak = self.peak.max(value);
     }
 
     /// Adds `delta` (may be negative) at `now`.
@@ -137,9 +142,9 @@ impl TimeIntegral {
         self.value
     }
 
-    /// Largest value seen.
+    /// Largest value held for a positive time (the current value counts).
     pub fn peak(&self) -> u64 {
-        self.peak
+        self.peak.max(self.value)
     }
 
     /// Time average over [0, end].

@@ -1,4 +1,9 @@
-//! Service-time models: how long one request occupies one server.
+//! Service-time models: how long one batch (of one or more requests) occupies one server.
+//!
+//! Distributions (`exponential`, `deterministic`, `log_normal`, `empirical`) do not depend on the
+//! batch size; batch models (`affine`, `affine_floor`, `table`) are deterministic functions of it.
+//! A table is the format calibration profiles use: measured (batch size, milliseconds) points,
+//! linearly interpolated between points and extrapolated from the last two beyond the end.
 
 use crate::config::ConfigError;
 use rand_distr::{Distribution, Exp, LogNormal};
@@ -32,6 +37,40 @@ pub enum ServiceSpec {
         /// Measured times, ms; at least one.
         values_ms: Vec<f64>,
     },
+    /// `a + b·B` for a batch of B requests.
+    Affine {
+        /// Fixed cost per batch, ms.
+        a_ms: f64,
+        /// Cost per request in the batch, ms.
+        b_ms: f64,
+    },
+    /// `max(floor, a + b·B)`: a memory-bound floor under the affine compute cost.
+    AffineFloor {
+        /// Fixed cost per batch, ms.
+        a_ms: f64,
+        /// Cost per request in the batch, ms.
+        b_ms: f64,
+        /// Least time of any batch, ms.
+        floor_ms: f64,
+    },
+    /// Measured points: batch sizes (strictly increasing, from 1 or more) and their times.
+    Table {
+        /// Batch sizes.
+        batch: Vec<u32>,
+        /// Time of a batch of that size, ms.
+        ms: Vec<f64>,
+    },
+}
+
+fn non_negative(key: &str, v: f64) -> Result<(), ConfigError> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            key,
+            format!("must be a non-negative finite number, got {v}"),
+        ))
+    }
 }
 
 fn positive(key: &str, v: f64) -> Result<(), ConfigError> {
@@ -67,12 +106,86 @@ impl ServiceSpec {
                 }
                 Ok(())
             }
+            ServiceSpec::Affine { a_ms, b_ms } => {
+                non_negative(&format!("{key}.a_ms"), *a_ms)?;
+                non_negative(&format!("{key}.b_ms"), *b_ms)?;
+                positive(&format!("{key}.a_ms + b_ms"), a_ms + b_ms)
+            }
+            ServiceSpec::AffineFloor {
+                a_ms,
+                b_ms,
+                floor_ms,
+            } => {
+                non_negative(&format!("{key}.a_ms"), *a_ms)?;
+                non_negative(&format!("{key}.b_ms"), *b_ms)?;
+                positive(&format!("{key}.floor_ms"), *floor_ms)
+            }
+            ServiceSpec::Table { batch, ms } => {
+                if batch.is_empty() {
+                    return Err(ConfigError::invalid(
+                        &format!("{key}.batch"),
+                        "needs at least one point",
+                    ));
+                }
+                if batch.len() != ms.len() {
+                    return Err(ConfigError::invalid(
+                        &format!("{key}.ms"),
+                        format!("has {} values for {} batch sizes", ms.len(), batch.len()),
+                    ));
+                }
+                if batch[0] == 0 {
+                    return Err(ConfigError::invalid(
+                        &format!("{key}.batch[0]"),
+                        "batch sizes start at 1",
+                    ));
+                }
+                for i in 1..batch.len() {
+                    if batch[i] <= batch[i - 1] {
+                        return Err(ConfigError::invalid(
+                            &format!("{key}.batch[{i}]"),
+                            "batch sizes must strictly increase",
+                        ));
+                    }
+                }
+                for (i, v) in ms.iter().enumerate() {
+                    positive(&format!("{key}.ms[{i}]"), *v)?;
+                }
+                Ok(())
+            }
         }
     }
 
-    /// Mean service time, seconds.
+    /// Mean time of a batch of `b` requests, seconds.
+    pub fn batch_mean_s(&self, b: usize) -> f64 {
+        let b = b as f64;
+        match self {
+            ServiceSpec::Affine { a_ms, b_ms } => (a_ms + b_ms * b) / 1e3,
+            ServiceSpec::AffineFloor {
+                a_ms,
+                b_ms,
+                floor_ms,
+            } => floor_ms.max(a_ms + b_ms * b) / 1e3,
+            ServiceSpec::Table { batch, ms } => interpolate(batch, ms, b) / 1e3,
+            _ => self.mean_s(),
+        }
+    }
+
+    /// Whether the time depends on the batch size.
+    pub fn is_batch_model(&self) -> bool {
+        matches!(
+            self,
+            ServiceSpec::Affine { .. }
+                | ServiceSpec::AffineFloor { .. }
+                | ServiceSpec::Table { .. }
+        )
+    }
+
+    /// Mean service time of a single request, seconds.
     pub fn mean_s(&self) -> f64 {
         match self {
+            ServiceSpec::Affine { .. }
+            | ServiceSpec::AffineFloor { .. }
+            | ServiceSpec::Table { .. } => self.batch_mean_s(1),
             ServiceSpec::Exponential { mean_ms } | ServiceSpec::LogNormal { mean_ms, .. } => {
                 mean_ms / 1e3
             }
@@ -83,12 +196,15 @@ impl ServiceSpec {
         }
     }
 
-    /// Second moment E[S²], seconds².
+    /// Second moment E[S²] of a single request, seconds².
     pub fn second_moment_s2(&self) -> f64 {
         let m = self.mean_s();
         match self {
             ServiceSpec::Exponential { .. } => 2.0 * m * m,
-            ServiceSpec::Deterministic { .. } => m * m,
+            ServiceSpec::Deterministic { .. }
+            | ServiceSpec::Affine { .. }
+            | ServiceSpec::AffineFloor { .. }
+            | ServiceSpec::Table { .. } => m * m,
             ServiceSpec::LogNormal { cv, .. } => m * m * (1.0 + cv * cv),
             ServiceSpec::Empirical { values_ms } => {
                 values_ms.iter().map(|v| (v / 1e3) * (v / 1e3)).sum::<f64>()
@@ -116,8 +232,30 @@ impl ServiceSpec {
                     .map(|v| SimTime::from_millis_f64(*v).unwrap_or(SimTime::MAX))
                     .collect(),
             ),
+            // Batch models are deterministic: precompute the common sizes.
+            _ => ServiceSampler::ByBatch(
+                (0..=256)
+                    .map(|b| SimTime::from_secs_f64(self.batch_mean_s(b)).unwrap_or(SimTime::MAX))
+                    .collect(),
+                self.clone(),
+            ),
         }
     }
+}
+
+/// Piecewise-linear interpolation through (x, y) points, extrapolated from the end segments.
+fn interpolate(xs: &[u32], ys: &[f64], x: f64) -> f64 {
+    if xs.len() == 1 {
+        return ys[0];
+    }
+    let i = xs
+        .iter()
+        .position(|&v| f64::from(v) >= x)
+        .unwrap_or(xs.len() - 1)
+        .clamp(1, xs.len() - 1);
+    let (x0, x1) = (f64::from(xs[i - 1]), f64::from(xs[i]));
+    let y = ys[i - 1] + (ys[i] - ys[i - 1]) * (x - x0) / (x1 - x0);
+    y.max(f64::MIN_POSITIVE)
 }
 
 /// A ready-to-draw service-time distribution (nanoseconds inside).
@@ -126,16 +264,83 @@ pub(crate) enum ServiceSampler {
     Fixed(SimTime),
     LogNormal(LogNormal<f64>),
     Empirical(Vec<SimTime>),
+    /// Deterministic in the batch size: a table for sizes 0..=256, the formula beyond.
+    ByBatch(Vec<SimTime>, ServiceSpec),
 }
 
 impl ServiceSampler {
-    pub(crate) fn sample(&self, rng: &mut StreamRng) -> SimTime {
+    /// Time of a batch of `batch` requests.
+    pub(crate) fn sample(&self, rng: &mut StreamRng, batch: usize) -> SimTime {
         use rand::RngExt;
         match self {
+            ServiceSampler::ByBatch(table, spec) => {
+                table.get(batch).copied().unwrap_or_else(|| {
+                    SimTime::from_secs_f64(spec.batch_mean_s(batch)).unwrap_or(SimTime::MAX)
+                })
+            }
             ServiceSampler::Exponential(d) => SimTime(d.sample(rng).round() as u64),
             ServiceSampler::Fixed(t) => *t,
             ServiceSampler::LogNormal(d) => SimTime(d.sample(rng).round() as u64),
             ServiceSampler::Empirical(v) => v[rng.random_range(0..v.len())],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_models_compute_their_formulas() {
+        let a = ServiceSpec::Affine {
+            a_ms: 2.0,
+            b_ms: 0.25,
+        };
+        assert!((a.batch_mean_s(8) - 0.004).abs() < 1e-15);
+        let f = ServiceSpec::AffineFloor {
+            a_ms: 1.0,
+            b_ms: 0.5,
+            floor_ms: 3.0,
+        };
+        assert!((f.batch_mean_s(2) - 0.003).abs() < 1e-15);
+        assert!((f.batch_mean_s(10) - 0.006).abs() < 1e-15);
+        let t = ServiceSpec::Table {
+            batch: vec![1, 4, 8],
+            ms: vec![2.0, 3.0, 5.0],
+        };
+        for (b, ms) in [
+            (1, 2.0),
+            (2, 2.0 + 1.0 / 3.0),
+            (4, 3.0),
+            (6, 4.0),
+            (8, 5.0),
+            (10, 6.0),
+        ] {
+            assert!((t.batch_mean_s(b) * 1e3 - ms).abs() < 1e-12, "B={b}");
+        }
+        let mut rng = traces::rng::from_seed(1);
+        assert_eq!(t.sampler().sample(&mut rng, 6), SimTime::from_millis(4));
+        assert_eq!(
+            t.sampler().sample(&mut rng, 1000),
+            SimTime::from_millis(501)
+        );
+    }
+
+    #[test]
+    fn bad_tables_name_the_key() {
+        let e = ServiceSpec::Table {
+            batch: vec![1, 4, 4],
+            ms: vec![1.0, 2.0, 3.0],
+        }
+        .validate("s")
+        .unwrap_err();
+        assert!(e.to_string().contains("s.batch[2]"), "{e}");
+        let e = ServiceSpec::Table {
+            batch: vec![1, 4],
+            ms: vec![1.0],
+        }
+        .validate("s")
+        .unwrap_err();
+        assert!(e.to_string().contains("s.ms"), "{e}");
     }
 }
