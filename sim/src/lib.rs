@@ -1,6 +1,23 @@
 //! The servesim simulator: an event core, serving policies, streaming metrics and closed-form
 //! queueing results to check it against.
 //!
+//! ```
+//! let config = sim::ScenarioConfig::parse(r#"
+//!     name = "example"
+//!     [workload.arrivals]
+//!     kind = "poisson"
+//!     rate = 50.0
+//!     [[devices]]
+//!     name = "server"
+//!     service = { kind = "exponential", mean_ms = 10.0 }
+//! "#).unwrap();
+//! let summary = sim::run_generated(&config, 1, 10_000, false).unwrap().summary;
+//! assert_eq!(summary.requests.completed, 10_000);
+//! let exact = summary.analytic.unwrap(); // M/M/1 at ρ = 0.5: E[W] = 20 ms
+//! assert_eq!(exact.model, "M/M/1");
+//! assert!((exact.w_mean_ms - 20.0).abs() < 1e-9);
+//! ```
+//!
 //! **Architecture invariant:** this crate does no IO. It reads no files, links no polars, ONNX
 //! Runtime, clap or plotters; requests come in through an iterator, results go out as values.
 //! Policies are state machines over `(state, now)`, so the replay harness can drive them with the
