@@ -239,6 +239,45 @@ impl MD1 {
     }
 }
 
+/// Zipf popularities p_k ∝ k^(−s), k = 1..n, normalised.
+pub fn zipf_popularity(n: u64, s: f64) -> Vec<f64> {
+    let w: Vec<f64> = (1..=n).map(|k| (k as f64).powf(-s)).collect();
+    let total: f64 = w.iter().sum();
+    w.into_iter().map(|x| x / total).collect()
+}
+
+/// Che's approximation of the LRU hit ratio under independent requests with popularities `p`
+/// (summing to 1) and a cache of `capacity` entries: find the characteristic time T with
+/// Σ_k (1 − e^{−p_k T}) = C, then hit ratio = Σ_k p_k (1 − e^{−p_k T}).
+pub fn che_lru_hit_ratio(p: &[f64], capacity: f64) -> f64 {
+    if capacity >= p.len() as f64 {
+        return 1.0;
+    }
+    let occupancy = |t: f64| p.iter().map(|&q| 1.0 - (-q * t).exp()).sum::<f64>();
+    let mut hi = 1.0;
+    while occupancy(hi) < capacity {
+        hi *= 2.0;
+    }
+    let mut lo = 0.0;
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if occupancy(mid) < capacity {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    p.iter().map(|&q| q * (1.0 - (-q * hi).exp())).sum()
+}
+
+/// The hit ratio of a cache that always holds the `capacity` most popular keys: the optimum for
+/// independent requests, which LFU approaches on stationary popularity.
+pub fn top_c_hit_ratio(p: &[f64], capacity: usize) -> f64 {
+    let mut sorted = p.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    sorted.iter().take(capacity).sum()
+}
+
 /// Smallest t with cdf(t) ≥ q, for a non-decreasing cdf; `scale` is a typical time.
 fn quantile_by_bisection(cdf: impl Fn(f64) -> f64, q: f64, scale: f64) -> f64 {
     let mut hi = scale;

@@ -4,9 +4,11 @@
 //! [`ScenarioConfig::validate`] checks every value and names the offending key. The validated
 //! config is what the engine runs and what a run directory stores as `config.resolved.toml`.
 
-use crate::policy::BatcherSpec;
+use crate::catalog::{DeviceKind, VariantSpec, builtin_kinds};
+use crate::policy::{BatcherSpec, CacheSpec, RouterSpec};
 use crate::service::ServiceSpec;
 use serde::{Deserialize, Serialize};
+use traces::SimTime;
 use traces::workload::WorkloadSpec;
 
 /// A scenario file that cannot be used, with the key that is wrong and why.
@@ -56,21 +58,69 @@ pub struct ScenarioConfig {
     /// How requests are spread over devices when there are several.
     #[serde(default)]
     pub router: RouterSpec,
-    /// The devices. Each has one FIFO queue and `servers` identical servers.
+    /// Device kinds added to (or overriding) the built-in catalog.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_kinds: Vec<DeviceKind>,
+    /// Model variants the devices can serve.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<VariantSpec>,
+    /// The devices (each group expands to `count` replicas with a queue of their own).
     pub devices: Vec<DeviceSpec>,
+    /// A response cache in front of routing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheSpec>,
+    /// A student-then-teacher cascade.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cascade: Option<CascadeSpec>,
+    /// The latency objective that SLO attainment and goodput are measured against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloSpec>,
+}
+
+/// Latency objective.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SloSpec {
+    /// End-to-end latency target, ms.
+    pub latency_ms: f64,
+}
+
+/// Cascade: every request goes to the student first; some escalate to the teacher.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CascadeSpec {
+    /// Variant answering first.
+    pub student: String,
+    /// Variant answering escalated requests.
+    pub teacher: String,
+    /// When a request escalates.
+    pub escalate: Escalation,
+}
+
+/// Escalation rule of a cascade.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Escalation {
+    /// Each request escalates independently with probability `p`.
+    Probability {
+        /// Escalation probability.
+        p: f64,
+    },
+    /// The student's confidence on each request is drawn from Beta(a, b); requests below
+    /// `threshold` escalate. Confidence is taken as calibrated up to scale: the student is right
+    /// on a request with probability proportional to its confidence, averaging to its quality.
+    Confidence {
+        /// Escalate below this confidence.
+        threshold: f64,
+        /// Beta shape a.
+        beta_a: f64,
+        /// Beta shape b.
+        beta_b: f64,
+    },
 }
 
 fn default_seed() -> u64 {
     1
-}
-
-/// Routing policy across devices.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum RouterSpec {
-    /// Device `i mod n` for the i-th request.
-    #[default]
-    RoundRobin,
 }
 
 /// What to do with a trace's recorded service time.
@@ -84,20 +134,36 @@ pub enum RecordedService {
     Ignore,
 }
 
-/// One device (a model replica): a FIFO queue in front of `servers` identical servers.
+/// A group of identical devices (model replicas), each a FIFO queue in front of `servers`
+/// servers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceSpec {
-    /// Name, unique among devices.
+    /// Name, unique among device groups; replicas are `name/0`, `name/1`… when `count` > 1.
     pub name: String,
-    /// Number of servers (concurrent requests in service), at least 1.
+    /// Device kind from the catalog (memory, price); optional for abstract servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Number of replicas in the group.
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Number of servers per replica (concurrent batches), at least 1.
     #[serde(default = "one")]
     pub servers: u32,
-    /// Maximum number of waiting requests; arrivals beyond it are dropped. Unbounded if absent.
+    /// Maximum number of waiting requests while every server is busy; arrivals beyond it are
+    /// dropped. Unbounded if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_capacity: Option<u64>,
-    /// Service time of one batch (one request when not batching) on one server.
-    pub service: ServiceSpec,
+    /// Deadline shedding: a request that has waited longer than this is dropped instead of
+    /// served, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shed_after_ms: Option<f64>,
+    /// The model variant this group serves (must fit the kind's memory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// Service time of one batch on one server; defaults to the variant's model for this kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceSpec>,
     /// How waiting requests are grouped into batches (default: none, one at a time).
     #[serde(default, skip_serializing_if = "BatcherSpec::is_none")]
     pub batching: BatcherSpec,
@@ -144,12 +210,54 @@ impl ScenarioConfig {
                 other => ConfigError::invalid("workload", other.to_string()),
             })?;
         }
+        self.router.validate("router")?;
+        if let Some(c) = &self.cache {
+            c.validate("cache")?;
+        }
+        if let Some(slo) = &self.slo
+            && !(slo.latency_ms.is_finite() && slo.latency_ms > 0.0)
+        {
+            return Err(ConfigError::invalid(
+                "slo.latency_ms",
+                format!("must be a positive finite number, got {}", slo.latency_ms),
+            ));
+        }
+        self.resolve().map(|_| ())
+    }
+
+    /// Expands device groups into replicas, resolves kinds, variants and service models, and
+    /// checks every cross-reference; errors name the key.
+    pub fn resolve(&self) -> Result<Resolved, ConfigError> {
+        let mut kinds = builtin_kinds();
+        for (i, k) in self.device_kinds.iter().enumerate() {
+            k.validate(&format!("device_kinds[{i}]"))?;
+            kinds.insert(k.name.clone(), k.clone());
+        }
+        for (i, v) in self.variants.iter().enumerate() {
+            let key = format!("variants[{i}]");
+            if self.variants[..i].iter().any(|o| o.name == v.name) {
+                return Err(ConfigError::invalid(
+                    &format!("{key}.name"),
+                    format!("duplicate variant name `{}`", v.name),
+                ));
+            }
+            v.validate(&key)?;
+            for kind in v.service.keys() {
+                if !kinds.contains_key(kind) {
+                    return Err(ConfigError::invalid(
+                        &format!("{key}.service.{kind}"),
+                        format!("unknown device kind `{kind}`"),
+                    ));
+                }
+            }
+        }
         if self.devices.is_empty() {
             return Err(ConfigError::invalid(
                 "devices",
                 "at least one device is needed",
             ));
         }
+        let mut devices = Vec::new();
         for (i, d) in self.devices.iter().enumerate() {
             let key = format!("devices[{i}]");
             if d.name.trim().is_empty() {
@@ -170,16 +278,216 @@ impl ScenarioConfig {
                     "must be at least 1",
                 ));
             }
-            d.service.validate(&format!("{key}.service"))?;
+            if d.count == 0 {
+                return Err(ConfigError::invalid(
+                    &format!("{key}.count"),
+                    "must be at least 1",
+                ));
+            }
             d.batching.validate(&format!("{key}.batching"))?;
+            let kind = match &d.kind {
+                None => None,
+                Some(k) => Some(kinds.get(k).cloned().ok_or_else(|| {
+                    let known: Vec<&str> = kinds.keys().map(String::as_str).collect();
+                    ConfigError::invalid(
+                        &format!("{key}.kind"),
+                        format!("unknown device kind `{k}` (known: {})", known.join(", ")),
+                    )
+                })?),
+            };
+            let variant = match &d.variant {
+                None => None,
+                Some(v) => Some(self.variants.iter().position(|x| &x.name == v).ok_or_else(
+                    || {
+                        ConfigError::invalid(
+                            &format!("{key}.variant"),
+                            format!("unknown variant `{v}`"),
+                        )
+                    },
+                )?),
+            };
+            if let (Some(vi), Some(k)) = (variant, &kind) {
+                let v = &self.variants[vi];
+                let need = v.weight_bytes as f64 / 1e9;
+                if need > k.memory_gb {
+                    return Err(ConfigError::invalid(
+                        &format!("{key}.variant"),
+                        format!(
+                            "variant `{}` needs {need:.1} GB of weights, more than the {} GB of a `{}`",
+                            v.name, k.memory_gb, k.name
+                        ),
+                    ));
+                }
+            }
+            let service = match (&d.service, variant, &kind) {
+                (Some(s), _, _) => s.clone(),
+                (None, Some(vi), Some(k)) => self.variants[vi].service.get(&k.name).cloned().ok_or_else(|| {
+                    ConfigError::invalid(
+                        &format!("{key}.service"),
+                        format!("variant `{}` has no service model for kind `{}`: add variants.service.{} or give service here", self.variants[vi].name, k.name, k.name),
+                    )
+                })?,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        &format!("{key}.service"),
+                        "missing: give a service model, or a kind and a variant that has one for it",
+                    ));
+                }
+            };
+            service.validate(&format!("{key}.service"))?;
+            let shed_after = match d.shed_after_ms {
+                None => None,
+                Some(v) if v.is_finite() && v >= 0.0 => SimTime::from_millis_f64(v),
+                Some(v) => {
+                    return Err(ConfigError::invalid(
+                        &format!("{key}.shed_after_ms"),
+                        format!("must be a non-negative finite number, got {v}"),
+                    ));
+                }
+            };
+            for r in 0..d.count {
+                devices.push(ResolvedDevice {
+                    name: if d.count == 1 {
+                        d.name.clone()
+                    } else {
+                        format!("{}/{r}", d.name)
+                    },
+                    group: i,
+                    kind: kind.clone(),
+                    servers: d.servers,
+                    queue_capacity: d.queue_capacity,
+                    shed_after,
+                    variant,
+                    service: service.clone(),
+                    batching: d.batching.clone(),
+                    recorded_service: d.recorded_service,
+                    cost_per_s: kind.as_ref().map_or(0.0, |k| k.price_per_hour / 3600.0),
+                });
+            }
         }
-        Ok(())
+        let cascade = match &self.cascade {
+            None => None,
+            Some(c) => {
+                let find = |field: &str, name: &str| -> Result<usize, ConfigError> {
+                    let vi = self
+                        .variants
+                        .iter()
+                        .position(|v| v.name == name)
+                        .ok_or_else(|| {
+                            ConfigError::invalid(
+                                &format!("cascade.{field}"),
+                                format!("unknown variant `{name}`"),
+                            )
+                        })?;
+                    if !devices.iter().any(|d| d.variant == Some(vi)) {
+                        return Err(ConfigError::invalid(
+                            &format!("cascade.{field}"),
+                            format!("no device serves variant `{name}`"),
+                        ));
+                    }
+                    Ok(vi)
+                };
+                let student = find("student", &c.student)?;
+                let teacher = find("teacher", &c.teacher)?;
+                match c.escalate {
+                    Escalation::Probability { p } if !(0.0..=1.0).contains(&p) => {
+                        return Err(ConfigError::invalid(
+                            "cascade.escalate.p",
+                            format!("must be in [0, 1], got {p}"),
+                        ));
+                    }
+                    Escalation::Confidence {
+                        threshold,
+                        beta_a,
+                        beta_b,
+                    } => {
+                        if !(0.0..=1.0).contains(&threshold) {
+                            return Err(ConfigError::invalid(
+                                "cascade.escalate.threshold",
+                                format!("must be in [0, 1], got {threshold}"),
+                            ));
+                        }
+                        for (f, v) in [("beta_a", beta_a), ("beta_b", beta_b)] {
+                            if !(v.is_finite() && v > 0.0) {
+                                return Err(ConfigError::invalid(
+                                    &format!("cascade.escalate.{f}"),
+                                    format!("must be a positive finite number, got {v}"),
+                                ));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                Some(ResolvedCascade {
+                    student,
+                    teacher,
+                    escalate: c.escalate.clone(),
+                })
+            }
+        };
+        Ok(Resolved {
+            devices,
+            variants: self.variants.clone(),
+            cascade,
+        })
     }
 
-    /// Total servers over all devices.
+    /// Total servers over all device replicas.
     pub fn total_servers(&self) -> u64 {
-        self.devices.iter().map(|d| u64::from(d.servers)).sum()
+        self.devices
+            .iter()
+            .map(|d| u64::from(d.servers) * u64::from(d.count))
+            .sum()
     }
+}
+
+/// One device replica after resolution.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResolvedDevice {
+    /// Replica name.
+    pub name: String,
+    /// Index of its group in `devices`.
+    pub group: usize,
+    /// Its kind, if given.
+    pub kind: Option<DeviceKind>,
+    /// Servers.
+    pub servers: u32,
+    /// Queue cap.
+    pub queue_capacity: Option<u64>,
+    /// Deadline shedding.
+    pub shed_after: Option<SimTime>,
+    /// Index into the variants.
+    pub variant: Option<usize>,
+    /// Batch service model.
+    pub service: ServiceSpec,
+    /// Batching policy.
+    pub batching: BatcherSpec,
+    /// Recorded service times.
+    pub recorded_service: RecordedService,
+    /// $ per second while provisioned.
+    pub cost_per_s: f64,
+}
+
+/// A cascade after resolution.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResolvedCascade {
+    /// Student variant index.
+    pub student: usize,
+    /// Teacher variant index.
+    pub teacher: usize,
+    /// Rule.
+    pub escalate: Escalation,
+}
+
+/// A scenario ready to run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resolved {
+    /// Device replicas, in order.
+    pub devices: Vec<ResolvedDevice>,
+    /// Variants.
+    pub variants: Vec<VariantSpec>,
+    /// Cascade.
+    pub cascade: Option<ResolvedCascade>,
 }
 
 #[cfg(test)]

@@ -1,20 +1,27 @@
 //! The discrete-event engine: one closed [`Event`] enum, matched in one place.
 //!
 //! Requests stream in from an iterator (a generator or a trace); only the next arrival is on the
-//! calendar at any time, so memory is bounded by what is queued and in service.
+//! calendar at any time, so memory is bounded by what is queued and in service. A request may
+//! be answered by the response cache, or routed to a device replica whose batcher groups it with
+//! others; in a cascade, a student's answer may escalate the request to a teacher.
 
 use crate::analytic::{MD1, MG1, MMc, Prediction};
 use crate::calendar::{Calendar, ScheduleError};
-use crate::config::{RecordedService, RouterSpec, ScenarioConfig};
-use crate::metrics::{Distribution, LatencyStats, TimeIntegral};
-use crate::policy::{BatchDecision, Batcher, QueueView};
+use crate::config::{Escalation, RecordedService, Resolved, ScenarioConfig};
+use crate::metrics::{LatencyStats, TimeIntegral};
+use crate::policy::{BatchDecision, Batcher, Cache, DeviceView, Lookup, QueueView, Router};
 use crate::service::{ServiceSampler, ServiceSpec};
+use rand::RngExt;
+use rand_distr::{Beta, Distribution as _};
 use serde::Serialize;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use traces::rng::{StreamRng, stream};
 use traces::{Request, SimTime};
 
-/// Index of a device in the scenario's `devices` list.
+mod summary;
+pub use summary::*;
+
+/// Index of a device replica in the resolved scenario.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct DeviceId(pub u32);
 
@@ -35,6 +42,17 @@ pub enum Event {
         /// Whose batcher.
         device: DeviceId,
     },
+    /// A response served from the cache is delivered.
+    CacheHit {
+        /// Request id.
+        id: u64,
+        /// Its arrival.
+        arrival: SimTime,
+        /// Its cache key.
+        key: u64,
+        /// Whether the entry was stale.
+        stale: bool,
+    },
 }
 
 /// A run that could not complete.
@@ -52,6 +70,9 @@ pub enum SimError {
         /// The arrival before it.
         previous: SimTime,
     },
+    /// The scenario does not resolve (see [`ScenarioConfig::resolve`]).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// An internal scheduling bug.
     #[error(transparent)]
     Schedule(#[from] ScheduleError),
@@ -60,12 +81,28 @@ pub enum SimError {
 /// How to run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RunOptions {
-    /// Run seed (service-time and routing streams derive from it).
+    /// Run seed (service-time, routing, cascade streams derive from it).
     pub seed: u64,
     /// Keep one [`RequestRecord`] per request (memory grows with the run).
     pub record: bool,
     /// The requests come from a trace rather than the scenario's workload: no analytic model.
     pub trace_driven: bool,
+}
+
+/// How the response cache treated a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheOutcome {
+    /// No cache, or no key.
+    None,
+    /// Served fresh from the cache.
+    Hit,
+    /// Served stale from the cache.
+    StaleHit,
+    /// Found stale and sent to a model.
+    StaleMiss,
+    /// Sent to a model.
+    Miss,
 }
 
 /// What happened to one request.
@@ -75,205 +112,49 @@ pub struct RequestRecord {
     pub id: u64,
     /// Arrival time.
     pub arrival: SimTime,
-    /// Service start (absent if dropped).
+    /// Start of its (last) service; absent for cache hits and drops.
     pub start: Option<SimTime>,
-    /// Completion (absent if dropped).
+    /// Completion; absent if dropped.
     pub finish: Option<SimTime>,
-    /// Device it was routed to.
-    pub device: DeviceId,
-    /// Server that served it.
+    /// Device of its (last) service.
+    pub device: Option<DeviceId>,
+    /// Server of its (last) service.
     pub server: Option<u32>,
-    /// Size of the batch it was served in (0 if dropped).
+    /// Size of the batch of its (last) service (0 if none).
     pub batch_size: u32,
-    /// Dropped at admission (queue full).
+    /// Dropped at admission (queue full) or shed (waited past the deadline).
     pub dropped: bool,
-}
-
-/// Request counts. Conservation: `arrived = completed + dropped` at the end of every run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    /// Requests that arrived.
-    pub arrived: u64,
-    /// Requests served to completion.
-    pub completed: u64,
-    /// Requests refused at admission.
-    pub dropped: u64,
-}
-
-/// Per-device results.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct DeviceSummary {
-    /// Device name.
-    pub name: String,
-    /// Servers.
-    pub servers: u32,
-    /// Busy server-time / (servers × horizon).
-    pub utilization: f64,
-    /// Time-average number waiting in the device's queue.
-    pub mean_queue_length: f64,
-    /// Largest queue length seen.
-    pub peak_queue_length: u64,
-    /// Requests routed to the device.
-    pub counts: Counts,
-    /// Batches the device ran.
-    pub batches: BatchStats,
-}
-
-/// Batch-size distribution of a device (or of all devices).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct BatchStats {
-    /// Batches dispatched.
-    pub count: u64,
-    /// Requests in them / batches.
-    pub mean_size: f64,
-    /// Largest batch.
-    pub max_size: u64,
-    /// `[size, batches]` pairs for every size that occurred, ascending.
-    pub histogram: Vec<[u64; 2]>,
-}
-
-impl BatchStats {
-    fn from_counts(counts: &[u64]) -> BatchStats {
-        let count: u64 = counts.iter().sum();
-        let requests: u64 = counts.iter().enumerate().map(|(b, c)| b as u64 * c).sum();
-        BatchStats {
-            count,
-            mean_size: if count > 0 {
-                requests as f64 / count as f64
-            } else {
-                0.0
-            },
-            max_size: counts.iter().rposition(|&c| c > 0).unwrap_or(0) as u64,
-            histogram: counts
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| **c > 0)
-                .map(|(b, c)| [b as u64, *c])
-                .collect(),
-        }
-    }
-}
-
-/// Little's law L = λW checked on the run: L from the time integral, λ W from the requests.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LittleCheck {
-    /// Time-average number in system.
-    pub l: f64,
-    /// Admitted throughput (completed / horizon), 1/s.
-    pub lambda_per_s: f64,
-    /// Mean sojourn of completed requests, s.
-    pub w_s: f64,
-    /// (L − λW) / L.
-    pub relative_residual: f64,
-}
-
-/// The summary of a run (`summary.json`). Metric definitions: `docs/metrics.md`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Summary {
-    /// Scenario name.
-    pub scenario: String,
-    /// Run seed.
-    pub seed: u64,
-    /// Request counts.
-    pub requests: Counts,
-    /// Simulated time from 0 to the last event, s.
-    pub horizon_s: f64,
-    /// Arrivals / time of the last arrival, 1/s.
-    pub offered_rate_per_s: f64,
-    /// Completed / horizon, 1/s.
-    pub throughput_per_s: f64,
-    /// Dropped / arrived.
-    pub drop_rate: f64,
-    /// Sojourn time (finish − arrival) of completed requests, ms.
-    pub latency_ms: Distribution,
-    /// Queueing delay (start − arrival), ms.
-    pub queue_delay_ms: Distribution,
-    /// Service time (finish − start), ms.
-    pub service_ms: Distribution,
-    /// Busy server-time / (all servers × horizon).
-    pub utilization: f64,
-    /// Batches over all devices.
-    pub batches: BatchStats,
-    /// Time-average number waiting, all devices.
-    pub mean_queue_length: f64,
-    /// Time-average number in system (waiting + in service).
-    pub mean_in_system: f64,
-    /// Little's-law residual.
-    pub little: LittleCheck,
-    /// Per-device results.
-    pub devices: Vec<DeviceSummary>,
-    /// The closed-form prediction, when the scenario has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub analytic: Option<Prediction>,
-}
-
-/// A finished run.
-pub struct RunResult {
-    /// Aggregates.
-    pub summary: Summary,
-    /// Per-request records, if asked for.
-    pub records: Option<Vec<RequestRecord>>,
-}
-
-#[derive(Clone, Copy)]
-struct Job {
-    id: u64,
-    arrival: SimTime,
-    recorded: Option<SimTime>,
-}
-
-/// A batch in service on one server.
-struct InService {
-    jobs: Vec<Job>,
-    start: SimTime,
-}
-
-struct Device {
-    queue: VecDeque<Job>,
-    servers: Vec<InService>,
-    /// Idle servers; the most recently freed is on top.
-    idle: Vec<u32>,
-    capacity: Option<u64>,
-    sampler: ServiceSampler,
-    rng: StreamRng,
-    use_recorded: bool,
-    batcher: Box<dyn Batcher>,
-    /// The batcher's pending wake-up; a timer event at any other time is stale and ignored.
-    timer: Option<SimTime>,
-    queue_len: TimeIntegral,
-    busy: TimeIntegral,
-    counts: Counts,
-    /// Batches by size (index = size).
-    batch_sizes: Vec<u64>,
-}
-
-impl Device {
-    fn view(&self) -> QueueView {
-        QueueView {
-            len: self.queue.len(),
-            oldest: self.queue.front().map(|j| j.arrival),
-            idle_servers: self.idle.len() as u32,
-        }
-    }
+    /// Cache outcome.
+    pub cache: CacheOutcome,
+    /// Escalated from student to teacher in a cascade.
+    pub escalated: bool,
 }
 
 /// The closed-form model matching a scenario run on its own workload, if there is one:
-/// one device, Poisson arrivals, unbounded FIFO queue, ρ < 1; exponential service gives M/M/c,
-/// deterministic M/D/1, anything else with one server M/G/1.
+/// one device, Poisson arrivals, unbounded FIFO queue, no batching, cache or cascade, ρ < 1;
+/// exponential service gives M/M/c, deterministic M/D/1, anything else with one server M/G/1.
 pub fn predict(config: &ScenarioConfig) -> Option<Prediction> {
     let w = config.workload.as_ref()?;
     let [d] = config.devices.as_slice() else {
         return None;
     };
-    if !w.arrivals.is_poisson() || d.queue_capacity.is_some() || !d.batching.is_none() {
+    let service = d.service.as_ref()?;
+    if !w.arrivals.is_poisson()
+        || d.count != 1
+        || d.queue_capacity.is_some()
+        || d.shed_after_ms.is_some()
+        || !d.batching.is_none()
+        || config.cache.is_some()
+        || config.cascade.is_some()
+    {
         return None;
     }
     let lambda = w.mean_rate();
-    let mean = d.service.mean_s();
+    let mean = service.mean_s();
     if lambda * mean >= f64::from(d.servers) {
         return None;
     }
-    match (&d.service, d.servers) {
+    match (service, d.servers) {
         (ServiceSpec::Exponential { .. }, c) => Some(
             MMc {
                 lambda,
@@ -295,95 +176,157 @@ pub fn predict(config: &ScenarioConfig) -> Option<Prediction> {
     }
 }
 
+/// Which model answers a request next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// No cascade: any device.
+    Any,
+    /// Cascade, first pass.
+    Student,
+    /// Cascade, escalated.
+    Teacher,
+}
+
+#[derive(Clone, Copy)]
+struct Job {
+    id: u64,
+    arrival: SimTime,
+    /// When it joined its current queue.
+    enqueued: SimTime,
+    recorded: Option<SimTime>,
+    key: Option<u64>,
+    stage: Stage,
+    /// Student confidence (confidence cascades), else 1.
+    confidence: f64,
+    cache: CacheOutcome,
+    /// Cost of the service it has received so far, $.
+    cost: f64,
+}
+
+/// A batch in service on one server.
+struct InService {
+    jobs: Vec<Job>,
+    start: SimTime,
+}
+
+struct Device {
+    queue: VecDeque<Job>,
+    servers: Vec<InService>,
+    /// Idle servers; the most recently freed is on top.
+    idle: Vec<u32>,
+    in_service: usize,
+    capacity: Option<u64>,
+    shed_after: Option<SimTime>,
+    sampler: ServiceSampler,
+    rng: StreamRng,
+    use_recorded: bool,
+    batcher: Box<dyn Batcher>,
+    /// The batcher's pending wake-up; a timer event at any other time is stale and ignored.
+    timer: Option<SimTime>,
+    view: DeviceView,
+    variant: Option<usize>,
+    stats: DeviceStats,
+}
+
+/// Per-device accumulators.
+#[derive(Default)]
+struct DeviceStats {
+    queue_len: TimeIntegral,
+    busy: TimeIntegral,
+    counts: Counts,
+    shed: u64,
+    /// Batches by size (index = size).
+    batch_sizes: Vec<u64>,
+    /// Time from joining this device's queue to leaving it served.
+    latency: LatencyStats,
+}
+
+impl Device {
+    fn queue_view(&self) -> QueueView {
+        QueueView {
+            len: self.queue.len(),
+            oldest: self.queue.front().map(|j| j.enqueued),
+            idle_servers: self.idle.len() as u32,
+        }
+    }
+}
+
+/// Everything the run accumulates beyond the devices.
+#[derive(Default)]
+struct Totals {
+    arrived: u64,
+    completed: u64,
+    dropped: u64,
+    shed: u64,
+    latency: LatencyStats,
+    wait: LatencyStats,
+    service: LatencyStats,
+    in_system: TimeIntegral,
+    last_arrival: SimTime,
+    cache: CacheCounts,
+    slo_met: u64,
+    quality_sum: f64,
+    quality_n: u64,
+    by_variant: Vec<VariantAcc>,
+    student_path: PathAcc,
+    teacher_path: PathAcc,
+    escalation_checks: u64,
+}
+
+#[derive(Default)]
+struct VariantAcc {
+    served: u64,
+    answered: u64,
+    latency: LatencyStats,
+}
+
+#[derive(Default)]
+struct PathAcc {
+    latency: LatencyStats,
+    cost: f64,
+    quality: f64,
+}
+
+/// The engine's state. Lives for one run.
+struct Engine<'a> {
+    resolved: &'a Resolved,
+    cal: Calendar<Event>,
+    devices: Vec<Device>,
+    router: Box<dyn Router>,
+    cache: Option<Cache>,
+    cache_hit_time: SimTime,
+    /// Quality of the variant that filled each cached key.
+    cache_quality: HashMap<u64, f64>,
+    cascade_rng: StreamRng,
+    confidence: Option<Beta<f64>>,
+    /// Mean student confidence (scales confidence into the probability of a right answer).
+    mean_confidence: f64,
+    candidates: [Vec<usize>; 3],
+    views: Vec<DeviceView>,
+    slo: Option<SimTime>,
+    records: Option<Vec<RequestRecord>>,
+    t: Totals,
+}
+
 /// Runs `config` on the requests from `source` (consumed to the end).
 pub fn run(
     config: &ScenarioConfig,
     source: &mut dyn Iterator<Item = Request>,
     opts: RunOptions,
 ) -> Result<RunResult, SimError> {
-    let mut devices: Vec<Device> = config
-        .devices
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            let batcher = d.batching.build();
-            let max_batch = batcher.max_batch();
-            Device {
-                queue: VecDeque::new(),
-                servers: (0..d.servers)
-                    .map(|_| InService {
-                        jobs: Vec::with_capacity(max_batch),
-                        start: SimTime::ZERO,
-                    })
-                    .collect(),
-                idle: (0..d.servers).rev().collect(),
-                capacity: d.queue_capacity,
-                sampler: d.service.sampler(),
-                rng: stream(opts.seed, &format!("service/{i}")),
-                use_recorded: d.recorded_service == RecordedService::Prefer,
-                batcher,
-                timer: None,
-                queue_len: TimeIntegral::default(),
-                busy: TimeIntegral::default(),
-                counts: Counts::default(),
-                batch_sizes: vec![0; max_batch + 1],
-            }
-        })
-        .collect();
-    let mut router = Router::new(&config.router, devices.len());
-    let mut cal: Calendar<Event> = Calendar::new();
-    let mut latency = LatencyStats::default();
-    let mut wait = LatencyStats::default();
-    let mut service = LatencyStats::default();
-    let mut in_system = TimeIntegral::default();
-    let mut records = opts.record.then(Vec::new);
-    let mut last_arrival = SimTime::ZERO;
-
+    let resolved = config.resolve()?;
+    let mut engine = Engine::new(config, &resolved, opts);
     let mut next = source.next();
     if let Some(r) = &next {
-        cal.schedule(r.arrival, Event::Arrival)?;
+        engine.cal.schedule(r.arrival, Event::Arrival)?;
     }
-
-    while let Some((now, event)) = cal.pop() {
+    while let Some((now, event)) = engine.cal.pop() {
         match event {
             Event::Arrival => {
                 let r = next
                     .take()
                     .expect("an Arrival event always has its request");
-                last_arrival = now;
-                in_system.add(now, 1);
-                let job = Job {
-                    id: r.id,
-                    arrival: r.arrival,
-                    recorded: r.service,
-                };
-                let di = router.route();
-                let dev = &mut devices[di];
-                dev.counts.arrived += 1;
-                if dev.idle.is_empty()
-                    && dev
-                        .capacity
-                        .is_some_and(|cap| dev.queue.len() as u64 >= cap)
-                {
-                    dev.counts.dropped += 1;
-                    in_system.add(now, -1);
-                    if let Some(rec) = records.as_mut() {
-                        rec.push(RequestRecord {
-                            id: job.id,
-                            arrival: job.arrival,
-                            start: None,
-                            finish: None,
-                            device: DeviceId(di as u32),
-                            server: None,
-                            batch_size: 0,
-                            dropped: true,
-                        });
-                    }
-                } else {
-                    dev.queue.push_back(job);
-                    dev.queue_len.add(now, 1);
-                    dispatch(&mut cal, dev, di, now, &mut wait)?;
-                }
+                engine.arrive(r, now)?;
                 next = source.next();
                 if let Some(n) = &next {
                     if n.arrival < now {
@@ -393,205 +336,449 @@ pub fn run(
                             previous: now,
                         });
                     }
-                    cal.schedule(n.arrival, Event::Arrival)?;
+                    engine.cal.schedule(n.arrival, Event::Arrival)?;
                 }
             }
-            Event::Departure { device, server } => {
-                let di = device.0 as usize;
-                let dev = &mut devices[di];
-                let batch = &mut dev.servers[server as usize];
-                let start = batch.start;
-                let size = batch.jobs.len();
-                dev.busy.add(now, -1);
-                dev.counts.completed += size as u64;
-                in_system.add(now, -(size as i64));
-                for job in batch.jobs.drain(..) {
-                    latency.record(now - job.arrival);
-                    service.record(now - start);
-                    if let Some(rec) = records.as_mut() {
-                        rec.push(RequestRecord {
-                            id: job.id,
-                            arrival: job.arrival,
-                            start: Some(start),
-                            finish: Some(now),
-                            device,
-                            server: Some(server),
-                            batch_size: size as u32,
-                            dropped: false,
-                        });
-                    }
-                }
-                dev.batcher.batch_done(size, now - start);
-                dev.idle.push(server);
-                dispatch(&mut cal, dev, di, now, &mut wait)?;
-            }
+            Event::Departure { device, server } => engine.depart(device.0 as usize, server, now)?,
             Event::BatchTimer { device } => {
                 let di = device.0 as usize;
-                let dev = &mut devices[di];
-                if dev.timer == Some(now) {
-                    dev.timer = None;
-                    dispatch(&mut cal, dev, di, now, &mut wait)?;
+                if engine.devices[di].timer == Some(now) {
+                    engine.devices[di].timer = None;
+                    engine.dispatch(di, now)?;
                 }
             }
+            Event::CacheHit {
+                id,
+                arrival,
+                key,
+                stale,
+            } => engine.cache_hit_done(id, arrival, key, stale, now),
+        }
+    }
+    let summary = engine.summarize(config, opts);
+    Ok(RunResult {
+        summary,
+        records: engine.records,
+    })
+}
+
+impl<'a> Engine<'a> {
+    fn new(config: &ScenarioConfig, resolved: &'a Resolved, opts: RunOptions) -> Engine<'a> {
+        let devices: Vec<Device> = resolved
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let batcher = d.batching.build();
+                let max_batch = batcher.max_batch();
+                Device {
+                    queue: VecDeque::new(),
+                    servers: (0..d.servers)
+                        .map(|_| InService {
+                            jobs: Vec::with_capacity(max_batch),
+                            start: SimTime::ZERO,
+                        })
+                        .collect(),
+                    idle: (0..d.servers).rev().collect(),
+                    in_service: 0,
+                    capacity: d.queue_capacity,
+                    shed_after: d.shed_after,
+                    sampler: d.service.sampler(),
+                    rng: stream(opts.seed, &format!("service/{i}")),
+                    use_recorded: d.recorded_service == RecordedService::Prefer,
+                    batcher,
+                    timer: None,
+                    view: DeviceView {
+                        queue_len: 0,
+                        in_service: 0,
+                        servers: d.servers,
+                        service_s: d.service.batch_mean_s(1),
+                        cost_per_s: d.cost_per_s,
+                    },
+                    variant: d.variant,
+                    stats: DeviceStats {
+                        batch_sizes: vec![0; max_batch + 1],
+                        ..DeviceStats::default()
+                    },
+                }
+            })
+            .collect();
+        let all: Vec<usize> = (0..devices.len()).collect();
+        let serving = |v: usize| -> Vec<usize> {
+            (0..devices.len())
+                .filter(|&i| devices[i].variant == Some(v))
+                .collect()
+        };
+        let (student, teacher) = match &resolved.cascade {
+            Some(c) => (serving(c.student), serving(c.teacher)),
+            None => (Vec::new(), Vec::new()),
+        };
+        let (confidence, mean_confidence) = match resolved.cascade.as_ref().map(|c| &c.escalate) {
+            Some(Escalation::Confidence { beta_a, beta_b, .. }) => (
+                Some(Beta::new(*beta_a, *beta_b).expect("validated shapes")),
+                beta_a / (beta_a + beta_b),
+            ),
+            _ => (None, 1.0),
+        };
+        let views = devices.iter().map(|d| d.view).collect();
+        Engine {
+            resolved,
+            cal: Calendar::new(),
+            router: config.router.build(stream(opts.seed, "routing")),
+            cache: config.cache.as_ref().map(|c| c.build()),
+            cache_hit_time: config
+                .cache
+                .as_ref()
+                .and_then(|c| SimTime::from_millis_f64(c.hit_ms))
+                .unwrap_or_default(),
+            cache_quality: HashMap::new(),
+            cascade_rng: stream(opts.seed, "cascade"),
+            confidence,
+            mean_confidence,
+            candidates: [all, student, teacher],
+            views,
+            slo: config
+                .slo
+                .as_ref()
+                .and_then(|s| SimTime::from_millis_f64(s.latency_ms)),
+            records: opts.record.then(Vec::new),
+            t: Totals {
+                by_variant: (0..resolved.variants.len())
+                    .map(|_| VariantAcc::default())
+                    .collect(),
+                ..Totals::default()
+            },
+            devices,
         }
     }
 
-    let end = cal.now();
-    let horizon = end.as_secs_f64();
-    let per_s = |x: u64| {
-        if horizon > 0.0 {
-            x as f64 / horizon
-        } else {
-            0.0
+    fn arrive(&mut self, r: Request, now: SimTime) -> Result<(), SimError> {
+        self.t.arrived += 1;
+        self.t.last_arrival = now;
+        self.t.in_system.add(now, 1);
+        let mut outcome = CacheOutcome::None;
+        if let (Some(cache), Some(key)) = (self.cache.as_mut(), r.cache_key) {
+            let c = &mut self.t.cache;
+            c.lookups += 1;
+            match cache.lookup(key, now) {
+                hit @ (Lookup::Hit | Lookup::StaleHit) => {
+                    let stale = hit == Lookup::StaleHit;
+                    if stale {
+                        c.stale_hits += 1;
+                    } else {
+                        c.hits += 1;
+                    }
+                    let at = now.saturating_add(self.cache_hit_time);
+                    self.cal.schedule(
+                        at,
+                        Event::CacheHit {
+                            id: r.id,
+                            arrival: now,
+                            key,
+                            stale,
+                        },
+                    )?;
+                    return Ok(());
+                }
+                Lookup::StaleMiss => {
+                    c.stale_misses += 1;
+                    outcome = CacheOutcome::StaleMiss;
+                }
+                Lookup::Miss => {
+                    c.misses += 1;
+                    outcome = CacheOutcome::Miss;
+                }
+            }
         }
-    };
-    let mut total = Counts::default();
-    let mut busy_area = 0.0;
-    let mut queue_area = 0.0;
-    let mut all_batches: Vec<u64> = Vec::new();
-    let device_summaries: Vec<DeviceSummary> = devices
-        .iter()
-        .zip(&config.devices)
-        .map(|(d, spec)| {
-            total.arrived += d.counts.arrived;
-            total.completed += d.counts.completed;
-            total.dropped += d.counts.dropped;
-            let busy = d.busy.mean_until(end);
-            busy_area += busy;
-            if all_batches.len() < d.batch_sizes.len() {
-                all_batches.resize(d.batch_sizes.len(), 0);
-            }
-            for (b, c) in d.batch_sizes.iter().enumerate() {
-                all_batches[b] += c;
-            }
-            queue_area += d.queue_len.mean_until(end);
-            DeviceSummary {
-                name: spec.name.clone(),
-                servers: spec.servers,
-                utilization: busy / f64::from(spec.servers),
-                mean_queue_length: d.queue_len.mean_until(end),
-                peak_queue_length: d.queue_len.peak(),
-                batches: BatchStats::from_counts(&d.batch_sizes),
-                counts: d.counts,
-            }
-        })
-        .collect();
-    let l = in_system.mean_until(end);
-    let lambda = per_s(total.completed);
-    let w = latency.mean_s();
-    let summary = Summary {
-        scenario: config.name.clone(),
-        seed: opts.seed,
-        requests: total,
-        horizon_s: horizon,
-        offered_rate_per_s: if last_arrival > SimTime::ZERO {
-            total.arrived as f64 / last_arrival.as_secs_f64()
-        } else {
-            0.0
-        },
-        throughput_per_s: lambda,
-        drop_rate: if total.arrived > 0 {
-            total.dropped as f64 / total.arrived as f64
-        } else {
-            0.0
-        },
-        latency_ms: latency.summary_ms(),
-        queue_delay_ms: wait.summary_ms(),
-        service_ms: service.summary_ms(),
-        utilization: busy_area / config.total_servers() as f64,
-        batches: BatchStats::from_counts(&all_batches),
-        mean_queue_length: queue_area,
-        mean_in_system: l,
-        little: LittleCheck {
-            l,
-            lambda_per_s: lambda,
-            w_s: w,
-            relative_residual: if l > 0.0 { (l - lambda * w) / l } else { 0.0 },
-        },
-        devices: device_summaries,
-        analytic: if opts.trace_driven {
-            None
-        } else {
-            predict(config)
-        },
-    };
-    Ok(RunResult { summary, records })
-}
+        let (stage, confidence) = match &self.confidence {
+            Some(beta) => (Stage::Student, beta.sample(&mut self.cascade_rng)),
+            None if self.resolved.cascade.is_some() => (Stage::Student, 1.0),
+            None => (Stage::Any, 1.0),
+        };
+        let job = Job {
+            id: r.id,
+            arrival: r.arrival,
+            enqueued: now,
+            recorded: r.service,
+            key: r.cache_key,
+            stage,
+            confidence,
+            cache: outcome,
+            cost: 0.0,
+        };
+        self.admit(job, now)
+    }
 
-/// Lets the device's batcher start batches on idle servers until it declines; arms its timer.
-fn dispatch(
-    cal: &mut Calendar<Event>,
-    dev: &mut Device,
-    di: usize,
-    now: SimTime,
-    wait: &mut LatencyStats,
-) -> Result<(), SimError> {
-    loop {
-        if dev.queue.is_empty() || dev.idle.is_empty() {
+    /// Routes `job` to a device of its stage and queues it there (or drops it).
+    fn admit(&mut self, mut job: Job, now: SimTime) -> Result<(), SimError> {
+        job.enqueued = now;
+        let cands = match job.stage {
+            Stage::Any => &self.candidates[0],
+            Stage::Student => &self.candidates[1],
+            Stage::Teacher => &self.candidates[2],
+        };
+        let di = if cands.len() == 1 {
+            cands[0]
+        } else {
+            for &c in cands {
+                let d = &self.devices[c];
+                self.views[c] = DeviceView {
+                    queue_len: d.queue.len(),
+                    in_service: d.in_service,
+                    ..d.view
+                };
+            }
+            self.router.route(cands, &self.views, now)
+        };
+        let dev = &mut self.devices[di];
+        dev.stats.counts.arrived += 1;
+        if dev.idle.is_empty()
+            && dev
+                .capacity
+                .is_some_and(|cap| dev.queue.len() as u64 >= cap)
+        {
+            dev.stats.counts.dropped += 1;
+            self.drop_job(job, Some(di), now);
             return Ok(());
         }
-        match dev.batcher.decide(dev.view(), now) {
-            BatchDecision::Dispatch(n) => {
-                let n = n.clamp(1, dev.queue.len());
-                let server = dev.idle.pop().expect("checked non-empty");
-                let slot = &mut dev.servers[server as usize];
-                slot.start = now;
-                slot.jobs.extend(dev.queue.drain(..n));
-                for job in &slot.jobs {
-                    wait.record(now - job.arrival);
+        dev.queue.push_back(job);
+        dev.stats.queue_len.add(now, 1);
+        self.dispatch(di, now)
+    }
+
+    fn drop_job(&mut self, job: Job, device: Option<usize>, now: SimTime) {
+        self.t.dropped += 1;
+        self.t.in_system.add(now, -1);
+        if let Some(rec) = self.records.as_mut() {
+            rec.push(RequestRecord {
+                id: job.id,
+                arrival: job.arrival,
+                start: None,
+                finish: None,
+                device: device.map(|d| DeviceId(d as u32)),
+                server: None,
+                batch_size: 0,
+                dropped: true,
+                cache: job.cache,
+                escalated: job.stage == Stage::Teacher,
+            });
+        }
+    }
+
+    /// Lets the device's batcher start batches on idle servers until it declines; arms its timer.
+    fn dispatch(&mut self, di: usize, now: SimTime) -> Result<(), SimError> {
+        loop {
+            if let Some(limit) = self.devices[di].shed_after {
+                while let Some(job) = self.devices[di].queue.front().copied() {
+                    if now.saturating_sub(job.enqueued) <= limit {
+                        break;
+                    }
+                    let dev = &mut self.devices[di];
+                    dev.queue.pop_front();
+                    dev.stats.queue_len.add(now, -1);
+                    dev.stats.counts.dropped += 1;
+                    dev.stats.shed += 1;
+                    self.t.shed += 1;
+                    self.drop_job(job, Some(di), now);
                 }
-                dev.queue_len.add(now, -(n as i64));
-                let s = match slot.jobs[0].recorded {
-                    Some(t) if n == 1 && dev.use_recorded => t,
-                    _ => dev.sampler.sample(&mut dev.rng, n),
-                };
-                if let Some(c) = dev.batch_sizes.get_mut(n) {
-                    *c += 1;
-                }
-                dev.busy.add(now, 1);
-                cal.schedule(
-                    now.saturating_add(s),
-                    Event::Departure {
-                        device: DeviceId(di as u32),
-                        server,
-                    },
-                )?;
             }
-            BatchDecision::WaitUntil(t) => {
-                // One pending wake-up is enough unless the new one is earlier.
-                if t > now && dev.timer.is_none_or(|pending| t < pending) {
-                    dev.timer = Some(t);
-                    cal.schedule(
-                        t,
-                        Event::BatchTimer {
+            let dev = &mut self.devices[di];
+            if dev.queue.is_empty() || dev.idle.is_empty() {
+                return Ok(());
+            }
+            match dev.batcher.decide(dev.queue_view(), now) {
+                BatchDecision::Dispatch(n) => {
+                    let n = n.clamp(1, dev.queue.len());
+                    let server = dev.idle.pop().expect("checked non-empty");
+                    let slot = &mut dev.servers[server as usize];
+                    slot.start = now;
+                    slot.jobs.extend(dev.queue.drain(..n));
+                    for job in &slot.jobs {
+                        self.t.wait.record(now - job.enqueued);
+                    }
+                    dev.stats.queue_len.add(now, -(n as i64));
+                    let s = match slot.jobs[0].recorded {
+                        Some(t) if n == 1 && dev.use_recorded => t,
+                        _ => dev.sampler.sample(&mut dev.rng, n),
+                    };
+                    if let Some(c) = dev.stats.batch_sizes.get_mut(n) {
+                        *c += 1;
+                    }
+                    dev.in_service += n;
+                    dev.stats.busy.add(now, 1);
+                    self.cal.schedule(
+                        now.saturating_add(s),
+                        Event::Departure {
                             device: DeviceId(di as u32),
+                            server,
                         },
                     )?;
                 }
-                return Ok(());
+                BatchDecision::WaitUntil(t) => {
+                    // One pending wake-up is enough unless the new one is earlier.
+                    if t > now && dev.timer.is_none_or(|pending| t < pending) {
+                        dev.timer = Some(t);
+                        self.cal.schedule(
+                            t,
+                            Event::BatchTimer {
+                                device: DeviceId(di as u32),
+                            },
+                        )?;
+                    }
+                    return Ok(());
+                }
+                BatchDecision::Hold => return Ok(()),
             }
-            BatchDecision::Hold => return Ok(()),
-        }
-    }
-}
-
-/// Chooses a device for each arrival.
-struct Router {
-    n: usize,
-    next: usize,
-}
-
-impl Router {
-    fn new(spec: &RouterSpec, n: usize) -> Router {
-        match spec {
-            RouterSpec::RoundRobin => Router { n, next: 0 },
         }
     }
 
-    #[inline]
-    fn route(&mut self) -> usize {
-        let d = self.next;
-        self.next = (self.next + 1) % self.n;
-        d
+    fn depart(&mut self, di: usize, server: u32, now: SimTime) -> Result<(), SimError> {
+        let dev = &mut self.devices[di];
+        let slot = &mut dev.servers[server as usize];
+        let start = slot.start;
+        let size = slot.jobs.len();
+        let mut jobs = std::mem::take(&mut slot.jobs);
+        dev.in_service -= size;
+        dev.stats.busy.add(now, -1);
+        dev.stats.counts.completed += size as u64;
+        let service = now - start;
+        let cost_each = dev.view.cost_per_s * service.as_secs_f64() / size as f64;
+        let variant = dev.variant;
+        dev.batcher.batch_done(size, service);
+        dev.idle.push(server);
+        for job in &mut jobs {
+            job.cost += cost_each;
+            self.devices[di].stats.latency.record(now - job.enqueued);
+            self.t.service.record(service);
+            if let Some(v) = variant {
+                let acc = &mut self.t.by_variant[v];
+                acc.served += 1;
+                acc.latency.record(now - job.enqueued);
+            }
+            if job.stage == Stage::Student && self.escalates(job) {
+                job.stage = Stage::Teacher;
+                self.admit(*job, now)?;
+                continue;
+            }
+            self.finish(job, variant, Some((di, server, start, size)), now);
+        }
+        // Hand the allocation back to the server slot for its next batch.
+        jobs.clear();
+        self.devices[di].servers[server as usize].jobs = jobs;
+        self.dispatch(di, now)
+    }
+
+    fn escalates(&mut self, job: &Job) -> bool {
+        let Some(c) = &self.resolved.cascade else {
+            return false;
+        };
+        self.t.escalation_checks += 1;
+        match c.escalate {
+            Escalation::Probability { p } => self.cascade_rng.random::<f64>() < p,
+            Escalation::Confidence { threshold, .. } => job.confidence < threshold,
+        }
+    }
+
+    /// Quality of `variant`'s answer to `job`.
+    fn answer_quality(&self, job: &Job, variant: Option<usize>) -> Option<f64> {
+        let v = &self.resolved.variants[variant?];
+        Some(
+            if job.stage == Stage::Student && self.confidence.is_some() {
+                (v.quality * job.confidence / self.mean_confidence).min(1.0)
+            } else {
+                v.quality
+            },
+        )
+    }
+
+    fn finish(
+        &mut self,
+        job: &Job,
+        variant: Option<usize>,
+        served: Option<(usize, u32, SimTime, usize)>,
+        now: SimTime,
+    ) {
+        let latency = now - job.arrival;
+        self.t.completed += 1;
+        self.t.in_system.add(now, -1);
+        self.t.latency.record(latency);
+        if self.slo.is_some_and(|slo| latency <= slo) {
+            self.t.slo_met += 1;
+        }
+        let quality = self.answer_quality(job, variant);
+        if let Some(q) = quality {
+            self.t.quality_sum += q;
+            self.t.quality_n += 1;
+            if let Some(v) = variant {
+                self.t.by_variant[v].answered += 1;
+            }
+            if let (Some(key), Some(_)) = (job.key, &self.cache) {
+                self.cache_quality.insert(key, q);
+            }
+        }
+        if let (Some(key), Some(cache)) = (job.key, self.cache.as_mut()) {
+            cache.insert(key, now);
+        }
+        if self.resolved.cascade.is_some() {
+            let path = if job.stage == Stage::Teacher {
+                &mut self.t.teacher_path
+            } else {
+                &mut self.t.student_path
+            };
+            path.latency.record(latency);
+            path.cost += job.cost;
+            path.quality += quality.unwrap_or(0.0);
+        }
+        if let Some(rec) = self.records.as_mut() {
+            let (device, server, start, size) = match served {
+                Some((d, s, st, n)) => (Some(DeviceId(d as u32)), Some(s), Some(st), n as u32),
+                None => (None, None, None, 0),
+            };
+            rec.push(RequestRecord {
+                id: job.id,
+                arrival: job.arrival,
+                start,
+                finish: Some(now),
+                device,
+                server,
+                batch_size: size,
+                dropped: false,
+                cache: job.cache,
+                escalated: job.stage == Stage::Teacher,
+            });
+        }
+    }
+
+    fn cache_hit_done(&mut self, id: u64, arrival: SimTime, key: u64, stale: bool, now: SimTime) {
+        let latency = now - arrival;
+        self.t.completed += 1;
+        self.t.in_system.add(now, -1);
+        self.t.latency.record(latency);
+        if self.slo.is_some_and(|slo| latency <= slo) {
+            self.t.slo_met += 1;
+        }
+        // A cached response is as good as the answer that filled it.
+        if let Some(q) = self.cache_quality.get(&key) {
+            self.t.quality_sum += q;
+            self.t.quality_n += 1;
+        }
+        if let Some(rec) = self.records.as_mut() {
+            rec.push(RequestRecord {
+                id,
+                arrival,
+                start: None,
+                finish: Some(now),
+                device: None,
+                server: None,
+                batch_size: 0,
+                dropped: false,
+                cache: if stale {
+                    CacheOutcome::StaleHit
+                } else {
+                    CacheOutcome::Hit
+                },
+                escalated: false,
+            });
+        }
     }
 }

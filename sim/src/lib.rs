@@ -26,6 +26,7 @@
 pub mod analytic;
 pub mod builtin;
 pub mod calendar;
+pub mod catalog;
 pub mod config;
 pub mod engine;
 pub mod metrics;

@@ -5,5 +5,9 @@
 //! feeds the same code the wall clock.
 
 pub mod batcher;
+pub mod cache;
+pub mod router;
 
 pub use batcher::{BatchDecision, Batcher, BatcherSpec, QueueView};
+pub use cache::{Cache, CacheSpec, Lookup};
+pub use router::{DeviceView, Router, RouterSpec};

@@ -76,7 +76,10 @@ fn two_servers_six_requests_by_hand() {
             (20, 22, 1)
         ]
     );
-    assert!(rec.iter().all(|r| r.device == DeviceId(0) && !r.dropped));
+    assert!(
+        rec.iter()
+            .all(|r| r.device == Some(DeviceId(0)) && !r.dropped)
+    );
     assert_eq!(s.requests.completed, 6);
     assert!((s.queue_delay_ms.mean - 10.0 / 6.0).abs() < 1e-9);
     assert!((s.latency_ms.mean - 38.0 / 6.0).abs() < 1e-9);

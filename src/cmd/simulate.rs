@@ -225,7 +225,7 @@ pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
     let summary_json = serde_json::to_string_pretty(&result.summary)? + "\n";
     dir.write("summary.json", summary_json.as_bytes())?;
     if let Some(records) = &result.records {
-        records_table(records, &config)
+        records_table(records, &result.summary)
             .write(&dir.path("requests.parquet"))
             .context("writing requests.parquet")?;
         dir.register("requests.parquet")?;
@@ -260,8 +260,13 @@ pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
     Ok(path)
 }
 
-fn records_table(records: &[RequestRecord], config: &sim::ScenarioConfig) -> Table {
+fn records_table(records: &[RequestRecord], summary: &Summary) -> Table {
     let secs = |t: Option<SimTime>| t.map(SimTime::as_secs_f64);
+    let name = |d: Option<sim::engine::DeviceId>| {
+        d.map_or(String::new(), |d| {
+            summary.devices[d.0 as usize].name.clone()
+        })
+    };
     let mut t = Table::default();
     t.push(
         "id",
@@ -290,20 +295,37 @@ fn records_table(records: &[RequestRecord], config: &sim::ScenarioConfig) -> Tab
     );
     t.push(
         "device",
-        TableColumn::Str(
-            records
-                .iter()
-                .map(|r| config.devices[r.device.0 as usize].name.clone())
-                .collect(),
-        ),
+        TableColumn::Str(records.iter().map(|r| name(r.device)).collect()),
     );
     t.push(
         "server",
         TableColumn::OptU64(records.iter().map(|r| r.server.map(u64::from)).collect()),
     );
     t.push(
+        "batch_size",
+        TableColumn::U64(records.iter().map(|r| u64::from(r.batch_size)).collect()),
+    );
+    t.push(
         "dropped",
         TableColumn::Bool(records.iter().map(|r| r.dropped).collect()),
+    );
+    t.push(
+        "cache",
+        TableColumn::Str(
+            records
+                .iter()
+                .map(|r| {
+                    serde_json::to_value(r.cache)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                })
+                .collect(),
+        ),
+    );
+    t.push(
+        "escalated",
+        TableColumn::Bool(records.iter().map(|r| r.escalated).collect()),
     );
     t
 }
