@@ -8,10 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// servesim's version and the commit it was built from.
 pub fn code_version() -> CodeVersion {
-    CodeVersion {
-        servesim: env!("CARGO_PKG_VERSION").to_string(),
-        git_commit: env!("SERVESIM_GIT_COMMIT").to_string(),
-    }
+    CodeVersion { servesim: env!("CARGO_PKG_VERSION").to_string(), git_commit: env!("SERVESIM_GIT_COMMIT").to_string() }
 }
 
 /// The code that made an artifact.
@@ -45,11 +42,7 @@ impl RunDir {
             std::fs::remove_dir_all(&tmp).ok();
         }
         std::fs::create_dir(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
-        Ok(RunDir {
-            target: parent.join(name),
-            tmp,
-            files: Vec::new(),
-        })
+        Ok(RunDir { target: parent.join(name), tmp, files: Vec::new() })
     }
 
     /// The temporary path of `file` (for writers that need a path, such as Parquet).
@@ -59,16 +52,14 @@ impl RunDir {
 
     /// Writes `bytes` as `file` and remembers its hash for the manifest.
     pub fn write(&mut self, file: &str, bytes: &[u8]) -> Result<()> {
-        std::fs::write(self.tmp.join(file), bytes)
-            .with_context(|| format!("cannot write {file}"))?;
+        std::fs::write(self.tmp.join(file), bytes).with_context(|| format!("cannot write {file}"))?;
         self.files.push((file.to_string(), sha256_hex(bytes)));
         Ok(())
     }
 
     /// Records the hash of a file already written at [`RunDir::path`].
     pub fn register(&mut self, file: &str) -> Result<()> {
-        let bytes = std::fs::read(self.tmp.join(file))
-            .with_context(|| format!("cannot read back {file}"))?;
+        let bytes = std::fs::read(self.tmp.join(file)).with_context(|| format!("cannot read back {file}"))?;
         self.files.push((file.to_string(), sha256_hex(&bytes)));
         Ok(())
     }

@@ -18,20 +18,13 @@ pub struct Loaded {
 pub fn load(arg: &str) -> Result<Loaded> {
     let path = Path::new(arg);
     if path.exists() || arg.ends_with(".toml") {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| input(format!("{arg}: cannot read scenario file: {e}")))?;
-        let config =
-            ScenarioConfig::parse(&text).with_context(|| format!("{arg}: invalid scenario"))?;
-        return Ok(Loaded {
-            config,
-            source: arg.to_string(),
-        });
+        let text =
+            std::fs::read_to_string(path).map_err(|e| input(format!("{arg}: cannot read scenario file: {e}")))?;
+        let config = ScenarioConfig::parse(&text).with_context(|| format!("{arg}: invalid scenario"))?;
+        return Ok(Loaded { config, source: arg.to_string() });
     }
     match sim::builtin::builtin(arg) {
-        Some(c) => Ok(Loaded {
-            config: c.context("built-in scenario is invalid")?,
-            source: format!("builtin:{arg}"),
-        }),
+        Some(c) => Ok(Loaded { config: c.context("built-in scenario is invalid")?, source: format!("builtin:{arg}") }),
         None => {
             let names: Vec<&str> = sim::builtin::BUILTINS.iter().map(|(n, _)| *n).collect();
             Err(input(format!(

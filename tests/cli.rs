@@ -4,19 +4,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn servesim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_servesim"))
-        .args(args)
-        .output()
-        .expect("servesim runs")
+    Command::new(env!("CARGO_BIN_EXE_servesim")).args(args).output().expect("servesim runs")
 }
 
 fn ok(args: &[&str]) -> String {
     let o = servesim(args);
-    assert!(
-        o.status.success(),
-        "servesim {args:?} failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "servesim {args:?} failed:\n{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8(o.stdout).unwrap()
 }
 
@@ -35,18 +28,13 @@ fn shared(name: &str) -> String {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces"));
     let p = dir.join(name);
-    assert!(
-        p.exists(),
-        "shared trace {} not found: set SERVESIM_SHARED_TRACES",
-        p.display()
-    );
+    assert!(p.exists(), "shared trace {} not found: set SERVESIM_SHARED_TRACES", p.display());
     p.display().to_string()
 }
 
 /// The run directories under `out`.
 fn runs(out: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> =
-        std::fs::read_dir(out).map_or(Vec::new(), |d| d.map(|e| e.unwrap().path()).collect());
+    let mut v: Vec<PathBuf> = std::fs::read_dir(out).map_or(Vec::new(), |d| d.map(|e| e.unwrap().path()).collect());
     v.sort();
     v
 }
@@ -58,71 +46,30 @@ fn manifest(run: &Path) -> serde_json::Value {
 #[test]
 fn simulate_is_deterministic_and_seeds_matter() {
     let tmp = tempfile::tempdir().unwrap();
-    let (a, b, c) = (
-        tmp.path().join("a"),
-        tmp.path().join("b"),
-        tmp.path().join("c"),
-    );
+    let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
     for (out, seed) in [(&a, "5"), (&b, "5"), (&c, "6")] {
-        ok(&[
-            "simulate",
-            "--scenario",
-            "mmc",
-            "--requests",
-            "20000",
-            "--seed",
-            seed,
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        ok(&["simulate", "--scenario", "mmc", "--requests", "20000", "--seed", seed, "--out", out.to_str().unwrap()]);
     }
     let (ra, rb, rc) = (runs(&a), runs(&b), runs(&c));
     assert_eq!(ra.len(), 1);
-    assert_eq!(
-        ra[0].file_name(),
-        rb[0].file_name(),
-        "same inputs, same run id"
-    );
-    assert_ne!(
-        ra[0].file_name(),
-        rc[0].file_name(),
-        "another seed, another run id"
-    );
+    assert_eq!(ra[0].file_name(), rb[0].file_name(), "same inputs, same run id");
+    assert_ne!(ra[0].file_name(), rc[0].file_name(), "another seed, another run id");
     for f in ["summary.json", "config.resolved.toml", "manifest.json"] {
-        assert_eq!(
-            std::fs::read(ra[0].join(f)).unwrap(),
-            std::fs::read(rb[0].join(f)).unwrap(),
-            "{f}"
-        );
+        assert_eq!(std::fs::read(ra[0].join(f)).unwrap(), std::fs::read(rb[0].join(f)).unwrap(), "{f}");
     }
-    assert_ne!(
-        std::fs::read(ra[0].join("summary.json")).unwrap(),
-        std::fs::read(rc[0].join("summary.json")).unwrap()
-    );
+    assert_ne!(std::fs::read(ra[0].join("summary.json")).unwrap(), std::fs::read(rc[0].join("summary.json")).unwrap());
     let m = manifest(&ra[0]);
     assert_eq!(m["seed"], 5);
     assert_eq!(m["trace"]["requests"], 20000);
     assert!(m["config_hash"].as_str().unwrap().starts_with("sha256:"));
     assert!(m["code"]["git_commit"].is_string());
-    assert_eq!(
-        m["run_id"].as_str().unwrap(),
-        ra[0].file_name().unwrap().to_str().unwrap()
-    );
+    assert_eq!(m["run_id"].as_str().unwrap(), ra[0].file_name().unwrap().to_str().unwrap());
 }
 
 #[test]
 fn records_are_written_and_every_file_is_hashed_in_the_manifest() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = ok(&[
-        "simulate",
-        "-s",
-        "overload",
-        "-n",
-        "3000",
-        "--records",
-        "-o",
-        tmp.path().to_str().unwrap(),
-    ]);
+    let out = ok(&["simulate", "-s", "overload", "-n", "3000", "--records", "-o", tmp.path().to_str().unwrap()]);
     assert!(out.contains("dropped"), "{out}");
     let run = &runs(tmp.path())[0];
     let m = manifest(run);
@@ -133,35 +80,20 @@ fn records_are_written_and_every_file_is_hashed_in_the_manifest() {
         let digest = sha2_hex(&bytes);
         assert_eq!(f["sha256"].as_str().unwrap(), digest, "{}", f["path"]);
     }
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
     let r = &summary["requests"];
-    assert_eq!(
-        r["arrived"].as_u64().unwrap(),
-        r["completed"].as_u64().unwrap() + r["dropped"].as_u64().unwrap()
-    );
+    assert_eq!(r["arrived"].as_u64().unwrap(), r["completed"].as_u64().unwrap() + r["dropped"].as_u64().unwrap());
 }
 
 fn sha2_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]
 fn simulate_prints_the_analytic_value_beside_the_simulated_one() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = ok(&[
-        "simulate",
-        "-s",
-        "md1",
-        "-n",
-        "50000",
-        "-o",
-        tmp.path().to_str().unwrap(),
-    ]);
+    let out = ok(&["simulate", "-s", "md1", "-n", "50000", "-o", tmp.path().to_str().unwrap()]);
     assert!(out.contains("analytic M/D/1: E[Wq] 20.000"), "{out}");
     assert!(out.contains("sim "), "{out}");
 }
@@ -182,91 +114,44 @@ fn bad_scenarios_exit_2_name_the_key_and_write_nothing() {
         (
             write(
                 "zero.toml",
-                &format!(
-                    "name = \"x\"\n{wl}{}",
-                    dev.replace("name = \"d\"", "name = \"d\"\nservers = 0")
-                ),
+                &format!("name = \"x\"\n{wl}{}", dev.replace("name = \"d\"", "name = \"d\"\nservers = 0")),
             ),
             vec!["zero.toml", "devices[0].servers", "at least 1"],
         ),
         (
-            write(
-                "neg.toml",
-                &format!("name = \"x\"\n{}{dev}", wl.replace("10.0", "-3.0")),
-            ),
+            write("neg.toml", &format!("name = \"x\"\n{}{dev}", wl.replace("10.0", "-3.0"))),
             vec!["neg.toml", "workload.arrivals.rate", "positive"],
         ),
         (
-            write(
-                "unknown.toml",
-                &format!("name = \"x\"\ncolour = 1\n{wl}{dev}"),
-            ),
+            write("unknown.toml", &format!("name = \"x\"\ncolour = 1\n{wl}{dev}")),
             vec!["unknown.toml", "unknown field", "colour"],
         ),
         (
-            write(
-                "type.toml",
-                &format!("name = \"x\"\nseed = \"one\"\n{wl}{dev}"),
-            ),
+            write("type.toml", &format!("name = \"x\"\nseed = \"one\"\n{wl}{dev}")),
             vec!["type.toml", "seed", "invalid type"],
         ),
         (
-            write(
-                "kind.toml",
-                &format!("name = \"x\"\n{}{dev}", wl.replace("poisson", "poison")),
-            ),
+            write("kind.toml", &format!("name = \"x\"\n{}{dev}", wl.replace("poisson", "poison"))),
             vec!["kind.toml", "poison"],
         ),
         (
             write("nodev.toml", &format!("name = \"x\"\ndevices = []\n{wl}")),
             vec!["nodev.toml", "devices", "at least one"],
         ),
-        (
-            write("noload.toml", &format!("name = \"x\"\n{dev}")),
-            vec!["noload.toml", "no [workload]"],
-        ),
+        (write("noload.toml", &format!("name = \"x\"\n{dev}")), vec!["noload.toml", "no [workload]"]),
     ];
     for (path, words) in &cases {
         bad_input(&["simulate", "--scenario", path, "--out", o], words);
     }
-    bad_input(
-        &["simulate", "--scenario", "no-such-builtin", "--out", o],
-        &["unknown scenario", "mmc"],
-    );
-    bad_input(
-        &[
-            "simulate",
-            "--scenario",
-            "mmc",
-            "--requests",
-            "0",
-            "--out",
-            o,
-        ],
-        &["--requests"],
-    );
-    bad_input(
-        &["simulate", "--scenario", "mmc", "--seed=-1", "--out", o],
-        &["--seed", "invalid value"],
-    );
+    bad_input(&["simulate", "--scenario", "no-such-builtin", "--out", o], &["unknown scenario", "mmc"]);
+    bad_input(&["simulate", "--scenario", "mmc", "--requests", "0", "--out", o], &["--requests"]);
+    bad_input(&["simulate", "--scenario", "mmc", "--seed=-1", "--out", o], &["--seed", "invalid value"]);
     let bad_trace = write("t.csv", "id,arrival_s,input_size\n1,0.2,1\n2,0.1,1\n");
     bad_input(
-        &[
-            "simulate",
-            "--scenario",
-            "mmc",
-            "--trace",
-            &bad_trace,
-            "--out",
-            o,
-        ],
+        &["simulate", "--scenario", "mmc", "--trace", &bad_trace, "--out", o],
         &["t.csv", "row 2", "arrival_s", "not sorted"],
     );
-    assert!(
-        runs(&out).is_empty(),
-        "nothing may be written on bad input: {:?}",
-        runs(&out)
-    );
+    assert!(runs(&out).is_empty(), "nothing may be written on bad input: {:?}", runs(&out));
 }
 
 #[test]
@@ -274,11 +159,7 @@ fn trace_inspect_and_import_agree_on_the_trace_id_across_formats() {
     let azure = shared("AzureLLMInferenceTrace_conv.csv");
     let text = ok(&["trace", "inspect", &azure]);
     assert!(text.contains("requests   19366"), "{text}");
-    let id_line = text
-        .lines()
-        .find(|l| l.starts_with("id "))
-        .unwrap()
-        .to_string();
+    let id_line = text.lines().find(|l| l.starts_with("id ")).unwrap().to_string();
     let tmp = tempfile::tempdir().unwrap();
     for ext in ["parquet", "csv", "jsonl"] {
         let p = tmp.path().join(format!("azure.{ext}"));
@@ -286,12 +167,7 @@ fn trace_inspect_and_import_agree_on_the_trace_id_across_formats() {
         let again = ok(&["trace", "inspect", p.to_str().unwrap()]);
         assert!(again.contains(&id_line), "{ext}: {again}");
     }
-    let json = ok(&[
-        "trace",
-        "inspect",
-        &shared("mooncake_conversation_trace.jsonl"),
-        "--json",
-    ]);
+    let json = ok(&["trace", "inspect", &shared("mooncake_conversation_trace.jsonl"), "--json"]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["requests"], 12031);
 }
@@ -300,47 +176,13 @@ fn trace_inspect_and_import_agree_on_the_trace_id_across_formats() {
 fn a_generated_trace_and_the_same_workload_inline_have_one_trace_id() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("mm1.parquet");
-    let gen_out = ok(&[
-        "trace",
-        "gen",
-        "-s",
-        "mm1",
-        "-n",
-        "5000",
-        "--seed",
-        "9",
-        "-o",
-        file.to_str().unwrap(),
-    ]);
+    let gen_out = ok(&["trace", "gen", "-s", "mm1", "-n", "5000", "--seed", "9", "-o", file.to_str().unwrap()]);
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    ok(&[
-        "simulate",
-        "-s",
-        "mm1",
-        "-n",
-        "5000",
-        "--seed",
-        "9",
-        "-o",
-        a.to_str().unwrap(),
-    ]);
-    ok(&[
-        "simulate",
-        "-s",
-        "mm1",
-        "--trace",
-        file.to_str().unwrap(),
-        "--seed",
-        "9",
-        "-o",
-        b.to_str().unwrap(),
-    ]);
+    ok(&["simulate", "-s", "mm1", "-n", "5000", "--seed", "9", "-o", a.to_str().unwrap()]);
+    ok(&["simulate", "-s", "mm1", "--trace", file.to_str().unwrap(), "--seed", "9", "-o", b.to_str().unwrap()]);
     let (ma, mb) = (manifest(&runs(&a)[0]), manifest(&runs(&b)[0]));
     assert_eq!(ma["trace"]["id"], mb["trace"]["id"]);
-    assert!(
-        gen_out.contains(ma["trace"]["id"].as_str().unwrap()),
-        "{gen_out}"
-    );
+    assert!(gen_out.contains(ma["trace"]["id"].as_str().unwrap()), "{gen_out}");
     // Same requests, same seed: the simulated latencies agree too.
     let sa: serde_json::Value =
         serde_json::from_slice(&std::fs::read(runs(&a)[0].join("summary.json")).unwrap()).unwrap();
@@ -353,20 +195,9 @@ fn a_generated_trace_and_the_same_workload_inline_have_one_trace_id() {
 fn simulate_runs_on_the_real_azure_trace() {
     let tmp = tempfile::tempdir().unwrap();
     let azure = shared("AzureLLMInferenceTrace_conv.csv");
-    let out = ok(&[
-        "simulate",
-        "-s",
-        "mm1",
-        "--trace",
-        &azure,
-        "-o",
-        tmp.path().to_str().unwrap(),
-    ]);
+    let out = ok(&["simulate", "-s", "mm1", "--trace", &azure, "-o", tmp.path().to_str().unwrap()]);
     assert!(out.contains("19366 arrived"), "{out}");
-    assert!(
-        !out.contains("analytic"),
-        "a trace-driven run has no closed form: {out}"
-    );
+    assert!(!out.contains("analytic"), "a trace-driven run has no closed form: {out}");
 }
 
 #[test]

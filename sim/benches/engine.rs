@@ -16,19 +16,9 @@ fn s2(c: &mut Criterion) {
     let cfg = sim::builtin::builtin("dynbatch").unwrap().unwrap();
     let mut g = c.benchmark_group("s2_dynbatch_1e6");
     g.sample_size(10).throughput(Throughput::Elements(N));
-    g.bench_function("bare_binaryheap_loop", |b| {
-        b.iter(|| black_box(bare_dynbatch(N, 1)))
-    });
+    g.bench_function("bare_binaryheap_loop", |b| b.iter(|| black_box(bare_dynbatch(N, 1))));
     g.bench_function("servesim_engine_all_metrics", |b| {
-        b.iter(|| {
-            black_box(
-                sim::run_generated(&cfg, 1, N, false)
-                    .unwrap()
-                    .summary
-                    .latency_ms
-                    .mean,
-            )
-        })
+        b.iter(|| black_box(sim::run_generated(&cfg, 1, N, false).unwrap().summary.latency_ms.mean))
     });
     g.finish();
 }
@@ -37,19 +27,9 @@ fn s1(c: &mut Criterion) {
     let cfg = sim::builtin::builtin("mmc").unwrap().unwrap();
     let mut g = c.benchmark_group("s1_mmc_1e6");
     g.sample_size(10).throughput(Throughput::Elements(N));
-    g.bench_function("bare_binaryheap_loop", |b| {
-        b.iter(|| black_box(bare_mmc(N, 360.0, 0.010, 4, 1)))
-    });
+    g.bench_function("bare_binaryheap_loop", |b| b.iter(|| black_box(bare_mmc(N, 360.0, 0.010, 4, 1))));
     g.bench_function("servesim_engine_all_metrics", |b| {
-        b.iter(|| {
-            black_box(
-                sim::run_generated(&cfg, 1, N, false)
-                    .unwrap()
-                    .summary
-                    .latency_ms
-                    .mean,
-            )
-        })
+        b.iter(|| black_box(sim::run_generated(&cfg, 1, N, false).unwrap().summary.latency_ms.mean))
     });
     g.finish();
 }

@@ -172,11 +172,7 @@ pub struct MD1 {
 
 impl MD1 {
     fn as_mg1(&self) -> MG1 {
-        MG1 {
-            lambda: self.lambda,
-            mean_s: self.d,
-            second_moment_s2: self.d * self.d,
-        }
+        MG1 { lambda: self.lambda, mean_s: self.d, second_moment_s2: self.d * self.d }
     }
 
     /// E[Wq] = ρ D / (2 (1 − ρ)).
@@ -306,33 +302,17 @@ mod tests {
 
     #[test]
     fn mm4_matches_the_design_values() {
-        let q = MMc {
-            lambda: 360.0,
-            mu: 100.0,
-            c: 4,
-        };
+        let q = MMc { lambda: 360.0, mu: 100.0, c: 4 };
         assert!(close(q.p_wait(), 0.787753, 1e-6), "{}", q.p_wait());
         assert!(close(q.wq_mean() * 1e3, 19.693832, 1e-7));
         assert!(close(q.w_mean() * 1e3, 29.693832, 1e-7));
-        assert!(
-            close(q.sojourn_quantile(0.5) * 1e3, 22.545037, 1e-6),
-            "{}",
-            q.sojourn_quantile(0.5)
-        );
-        assert!(
-            close(q.sojourn_quantile(0.99) * 1e3, 121.931674, 1e-6),
-            "{}",
-            q.sojourn_quantile(0.99)
-        );
+        assert!(close(q.sojourn_quantile(0.5) * 1e3, 22.545037, 1e-6), "{}", q.sojourn_quantile(0.5));
+        assert!(close(q.sojourn_quantile(0.99) * 1e3, 121.931674, 1e-6), "{}", q.sojourn_quantile(0.99));
     }
 
     #[test]
     fn mm1_sojourn_is_exponential() {
-        let q = MMc {
-            lambda: 80.0,
-            mu: 100.0,
-            c: 1,
-        };
+        let q = MMc { lambda: 80.0, mu: 100.0, c: 1 };
         assert!(close(q.p_wait(), 0.8, 1e-12));
         for t in [0.001, 0.01, 0.1] {
             assert!(close(q.sojourn_ccdf(t), (-(20.0) * t).exp(), 1e-9));
@@ -343,50 +323,20 @@ mod tests {
     #[test]
     fn md1_matches_a_high_precision_evaluation_of_erlangs_formula() {
         // References: the same formula evaluated with 60-digit arithmetic (mpmath).
-        let d = MD1 {
-            lambda: 50.0,
-            d: 0.01,
-        };
-        let m = MMc {
-            lambda: 50.0,
-            mu: 100.0,
-            c: 1,
-        };
+        let d = MD1 { lambda: 50.0, d: 0.01 };
+        let m = MMc { lambda: 50.0, mu: 100.0, c: 1 };
         assert!(close(d.wq_mean(), m.wq_mean() / 2.0, 1e-12));
         assert!(close(d.wait_cdf(0.0).unwrap(), 0.5, 1e-12));
-        for (t, f) in [
-            (0.005, 0.642012708343871),
-            (0.015, 0.89799683122037),
-            (0.05, 0.998764270269218),
-        ] {
+        for (t, f) in [(0.005, 0.642012708343871), (0.015, 0.89799683122037), (0.05, 0.998764270269218)] {
             assert!(close(d.wait_cdf(t).unwrap(), f, 1e-9), "t={t}");
         }
-        assert!(close(
-            d.sojourn_quantile(0.99).unwrap() * 1e3,
-            43.36255957,
-            1e-7
-        ));
-        let d = MD1 {
-            lambda: 80.0,
-            d: 0.01,
-        };
-        for (t, f) in [
-            (0.005, 0.298364939528254),
-            (0.015, 0.544677408736008),
-            (0.05, 0.899502761753602),
-        ] {
+        assert!(close(d.sojourn_quantile(0.99).unwrap() * 1e3, 43.36255957, 1e-7));
+        let d = MD1 { lambda: 80.0, d: 0.01 };
+        for (t, f) in [(0.005, 0.298364939528254), (0.015, 0.544677408736008), (0.05, 0.899502761753602)] {
             assert!(close(d.wait_cdf(t).unwrap(), f, 1e-9), "t={t}");
         }
-        assert!(close(
-            d.sojourn_quantile(0.5).unwrap() * 1e3,
-            22.7593987338,
-            1e-7
-        ));
-        assert!(close(
-            d.sojourn_quantile(0.99).unwrap() * 1e3,
-            113.55886792,
-            1e-7
-        ));
+        assert!(close(d.sojourn_quantile(0.5).unwrap() * 1e3, 22.7593987338, 1e-7));
+        assert!(close(d.sojourn_quantile(0.99).unwrap() * 1e3, 113.55886792, 1e-7));
         // Far tails are refused rather than computed wrong.
         assert_eq!(d.wait_cdf(5.0), None);
     }

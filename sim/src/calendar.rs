@@ -50,11 +50,7 @@ pub struct Calendar<E> {
 
 impl<E> Default for Calendar<E> {
     fn default() -> Self {
-        Calendar {
-            heap: BinaryHeap::new(),
-            now: SimTime::ZERO,
-            seq: 0,
-        }
+        Calendar { heap: BinaryHeap::new(), now: SimTime::ZERO, seq: 0 }
     }
 }
 
@@ -85,11 +81,7 @@ impl<E> Calendar<E> {
             return Err(ScheduleError { at, now: self.now });
         }
         self.seq += 1;
-        self.heap.push(Entry {
-            time: at,
-            seq: self.seq,
-            event,
-        });
+        self.heap.push(Entry { time: at, seq: self.seq, event });
         Ok(())
     }
 
@@ -98,6 +90,27 @@ impl<E> Calendar<E> {
         let e = self.heap.pop()?;
         self.now = e.time;
         Some((e.time, e.event))
+    }
+
+    /// Takes the next insertion sequence number without scheduling anything: for an event kept
+    /// outside the heap (the next arrival) that must still order among ties as if it were inside.
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// (time, sequence) of the earliest pending event.
+    pub fn peek_key(&self) -> Option<(SimTime, u64)> {
+        self.heap.peek().map(|e| (e.time, e.seq))
+    }
+
+    /// Advances the clock to `t` for an event handled outside the heap.
+    pub fn advance(&mut self, t: SimTime) -> Result<(), ScheduleError> {
+        if t < self.now {
+            return Err(ScheduleError { at: t, now: self.now });
+        }
+        self.now = t;
+        Ok(())
     }
 
     /// Time of the earliest pending event.
@@ -125,13 +138,7 @@ mod tests {
         let mut c = Calendar::new();
         c.schedule(SimTime(10), ()).unwrap();
         assert_eq!(c.pop().map(|(t, _)| t), Some(SimTime(10)));
-        assert_eq!(
-            c.schedule(SimTime(9), ()),
-            Err(ScheduleError {
-                at: SimTime(9),
-                now: SimTime(10)
-            })
-        );
+        assert_eq!(c.schedule(SimTime(9), ()), Err(ScheduleError { at: SimTime(9), now: SimTime(10) }));
         c.schedule(SimTime(10), ()).unwrap();
         assert_eq!(c.pop().map(|(t, _)| t), Some(SimTime(10)));
     }

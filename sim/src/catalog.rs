@@ -110,8 +110,7 @@ pub const BUILTIN_DEVICES: &str = include_str!("../catalog/devices.toml");
 
 /// The built-in device kinds, by name.
 pub fn builtin_kinds() -> BTreeMap<String, DeviceKind> {
-    let file: CatalogFile =
-        toml::from_str(BUILTIN_DEVICES).expect("the embedded device catalog parses");
+    let file: CatalogFile = toml::from_str(BUILTIN_DEVICES).expect("the embedded device catalog parses");
     file.kind.into_iter().map(|k| (k.name.clone(), k)).collect()
 }
 
@@ -122,19 +121,13 @@ impl DeviceKind {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(ConfigError::invalid(
-                    &format!("{key}.{f}"),
-                    format!("must be a positive finite number, got {v}"),
-                ))
+                Err(ConfigError::invalid(&format!("{key}.{f}"), format!("must be a positive finite number, got {v}")))
             }
         };
         pos("memory_gb", self.memory_gb)?;
         pos("bandwidth_gb_s", self.bandwidth_gb_s)?;
         if !(self.price_per_hour.is_finite() && self.price_per_hour >= 0.0) {
-            return Err(ConfigError::invalid(
-                &format!("{key}.price_per_hour"),
-                "must be a non-negative finite number",
-            ));
+            return Err(ConfigError::invalid(&format!("{key}.price_per_hour"), "must be a non-negative finite number"));
         }
         Ok(())
     }
@@ -195,10 +188,7 @@ mod tests {
         for name in ["cpu", "t4", "l4", "a10g", "a100", "h100"] {
             let d = &k[name];
             d.validate(name).unwrap();
-            assert!(
-                !d.price_source.is_empty() && d.price_date.len() == 10,
-                "{name}"
-            );
+            assert!(!d.price_source.is_empty() && d.price_date.len() == 10, "{name}");
             assert!(d.peak_tflops.get(Precision::Fp32).is_some(), "{name}");
         }
         assert!(k["h100"].bandwidth_gb_s > k["a100"].bandwidth_gb_s);

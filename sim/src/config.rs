@@ -30,10 +30,7 @@ pub enum ConfigError {
 impl ConfigError {
     /// An invalid value at `key`.
     pub fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid {
-            key: key.to_string(),
-            reason: reason.into(),
-        }
+        ConfigError::Invalid { key: key.to_string(), reason: reason.into() }
     }
 }
 
@@ -252,19 +249,13 @@ impl ScenarioConfig {
             }
         }
         if self.devices.is_empty() {
-            return Err(ConfigError::invalid(
-                "devices",
-                "at least one device is needed",
-            ));
+            return Err(ConfigError::invalid("devices", "at least one device is needed"));
         }
         let mut devices = Vec::new();
         for (i, d) in self.devices.iter().enumerate() {
             let key = format!("devices[{i}]");
             if d.name.trim().is_empty() {
-                return Err(ConfigError::invalid(
-                    &format!("{key}.name"),
-                    "must not be empty",
-                ));
+                return Err(ConfigError::invalid(&format!("{key}.name"), "must not be empty"));
             }
             if self.devices[..i].iter().any(|o| o.name == d.name) {
                 return Err(ConfigError::invalid(
@@ -273,16 +264,10 @@ impl ScenarioConfig {
                 ));
             }
             if d.servers == 0 {
-                return Err(ConfigError::invalid(
-                    &format!("{key}.servers"),
-                    "must be at least 1",
-                ));
+                return Err(ConfigError::invalid(&format!("{key}.servers"), "must be at least 1"));
             }
             if d.count == 0 {
-                return Err(ConfigError::invalid(
-                    &format!("{key}.count"),
-                    "must be at least 1",
-                ));
+                return Err(ConfigError::invalid(&format!("{key}.count"), "must be at least 1"));
             }
             d.batching.validate(&format!("{key}.batching"))?;
             let kind = match &d.kind {
@@ -297,14 +282,9 @@ impl ScenarioConfig {
             };
             let variant = match &d.variant {
                 None => None,
-                Some(v) => Some(self.variants.iter().position(|x| &x.name == v).ok_or_else(
-                    || {
-                        ConfigError::invalid(
-                            &format!("{key}.variant"),
-                            format!("unknown variant `{v}`"),
-                        )
-                    },
-                )?),
+                Some(v) => Some(self.variants.iter().position(|x| &x.name == v).ok_or_else(|| {
+                    ConfigError::invalid(&format!("{key}.variant"), format!("unknown variant `{v}`"))
+                })?),
             };
             if let (Some(vi), Some(k)) = (variant, &kind) {
                 let v = &self.variants[vi];
@@ -347,11 +327,7 @@ impl ScenarioConfig {
             };
             for r in 0..d.count {
                 devices.push(ResolvedDevice {
-                    name: if d.count == 1 {
-                        d.name.clone()
-                    } else {
-                        format!("{}/{r}", d.name)
-                    },
+                    name: if d.count == 1 { d.name.clone() } else { format!("{}/{r}", d.name) },
                     group: i,
                     kind: kind.clone(),
                     servers: d.servers,
@@ -369,16 +345,9 @@ impl ScenarioConfig {
             None => None,
             Some(c) => {
                 let find = |field: &str, name: &str| -> Result<usize, ConfigError> {
-                    let vi = self
-                        .variants
-                        .iter()
-                        .position(|v| v.name == name)
-                        .ok_or_else(|| {
-                            ConfigError::invalid(
-                                &format!("cascade.{field}"),
-                                format!("unknown variant `{name}`"),
-                            )
-                        })?;
+                    let vi = self.variants.iter().position(|v| v.name == name).ok_or_else(|| {
+                        ConfigError::invalid(&format!("cascade.{field}"), format!("unknown variant `{name}`"))
+                    })?;
                     if !devices.iter().any(|d| d.variant == Some(vi)) {
                         return Err(ConfigError::invalid(
                             &format!("cascade.{field}"),
@@ -391,16 +360,9 @@ impl ScenarioConfig {
                 let teacher = find("teacher", &c.teacher)?;
                 match c.escalate {
                     Escalation::Probability { p } if !(0.0..=1.0).contains(&p) => {
-                        return Err(ConfigError::invalid(
-                            "cascade.escalate.p",
-                            format!("must be in [0, 1], got {p}"),
-                        ));
+                        return Err(ConfigError::invalid("cascade.escalate.p", format!("must be in [0, 1], got {p}")));
                     }
-                    Escalation::Confidence {
-                        threshold,
-                        beta_a,
-                        beta_b,
-                    } => {
+                    Escalation::Confidence { threshold, beta_a, beta_b } => {
                         if !(0.0..=1.0).contains(&threshold) {
                             return Err(ConfigError::invalid(
                                 "cascade.escalate.threshold",
@@ -418,26 +380,15 @@ impl ScenarioConfig {
                     }
                     _ => {}
                 }
-                Some(ResolvedCascade {
-                    student,
-                    teacher,
-                    escalate: c.escalate.clone(),
-                })
+                Some(ResolvedCascade { student, teacher, escalate: c.escalate.clone() })
             }
         };
-        Ok(Resolved {
-            devices,
-            variants: self.variants.clone(),
-            cascade,
-        })
+        Ok(Resolved { devices, variants: self.variants.clone(), cascade })
     }
 
     /// Total servers over all device replicas.
     pub fn total_servers(&self) -> u64 {
-        self.devices
-            .iter()
-            .map(|d| u64::from(d.servers) * u64::from(d.count))
-            .sum()
+        self.devices.iter().map(|d| u64::from(d.servers) * u64::from(d.count)).sum()
     }
 }
 
@@ -518,15 +469,9 @@ mod tests {
     #[test]
     fn bad_scenarios_name_the_key_and_the_reason() {
         let e = err(&GOOD.replace("servers = 2", "servers = 0"));
-        assert!(
-            e.contains("devices[0].servers") && e.contains("at least 1"),
-            "{e}"
-        );
+        assert!(e.contains("devices[0].servers") && e.contains("at least 1"), "{e}");
         let e = err(&GOOD.replace("rate = 10.0", "rate = -10.0"));
-        assert!(
-            e.contains("workload.arrivals.rate") && e.contains("positive"),
-            "{e}"
-        );
+        assert!(e.contains("workload.arrivals.rate") && e.contains("positive"), "{e}");
         let e = err(&GOOD.replace("servers = 2", "servers = 2\nspeed = 3"));
         assert!(e.contains("unknown field") && e.contains("speed"), "{e}");
         let e = err(&GOOD.replace("servers = 2", "servers = \"two\""));

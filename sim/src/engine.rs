@@ -25,11 +25,10 @@ pub use summary::*;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct DeviceId(pub u32);
 
-/// Everything that happens in a run.
+/// Everything that happens in a run, besides arrivals (which come from the request source, in
+/// order, and are merged with the calendar by (time, sequence)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// The next request from the source arrives.
-    Arrival,
     /// A server finishes its current batch.
     Departure {
         /// Where.
@@ -42,26 +41,16 @@ pub enum Event {
         /// Whose batcher.
         device: DeviceId,
     },
-    /// A response served from the cache is delivered.
-    CacheHit {
-        /// Request id.
-        id: u64,
-        /// Its arrival.
-        arrival: SimTime,
-        /// Its cache key.
-        key: u64,
-        /// Whether the entry was stale.
-        stale: bool,
-    },
+    /// The oldest pending cache hit is delivered (hits all take the same time, so they
+    /// complete in the order they were looked up; the engine keeps them in a FIFO).
+    CacheHit,
 }
 
 /// A run that could not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     /// The request source went back in time (an unsorted trace).
-    #[error(
-        "request {id} arrives at {arrival}, before the previous arrival at {previous}: the trace is not sorted"
-    )]
+    #[error("request {id} arrives at {arrival}, before the previous arrival at {previous}: the trace is not sorted")]
     Unsorted {
         /// Request id.
         id: u64,
@@ -155,23 +144,9 @@ pub fn predict(config: &ScenarioConfig) -> Option<Prediction> {
         return None;
     }
     match (service, d.servers) {
-        (ServiceSpec::Exponential { .. }, c) => Some(
-            MMc {
-                lambda,
-                mu: 1.0 / mean,
-                c,
-            }
-            .predict(),
-        ),
+        (ServiceSpec::Exponential { .. }, c) => Some(MMc { lambda, mu: 1.0 / mean, c }.predict()),
         (ServiceSpec::Deterministic { .. }, 1) => Some(MD1 { lambda, d: mean }.predict()),
-        (s, 1) => Some(
-            MG1 {
-                lambda,
-                mean_s: mean,
-                second_moment_s2: s.second_moment_s2(),
-            }
-            .predict("M/G/1"),
-        ),
+        (s, 1) => Some(MG1 { lambda, mean_s: mean, second_moment_s2: s.second_moment_s2() }.predict("M/G/1")),
         _ => None,
     }
 }
@@ -187,20 +162,45 @@ enum Stage {
     Teacher,
 }
 
+/// A request inside the system. Kept small: it is copied through queues and batches.
 #[derive(Clone, Copy)]
 struct Job {
     id: u64,
     arrival: SimTime,
     /// When it joined its current queue.
     enqueued: SimTime,
-    recorded: Option<SimTime>,
-    key: Option<u64>,
-    stage: Stage,
+    /// Recorded service time, ns; `NONE`: none.
+    recorded: u64,
+    /// Cache key, meaningful when `has_key`.
+    key: u64,
     /// Student confidence (confidence cascades), else 1.
-    confidence: f64,
-    cache: CacheOutcome,
+    confidence: f32,
     /// Cost of the service it has received so far, $.
-    cost: f64,
+    cost: f32,
+    stage: Stage,
+    cache: CacheOutcome,
+    has_key: bool,
+}
+
+impl Job {
+    const NONE: u64 = u64::MAX;
+
+    fn recorded(&self) -> Option<SimTime> {
+        (self.recorded != Self::NONE).then_some(SimTime(self.recorded))
+    }
+
+    fn key(&self) -> Option<u64> {
+        self.has_key.then_some(self.key)
+    }
+}
+
+/// A cache hit on its way back.
+#[derive(Clone, Copy)]
+struct PendingHit {
+    id: u64,
+    arrival: SimTime,
+    key: u64,
+    stale: bool,
 }
 
 /// A batch in service on one server.
@@ -295,6 +295,9 @@ struct Engine<'a> {
     router: Box<dyn Router>,
     cache: Option<Cache>,
     cache_hit_time: SimTime,
+    pending_hits: VecDeque<PendingHit>,
+    /// Whether per-device latency needs its own histograms (else it equals the overall one).
+    track_device_latency: bool,
     /// Quality of the variant that filled each cached key.
     cache_quality: HashMap<u64, f64>,
     cascade_rng: StreamRng,
@@ -316,29 +319,31 @@ pub fn run(
 ) -> Result<RunResult, SimError> {
     let resolved = config.resolve()?;
     let mut engine = Engine::new(config, &resolved, opts);
-    let mut next = source.next();
-    if let Some(r) = &next {
-        engine.cal.schedule(r.arrival, Event::Arrival)?;
-    }
-    while let Some((now, event)) = engine.cal.pop() {
-        match event {
-            Event::Arrival => {
-                let r = next
-                    .take()
-                    .expect("an Arrival event always has its request");
-                engine.arrive(r, now)?;
-                next = source.next();
-                if let Some(n) = &next {
-                    if n.arrival < now {
-                        return Err(SimError::Unsorted {
-                            id: n.id,
-                            arrival: n.arrival,
-                            previous: now,
-                        });
-                    }
-                    engine.cal.schedule(n.arrival, Event::Arrival)?;
-                }
+    // The next arrival waits beside the calendar rather than in it, with the sequence number it
+    // would have had there: the same order as a heap entry, one push and pop fewer per request.
+    let mut pending = source.next().map(|r| (r.arrival, engine.cal.next_seq(), r));
+    loop {
+        let arrival_first = match (&pending, engine.cal.peek_key()) {
+            (Some((t, seq, _)), Some(top)) => (*t, *seq) < top,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        if arrival_first {
+            let (now, _, r) = pending.take().expect("checked");
+            engine.cal.advance(now)?;
+            engine.arrive(r, now)?;
+            // Sequenced after whatever the arrival scheduled, as if scheduled at this point.
+            pending = source.next().map(|n| (n.arrival, engine.cal.next_seq(), n));
+            if let Some((t, _, n)) = &pending
+                && *t < now
+            {
+                return Err(SimError::Unsorted { id: n.id, arrival: *t, previous: now });
             }
+            continue;
+        }
+        let (now, event) = engine.cal.pop().expect("checked");
+        match event {
             Event::Departure { device, server } => engine.depart(device.0 as usize, server, now)?,
             Event::BatchTimer { device } => {
                 let di = device.0 as usize;
@@ -347,19 +352,14 @@ pub fn run(
                     engine.dispatch(di, now)?;
                 }
             }
-            Event::CacheHit {
-                id,
-                arrival,
-                key,
-                stale,
-            } => engine.cache_hit_done(id, arrival, key, stale, now),
+            Event::CacheHit => {
+                let hit = engine.pending_hits.pop_front().expect("a CacheHit event has its pending hit");
+                engine.cache_hit_done(hit, now);
+            }
         }
     }
     let summary = engine.summarize(config, opts);
-    Ok(RunResult {
-        summary,
-        records: engine.records,
-    })
+    Ok(RunResult { summary, records: engine.records })
 }
 
 impl<'a> Engine<'a> {
@@ -374,10 +374,7 @@ impl<'a> Engine<'a> {
                 Device {
                     queue: VecDeque::new(),
                     servers: (0..d.servers)
-                        .map(|_| InService {
-                            jobs: Vec::with_capacity(max_batch),
-                            start: SimTime::ZERO,
-                        })
+                        .map(|_| InService { jobs: Vec::with_capacity(max_batch), start: SimTime::ZERO })
                         .collect(),
                     idle: (0..d.servers).rev().collect(),
                     in_service: 0,
@@ -396,28 +393,21 @@ impl<'a> Engine<'a> {
                         cost_per_s: d.cost_per_s,
                     },
                     variant: d.variant,
-                    stats: DeviceStats {
-                        batch_sizes: vec![0; max_batch + 1],
-                        ..DeviceStats::default()
-                    },
+                    stats: DeviceStats { batch_sizes: vec![0; max_batch + 1], ..DeviceStats::default() },
                 }
             })
             .collect();
         let all: Vec<usize> = (0..devices.len()).collect();
-        let serving = |v: usize| -> Vec<usize> {
-            (0..devices.len())
-                .filter(|&i| devices[i].variant == Some(v))
-                .collect()
-        };
+        let serving =
+            |v: usize| -> Vec<usize> { (0..devices.len()).filter(|&i| devices[i].variant == Some(v)).collect() };
         let (student, teacher) = match &resolved.cascade {
             Some(c) => (serving(c.student), serving(c.teacher)),
             None => (Vec::new(), Vec::new()),
         };
         let (confidence, mean_confidence) = match resolved.cascade.as_ref().map(|c| &c.escalate) {
-            Some(Escalation::Confidence { beta_a, beta_b, .. }) => (
-                Some(Beta::new(*beta_a, *beta_b).expect("validated shapes")),
-                beta_a / (beta_a + beta_b),
-            ),
+            Some(Escalation::Confidence { beta_a, beta_b, .. }) => {
+                (Some(Beta::new(*beta_a, *beta_b).expect("validated shapes")), beta_a / (beta_a + beta_b))
+            }
             _ => (None, 1.0),
         };
         let views = devices.iter().map(|d| d.view).collect();
@@ -426,26 +416,19 @@ impl<'a> Engine<'a> {
             cal: Calendar::new(),
             router: config.router.build(stream(opts.seed, "routing")),
             cache: config.cache.as_ref().map(|c| c.build()),
-            cache_hit_time: config
-                .cache
-                .as_ref()
-                .and_then(|c| SimTime::from_millis_f64(c.hit_ms))
-                .unwrap_or_default(),
+            cache_hit_time: config.cache.as_ref().and_then(|c| SimTime::from_millis_f64(c.hit_ms)).unwrap_or_default(),
             cache_quality: HashMap::new(),
+            pending_hits: VecDeque::new(),
+            track_device_latency: devices.len() > 1 || config.cache.is_some() || resolved.cascade.is_some(),
             cascade_rng: stream(opts.seed, "cascade"),
             confidence,
             mean_confidence,
             candidates: [all, student, teacher],
             views,
-            slo: config
-                .slo
-                .as_ref()
-                .and_then(|s| SimTime::from_millis_f64(s.latency_ms)),
+            slo: config.slo.as_ref().and_then(|s| SimTime::from_millis_f64(s.latency_ms)),
             records: opts.record.then(Vec::new),
             t: Totals {
-                by_variant: (0..resolved.variants.len())
-                    .map(|_| VariantAcc::default())
-                    .collect(),
+                by_variant: (0..resolved.variants.len()).map(|_| VariantAcc::default()).collect(),
                 ..Totals::default()
             },
             devices,
@@ -469,15 +452,8 @@ impl<'a> Engine<'a> {
                         c.hits += 1;
                     }
                     let at = now.saturating_add(self.cache_hit_time);
-                    self.cal.schedule(
-                        at,
-                        Event::CacheHit {
-                            id: r.id,
-                            arrival: now,
-                            key,
-                            stale,
-                        },
-                    )?;
+                    self.pending_hits.push_back(PendingHit { id: r.id, arrival: now, key, stale });
+                    self.cal.schedule(at, Event::CacheHit)?;
                     return Ok(());
                 }
                 Lookup::StaleMiss => {
@@ -499,12 +475,13 @@ impl<'a> Engine<'a> {
             id: r.id,
             arrival: r.arrival,
             enqueued: now,
-            recorded: r.service,
-            key: r.cache_key,
-            stage,
-            confidence,
-            cache: outcome,
+            recorded: r.service.map_or(Job::NONE, SimTime::as_nanos),
+            key: r.cache_key.unwrap_or(0),
+            confidence: confidence as f32,
             cost: 0.0,
+            stage,
+            cache: outcome,
+            has_key: r.cache_key.is_some(),
         };
         self.admit(job, now)
     }
@@ -522,21 +499,13 @@ impl<'a> Engine<'a> {
         } else {
             for &c in cands {
                 let d = &self.devices[c];
-                self.views[c] = DeviceView {
-                    queue_len: d.queue.len(),
-                    in_service: d.in_service,
-                    ..d.view
-                };
+                self.views[c] = DeviceView { queue_len: d.queue.len(), in_service: d.in_service, ..d.view };
             }
             self.router.route(cands, &self.views, now)
         };
         let dev = &mut self.devices[di];
         dev.stats.counts.arrived += 1;
-        if dev.idle.is_empty()
-            && dev
-                .capacity
-                .is_some_and(|cap| dev.queue.len() as u64 >= cap)
-        {
+        if dev.idle.is_empty() && dev.capacity.is_some_and(|cap| dev.queue.len() as u64 >= cap) {
             dev.stats.counts.dropped += 1;
             self.drop_job(job, Some(di), now);
             return Ok(());
@@ -592,12 +561,16 @@ impl<'a> Engine<'a> {
                     let server = dev.idle.pop().expect("checked non-empty");
                     let slot = &mut dev.servers[server as usize];
                     slot.start = now;
-                    slot.jobs.extend(dev.queue.drain(..n));
+                    let (front, back) = dev.queue.as_slices();
+                    let from_front = n.min(front.len());
+                    slot.jobs.extend_from_slice(&front[..from_front]);
+                    slot.jobs.extend_from_slice(&back[..n - from_front]);
+                    dev.queue.drain(..n);
                     for job in &slot.jobs {
                         self.t.wait.record(now - job.enqueued);
                     }
                     dev.stats.queue_len.add(now, -(n as i64));
-                    let s = match slot.jobs[0].recorded {
+                    let s = match slot.jobs[0].recorded() {
                         Some(t) if n == 1 && dev.use_recorded => t,
                         _ => dev.sampler.sample(&mut dev.rng, n),
                     };
@@ -606,24 +579,14 @@ impl<'a> Engine<'a> {
                     }
                     dev.in_service += n;
                     dev.stats.busy.add(now, 1);
-                    self.cal.schedule(
-                        now.saturating_add(s),
-                        Event::Departure {
-                            device: DeviceId(di as u32),
-                            server,
-                        },
-                    )?;
+                    self.cal
+                        .schedule(now.saturating_add(s), Event::Departure { device: DeviceId(di as u32), server })?;
                 }
                 BatchDecision::WaitUntil(t) => {
                     // One pending wake-up is enough unless the new one is earlier.
                     if t > now && dev.timer.is_none_or(|pending| t < pending) {
                         dev.timer = Some(t);
-                        self.cal.schedule(
-                            t,
-                            Event::BatchTimer {
-                                device: DeviceId(di as u32),
-                            },
-                        )?;
+                        self.cal.schedule(t, Event::BatchTimer { device: DeviceId(di as u32) })?;
                     }
                     return Ok(());
                 }
@@ -642,14 +605,16 @@ impl<'a> Engine<'a> {
         dev.stats.busy.add(now, -1);
         dev.stats.counts.completed += size as u64;
         let service = now - start;
-        let cost_each = dev.view.cost_per_s * service.as_secs_f64() / size as f64;
+        let cost_each = (dev.view.cost_per_s * service.as_secs_f64() / size as f64) as f32;
         let variant = dev.variant;
         dev.batcher.batch_done(size, service);
         dev.idle.push(server);
+        self.t.service.record_n(service, size as u64);
         for job in &mut jobs {
             job.cost += cost_each;
-            self.devices[di].stats.latency.record(now - job.enqueued);
-            self.t.service.record(service);
+            if self.track_device_latency {
+                self.devices[di].stats.latency.record(now - job.enqueued);
+            }
             if let Some(v) = variant {
                 let acc = &mut self.t.by_variant[v];
                 acc.served += 1;
@@ -675,20 +640,18 @@ impl<'a> Engine<'a> {
         self.t.escalation_checks += 1;
         match c.escalate {
             Escalation::Probability { p } => self.cascade_rng.random::<f64>() < p,
-            Escalation::Confidence { threshold, .. } => job.confidence < threshold,
+            Escalation::Confidence { threshold, .. } => f64::from(job.confidence) < threshold,
         }
     }
 
     /// Quality of `variant`'s answer to `job`.
     fn answer_quality(&self, job: &Job, variant: Option<usize>) -> Option<f64> {
         let v = &self.resolved.variants[variant?];
-        Some(
-            if job.stage == Stage::Student && self.confidence.is_some() {
-                (v.quality * job.confidence / self.mean_confidence).min(1.0)
-            } else {
-                v.quality
-            },
-        )
+        Some(if job.stage == Stage::Student && self.confidence.is_some() {
+            (v.quality * f64::from(job.confidence) / self.mean_confidence).min(1.0)
+        } else {
+            v.quality
+        })
     }
 
     fn finish(
@@ -712,21 +675,17 @@ impl<'a> Engine<'a> {
             if let Some(v) = variant {
                 self.t.by_variant[v].answered += 1;
             }
-            if let (Some(key), Some(_)) = (job.key, &self.cache) {
+            if let (Some(key), Some(_)) = (job.key(), &self.cache) {
                 self.cache_quality.insert(key, q);
             }
         }
-        if let (Some(key), Some(cache)) = (job.key, self.cache.as_mut()) {
+        if let (Some(key), Some(cache)) = (job.key(), self.cache.as_mut()) {
             cache.insert(key, now);
         }
         if self.resolved.cascade.is_some() {
-            let path = if job.stage == Stage::Teacher {
-                &mut self.t.teacher_path
-            } else {
-                &mut self.t.student_path
-            };
+            let path = if job.stage == Stage::Teacher { &mut self.t.teacher_path } else { &mut self.t.student_path };
             path.latency.record(latency);
-            path.cost += job.cost;
+            path.cost += f64::from(job.cost);
             path.quality += quality.unwrap_or(0.0);
         }
         if let Some(rec) = self.records.as_mut() {
@@ -749,7 +708,8 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn cache_hit_done(&mut self, id: u64, arrival: SimTime, key: u64, stale: bool, now: SimTime) {
+    fn cache_hit_done(&mut self, hit: PendingHit, now: SimTime) {
+        let PendingHit { id, arrival, key, stale } = hit;
         let latency = now - arrival;
         self.t.completed += 1;
         self.t.in_system.add(now, -1);
@@ -772,11 +732,7 @@ impl<'a> Engine<'a> {
                 server: None,
                 batch_size: 0,
                 dropped: false,
-                cache: if stale {
-                    CacheOutcome::StaleHit
-                } else {
-                    CacheOutcome::Hit
-                },
+                cache: if stale { CacheOutcome::StaleHit } else { CacheOutcome::Hit },
                 escalated: false,
             });
         }

@@ -44,23 +44,8 @@ pub const DEFAULT_REQUESTS: u64 = 100_000;
 ///
 /// # Panics
 /// If the scenario has no workload (a trace-only scenario); validate first.
-pub fn run_generated(
-    config: &ScenarioConfig,
-    seed: u64,
-    n: u64,
-    record: bool,
-) -> Result<RunResult, SimError> {
+pub fn run_generated(config: &ScenarioConfig, seed: u64, n: u64, record: bool) -> Result<RunResult, SimError> {
     let w = config.workload.as_ref().expect("scenario has a workload");
-    let mut g = w
-        .generator(seed, n)
-        .expect("a validated workload builds a generator");
-    run(
-        config,
-        &mut g,
-        RunOptions {
-            seed,
-            record,
-            trace_driven: false,
-        },
-    )
+    let mut g = w.generator(seed, n).expect("a validated workload builds a generator");
+    run(config, &mut g, RunOptions { seed, record, trace_driven: false })
 }

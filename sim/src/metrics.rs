@@ -19,12 +19,7 @@ pub struct LatencyStats {
 
 impl Default for LatencyStats {
     fn default() -> Self {
-        LatencyStats {
-            hist: Histogram::new(3).expect("3 significant digits is valid"),
-            sum_ns: 0,
-            count: 0,
-            max_ns: 0,
-        }
+        LatencyStats { hist: Histogram::new(3).expect("3 significant digits is valid"), sum_ns: 0, count: 0, max_ns: 0 }
     }
 }
 
@@ -43,6 +38,18 @@ impl LatencyStats {
         self.max_ns = self.max_ns.max(v);
     }
 
+    /// Adds `n` observations of the same value (a batch: one service time for all its requests).
+    #[inline]
+    pub fn record_n(&mut self, d: SimTime, n: u64) {
+        let v = d.as_nanos();
+        if self.hist.record_n(v, n).is_err() {
+            self.hist.saturating_record(v);
+        }
+        self.sum_ns += u128::from(v) * u128::from(n);
+        self.count += n;
+        self.max_ns = self.max_ns.max(v);
+    }
+
     /// Number of observations.
     pub fn count(&self) -> u64 {
         self.count
@@ -50,20 +57,12 @@ impl LatencyStats {
 
     /// Exact mean, seconds.
     pub fn mean_s(&self) -> f64 {
-        if self.count == 0 {
-            0.0
-        } else {
-            self.sum_ns as f64 / self.count as f64 / 1e9
-        }
+        if self.count == 0 { 0.0 } else { self.sum_ns as f64 / self.count as f64 / 1e9 }
     }
 
     /// Quantile `q` (0..=1), seconds, within 0.1 % (HDR histogram resolution).
     pub fn quantile_s(&self, q: f64) -> f64 {
-        if self.count == 0 {
-            0.0
-        } else {
-            self.hist.value_at_quantile(q) as f64 / 1e9
-        }
+        if self.count == 0 { 0.0 } else { self.hist.value_at_quantile(q) as f64 / 1e9 }
     }
 
     /// The summary in milliseconds.
@@ -130,10 +129,7 @@ impl TimeIntegral {
     /// Adds `delta` (may be negative) at `now`.
     #[inline]
     pub fn add(&mut self, now: SimTime, delta: i64) {
-        let v = self
-            .value
-            .checked_add_signed(delta)
-            .expect("step function stays non-negative");
+        let v = self.value.checked_add_signed(delta).expect("step function stays non-negative");
         self.set(now, v);
     }
 
@@ -149,13 +145,8 @@ impl TimeIntegral {
 
     /// Time average over [0, end].
     pub fn mean_until(&self, end: SimTime) -> f64 {
-        let area = self.area
-            + u128::from(self.value)
-                * u128::from(end.as_nanos().saturating_sub(self.since.as_nanos()));
-        if end.as_nanos() == 0 {
-            0.0
-        } else {
-            area as f64 / end.as_nanos() as f64
-        }
+        let area =
+            self.area + u128::from(self.value) * u128::from(end.as_nanos().saturating_sub(self.since.as_nanos()));
+        if end.as_nanos() == 0 { 0.0 } else { area as f64 / end.as_nanos() as f64 }
     }
 }

@@ -66,10 +66,7 @@ fn non_negative(key: &str, v: f64) -> Result<(), ConfigError> {
     if v.is_finite() && v >= 0.0 {
         Ok(())
     } else {
-        Err(ConfigError::invalid(
-            key,
-            format!("must be a non-negative finite number, got {v}"),
-        ))
+        Err(ConfigError::invalid(key, format!("must be a non-negative finite number, got {v}")))
     }
 }
 
@@ -77,10 +74,7 @@ fn positive(key: &str, v: f64) -> Result<(), ConfigError> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
-        Err(ConfigError::invalid(
-            key,
-            format!("must be a positive finite number, got {v}"),
-        ))
+        Err(ConfigError::invalid(key, format!("must be a positive finite number, got {v}")))
     }
 }
 
@@ -96,10 +90,7 @@ impl ServiceSpec {
             }
             ServiceSpec::Empirical { values_ms } => {
                 if values_ms.is_empty() {
-                    return Err(ConfigError::invalid(
-                        &format!("{key}.values_ms"),
-                        "needs at least one value",
-                    ));
+                    return Err(ConfigError::invalid(&format!("{key}.values_ms"), "needs at least one value"));
                 }
                 for (i, v) in values_ms.iter().enumerate() {
                     positive(&format!("{key}.values_ms[{i}]"), *v)?;
@@ -111,21 +102,14 @@ impl ServiceSpec {
                 non_negative(&format!("{key}.b_ms"), *b_ms)?;
                 positive(&format!("{key}.a_ms + b_ms"), a_ms + b_ms)
             }
-            ServiceSpec::AffineFloor {
-                a_ms,
-                b_ms,
-                floor_ms,
-            } => {
+            ServiceSpec::AffineFloor { a_ms, b_ms, floor_ms } => {
                 non_negative(&format!("{key}.a_ms"), *a_ms)?;
                 non_negative(&format!("{key}.b_ms"), *b_ms)?;
                 positive(&format!("{key}.floor_ms"), *floor_ms)
             }
             ServiceSpec::Table { batch, ms } => {
                 if batch.is_empty() {
-                    return Err(ConfigError::invalid(
-                        &format!("{key}.batch"),
-                        "needs at least one point",
-                    ));
+                    return Err(ConfigError::invalid(&format!("{key}.batch"), "needs at least one point"));
                 }
                 if batch.len() != ms.len() {
                     return Err(ConfigError::invalid(
@@ -134,10 +118,7 @@ impl ServiceSpec {
                     ));
                 }
                 if batch[0] == 0 {
-                    return Err(ConfigError::invalid(
-                        &format!("{key}.batch[0]"),
-                        "batch sizes start at 1",
-                    ));
+                    return Err(ConfigError::invalid(&format!("{key}.batch[0]"), "batch sizes start at 1"));
                 }
                 for i in 1..batch.len() {
                     if batch[i] <= batch[i - 1] {
@@ -160,11 +141,7 @@ impl ServiceSpec {
         let b = b as f64;
         match self {
             ServiceSpec::Affine { a_ms, b_ms } => (a_ms + b_ms * b) / 1e3,
-            ServiceSpec::AffineFloor {
-                a_ms,
-                b_ms,
-                floor_ms,
-            } => floor_ms.max(a_ms + b_ms * b) / 1e3,
+            ServiceSpec::AffineFloor { a_ms, b_ms, floor_ms } => floor_ms.max(a_ms + b_ms * b) / 1e3,
             ServiceSpec::Table { batch, ms } => interpolate(batch, ms, b) / 1e3,
             _ => self.mean_s(),
         }
@@ -172,27 +149,18 @@ impl ServiceSpec {
 
     /// Whether the time depends on the batch size.
     pub fn is_batch_model(&self) -> bool {
-        matches!(
-            self,
-            ServiceSpec::Affine { .. }
-                | ServiceSpec::AffineFloor { .. }
-                | ServiceSpec::Table { .. }
-        )
+        matches!(self, ServiceSpec::Affine { .. } | ServiceSpec::AffineFloor { .. } | ServiceSpec::Table { .. })
     }
 
     /// Mean service time of a single request, seconds.
     pub fn mean_s(&self) -> f64 {
         match self {
-            ServiceSpec::Affine { .. }
-            | ServiceSpec::AffineFloor { .. }
-            | ServiceSpec::Table { .. } => self.batch_mean_s(1),
-            ServiceSpec::Exponential { mean_ms } | ServiceSpec::LogNormal { mean_ms, .. } => {
-                mean_ms / 1e3
+            ServiceSpec::Affine { .. } | ServiceSpec::AffineFloor { .. } | ServiceSpec::Table { .. } => {
+                self.batch_mean_s(1)
             }
+            ServiceSpec::Exponential { mean_ms } | ServiceSpec::LogNormal { mean_ms, .. } => mean_ms / 1e3,
             ServiceSpec::Deterministic { ms } => ms / 1e3,
-            ServiceSpec::Empirical { values_ms } => {
-                values_ms.iter().sum::<f64>() / values_ms.len() as f64 / 1e3
-            }
+            ServiceSpec::Empirical { values_ms } => values_ms.iter().sum::<f64>() / values_ms.len() as f64 / 1e3,
         }
     }
 
@@ -207,17 +175,16 @@ impl ServiceSpec {
             | ServiceSpec::Table { .. } => m * m,
             ServiceSpec::LogNormal { cv, .. } => m * m * (1.0 + cv * cv),
             ServiceSpec::Empirical { values_ms } => {
-                values_ms.iter().map(|v| (v / 1e3) * (v / 1e3)).sum::<f64>()
-                    / values_ms.len() as f64
+                values_ms.iter().map(|v| (v / 1e3) * (v / 1e3)).sum::<f64>() / values_ms.len() as f64
             }
         }
     }
 
     pub(crate) fn sampler(&self) -> ServiceSampler {
         match self {
-            ServiceSpec::Exponential { mean_ms } => ServiceSampler::Exponential(
-                Exp::new(1.0 / (mean_ms * 1e6)).expect("validated positive mean"),
-            ),
+            ServiceSpec::Exponential { mean_ms } => {
+                ServiceSampler::Exponential(Exp::new(1.0 / (mean_ms * 1e6)).expect("validated positive mean"))
+            }
             ServiceSpec::Deterministic { ms } => {
                 ServiceSampler::Fixed(SimTime::from_millis_f64(*ms).unwrap_or(SimTime::MAX))
             }
@@ -227,16 +194,11 @@ impl ServiceSpec {
                 ServiceSampler::LogNormal(LogNormal::new(mu, sigma2.sqrt()).expect("validated cv"))
             }
             ServiceSpec::Empirical { values_ms } => ServiceSampler::Empirical(
-                values_ms
-                    .iter()
-                    .map(|v| SimTime::from_millis_f64(*v).unwrap_or(SimTime::MAX))
-                    .collect(),
+                values_ms.iter().map(|v| SimTime::from_millis_f64(*v).unwrap_or(SimTime::MAX)).collect(),
             ),
             // Batch models are deterministic: precompute the common sizes.
             _ => ServiceSampler::ByBatch(
-                (0..=256)
-                    .map(|b| SimTime::from_secs_f64(self.batch_mean_s(b)).unwrap_or(SimTime::MAX))
-                    .collect(),
+                (0..=256).map(|b| SimTime::from_secs_f64(self.batch_mean_s(b)).unwrap_or(SimTime::MAX)).collect(),
                 self.clone(),
             ),
         }
@@ -248,11 +210,7 @@ fn interpolate(xs: &[u32], ys: &[f64], x: f64) -> f64 {
     if xs.len() == 1 {
         return ys[0];
     }
-    let i = xs
-        .iter()
-        .position(|&v| f64::from(v) >= x)
-        .unwrap_or(xs.len() - 1)
-        .clamp(1, xs.len() - 1);
+    let i = xs.iter().position(|&v| f64::from(v) >= x).unwrap_or(xs.len() - 1).clamp(1, xs.len() - 1);
     let (x0, x1) = (f64::from(xs[i - 1]), f64::from(xs[i]));
     let y = ys[i - 1] + (ys[i] - ys[i - 1]) * (x - x0) / (x1 - x0);
     y.max(f64::MIN_POSITIVE)
@@ -273,14 +231,13 @@ impl ServiceSampler {
     pub(crate) fn sample(&self, rng: &mut StreamRng, batch: usize) -> SimTime {
         use rand::RngExt;
         match self {
-            ServiceSampler::ByBatch(table, spec) => {
-                table.get(batch).copied().unwrap_or_else(|| {
-                    SimTime::from_secs_f64(spec.batch_mean_s(batch)).unwrap_or(SimTime::MAX)
-                })
-            }
-            ServiceSampler::Exponential(d) => SimTime(d.sample(rng).round() as u64),
+            ServiceSampler::ByBatch(table, spec) => table
+                .get(batch)
+                .copied()
+                .unwrap_or_else(|| SimTime::from_secs_f64(spec.batch_mean_s(batch)).unwrap_or(SimTime::MAX)),
+            ServiceSampler::Exponential(d) => SimTime::round_ns(d.sample(rng)),
             ServiceSampler::Fixed(t) => *t,
-            ServiceSampler::LogNormal(d) => SimTime(d.sample(rng).round() as u64),
+            ServiceSampler::LogNormal(d) => SimTime::round_ns(d.sample(rng)),
             ServiceSampler::Empirical(v) => v[rng.random_range(0..v.len())],
         }
     }
@@ -292,55 +249,25 @@ mod tests {
 
     #[test]
     fn batch_models_compute_their_formulas() {
-        let a = ServiceSpec::Affine {
-            a_ms: 2.0,
-            b_ms: 0.25,
-        };
+        let a = ServiceSpec::Affine { a_ms: 2.0, b_ms: 0.25 };
         assert!((a.batch_mean_s(8) - 0.004).abs() < 1e-15);
-        let f = ServiceSpec::AffineFloor {
-            a_ms: 1.0,
-            b_ms: 0.5,
-            floor_ms: 3.0,
-        };
+        let f = ServiceSpec::AffineFloor { a_ms: 1.0, b_ms: 0.5, floor_ms: 3.0 };
         assert!((f.batch_mean_s(2) - 0.003).abs() < 1e-15);
         assert!((f.batch_mean_s(10) - 0.006).abs() < 1e-15);
-        let t = ServiceSpec::Table {
-            batch: vec![1, 4, 8],
-            ms: vec![2.0, 3.0, 5.0],
-        };
-        for (b, ms) in [
-            (1, 2.0),
-            (2, 2.0 + 1.0 / 3.0),
-            (4, 3.0),
-            (6, 4.0),
-            (8, 5.0),
-            (10, 6.0),
-        ] {
+        let t = ServiceSpec::Table { batch: vec![1, 4, 8], ms: vec![2.0, 3.0, 5.0] };
+        for (b, ms) in [(1, 2.0), (2, 2.0 + 1.0 / 3.0), (4, 3.0), (6, 4.0), (8, 5.0), (10, 6.0)] {
             assert!((t.batch_mean_s(b) * 1e3 - ms).abs() < 1e-12, "B={b}");
         }
         let mut rng = traces::rng::from_seed(1);
         assert_eq!(t.sampler().sample(&mut rng, 6), SimTime::from_millis(4));
-        assert_eq!(
-            t.sampler().sample(&mut rng, 1000),
-            SimTime::from_millis(501)
-        );
+        assert_eq!(t.sampler().sample(&mut rng, 1000), SimTime::from_millis(501));
     }
 
     #[test]
     fn bad_tables_name_the_key() {
-        let e = ServiceSpec::Table {
-            batch: vec![1, 4, 4],
-            ms: vec![1.0, 2.0, 3.0],
-        }
-        .validate("s")
-        .unwrap_err();
+        let e = ServiceSpec::Table { batch: vec![1, 4, 4], ms: vec![1.0, 2.0, 3.0] }.validate("s").unwrap_err();
         assert!(e.to_string().contains("s.batch[2]"), "{e}");
-        let e = ServiceSpec::Table {
-            batch: vec![1, 4],
-            ms: vec![1.0],
-        }
-        .validate("s")
-        .unwrap_err();
+        let e = ServiceSpec::Table { batch: vec![1, 4], ms: vec![1.0] }.validate("s").unwrap_err();
         assert!(e.to_string().contains("s.ms"), "{e}");
     }
 }

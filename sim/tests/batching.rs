@@ -37,33 +37,11 @@ fn config(batching: &str) -> ScenarioConfig {
 
 /// (id, start ms, finish ms, batch size) per request, by id.
 fn run(cfg: &ScenarioConfig, arrivals_ms: &[u64]) -> Vec<(u64, u64, u64, u32)> {
-    let reqs: Vec<Request> = arrivals_ms
-        .iter()
-        .enumerate()
-        .map(|(i, &a)| Request::new(i as u64, ms(a), 1))
-        .collect();
-    let r = sim::run(
-        cfg,
-        &mut reqs.into_iter(),
-        RunOptions {
-            seed: 1,
-            record: true,
-            trace_driven: true,
-        },
-    )
-    .unwrap();
+    let reqs: Vec<Request> = arrivals_ms.iter().enumerate().map(|(i, &a)| Request::new(i as u64, ms(a), 1)).collect();
+    let r = sim::run(cfg, &mut reqs.into_iter(), RunOptions { seed: 1, record: true, trace_driven: true }).unwrap();
     let mut rec = r.records.unwrap();
     rec.sort_by_key(|r| r.id);
-    rec.iter()
-        .map(|r| {
-            (
-                r.id,
-                r.start.unwrap().0 / 1_000_000,
-                r.finish.unwrap().0 / 1_000_000,
-                r.batch_size,
-            )
-        })
-        .collect()
+    rec.iter().map(|r| (r.id, r.start.unwrap().0 / 1_000_000, r.finish.unwrap().0 / 1_000_000, r.batch_size)).collect()
 }
 
 #[test]
@@ -71,42 +49,16 @@ fn dynamic_batcher_by_hand() {
     // max batch 3, delay 4 ms, batch time 2 + B ms. r0..r2 fill a batch at t=2 (full batch);
     // r3 waits for the busy server and goes alone at 7 (its delay expired at 7); r4 arrives at 10,
     // just before the server frees, and waits out its own 4 ms (timer expiry); r5 likewise.
-    let got = run(
-        &config("{ kind = \"dynamic\", max_batch = 3, max_queue_delay_ms = 4.0 }"),
-        &[0, 1, 2, 3, 10, 20],
-    );
-    assert_eq!(
-        got,
-        vec![
-            (0, 2, 7, 3),
-            (1, 2, 7, 3),
-            (2, 2, 7, 3),
-            (3, 7, 10, 1),
-            (4, 14, 17, 1),
-            (5, 24, 27, 1)
-        ]
-    );
+    let got = run(&config("{ kind = \"dynamic\", max_batch = 3, max_queue_delay_ms = 4.0 }"), &[0, 1, 2, 3, 10, 20]);
+    assert_eq!(got, vec![(0, 2, 7, 3), (1, 2, 7, 3), (2, 2, 7, 3), (3, 7, 10, 1), (4, 14, 17, 1), (5, 24, 27, 1)]);
 }
 
 #[test]
 fn static_batcher_by_hand() {
     // size 2, timeout 5 ms: full batches go at once; at t=5 the timer (armed at 0) pops before the
     // departure (scheduled at 1) and finds the server busy; the departure then starts r2 and r3.
-    let got = run(
-        &config("{ kind = \"static\", size = 2, timeout_ms = 5.0 }"),
-        &[0, 1, 2, 3, 10, 20],
-    );
-    assert_eq!(
-        got,
-        vec![
-            (0, 1, 5, 2),
-            (1, 1, 5, 2),
-            (2, 5, 9, 2),
-            (3, 5, 9, 2),
-            (4, 15, 18, 1),
-            (5, 25, 28, 1)
-        ]
-    );
+    let got = run(&config("{ kind = \"static\", size = 2, timeout_ms = 5.0 }"), &[0, 1, 2, 3, 10, 20]);
+    assert_eq!(got, vec![(0, 1, 5, 2), (1, 1, 5, 2), (2, 5, 9, 2), (3, 5, 9, 2), (4, 15, 18, 1), (5, 25, 28, 1)]);
 }
 
 #[test]

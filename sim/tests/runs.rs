@@ -12,10 +12,7 @@ fn ms(x: u64) -> SimTime {
 }
 
 fn with_service(id: u64, arrival_ms: u64, service_ms: u64) -> Request {
-    Request {
-        service: Some(ms(service_ms)),
-        ..Request::new(id, ms(arrival_ms), 1)
-    }
+    Request { service: Some(ms(service_ms)), ..Request::new(id, ms(arrival_ms), 1) }
 }
 
 fn device_config(servers: u32, cap: Option<u64>) -> ScenarioConfig {
@@ -27,16 +24,7 @@ fn device_config(servers: u32, cap: Option<u64>) -> ScenarioConfig {
 }
 
 fn run_trace(cfg: &ScenarioConfig, reqs: Vec<Request>) -> (sim::Summary, Vec<RequestRecord>) {
-    let r = sim::run(
-        cfg,
-        &mut reqs.into_iter(),
-        RunOptions {
-            seed: 1,
-            record: true,
-            trace_driven: true,
-        },
-    )
-    .unwrap();
+    let r = sim::run(cfg, &mut reqs.into_iter(), RunOptions { seed: 1, record: true, trace_driven: true }).unwrap();
     let mut rec = r.records.unwrap();
     rec.sort_by_key(|r| r.id);
     (r.summary, rec)
@@ -57,29 +45,10 @@ fn two_servers_six_requests_by_hand() {
     let (s, rec) = run_trace(&device_config(2, None), reqs);
     let got: Vec<(u64, u64, u32)> = rec
         .iter()
-        .map(|r| {
-            (
-                r.start.unwrap().0 / 1_000_000,
-                r.finish.unwrap().0 / 1_000_000,
-                r.server.unwrap(),
-            )
-        })
+        .map(|r| (r.start.unwrap().0 / 1_000_000, r.finish.unwrap().0 / 1_000_000, r.server.unwrap()))
         .collect();
-    assert_eq!(
-        got,
-        vec![
-            (0, 10, 0),
-            (2, 7, 1),
-            (7, 11, 1),
-            (10, 11, 0),
-            (11, 17, 1),
-            (20, 22, 1)
-        ]
-    );
-    assert!(
-        rec.iter()
-            .all(|r| r.device == Some(DeviceId(0)) && !r.dropped)
-    );
+    assert_eq!(got, vec![(0, 10, 0), (2, 7, 1), (7, 11, 1), (10, 11, 0), (11, 17, 1), (20, 22, 1)]);
+    assert!(rec.iter().all(|r| r.device == Some(DeviceId(0)) && !r.dropped));
     assert_eq!(s.requests.completed, 6);
     assert!((s.queue_delay_ms.mean - 10.0 / 6.0).abs() < 1e-9);
     assert!((s.latency_ms.mean - 38.0 / 6.0).abs() < 1e-9);
@@ -100,10 +69,7 @@ fn a_full_queue_drops_and_every_request_is_counted() {
         with_service(4, 30, 1),
     ];
     let (s, rec) = run_trace(&device_config(1, Some(1)), reqs);
-    assert_eq!(
-        (s.requests.arrived, s.requests.completed, s.requests.dropped),
-        (5, 3, 2)
-    );
+    assert_eq!((s.requests.arrived, s.requests.completed, s.requests.dropped), (5, 3, 2));
     let dropped: Vec<u64> = rec.iter().filter(|r| r.dropped).map(|r| r.id).collect();
     assert_eq!(dropped, vec![2, 3]);
     assert!((s.drop_rate - 0.4).abs() < 1e-12);
@@ -112,12 +78,9 @@ fn a_full_queue_drops_and_every_request_is_counted() {
 #[test]
 fn same_seed_same_summary_other_seed_other_summary() {
     let cfg = sim::builtin::builtin("mmc").unwrap().unwrap();
-    let a = serde_json::to_string(&sim::run_generated(&cfg, 3, 20_000, false).unwrap().summary)
-        .unwrap();
-    let b = serde_json::to_string(&sim::run_generated(&cfg, 3, 20_000, false).unwrap().summary)
-        .unwrap();
-    let c = serde_json::to_string(&sim::run_generated(&cfg, 4, 20_000, false).unwrap().summary)
-        .unwrap();
+    let a = serde_json::to_string(&sim::run_generated(&cfg, 3, 20_000, false).unwrap().summary).unwrap();
+    let b = serde_json::to_string(&sim::run_generated(&cfg, 3, 20_000, false).unwrap().summary).unwrap();
+    let c = serde_json::to_string(&sim::run_generated(&cfg, 4, 20_000, false).unwrap().summary).unwrap();
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
@@ -127,10 +90,7 @@ fn overload_with_a_bounded_queue_conserves_requests_and_bounds_the_queue() {
     let cfg = sim::builtin::builtin("overload").unwrap().unwrap();
     let s = sim::run_generated(&cfg, 1, 200_000, false).unwrap().summary;
     assert_eq!(s.requests.arrived, 200_000);
-    assert_eq!(
-        s.requests.arrived,
-        s.requests.completed + s.requests.dropped
-    );
+    assert_eq!(s.requests.arrived, s.requests.completed + s.requests.dropped);
     assert!(s.devices[0].peak_queue_length <= 64);
     // Capacity 400/s against 600/s offered: about a third must go.
     assert!((s.drop_rate - 1.0 / 3.0).abs() < 0.02, "{}", s.drop_rate);
@@ -140,9 +100,7 @@ fn overload_with_a_bounded_queue_conserves_requests_and_bounds_the_queue() {
 fn an_unsorted_source_is_an_error_not_a_panic() {
     let reqs = vec![with_service(0, 5, 1), with_service(1, 4, 1)];
     let cfg = device_config(1, None);
-    let e = sim::run(&cfg, &mut reqs.into_iter(), RunOptions::default())
-        .err()
-        .unwrap();
+    let e = sim::run(&cfg, &mut reqs.into_iter(), RunOptions::default()).err().unwrap();
     assert!(e.to_string().contains("not sorted"), "{e}");
 }
 

@@ -124,22 +124,11 @@ fn drive(
     opts: RunOptions,
     source: String,
 ) -> Result<(sim::RunResult, TraceRef)> {
-    let mut tap = Tap {
-        inner: requests,
-        hasher: TraceHasher::new(classes),
-        bar: progress(n),
-    };
+    let mut tap = Tap { inner: requests, hasher: TraceHasher::new(classes), bar: progress(n) };
     let result = sim::run(config, &mut tap, opts)?;
     tap.bar.finish_and_clear();
     let requests = tap.hasher.count();
-    Ok((
-        result,
-        TraceRef {
-            id: tap.hasher.finish(),
-            source,
-            requests,
-        },
-    ))
+    Ok((result, TraceRef { id: tap.hasher.finish(), source, requests }))
 }
 
 /// Runs the command; returns the run directory.
@@ -160,50 +149,23 @@ pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
     let (result, trace_ref) = if let Some(path) = &args.trace {
         let mut trace = traces::formats::read_any(path, args.trace_format)?;
         if let Some(n) = config.requests {
-            trace
-                .requests
-                .truncate(usize::try_from(n).unwrap_or(usize::MAX));
+            trace.requests.truncate(usize::try_from(n).unwrap_or(usize::MAX));
         }
         // The trace replaces the workload: the resolved config says so.
         config.workload = None;
         let n = trace.requests.len() as u64;
-        let opts = RunOptions {
-            seed,
-            record: args.records,
-            trace_driven: true,
-        };
+        let opts = RunOptions { seed, record: args.records, trace_driven: true };
         let source = path.display().to_string();
-        drive(
-            &config,
-            trace.requests.into_iter(),
-            &trace.classes,
-            n,
-            opts,
-            source,
-        )?
+        drive(&config, trace.requests.into_iter(), &trace.classes, n, opts, source)?
     } else {
         let workload = config.workload.clone().ok_or_else(|| {
-            input(format!(
-                "{}: the scenario has no [workload]; give a trace with --trace",
-                loaded.source
-            ))
+            input(format!("{}: the scenario has no [workload]; give a trace with --trace", loaded.source))
         })?;
         let n = *config.requests.get_or_insert(sim::DEFAULT_REQUESTS);
         let generator = workload.generator(seed, n)?;
-        let opts = RunOptions {
-            seed,
-            record: args.records,
-            trace_driven: false,
-        };
+        let opts = RunOptions { seed, record: args.records, trace_driven: false };
         let classes = traces::Trace::default_classes();
-        drive(
-            &config,
-            generator,
-            &classes,
-            n,
-            opts,
-            "generated".to_string(),
-        )?
+        drive(&config, generator, &classes, n, opts, "generated".to_string())?
     };
 
     let resolved = config.to_toml();
@@ -212,11 +174,8 @@ pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
     let run_id = format!(
         "run-{}",
         &sha256_hex(
-            format!(
-                "servesim-run-v1\0simulate\0{config_hash}\0{}\0{seed}\0{}",
-                trace_ref.id, version.servesim
-            )
-            .as_bytes()
+            format!("servesim-run-v1\0simulate\0{config_hash}\0{}\0{seed}\0{}", trace_ref.id, version.servesim)
+                .as_bytes()
         )[..16]
     );
 
@@ -241,15 +200,9 @@ pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
         trace: trace_ref,
         seed,
         code: version,
-        files: files
-            .iter()
-            .map(|(p, h)| FileRef { path: p, sha256: h })
-            .collect(),
+        files: files.iter().map(|(p, h)| FileRef { path: p, sha256: h }).collect(),
     };
-    dir.write(
-        "manifest.json",
-        (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes(),
-    )?;
+    dir.write("manifest.json", (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes())?;
     let path = dir.commit()?;
 
     if args.json {
@@ -262,71 +215,33 @@ pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
 
 fn records_table(records: &[RequestRecord], summary: &Summary) -> Table {
     let secs = |t: Option<SimTime>| t.map(SimTime::as_secs_f64);
-    let name = |d: Option<sim::engine::DeviceId>| {
-        d.map_or(String::new(), |d| {
-            summary.devices[d.0 as usize].name.clone()
-        })
-    };
+    let name =
+        |d: Option<sim::engine::DeviceId>| d.map_or(String::new(), |d| summary.devices[d.0 as usize].name.clone());
     let mut t = Table::default();
-    t.push(
-        "id",
-        TableColumn::U64(records.iter().map(|r| r.id).collect()),
-    );
-    t.push(
-        "arrival_s",
-        TableColumn::F64(records.iter().map(|r| r.arrival.as_secs_f64()).collect()),
-    );
-    t.push(
-        "start_s",
-        TableColumn::OptF64(records.iter().map(|r| secs(r.start)).collect()),
-    );
-    t.push(
-        "finish_s",
-        TableColumn::OptF64(records.iter().map(|r| secs(r.finish)).collect()),
-    );
+    t.push("id", TableColumn::U64(records.iter().map(|r| r.id).collect()));
+    t.push("arrival_s", TableColumn::F64(records.iter().map(|r| r.arrival.as_secs_f64()).collect()));
+    t.push("start_s", TableColumn::OptF64(records.iter().map(|r| secs(r.start)).collect()));
+    t.push("finish_s", TableColumn::OptF64(records.iter().map(|r| secs(r.finish)).collect()));
     t.push(
         "latency_ms",
-        TableColumn::OptF64(
-            records
-                .iter()
-                .map(|r| r.finish.map(|f| (f - r.arrival).as_millis_f64()))
-                .collect(),
-        ),
+        TableColumn::OptF64(records.iter().map(|r| r.finish.map(|f| (f - r.arrival).as_millis_f64())).collect()),
     );
-    t.push(
-        "device",
-        TableColumn::Str(records.iter().map(|r| name(r.device)).collect()),
-    );
-    t.push(
-        "server",
-        TableColumn::OptU64(records.iter().map(|r| r.server.map(u64::from)).collect()),
-    );
-    t.push(
-        "batch_size",
-        TableColumn::U64(records.iter().map(|r| u64::from(r.batch_size)).collect()),
-    );
-    t.push(
-        "dropped",
-        TableColumn::Bool(records.iter().map(|r| r.dropped).collect()),
-    );
+    t.push("device", TableColumn::Str(records.iter().map(|r| name(r.device)).collect()));
+    t.push("server", TableColumn::OptU64(records.iter().map(|r| r.server.map(u64::from)).collect()));
+    t.push("batch_size", TableColumn::U64(records.iter().map(|r| u64::from(r.batch_size)).collect()));
+    t.push("dropped", TableColumn::Bool(records.iter().map(|r| r.dropped).collect()));
     t.push(
         "cache",
         TableColumn::Str(
             records
                 .iter()
                 .map(|r| {
-                    serde_json::to_value(r.cache)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default()
+                    serde_json::to_value(r.cache).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
                 })
                 .collect(),
         ),
     );
-    t.push(
-        "escalated",
-        TableColumn::Bool(records.iter().map(|r| r.escalated).collect()),
-    );
+    t.push("escalated", TableColumn::Bool(records.iter().map(|r| r.escalated).collect()));
     t
 }
 
@@ -347,11 +262,7 @@ fn print_summary(s: &Summary, run_id: &str, path: &std::path::Path, trace: &Trac
         "{:<16}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
         "ms", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"
     );
-    for (name, d) in [
-        ("latency", &s.latency_ms),
-        ("queue delay", &s.queue_delay_ms),
-        ("service", &s.service_ms),
-    ] {
+    for (name, d) in [("latency", &s.latency_ms), ("queue delay", &s.queue_delay_ms), ("service", &s.service_ms)] {
         println!(
             "{:<16}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}",
             name, d.mean, d.p50, d.p90, d.p95, d.p99, d.p999, d.max
@@ -359,32 +270,18 @@ fn print_summary(s: &Summary, run_id: &str, path: &std::path::Path, trace: &Trac
     }
     println!(
         "throughput {:.2}/s  utilization {:.4}  mean queue {:.3}  mean in system {:.3}  Little residual {:.1e}",
-        s.throughput_per_s,
-        s.utilization,
-        s.mean_queue_length,
-        s.mean_in_system,
-        s.little.relative_residual
+        s.throughput_per_s, s.utilization, s.mean_queue_length, s.mean_in_system, s.little.relative_residual
     );
     if s.devices.len() > 1 {
         for d in &s.devices {
             println!(
                 "  device {:<12} servers {:>3}  utilization {:.4}  mean queue {:.3}  completed {}  dropped {}",
-                d.name,
-                d.servers,
-                d.utilization,
-                d.mean_queue_length,
-                d.counts.completed,
-                d.counts.dropped
+                d.name, d.servers, d.utilization, d.mean_queue_length, d.counts.completed, d.counts.dropped
             );
         }
     }
     if let Some(a) = &s.analytic {
-        let cmp = |sim: f64, exact: f64| {
-            format!(
-                "{exact:.3} (sim {sim:.3}, {:+.2}%)",
-                100.0 * (sim / exact - 1.0)
-            )
-        };
+        let cmp = |sim: f64, exact: f64| format!("{exact:.3} (sim {sim:.3}, {:+.2}%)", 100.0 * (sim / exact - 1.0));
         print!(
             "analytic {}: E[Wq] {}  E[W] {}",
             a.model,

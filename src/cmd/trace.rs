@@ -88,10 +88,7 @@ pub fn run(cmd: &TraceCmd) -> Result<()> {
                 return Err(input("--requests: must be at least 1"));
             }
             let requests: Vec<_> = w.generator(a.seed.unwrap_or(cfg.seed), n)?.collect();
-            let trace = traces::Trace {
-                requests,
-                classes: traces::Trace::default_classes(),
-            };
+            let trace = traces::Trace { requests, classes: traces::Trace::default_classes() };
             write_trace(&a.out, &trace)?;
             println!(
                 "wrote {} requests to {} (trace id {})",
@@ -127,25 +124,13 @@ pub fn run(cmd: &TraceCmd) -> Result<()> {
                     s.interarrival_cv,
                     100.0 * s.zero_gap_fraction
                 );
-                println!(
-                    "{:<14}{:>12}{:>10}{:>10}{:>10}{:>10}",
-                    "size", "mean", "p50", "p90", "p99", "max"
-                );
-                for (name, p) in [
-                    ("input_size", &s.input_size),
-                    ("output_tokens", &s.output_tokens),
-                ] {
-                    println!(
-                        "{:<14}{:>12.2}{:>10}{:>10}{:>10}{:>10}",
-                        name, p.mean, p.p50, p.p90, p.p99, p.max
-                    );
+                println!("{:<14}{:>12}{:>10}{:>10}{:>10}{:>10}", "size", "mean", "p50", "p90", "p99", "max");
+                for (name, p) in [("input_size", &s.input_size), ("output_tokens", &s.output_tokens)] {
+                    println!("{:<14}{:>12.2}{:>10}{:>10}{:>10}{:>10}", name, p.mean, p.p50, p.p90, p.p99, p.max);
                 }
                 println!("classes    {}", s.classes.join(", "));
                 if s.with_cache_key > 0 {
-                    println!(
-                        "cache keys {} requests, {} distinct",
-                        s.with_cache_key, s.distinct_cache_keys
-                    );
+                    println!("cache keys {} requests, {} distinct", s.with_cache_key, s.distinct_cache_keys);
                 }
                 if s.with_prefix_blocks > 0 {
                     println!(

@@ -74,34 +74,23 @@ impl TraceError {
         reason: impl Into<String>,
     ) -> TraceError {
         TraceError::Invalid {
-            at: Location {
-                file: file.into(),
-                row,
-                column: column.map(str::to_string),
-            },
+            at: Location { file: file.into(), row, column: column.map(str::to_string) },
             reason: reason.into(),
         }
     }
 
     /// An impossible specification value.
     pub fn spec(field: impl Into<String>, reason: impl Into<String>) -> TraceError {
-        TraceError::Spec {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        TraceError::Spec { field: field.into(), reason: reason.into() }
     }
 
     /// Whether the error is the user's input (exit code 2) rather than the machine's.
     pub fn is_input_error(&self) -> bool {
         match self {
-            TraceError::Invalid { .. } | TraceError::Spec { .. } | TraceError::Format { .. } => {
-                true
-            }
+            TraceError::Invalid { .. } | TraceError::Spec { .. } | TraceError::Format { .. } => true,
             TraceError::Io { source, .. } => matches!(
                 source.kind(),
-                std::io::ErrorKind::NotFound
-                    | std::io::ErrorKind::InvalidData
-                    | std::io::ErrorKind::PermissionDenied
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidData | std::io::ErrorKind::PermissionDenied
             ),
         }
     }

@@ -47,11 +47,7 @@ pub enum Format {
 impl Format {
     /// The format of `path`, from its extension.
     pub fn from_path(path: &Path) -> Result<Format> {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
         match ext.as_str() {
             "csv" => Ok(Format::Csv),
             "parquet" | "pq" => Ok(Format::Parquet),
@@ -78,24 +74,12 @@ impl Format {
 /// parsed (and every error reported) by this crate, with its row and column.
 pub(crate) fn read_frame(path: &Path) -> Result<DataFrame> {
     let format = Format::from_path(path)?;
-    let meta = std::fs::metadata(path).map_err(|source| TraceError::Io {
-        path: path.into(),
-        source,
-    })?;
+    let meta = std::fs::metadata(path).map_err(|source| TraceError::Io { path: path.into(), source })?;
     if meta.len() == 0 {
         return Err(TraceError::invalid(path, None, None, "the file is empty"));
     }
-    let fail = |e: PolarsError| TraceError::Format {
-        path: path.into(),
-        format: format.name(),
-        message: e.to_string(),
-    };
-    let open = || {
-        std::fs::File::open(path).map_err(|source| TraceError::Io {
-            path: path.into(),
-            source,
-        })
-    };
+    let fail = |e: PolarsError| TraceError::Format { path: path.into(), format: format.name(), message: e.to_string() };
+    let open = || std::fs::File::open(path).map_err(|source| TraceError::Io { path: path.into(), source });
     let df = match format {
         Format::Csv => CsvReadOptions::default()
             .with_has_header(true)
@@ -111,12 +95,7 @@ pub(crate) fn read_frame(path: &Path) -> Result<DataFrame> {
             .map_err(fail)?,
     };
     if df.height() == 0 {
-        return Err(TraceError::invalid(
-            path,
-            None,
-            None,
-            "the file has no rows",
-        ));
+        return Err(TraceError::invalid(path, None, None, "the file has no rows"));
     }
     Ok(df)
 }
@@ -126,12 +105,8 @@ pub fn read_trace(path: &Path) -> Result<Trace> {
     let df = read_frame(path)?;
     let cols = Columns::new(&df, path);
     let n = df.height();
-    let arrival = cols
-        .f64("arrival_s")?
-        .ok_or_else(|| cols.missing("arrival_s"))?;
-    let input = cols
-        .u64("input_size")?
-        .ok_or_else(|| cols.missing("input_size"))?;
+    let arrival = cols.f64("arrival_s")?.ok_or_else(|| cols.missing("arrival_s"))?;
+    let input = cols.u64("input_size")?.ok_or_else(|| cols.missing("input_size"))?;
     let ids = cols.u64("id")?;
     let class = cols.string("class")?;
     let output = cols.u64("output_tokens")?;
@@ -159,31 +134,19 @@ pub fn read_trace(path: &Path) -> Result<Trace> {
             Some(name) => intern(&mut classes, name),
         };
         if classes.len() > u16::MAX as usize {
-            return Err(TraceError::invalid(
-                path,
-                row,
-                Some("class"),
-                "more than 65535 distinct classes",
-            ));
+            return Err(TraceError::invalid(path, row, Some("class"), "more than 65535 distinct classes"));
         }
         requests.push(Request {
             id: match &ids {
-                Some(v) => {
-                    v[i].ok_or_else(|| TraceError::invalid(path, row, Some("id"), "missing value"))?
-                }
+                Some(v) => v[i].ok_or_else(|| TraceError::invalid(path, row, Some("id"), "missing value"))?,
                 None => i as u64,
             },
             arrival: time(arrival[i], "arrival_s")?,
             class: ClassId(class_id),
-            input_size: input[i].ok_or_else(|| {
-                TraceError::invalid(path, row, Some("input_size"), "missing value")
-            })?,
+            input_size: input[i].ok_or_else(|| TraceError::invalid(path, row, Some("input_size"), "missing value"))?,
             output_tokens: output.as_ref().and_then(|v| v[i]).unwrap_or(0),
             cache_key: keys.as_ref().and_then(|v| v[i]),
-            prefix_blocks: blocks
-                .as_ref()
-                .and_then(|v| v[i].clone())
-                .map(Vec::into_boxed_slice),
+            prefix_blocks: blocks.as_ref().and_then(|v| v[i].clone()).map(Vec::into_boxed_slice),
             service: match service.as_ref().and_then(|v| v[i]) {
                 Some(s) => Some(time(Some(s), "service_s")?),
                 None => None,
@@ -213,54 +176,24 @@ pub fn write_trace(path: &Path, trace: &Trace) -> Result<()> {
     let r = &trace.requests;
     let mut t = Table::default();
     t.push("id", TableColumn::U64(r.iter().map(|q| q.id).collect()));
-    t.push(
-        "arrival_s",
-        TableColumn::F64(r.iter().map(|q| q.arrival.as_secs_f64()).collect()),
-    );
+    t.push("arrival_s", TableColumn::F64(r.iter().map(|q| q.arrival.as_secs_f64()).collect()));
     t.push(
         "class",
         TableColumn::Str(
-            r.iter()
-                .map(|q| {
-                    trace
-                        .classes
-                        .get(q.class.0 as usize)
-                        .cloned()
-                        .unwrap_or_default()
-                })
-                .collect(),
+            r.iter().map(|q| trace.classes.get(q.class.0 as usize).cloned().unwrap_or_default()).collect(),
         ),
     );
-    t.push(
-        "input_size",
-        TableColumn::U64(r.iter().map(|q| q.input_size).collect()),
-    );
-    t.push(
-        "output_tokens",
-        TableColumn::U64(r.iter().map(|q| q.output_tokens).collect()),
-    );
+    t.push("input_size", TableColumn::U64(r.iter().map(|q| q.input_size).collect()));
+    t.push("output_tokens", TableColumn::U64(r.iter().map(|q| q.output_tokens).collect()));
     if r.iter().any(|q| q.cache_key.is_some()) {
-        t.push(
-            "cache_key",
-            TableColumn::OptU64(r.iter().map(|q| q.cache_key).collect()),
-        );
+        t.push("cache_key", TableColumn::OptU64(r.iter().map(|q| q.cache_key).collect()));
     }
     if r.iter().any(|q| q.prefix_blocks.is_some()) {
-        let lists: Vec<Option<Vec<u64>>> = r
-            .iter()
-            .map(|q| q.prefix_blocks.as_ref().map(|b| b.to_vec()))
-            .collect();
+        let lists: Vec<Option<Vec<u64>>> = r.iter().map(|q| q.prefix_blocks.as_ref().map(|b| b.to_vec())).collect();
         t.push("prefix_blocks", TableColumn::ListU64(lists));
     }
     if r.iter().any(|q| q.service.is_some()) {
-        t.push(
-            "service_s",
-            TableColumn::OptF64(
-                r.iter()
-                    .map(|q| q.service.map(SimTime::as_secs_f64))
-                    .collect(),
-            ),
-        );
+        t.push("service_s", TableColumn::OptF64(r.iter().map(|q| q.service.map(SimTime::as_secs_f64)).collect()));
     }
     t.write(path)
 }
@@ -268,51 +201,23 @@ pub fn write_trace(path: &Path, trace: &Trace) -> Result<()> {
 /// Writes `df` to `path` in `format` via a temporary file renamed into place.
 pub(crate) fn write_frame(path: &Path, mut df: DataFrame) -> Result<()> {
     let format = Format::from_path(path)?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|source| TraceError::Io {
-        path: dir.into(),
-        source,
-    })?;
-    let tmp: PathBuf = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|f| f.to_str()).unwrap_or("out"),
-        std::process::id()
-    ));
-    let io = |source| TraceError::Io {
-        path: tmp.clone(),
-        source,
-    };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|source| TraceError::Io { path: dir.into(), source })?;
+    let tmp: PathBuf =
+        dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|f| f.to_str()).unwrap_or("out"), std::process::id()));
+    let io = |source| TraceError::Io { path: tmp.clone(), source };
     let mut file = std::fs::File::create(&tmp).map_err(io)?;
-    let fail = |e: PolarsError| TraceError::Format {
-        path: path.into(),
-        format: format.name(),
-        message: e.to_string(),
-    };
+    let fail = |e: PolarsError| TraceError::Format { path: path.into(), format: format.name(), message: e.to_string() };
     let written = match format {
-        Format::Csv => CsvWriter::new(&mut file)
-            .include_header(true)
-            .finish(&mut df)
-            .map_err(fail),
-        Format::Parquet => ParquetWriter::new(&mut file)
-            .finish(&mut df)
-            .map(|_| ())
-            .map_err(fail),
-        Format::Jsonl => JsonWriter::new(&mut file)
-            .with_json_format(JsonFormat::JsonLines)
-            .finish(&mut df)
-            .map_err(fail),
+        Format::Csv => CsvWriter::new(&mut file).include_header(true).finish(&mut df).map_err(fail),
+        Format::Parquet => ParquetWriter::new(&mut file).finish(&mut df).map(|_| ()).map_err(fail),
+        Format::Jsonl => {
+            JsonWriter::new(&mut file).with_json_format(JsonFormat::JsonLines).finish(&mut df).map_err(fail)
+        }
     };
     let done = written
         .and_then(|()| file.sync_all().map_err(io))
-        .and_then(|()| {
-            std::fs::rename(&tmp, path).map_err(|source| TraceError::Io {
-                path: path.into(),
-                source,
-            })
-        });
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|source| TraceError::Io { path: path.into(), source }));
     if done.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

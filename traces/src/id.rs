@@ -18,12 +18,7 @@ pub struct TraceHasher {
 impl TraceHasher {
     /// A hasher for a trace whose class ids index `classes`.
     pub fn new(classes: &[String]) -> TraceHasher {
-        TraceHasher {
-            sha: Sha256::new(),
-            buf: Vec::with_capacity(1 << 16),
-            classes: classes.to_vec(),
-            count: 0,
-        }
+        TraceHasher { sha: Sha256::new(), buf: Vec::with_capacity(1 << 16), classes: classes.to_vec(), count: 0 }
     }
 
     /// Adds one request.
@@ -32,10 +27,7 @@ impl TraceHasher {
         b.extend_from_slice(&r.id.to_le_bytes());
         b.extend_from_slice(&r.arrival.0.to_le_bytes());
         // Hash the class by name so that two files that number their classes differently agree.
-        let name = self
-            .classes
-            .get(r.class.0 as usize)
-            .map_or("", String::as_str);
+        let name = self.classes.get(r.class.0 as usize).map_or("", String::as_str);
         b.extend_from_slice(&(name.len() as u32).to_le_bytes());
         b.extend_from_slice(name.as_bytes());
         b.extend_from_slice(&r.input_size.to_le_bytes());
@@ -97,12 +89,10 @@ pub fn trace_id(requests: &[Request], classes: &[String]) -> String {
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 #[cfg(test)]
@@ -112,9 +102,7 @@ mod tests {
     use crate::time::SimTime;
 
     fn reqs() -> Vec<Request> {
-        (0..5)
-            .map(|i| Request::new(i, SimTime(i * 10), 100 + i))
-            .collect()
+        (0..5).map(|i| Request::new(i, SimTime(i * 10), 100 + i)).collect()
     }
 
     #[test]

@@ -38,14 +38,8 @@ mod tests {
 
     #[test]
     fn same_seed_and_label_give_the_same_stream() {
-        let a: Vec<u64> = (0..4)
-            .map(|_| 0)
-            .scan(stream(7, "x"), |r, _: u64| Some(r.random()))
-            .collect();
-        let b: Vec<u64> = (0..4)
-            .map(|_| 0)
-            .scan(stream(7, "x"), |r, _: u64| Some(r.random()))
-            .collect();
+        let a: Vec<u64> = (0..4).map(|_| 0).scan(stream(7, "x"), |r, _: u64| Some(r.random())).collect();
+        let b: Vec<u64> = (0..4).map(|_| 0).scan(stream(7, "x"), |r, _: u64| Some(r.random())).collect();
         assert_eq!(a, b);
     }
 

@@ -64,11 +64,7 @@ pub fn nearest_rank(sorted: &[u64], q: f64) -> u64 {
 
 fn percentiles(mut v: Vec<u64>) -> Percentiles {
     v.sort_unstable();
-    let mean = if v.is_empty() {
-        0.0
-    } else {
-        v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64
-    };
+    let mean = if v.is_empty() { 0.0 } else { v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64 };
     Percentiles {
         mean,
         p50: nearest_rank(&v, 0.50),
@@ -86,10 +82,7 @@ pub fn stats(trace: &Trace) -> TraceStats {
         (Some(a), Some(b)) => (b.arrival - a.arrival).as_secs_f64(),
         _ => 0.0,
     };
-    let gaps: Vec<f64> = r
-        .windows(2)
-        .map(|w| (w[1].arrival - w[0].arrival).as_secs_f64())
-        .collect();
+    let gaps: Vec<f64> = r.windows(2).map(|w| (w[1].arrival - w[0].arrival).as_secs_f64()).collect();
     let (cv, zero) = if gaps.is_empty() {
         (0.0, 0.0)
     } else {
@@ -115,11 +108,7 @@ pub fn stats(trace: &Trace) -> TraceStats {
         trace_id: trace_id(r, &trace.classes),
         requests: n,
         span_s: span,
-        mean_rate_per_s: if span > 0.0 {
-            (n - 1) as f64 / span
-        } else {
-            0.0
-        },
+        mean_rate_per_s: if span > 0.0 { (n - 1) as f64 / span } else { 0.0 },
         interarrival_cv: cv,
         zero_gap_fraction: zero,
         input_size: percentiles(r.iter().map(|q| q.input_size).collect()),
@@ -128,11 +117,7 @@ pub fn stats(trace: &Trace) -> TraceStats {
         with_cache_key: r.iter().filter(|q| q.cache_key.is_some()).count(),
         distinct_cache_keys: keys.len(),
         with_prefix_blocks: r.iter().filter(|q| q.prefix_blocks.is_some()).count(),
-        repeated_block_fraction: if blocks > 0 {
-            repeated as f64 / blocks as f64
-        } else {
-            0.0
-        },
+        repeated_block_fraction: if blocks > 0 { repeated as f64 / blocks as f64 } else { 0.0 },
         with_service_time: r.iter().filter(|q| q.service.is_some()).count(),
     }
 }

@@ -14,12 +14,7 @@ use std::path::Path;
 /// Rows in errors are 1-based positions in `requests` (the file's data rows).
 pub fn validate(file: &Path, requests: &[Request]) -> Result<()> {
     if requests.is_empty() {
-        return Err(TraceError::invalid(
-            file,
-            None,
-            None,
-            "the trace has no requests",
-        ));
+        return Err(TraceError::invalid(file, None, None, "the trace has no requests"));
     }
     let mut seen = HashSet::with_capacity(requests.len());
     for (i, pair) in requests.windows(2).enumerate() {
@@ -39,12 +34,7 @@ pub fn validate(file: &Path, requests: &[Request]) -> Result<()> {
     }
     for (i, r) in requests.iter().enumerate() {
         if !seen.insert(r.id) {
-            return Err(TraceError::invalid(
-                file,
-                Some(i + 1),
-                Some("id"),
-                format!("duplicate request id {}", r.id),
-            ));
+            return Err(TraceError::invalid(file, Some(i + 1), Some("id"), format!("duplicate request id {}", r.id)));
         }
     }
     Ok(())

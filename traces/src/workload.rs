@@ -114,20 +114,11 @@ mod tests {
     use super::*;
 
     fn spec(arrivals: ArrivalSpec) -> WorkloadSpec {
-        WorkloadSpec {
-            arrivals,
-            input_size: SizeSpec::one(),
-            output_tokens: SizeSpec::zero(),
-            cache_keys: None,
-        }
+        WorkloadSpec { arrivals, input_size: SizeSpec::one(), output_tokens: SizeSpec::zero(), cache_keys: None }
     }
 
     fn gaps(spec: &WorkloadSpec, n: u64) -> (f64, f64) {
-        let t: Vec<f64> = spec
-            .generator(3, n)
-            .unwrap()
-            .map(|r| r.arrival.as_secs_f64())
-            .collect();
+        let t: Vec<f64> = spec.generator(3, n).unwrap().map(|r| r.arrival.as_secs_f64()).collect();
         let g: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).collect();
         let m = g.iter().sum::<f64>() / g.len() as f64;
         let v = g.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / g.len() as f64;
@@ -144,13 +135,7 @@ mod tests {
     #[test]
     fn gamma_renewal_has_the_requested_cv() {
         for target in [0.5, 2.0, 4.0] {
-            let (rate, cv) = gaps(
-                &spec(ArrivalSpec::Gamma {
-                    rate: 50.0,
-                    cv: target,
-                }),
-                400_000,
-            );
+            let (rate, cv) = gaps(&spec(ArrivalSpec::Gamma { rate: 50.0, cv: target }), 400_000);
             assert!((rate / 50.0 - 1.0).abs() < 0.02, "{target}: rate {rate}");
             assert!((cv / target - 1.0).abs() < 0.03, "{target}: cv {cv}");
         }
@@ -158,23 +143,14 @@ mod tests {
 
     #[test]
     fn deterministic_arrivals_are_evenly_spaced() {
-        let t: Vec<u64> = spec(ArrivalSpec::Deterministic { rate: 4.0 })
-            .generator(1, 4)
-            .unwrap()
-            .map(|r| r.arrival.0)
-            .collect();
-        assert_eq!(
-            t,
-            vec![250_000_000, 500_000_000, 750_000_000, 1_000_000_000]
-        );
+        let t: Vec<u64> =
+            spec(ArrivalSpec::Deterministic { rate: 4.0 }).generator(1, 4).unwrap().map(|r| r.arrival.0).collect();
+        assert_eq!(t, vec![250_000_000, 500_000_000, 750_000_000, 1_000_000_000]);
     }
 
     #[test]
     fn mmpp_mean_rate_is_the_time_weighted_average_and_bursty() {
-        let s = spec(ArrivalSpec::Mmpp {
-            rates: [20.0, 200.0],
-            mean_sojourn_s: [3.0, 1.0],
-        });
+        let s = spec(ArrivalSpec::Mmpp { rates: [20.0, 200.0], mean_sojourn_s: [3.0, 1.0] });
         let expected = (20.0 * 3.0 + 200.0 * 1.0) / 4.0;
         assert!((s.mean_rate() - expected).abs() < 1e-12);
         let (rate, cv) = gaps(&s, 300_000);
@@ -184,40 +160,22 @@ mod tests {
 
     #[test]
     fn diurnal_thinning_keeps_the_mean_rate_and_follows_the_cycle() {
-        let s = spec(ArrivalSpec::Diurnal {
-            mean_rate: 100.0,
-            amplitude: 0.8,
-            period_s: 100.0,
-        });
-        let t: Vec<f64> = s
-            .generator(9, 100_000)
-            .unwrap()
-            .map(|r| r.arrival.as_secs_f64())
-            .collect();
+        let s = spec(ArrivalSpec::Diurnal { mean_rate: 100.0, amplitude: 0.8, period_s: 100.0 });
+        let t: Vec<f64> = s.generator(9, 100_000).unwrap().map(|r| r.arrival.as_secs_f64()).collect();
         let span = t.last().unwrap() - t[0];
         assert!(((t.len() as f64 / span) / 100.0 - 1.0).abs() < 0.02);
         // Rate peaks a quarter period in (sin = 1) and bottoms out at three quarters.
-        let in_phase = |lo: f64, hi: f64| {
-            t.iter()
-                .filter(|&&x| (x % 100.0) >= lo && (x % 100.0) < hi)
-                .count()
-        };
+        let in_phase = |lo: f64, hi: f64| t.iter().filter(|&&x| (x % 100.0) >= lo && (x % 100.0) < hi).count();
         assert!(in_phase(20.0, 30.0) > 5 * in_phase(70.0, 80.0));
     }
 
     #[test]
     fn sources_are_independent_streams() {
         let a = WorkloadSpec {
-            input_size: SizeSpec::LogNormal {
-                mean: 100.0,
-                cv: 1.0,
-            },
+            input_size: SizeSpec::LogNormal { mean: 100.0, cv: 1.0 },
             ..spec(ArrivalSpec::Poisson { rate: 5.0 })
         };
-        let b = WorkloadSpec {
-            input_size: SizeSpec::Fixed { value: 7 },
-            ..a.clone()
-        };
+        let b = WorkloadSpec { input_size: SizeSpec::Fixed { value: 7 }, ..a.clone() };
         let ta: Vec<SimTime> = a.generator(5, 1000).unwrap().map(|r| r.arrival).collect();
         let tb: Vec<SimTime> = b.generator(5, 1000).unwrap().map(|r| r.arrival).collect();
         assert_eq!(ta, tb, "changing sizes must not move arrivals");
@@ -225,15 +183,9 @@ mod tests {
 
     #[test]
     fn impossible_parameters_name_their_field() {
-        let e = spec(ArrivalSpec::Poisson { rate: -1.0 })
-            .validate()
-            .unwrap_err()
-            .to_string();
+        let e = spec(ArrivalSpec::Poisson { rate: -1.0 }).validate().unwrap_err().to_string();
         assert!(e.contains("arrivals.rate"), "{e}");
-        let e = spec(ArrivalSpec::Gamma { rate: 1.0, cv: 0.0 })
-            .validate()
-            .unwrap_err()
-            .to_string();
+        let e = spec(ArrivalSpec::Gamma { rate: 1.0, cv: 0.0 }).validate().unwrap_err().to_string();
         assert!(e.contains("arrivals.cv"), "{e}");
     }
 }

@@ -13,29 +13,16 @@ fn shared(name: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces"));
     let p = dir.join(name);
-    assert!(
-        p.exists(),
-        "shared trace {} not found: set SERVESIM_SHARED_TRACES",
-        p.display()
-    );
+    assert!(p.exists(), "shared trace {} not found: set SERVESIM_SHARED_TRACES", p.display());
     p
 }
 
 fn rich_trace() -> Trace {
     let spec = WorkloadSpec {
         arrivals: ArrivalSpec::Poisson { rate: 1000.0 },
-        input_size: SizeSpec::LogNormal {
-            mean: 500.0,
-            cv: 1.5,
-        },
-        output_tokens: SizeSpec::LogNormal {
-            mean: 100.0,
-            cv: 1.0,
-        },
-        cache_keys: Some(KeySpec {
-            universe: 50,
-            zipf_s: 1.0,
-        }),
+        input_size: SizeSpec::LogNormal { mean: 500.0, cv: 1.5 },
+        output_tokens: SizeSpec::LogNormal { mean: 100.0, cv: 1.0 },
+        cache_keys: Some(KeySpec { universe: 50, zipf_s: 1.0 }),
     };
     let mut requests: Vec<Request> = spec.generator(11, 300).unwrap().collect();
     for (i, r) in requests.iter_mut().enumerate() {
@@ -52,10 +39,7 @@ fn rich_trace() -> Trace {
     }
     // Ties are legal.
     requests[10].arrival = requests[9].arrival;
-    Trace {
-        requests,
-        classes: vec!["small".into(), "large".into()],
-    }
+    Trace { requests, classes: vec!["small".into(), "large".into()] }
 }
 
 #[test]
@@ -77,30 +61,13 @@ fn azure_conversation_trace_imports_exactly() {
     let t = read_any(&shared("AzureLLMInferenceTrace_conv.csv"), None).unwrap();
     let r = &t.requests;
     assert_eq!(r.len(), 19_366);
-    assert_eq!(
-        (r[0].arrival, r[0].input_size, r[0].output_tokens),
-        (SimTime(0), 374, 44)
-    );
-    assert_eq!(
-        (r[1].arrival, r[1].input_size, r[1].output_tokens),
-        (SimTime(4_314_579_000), 396, 109)
-    );
+    assert_eq!((r[0].arrival, r[0].input_size, r[0].output_tokens), (SimTime(0), 374, 44));
+    assert_eq!((r[1].arrival, r[1].input_size, r[1].output_tokens), (SimTime(4_314_579_000), 396, 109));
     let last = r.last().unwrap();
-    assert_eq!(
-        (last.arrival, last.input_size, last.output_tokens),
-        (SimTime(3_501_721_937_000), 197, 183)
-    );
+    assert_eq!((last.arrival, last.input_size, last.output_tokens), (SimTime(3_501_721_937_000), 197, 183));
     let s = traces::stats::stats(&t);
-    assert!(
-        (s.mean_rate_per_s - 5.53).abs() < 0.01,
-        "{}",
-        s.mean_rate_per_s
-    );
-    assert!(
-        (s.interarrival_cv - 1.09).abs() < 0.01,
-        "{}",
-        s.interarrival_cv
-    );
+    assert!((s.mean_rate_per_s - 5.53).abs() < 0.01, "{}", s.mean_rate_per_s);
+    assert!((s.interarrival_cv - 1.09).abs() < 0.01, "{}", s.interarrival_cv);
     assert_eq!(s.input_size.p50, 1020);
     assert_eq!(s.output_tokens.p50, 129);
     assert_eq!(s.input_size.max, 14_050);
@@ -112,31 +79,17 @@ fn mooncake_trace_keeps_equal_timestamps_and_block_ids() {
     let t = read_any(&p, Some(SourceFormat::Mooncake)).unwrap();
     let r = &t.requests;
     assert_eq!(r.len(), 12_031);
-    assert_eq!(
-        (r[0].arrival, r[0].input_size, r[0].output_tokens),
-        (SimTime(0), 6758, 500)
-    );
+    assert_eq!((r[0].arrival, r[0].input_size, r[0].output_tokens), (SimTime(0), 6758, 500));
     assert_eq!(
         r[1].prefix_blocks.as_deref(),
         Some(&[0u64, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27][..])
     );
     assert_eq!(r.last().unwrap().arrival, SimTime(3_536_999_000_000));
     let s = traces::stats::stats(&t);
-    let blocks: usize = r
-        .iter()
-        .map(|q| q.prefix_blocks.as_ref().map_or(0, |b| b.len()))
-        .sum();
+    let blocks: usize = r.iter().map(|q| q.prefix_blocks.as_ref().map_or(0, |b| b.len())).sum();
     assert_eq!(blocks, 288_500);
-    assert!(
-        (s.repeated_block_fraction - 0.366).abs() < 0.001,
-        "{}",
-        s.repeated_block_fraction
-    );
-    assert!(
-        s.zero_gap_fraction > 0.85,
-        "quantized ticks: {}",
-        s.zero_gap_fraction
-    );
+    assert!((s.repeated_block_fraction - 0.366).abs() < 0.001, "{}", s.repeated_block_fraction);
+    assert!(s.zero_gap_fraction > 0.85, "quantized ticks: {}", s.zero_gap_fraction);
     assert_eq!(s.input_size.p50, 6909);
 }
 
@@ -163,76 +116,16 @@ fn expect_invalid(name: &str, text: &str, row: Option<usize>, column: Option<&st
 #[test]
 fn the_validation_contract_names_file_row_and_column() {
     let h = "id,arrival_s,input_size\n";
-    expect_invalid(
-        "unsorted.csv",
-        &format!("{h}1,0.5,3\n2,0.2,3\n"),
-        Some(2),
-        Some("arrival_s"),
-        "not sorted",
-    );
-    expect_invalid(
-        "dup.csv",
-        &format!("{h}1,0.1,3\n1,0.2,3\n"),
-        Some(2),
-        Some("id"),
-        "duplicate",
-    );
-    expect_invalid(
-        "neg.csv",
-        &format!("{h}1,-0.1,3\n"),
-        Some(1),
-        Some("arrival_s"),
-        "non-negative",
-    );
-    expect_invalid(
-        "nan.csv",
-        &format!("{h}1,0.1,3\n2,NaN,3\n"),
-        Some(2),
-        Some("arrival_s"),
-        "finite",
-    );
-    expect_invalid(
-        "inf.csv",
-        &format!("{h}1,inf,3\n"),
-        Some(1),
-        Some("arrival_s"),
-        "finite",
-    );
-    expect_invalid(
-        "negsize.csv",
-        &format!("{h}1,0.1,-3\n"),
-        Some(1),
-        Some("input_size"),
-        "negative",
-    );
-    expect_invalid(
-        "fracsize.csv",
-        &format!("{h}1,0.1,2.5\n"),
-        Some(1),
-        Some("input_size"),
-        "integer",
-    );
-    expect_invalid(
-        "word.csv",
-        &format!("{h}1,0.1,abc\n"),
-        Some(1),
-        Some("input_size"),
-        "not an integer",
-    );
-    expect_invalid(
-        "nosize.csv",
-        "id,arrival_s\n1,0.1\n",
-        None,
-        Some("input_size"),
-        "missing",
-    );
-    expect_invalid(
-        "hole.csv",
-        &format!("{h}1,,3\n"),
-        Some(1),
-        Some("arrival_s"),
-        "missing value",
-    );
+    expect_invalid("unsorted.csv", &format!("{h}1,0.5,3\n2,0.2,3\n"), Some(2), Some("arrival_s"), "not sorted");
+    expect_invalid("dup.csv", &format!("{h}1,0.1,3\n1,0.2,3\n"), Some(2), Some("id"), "duplicate");
+    expect_invalid("neg.csv", &format!("{h}1,-0.1,3\n"), Some(1), Some("arrival_s"), "non-negative");
+    expect_invalid("nan.csv", &format!("{h}1,0.1,3\n2,NaN,3\n"), Some(2), Some("arrival_s"), "finite");
+    expect_invalid("inf.csv", &format!("{h}1,inf,3\n"), Some(1), Some("arrival_s"), "finite");
+    expect_invalid("negsize.csv", &format!("{h}1,0.1,-3\n"), Some(1), Some("input_size"), "negative");
+    expect_invalid("fracsize.csv", &format!("{h}1,0.1,2.5\n"), Some(1), Some("input_size"), "integer");
+    expect_invalid("word.csv", &format!("{h}1,0.1,abc\n"), Some(1), Some("input_size"), "not an integer");
+    expect_invalid("nosize.csv", "id,arrival_s\n1,0.1\n", None, Some("input_size"), "missing");
+    expect_invalid("hole.csv", &format!("{h}1,,3\n"), Some(1), Some("arrival_s"), "missing value");
     expect_invalid("empty.csv", "", None, None, "empty");
     expect_invalid("header_only.csv", h, None, None, "no rows");
     expect_invalid(
@@ -256,58 +149,29 @@ fn the_validation_contract_names_file_row_and_column() {
 fn a_bad_azure_timestamp_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("azure.csv");
-    std::fs::write(
-        &p,
-        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.1,1,2\nyesterday,3,4\n",
-    )
-    .unwrap();
+    std::fs::write(&p, "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.1,1,2\nyesterday,3,4\n").unwrap();
     let e = read_any(&p, None).unwrap_err().to_string();
-    assert!(
-        e.contains("row 2") && e.contains("TIMESTAMP") && e.contains("yesterday"),
-        "{e}"
-    );
+    assert!(e.contains("row 2") && e.contains("TIMESTAMP") && e.contains("yesterday"), "{e}");
 }
 
 #[test]
 fn sizes_can_be_resampled_from_a_real_trace() {
     use traces::workload::TraceField;
-    let azure = shared("AzureLLMInferenceTrace_conv.csv")
-        .display()
-        .to_string();
+    let azure = shared("AzureLLMInferenceTrace_conv.csv").display().to_string();
     let spec = WorkloadSpec {
         arrivals: ArrivalSpec::Poisson { rate: 10.0 },
-        input_size: SizeSpec::FromTrace {
-            path: azure.clone(),
-            field: TraceField::InputSize,
-        },
-        output_tokens: SizeSpec::FromTrace {
-            path: azure,
-            field: TraceField::OutputTokens,
-        },
+        input_size: SizeSpec::FromTrace { path: azure.clone(), field: TraceField::InputSize },
+        output_tokens: SizeSpec::FromTrace { path: azure, field: TraceField::OutputTokens },
         cache_keys: None,
     };
-    let t = Trace {
-        requests: spec.generator(2, 50_000).unwrap().collect(),
-        classes: Trace::default_classes(),
-    };
+    let t = Trace { requests: spec.generator(2, 50_000).unwrap().collect(), classes: Trace::default_classes() };
     let s = traces::stats::stats(&t);
     // The resampled distribution has the trace's median (1020 / 129) to within sampling noise.
-    assert!(
-        (s.input_size.p50 as f64 / 1020.0 - 1.0).abs() < 0.03,
-        "{}",
-        s.input_size.p50
-    );
-    assert!(
-        (s.output_tokens.p50 as f64 / 129.0 - 1.0).abs() < 0.05,
-        "{}",
-        s.output_tokens.p50
-    );
+    assert!((s.input_size.p50 as f64 / 1020.0 - 1.0).abs() < 0.03, "{}", s.input_size.p50);
+    assert!((s.output_tokens.p50 as f64 / 129.0 - 1.0).abs() < 0.05, "{}", s.output_tokens.p50);
     assert!(s.input_size.max <= 14_050);
     let missing = WorkloadSpec {
-        input_size: SizeSpec::FromTrace {
-            path: "/no/such/trace.csv".into(),
-            field: TraceField::InputSize,
-        },
+        input_size: SizeSpec::FromTrace { path: "/no/such/trace.csv".into(), field: TraceField::InputSize },
         ..spec
     };
     let e = missing.generator(1, 1).err().unwrap().to_string();

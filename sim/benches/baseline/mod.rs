@@ -25,12 +25,7 @@ pub fn bare_mmc(n: u64, lambda: f64, mean_s: f64, c: u32, seed: u64) -> f64 {
             if busy < c {
                 busy += 1;
                 seq += 1;
-                heap.push(Reverse((
-                    now + (sv.sample(&mut svc_rng) * 1e9) as u64,
-                    seq,
-                    1,
-                    now,
-                )));
+                heap.push(Reverse((now + (sv.sample(&mut svc_rng) * 1e9) as u64, seq, 1, now)));
             } else {
                 queue.push_back(now);
             }
@@ -43,12 +38,7 @@ pub fn bare_mmc(n: u64, lambda: f64, mean_s: f64, c: u32, seed: u64) -> f64 {
             sum += u128::from(now - arr);
             if let Some(a) = queue.pop_front() {
                 seq += 1;
-                heap.push(Reverse((
-                    now + (sv.sample(&mut svc_rng) * 1e9) as u64,
-                    seq,
-                    1,
-                    a,
-                )));
+                heap.push(Reverse((now + (sv.sample(&mut svc_rng) * 1e9) as u64, seq, 1, a)));
             } else {
                 busy -= 1;
             }

@@ -36,18 +36,9 @@ impl BatchStats {
         let requests: u64 = counts.iter().enumerate().map(|(b, c)| b as u64 * c).sum();
         BatchStats {
             count,
-            mean_size: if count > 0 {
-                requests as f64 / count as f64
-            } else {
-                0.0
-            },
+            mean_size: if count > 0 { requests as f64 / count as f64 } else { 0.0 },
             max_size: counts.iter().rposition(|&c| c > 0).unwrap_or(0) as u64,
-            histogram: counts
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| **c > 0)
-                .map(|(b, c)| [b as u64, *c])
-                .collect(),
+            histogram: counts.iter().enumerate().filter(|(_, c)| **c > 0).map(|(b, c)| [b as u64, *c]).collect(),
         }
     }
 }
@@ -301,18 +292,17 @@ impl Engine<'_> {
                     peak_queue_length: d.stats.queue_len.peak(),
                     counts: d.stats.counts,
                     shed: d.stats.shed,
-                    latency_ms: d.stats.latency.summary_ms(),
+                    latency_ms: if self.track_device_latency {
+                        d.stats.latency.summary_ms()
+                    } else {
+                        t.latency.summary_ms()
+                    },
                     batches: BatchStats::from_counts(&d.stats.batch_sizes),
                     cost_usd: spec.cost_per_s * horizon,
                 }
             })
             .collect();
-        let total_servers: u64 = self
-            .resolved
-            .devices
-            .iter()
-            .map(|d| u64::from(d.servers))
-            .sum();
+        let total_servers: u64 = self.resolved.devices.iter().map(|d| u64::from(d.servers)).sum();
         let l = t.in_system.mean_until(end);
         let lambda = ratio(t.completed as f64, horizon);
         let w = t.latency.mean_s();
@@ -334,11 +324,7 @@ impl Engine<'_> {
         Summary {
             scenario: config.name.clone(),
             seed: opts.seed,
-            requests: Counts {
-                arrived: t.arrived,
-                completed: t.completed,
-                dropped: t.dropped,
-            },
+            requests: Counts { arrived: t.arrived, completed: t.completed, dropped: t.dropped },
             shed: t.shed,
             horizon_s: horizon,
             offered_rate_per_s: ratio(t.arrived as f64, t.last_arrival.as_secs_f64()),
@@ -351,12 +337,7 @@ impl Engine<'_> {
             batches: BatchStats::from_counts(&all_batches),
             mean_queue_length: queue_area,
             mean_in_system: l,
-            little: LittleCheck {
-                l,
-                lambda_per_s: lambda,
-                w_s: w,
-                relative_residual: ratio(l - lambda * w, l),
-            },
+            little: LittleCheck { l, lambda_per_s: lambda, w_s: w, relative_residual: ratio(l - lambda * w, l) },
             slo: config.slo.as_ref().map(|s| SloStats {
                 latency_ms: s.latency_ms,
                 attainment: ratio(t.slo_met as f64, t.arrived as f64),
@@ -378,20 +359,13 @@ impl Engine<'_> {
                 stale_ratio: ratio((c.stale_hits + c.stale_misses) as f64, c.lookups as f64),
             }),
             cascade: self.resolved.cascade.as_ref().map(|_| CascadeStats {
-                escalation_fraction: ratio(
-                    t.teacher_path.latency.count() as f64,
-                    t.escalation_checks as f64,
-                ),
+                escalation_fraction: ratio(t.teacher_path.latency.count() as f64, t.escalation_checks as f64),
                 student_path: path(&t.student_path),
                 escalated_path: path(&t.teacher_path),
             }),
             variants,
             devices,
-            analytic: if opts.trace_driven {
-                None
-            } else {
-                super::predict(config)
-            },
+            analytic: if opts.trace_driven { None } else { super::predict(config) },
         }
     }
 }

@@ -95,19 +95,12 @@ fn positive_ms(key: &str, v: f64) -> Result<SimTime, ConfigError> {
     if v.is_finite() && v >= 0.0 {
         SimTime::from_millis_f64(v).ok_or_else(|| ConfigError::invalid(key, "too large"))
     } else {
-        Err(ConfigError::invalid(
-            key,
-            format!("must be a non-negative finite number of ms, got {v}"),
-        ))
+        Err(ConfigError::invalid(key, format!("must be a non-negative finite number of ms, got {v}")))
     }
 }
 
 fn at_least_one(key: &str, v: usize) -> Result<(), ConfigError> {
-    if v == 0 {
-        Err(ConfigError::invalid(key, "must be at least 1"))
-    } else {
-        Ok(())
-    }
+    if v == 0 { Err(ConfigError::invalid(key, "must be at least 1")) } else { Ok(()) }
 }
 
 impl BatcherSpec {
@@ -119,31 +112,19 @@ impl BatcherSpec {
                 at_least_one(&format!("{key}.size"), *size)?;
                 positive_ms(&format!("{key}.timeout_ms"), *timeout_ms).map(|_| ())
             }
-            BatcherSpec::Dynamic {
-                max_batch,
-                max_queue_delay_ms,
-                preferred_batch_sizes,
-            } => {
+            BatcherSpec::Dynamic { max_batch, max_queue_delay_ms, preferred_batch_sizes } => {
                 at_least_one(&format!("{key}.max_batch"), *max_batch)?;
                 positive_ms(&format!("{key}.max_queue_delay_ms"), *max_queue_delay_ms)?;
                 for (i, p) in preferred_batch_sizes.iter().enumerate() {
                     let k = format!("{key}.preferred_batch_sizes[{i}]");
                     at_least_one(&k, *p)?;
                     if p > max_batch {
-                        return Err(ConfigError::invalid(
-                            &k,
-                            format!("{p} is above max_batch {max_batch}"),
-                        ));
+                        return Err(ConfigError::invalid(&k, format!("{p} is above max_batch {max_batch}")));
                     }
                 }
                 Ok(())
             }
-            BatcherSpec::Adaptive {
-                max_batch,
-                target_ms,
-                increase,
-                backoff,
-            } => {
+            BatcherSpec::Adaptive { max_batch, target_ms, increase, backoff } => {
                 at_least_one(&format!("{key}.max_batch"), *max_batch)?;
                 at_least_one(&format!("{key}.increase"), *increase)?;
                 positive_ms(&format!("{key}.target_ms"), *target_ms)?;
@@ -163,30 +144,16 @@ impl BatcherSpec {
         let ms = |v: f64| SimTime::from_millis_f64(v).unwrap_or(SimTime::MAX);
         match self {
             BatcherSpec::None => Box::new(NoBatching),
-            BatcherSpec::Static { size, timeout_ms } => Box::new(StaticBatcher {
-                size: *size,
-                timeout: ms(*timeout_ms),
-            }),
-            BatcherSpec::Dynamic {
-                max_batch,
-                max_queue_delay_ms,
-                preferred_batch_sizes,
-            } => {
+            BatcherSpec::Static { size, timeout_ms } => {
+                Box::new(StaticBatcher { size: *size, timeout: ms(*timeout_ms) })
+            }
+            BatcherSpec::Dynamic { max_batch, max_queue_delay_ms, preferred_batch_sizes } => {
                 let mut preferred = preferred_batch_sizes.clone();
                 preferred.sort_unstable();
                 preferred.dedup();
-                Box::new(DynamicBatcher {
-                    max_batch: *max_batch,
-                    delay: ms(*max_queue_delay_ms),
-                    preferred,
-                })
+                Box::new(DynamicBatcher { max_batch: *max_batch, delay: ms(*max_queue_delay_ms), preferred })
             }
-            BatcherSpec::Adaptive {
-                max_batch,
-                target_ms,
-                increase,
-                backoff,
-            } => Box::new(AimdBatcher {
+            BatcherSpec::Adaptive { max_batch, target_ms, increase, backoff } => Box::new(AimdBatcher {
                 max_batch: *max_batch,
                 target: ms(*target_ms),
                 increase: *increase,
@@ -208,11 +175,7 @@ pub struct NoBatching;
 
 impl Batcher for NoBatching {
     fn decide(&mut self, q: QueueView, _now: SimTime) -> BatchDecision {
-        if q.len > 0 && q.idle_servers > 0 {
-            BatchDecision::Dispatch(1)
-        } else {
-            BatchDecision::Hold
-        }
+        if q.len > 0 && q.idle_servers > 0 { BatchDecision::Dispatch(1) } else { BatchDecision::Hold }
     }
     fn max_batch(&self) -> usize {
         1
@@ -235,11 +198,7 @@ impl Batcher for StaticBatcher {
             return BatchDecision::Dispatch(self.size);
         }
         let deadline = oldest.saturating_add(self.timeout);
-        if now >= deadline {
-            BatchDecision::Dispatch(q.len)
-        } else {
-            BatchDecision::WaitUntil(deadline)
-        }
+        if now >= deadline { BatchDecision::Dispatch(q.len) } else { BatchDecision::WaitUntil(deadline) }
     }
     fn max_batch(&self) -> usize {
         self.size
@@ -325,11 +284,7 @@ mod tests {
     use super::*;
 
     fn q(len: usize, oldest_ms: u64, idle: u32) -> QueueView {
-        QueueView {
-            len,
-            oldest: (len > 0).then(|| SimTime::from_millis(oldest_ms)),
-            idle_servers: idle,
-        }
+        QueueView { len, oldest: (len > 0).then(|| SimTime::from_millis(oldest_ms)), idle_servers: idle }
     }
     const fn at(ms: u64) -> SimTime {
         SimTime::from_millis(ms)
@@ -337,16 +292,9 @@ mod tests {
 
     #[test]
     fn dynamic_waits_for_the_oldest_request_then_dispatches_what_it_has() {
-        let mut b = BatcherSpec::Dynamic {
-            max_batch: 8,
-            max_queue_delay_ms: 4.0,
-            preferred_batch_sizes: vec![],
-        }
-        .build();
-        assert_eq!(
-            b.decide(q(3, 10, 1), at(11)),
-            BatchDecision::WaitUntil(at(14))
-        );
+        let mut b =
+            BatcherSpec::Dynamic { max_batch: 8, max_queue_delay_ms: 4.0, preferred_batch_sizes: vec![] }.build();
+        assert_eq!(b.decide(q(3, 10, 1), at(11)), BatchDecision::WaitUntil(at(14)));
         assert_eq!(b.decide(q(3, 10, 1), at(14)), BatchDecision::Dispatch(3)); // timer expiry
         assert_eq!(b.decide(q(9, 10, 1), at(11)), BatchDecision::Dispatch(8)); // full batch
         assert_eq!(b.decide(q(9, 10, 0), at(30)), BatchDecision::Hold); // busy server
@@ -355,45 +303,25 @@ mod tests {
 
     #[test]
     fn dynamic_prefers_preferred_sizes() {
-        let mut b = BatcherSpec::Dynamic {
-            max_batch: 16,
-            max_queue_delay_ms: 4.0,
-            preferred_batch_sizes: vec![8, 4],
-        }
-        .build();
+        let mut b =
+            BatcherSpec::Dynamic { max_batch: 16, max_queue_delay_ms: 4.0, preferred_batch_sizes: vec![8, 4] }.build();
         assert_eq!(b.decide(q(9, 10, 1), at(11)), BatchDecision::Dispatch(8)); // largest preferred reached
-        assert_eq!(
-            b.decide(q(6, 10, 1), at(11)),
-            BatchDecision::WaitUntil(at(14))
-        );
+        assert_eq!(b.decide(q(6, 10, 1), at(11)), BatchDecision::WaitUntil(at(14)));
         assert_eq!(b.decide(q(6, 10, 1), at(14)), BatchDecision::Dispatch(4)); // largest preferred that fits
         assert_eq!(b.decide(q(3, 10, 1), at(14)), BatchDecision::Dispatch(3)); // none fits: all
     }
 
     #[test]
     fn static_dispatches_full_batches_or_a_partial_one_on_timeout() {
-        let mut b = BatcherSpec::Static {
-            size: 4,
-            timeout_ms: 10.0,
-        }
-        .build();
+        let mut b = BatcherSpec::Static { size: 4, timeout_ms: 10.0 }.build();
         assert_eq!(b.decide(q(5, 0, 1), at(1)), BatchDecision::Dispatch(4));
-        assert_eq!(
-            b.decide(q(2, 0, 1), at(1)),
-            BatchDecision::WaitUntil(at(10))
-        );
+        assert_eq!(b.decide(q(2, 0, 1), at(1)), BatchDecision::WaitUntil(at(10)));
         assert_eq!(b.decide(q(2, 0, 1), at(10)), BatchDecision::Dispatch(2));
     }
 
     #[test]
     fn aimd_grows_additively_and_backs_off_multiplicatively() {
-        let mut b = AimdBatcher {
-            max_batch: 32,
-            target: at(10),
-            increase: 2,
-            backoff: 0.5,
-            limit: 1,
-        };
+        let mut b = AimdBatcher { max_batch: 32, target: at(10), increase: 2, backoff: 0.5, limit: 1 };
         assert_eq!(b.decide(q(50, 0, 1), at(0)), BatchDecision::Dispatch(1));
         for _ in 0..5 {
             let n = b.limit();

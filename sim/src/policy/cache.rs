@@ -61,10 +61,7 @@ impl CacheSpec {
     /// Checks parameters; errors name `key.field`.
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         if self.capacity == 0 {
-            return Err(ConfigError::invalid(
-                &format!("{key}.capacity"),
-                "must be at least 1",
-            ));
+            return Err(ConfigError::invalid(&format!("{key}.capacity"), "must be at least 1"));
         }
         for (f, v) in [("ttl_s", self.ttl_s), ("freshness_s", self.freshness_s)] {
             if let Some(v) = v
@@ -198,11 +195,7 @@ impl Cache {
         {
             self.entries.remove(&victim);
         }
-        let e = Entry {
-            inserted: now,
-            uses: 1,
-            last: tick,
-        };
+        let e = Entry { inserted: now, uses: 1, last: tick };
         let rank = self.rank(&e);
         self.entries.insert(key, e);
         self.order.push(key, rank);
@@ -214,15 +207,7 @@ mod tests {
     use super::*;
 
     fn cache(policy: CachePolicy, capacity: u64) -> Cache {
-        CacheSpec {
-            policy,
-            capacity,
-            ttl_s: None,
-            freshness_s: None,
-            on_stale: OnStale::Miss,
-            hit_ms: 0.0,
-        }
-        .build()
+        CacheSpec { policy, capacity, ttl_s: None, freshness_s: None, on_stale: OnStale::Miss, hit_ms: 0.0 }.build()
     }
     const T: SimTime = SimTime::ZERO;
 
@@ -276,10 +261,7 @@ mod tests {
 
     #[test]
     fn stale_entries_are_counted_and_served_or_missed_as_configured() {
-        for (on_stale, expect) in [
-            (OnStale::Serve, Lookup::StaleHit),
-            (OnStale::Miss, Lookup::StaleMiss),
-        ] {
+        for (on_stale, expect) in [(OnStale::Serve, Lookup::StaleHit), (OnStale::Miss, Lookup::StaleMiss)] {
             let mut c = CacheSpec {
                 policy: CachePolicy::Lru,
                 capacity: 4,

@@ -72,12 +72,10 @@ impl RouterSpec {
     /// Checks parameters.
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         match self {
-            RouterSpec::CostAware { slo_ms } if !(slo_ms.is_finite() && *slo_ms > 0.0) => {
-                Err(ConfigError::invalid(
-                    &format!("{key}.slo_ms"),
-                    format!("must be a positive finite number, got {slo_ms}"),
-                ))
-            }
+            RouterSpec::CostAware { slo_ms } if !(slo_ms.is_finite() && *slo_ms > 0.0) => Err(ConfigError::invalid(
+                &format!("{key}.slo_ms"),
+                format!("must be a positive finite number, got {slo_ms}"),
+            )),
             _ => Ok(()),
         }
     }
@@ -90,9 +88,7 @@ impl RouterSpec {
             RouterSpec::JoinShortestQueue => Box::new(JoinShortestQueue { rng }),
             RouterSpec::PowerOfTwo => Box::new(PowerOfTwo { rng }),
             RouterSpec::LeastExpectedCompletion => Box::new(LeastExpectedCompletion),
-            RouterSpec::CostAware { slo_ms } => Box::new(CostAware {
-                slo_s: slo_ms / 1e3,
-            }),
+            RouterSpec::CostAware { slo_ms } => Box::new(CostAware { slo_s: slo_ms / 1e3 }),
         }
     }
 }
@@ -123,11 +119,7 @@ impl Router for RandomRouter {
 }
 
 /// The minimum of `key` over candidates, ties broken uniformly at random (reservoir sampling).
-fn argmin_random_ties<K: PartialOrd>(
-    candidates: &[usize],
-    rng: &mut StreamRng,
-    key: impl Fn(usize) -> K,
-) -> usize {
+fn argmin_random_ties<K: PartialOrd>(candidates: &[usize], rng: &mut StreamRng, key: impl Fn(usize) -> K) -> usize {
     let mut best = candidates[0];
     let mut best_key = key(best);
     let mut ties = 1u32;
@@ -155,9 +147,7 @@ pub struct JoinShortestQueue {
 impl Router for JoinShortestQueue {
     fn route(&mut self, candidates: &[usize], views: &[DeviceView], _now: SimTime) -> usize {
         // Normalise by servers so that a 4-server device with 4 requests counts as idle.
-        argmin_random_ties(candidates, &mut self.rng, |c| {
-            views[c].load() as f64 / f64::from(views[c].servers)
-        })
+        argmin_random_ties(candidates, &mut self.rng, |c| views[c].load() as f64 / f64::from(views[c].servers))
     }
 }
 
@@ -210,11 +200,7 @@ impl Router for CostAware {
             .iter()
             .copied()
             .filter(|&c| views[c].expected_completion_s() <= self.slo_s)
-            .min_by(|&a, &b| {
-                views[a]
-                    .cost_per_request()
-                    .total_cmp(&views[b].cost_per_request())
-            });
+            .min_by(|&a, &b| views[a].cost_per_request().total_cmp(&views[b].cost_per_request()));
         meeting.unwrap_or_else(|| LeastExpectedCompletion.route(candidates, views, now))
     }
 }
@@ -224,60 +210,25 @@ mod tests {
     use super::*;
 
     fn view(queue_len: usize, servers: u32, service_ms: f64, cost_per_h: f64) -> DeviceView {
-        DeviceView {
-            queue_len,
-            in_service: 0,
-            servers,
-            service_s: service_ms / 1e3,
-            cost_per_s: cost_per_h / 3600.0,
-        }
+        DeviceView { queue_len, in_service: 0, servers, service_s: service_ms / 1e3, cost_per_s: cost_per_h / 3600.0 }
     }
 
     #[test]
     fn each_router_decides_as_specified_on_a_fixed_view() {
-        let views = [
-            view(5, 1, 10.0, 1.0),
-            view(1, 1, 40.0, 0.2),
-            view(3, 1, 5.0, 4.0),
-        ];
+        let views = [view(5, 1, 10.0, 1.0), view(1, 1, 40.0, 0.2), view(3, 1, 5.0, 4.0)];
         let all = [0, 1, 2];
         let rng = || traces::rng::from_seed(1);
         let now = SimTime::ZERO;
-        assert_eq!(
-            RouterSpec::JoinShortestQueue
-                .build(rng())
-                .route(&all, &views, now),
-            1
-        );
+        assert_eq!(RouterSpec::JoinShortestQueue.build(rng()).route(&all, &views, now), 1);
         // Expected completion: 0 → 5·10+10 = 60 ms, 1 → 1·40+40 = 80 ms, 2 → 3·5+5 = 20 ms.
-        assert_eq!(
-            RouterSpec::LeastExpectedCompletion
-                .build(rng())
-                .route(&all, &views, now),
-            2
-        );
+        assert_eq!(RouterSpec::LeastExpectedCompletion.build(rng()).route(&all, &views, now), 2);
         // Under a 100 ms SLO all three qualify: the cheapest per request is device 1
         // (0.2 $/h × 40 ms) < device 0 (1 $/h × 10 ms) < device 2 (4 $/h × 5 ms).
-        assert_eq!(
-            RouterSpec::CostAware { slo_ms: 100.0 }
-                .build(rng())
-                .route(&all, &views, now),
-            1
-        );
+        assert_eq!(RouterSpec::CostAware { slo_ms: 100.0 }.build(rng()).route(&all, &views, now), 1);
         // Under 70 ms device 1 (80 ms) no longer qualifies: device 0 is the cheaper of the rest.
-        assert_eq!(
-            RouterSpec::CostAware { slo_ms: 70.0 }
-                .build(rng())
-                .route(&all, &views, now),
-            0
-        );
+        assert_eq!(RouterSpec::CostAware { slo_ms: 70.0 }.build(rng()).route(&all, &views, now), 0);
         // Under 10 ms none does: fall back to the fastest.
-        assert_eq!(
-            RouterSpec::CostAware { slo_ms: 10.0 }
-                .build(rng())
-                .route(&all, &views, now),
-            2
-        );
+        assert_eq!(RouterSpec::CostAware { slo_ms: 10.0 }.build(rng()).route(&all, &views, now), 2);
         let mut rr = RouterSpec::RoundRobin.build(rng());
         let seq: Vec<usize> = (0..4).map(|_| rr.route(&[2, 0], &views, now)).collect();
         assert_eq!(seq, vec![2, 0, 2, 0]);
@@ -293,9 +244,7 @@ mod tests {
         let views = [view(0, 1, 1.0, 1.0); 4];
         let picks = |seed| {
             let mut r = RouterSpec::JoinShortestQueue.build(traces::rng::from_seed(seed));
-            (0..64)
-                .map(|_| r.route(&[0, 1, 2, 3], &views, SimTime::ZERO))
-                .collect::<Vec<_>>()
+            (0..64).map(|_| r.route(&[0, 1, 2, 3], &views, SimTime::ZERO)).collect::<Vec<_>>()
         };
         let a = picks(3);
         assert_eq!(a, picks(3));

@@ -12,20 +12,12 @@ pub fn over_seeds(config: &ScenarioConfig, seeds: u64, n: u64) -> Vec<Summary> {
                 s.spawn(move || {
                     (0..seeds)
                         .filter(|seed| seed % threads == t)
-                        .map(|seed| {
-                            (
-                                seed,
-                                sim::run_generated(config, seed, n, false).unwrap().summary,
-                            )
-                        })
+                        .map(|seed| (seed, sim::run_generated(config, seed, n, false).unwrap().summary))
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
     out.sort_by_key(|(seed, _)| *seed);
     out.into_iter().map(|(_, s)| s).collect()

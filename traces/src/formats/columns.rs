@@ -35,20 +35,8 @@ impl<'a> Columns<'a> {
 
     /// The error for a required column that is absent.
     pub(crate) fn missing(&self, col: &str) -> TraceError {
-        let have: Vec<String> = self
-            .df
-            .get_column_names()
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
-        self.err(
-            None,
-            col,
-            format!(
-                "required column is missing (columns present: {})",
-                have.join(", ")
-            ),
-        )
+        let have: Vec<String> = self.df.get_column_names().iter().map(|c| c.to_string()).collect();
+        self.err(None, col, format!("required column is missing (columns present: {})", have.join(", ")))
     }
 
     fn get(&self, col: &str) -> Option<&Column> {
@@ -87,9 +75,7 @@ impl<'a> Columns<'a> {
         if !(is_int(&dt) || matches!(dt, DataType::Float32 | DataType::Float64)) {
             return Err(self.wrong_type(col, &dt, "a number"));
         }
-        let f = c
-            .cast(&DataType::Float64)
-            .map_err(|e| self.polars(col, e))?;
+        let f = c.cast(&DataType::Float64).map_err(|e| self.polars(col, e))?;
         let f = f.f64().map_err(|e| self.polars(col, e))?;
         Ok(Some(f.iter().collect()))
     }
@@ -102,11 +88,7 @@ impl<'a> Columns<'a> {
         let dt = c.dtype().clone();
         let check_f = |i: usize, v: f64| -> Result<u64> {
             if !v.is_finite() {
-                Err(self.err(
-                    Some(i + 1),
-                    col,
-                    format!("must be a finite non-negative integer, got {v}"),
-                ))
+                Err(self.err(Some(i + 1), col, format!("must be a finite non-negative integer, got {v}")))
             } else if v < 0.0 {
                 Err(self.err(Some(i + 1), col, format!("must not be negative, got {v}")))
             } else if v.fract() != 0.0 || v > 2f64.powi(53) {
@@ -126,9 +108,7 @@ impl<'a> Columns<'a> {
                         Ok(x) => Ok(Some(x)),
                         Err(_) => match t.parse::<f64>() {
                             Ok(f) => check_f(i, f).map(Some),
-                            Err(_) => {
-                                Err(self.err(Some(i + 1), col, format!("not an integer: `{t}`")))
-                            }
+                            Err(_) => Err(self.err(Some(i + 1), col, format!("not an integer: `{t}`"))),
                         },
                     },
                 })
@@ -147,18 +127,14 @@ impl<'a> Columns<'a> {
                 .enumerate()
                 .map(|(i, x)| match x {
                     None => Ok(None),
-                    Some(x) if x < 0 => {
-                        Err(self.err(Some(i + 1), col, format!("must not be negative, got {x}")))
-                    }
+                    Some(x) if x < 0 => Err(self.err(Some(i + 1), col, format!("must not be negative, got {x}"))),
                     Some(x) => Ok(Some(x as u64)),
                 })
                 .collect::<Result<Vec<_>>>()
                 .map(Some);
         }
         if matches!(dt, DataType::Float32 | DataType::Float64) {
-            let c = c
-                .cast(&DataType::Float64)
-                .map_err(|e| self.polars(col, e))?;
+            let c = c.cast(&DataType::Float64).map_err(|e| self.polars(col, e))?;
             let v = c.f64().map_err(|e| self.polars(col, e))?;
             return v
                 .iter()
@@ -202,7 +178,11 @@ impl<'a> Columns<'a> {
                             .split(';')
                             .map(|x| {
                                 x.trim().parse::<u64>().map_err(|_| {
-                                    self.err(Some(i + 1), col, format!("not a `;`-separated list of non-negative integers: `{t}`"))
+                                    self.err(
+                                        Some(i + 1),
+                                        col,
+                                        format!("not a `;`-separated list of non-negative integers: `{t}`"),
+                                    )
                                 })
                             })
                             .collect::<Result<Vec<u64>>>()
@@ -212,9 +192,7 @@ impl<'a> Columns<'a> {
                     .map(Some)
             }
             DataType::List(inner) if is_int(inner) || **inner == DataType::Null => {
-                let c = c
-                    .cast(&DataType::List(Box::new(DataType::Int64)))
-                    .map_err(|e| self.polars(col, e))?;
+                let c = c.cast(&DataType::List(Box::new(DataType::Int64))).map_err(|e| self.polars(col, e))?;
                 let l = c.list().map_err(|e| self.polars(col, e))?;
                 let mut out = Vec::with_capacity(l.len());
                 for (i, item) in l.amortized_iter().enumerate() {
@@ -250,18 +228,12 @@ impl<'a> Columns<'a> {
     /// A required string column.
     pub(crate) fn required_string(&self, col: &str) -> Result<Vec<String>> {
         let v = self.string(col)?.ok_or_else(|| self.missing(col))?;
-        v.into_iter()
-            .enumerate()
-            .map(|(i, x)| x.ok_or_else(|| self.err(Some(i + 1), col, "missing value")))
-            .collect()
+        v.into_iter().enumerate().map(|(i, x)| x.ok_or_else(|| self.err(Some(i + 1), col, "missing value"))).collect()
     }
 
     /// A required non-negative integer column.
     pub(crate) fn required_u64(&self, col: &str) -> Result<Vec<u64>> {
         let v = self.u64(col)?.ok_or_else(|| self.missing(col))?;
-        v.into_iter()
-            .enumerate()
-            .map(|(i, x)| x.ok_or_else(|| self.err(Some(i + 1), col, "missing value")))
-            .collect()
+        v.into_iter().enumerate().map(|(i, x)| x.ok_or_else(|| self.err(Some(i + 1), col, "missing value"))).collect()
     }
 }

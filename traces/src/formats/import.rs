@@ -29,9 +29,7 @@ impl std::str::FromStr for SourceFormat {
             "servesim" => Ok(SourceFormat::Servesim),
             "azure" => Ok(SourceFormat::Azure),
             "mooncake" => Ok(SourceFormat::Mooncake),
-            _ => Err(format!(
-                "unknown trace format `{s}` (expected servesim, azure or mooncake)"
-            )),
+            _ => Err(format!("unknown trace format `{s}` (expected servesim, azure or mooncake)")),
         }
     }
 }
@@ -39,11 +37,7 @@ impl std::str::FromStr for SourceFormat {
 /// Guesses the schema of `path` from its column names.
 pub fn detect_source_format(path: &Path) -> Result<SourceFormat> {
     let df = read_frame(path)?;
-    let names: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
+    let names: Vec<String> = df.get_column_names().iter().map(|c| c.to_string()).collect();
     let has = |c: &str| names.iter().any(|n| n == c);
     Ok(if has("TIMESTAMP") && has("ContextTokens") {
         SourceFormat::Azure
@@ -115,16 +109,10 @@ fn read_azure(path: &Path) -> Result<Trace> {
     let requests: Vec<Request> = arrivals
         .into_iter()
         .enumerate()
-        .map(|(i, arrival)| Request {
-            output_tokens: generated[i],
-            ..Request::new(i as u64, arrival, context[i])
-        })
+        .map(|(i, arrival)| Request { output_tokens: generated[i], ..Request::new(i as u64, arrival, context[i]) })
         .collect();
     validate(path, &requests)?;
-    Ok(Trace {
-        requests,
-        classes: Trace::default_classes(),
-    })
+    Ok(Trace { requests, classes: Trace::default_classes() })
 }
 
 fn read_mooncake(path: &Path) -> Result<Trace> {
@@ -141,16 +129,10 @@ fn read_mooncake(path: &Path) -> Result<Trace> {
         .enumerate()
         .map(|(i, arrival)| Request {
             output_tokens: output[i],
-            prefix_blocks: blocks
-                .as_ref()
-                .and_then(|b| b[i].clone())
-                .map(Vec::into_boxed_slice),
+            prefix_blocks: blocks.as_ref().and_then(|b| b[i].clone()).map(Vec::into_boxed_slice),
             ..Request::new(i as u64, arrival, input[i])
         })
         .collect();
     validate(path, &requests)?;
-    Ok(Trace {
-        requests,
-        classes: Trace::default_classes(),
-    })
+    Ok(Trace { requests, classes: Trace::default_classes() })
 }

@@ -55,12 +55,7 @@ impl TableColumn {
             }
             TableColumn::ListU64(v) => {
                 let values: usize = v.iter().map(|l| l.as_ref().map_or(0, Vec::len)).sum();
-                let mut b = ListPrimitiveChunkedBuilder::<UInt64Type>::new(
-                    name,
-                    v.len(),
-                    values,
-                    DataType::UInt64,
-                );
+                let mut b = ListPrimitiveChunkedBuilder::<UInt64Type>::new(name, v.len(), values, DataType::UInt64);
                 for l in &v {
                     b.append_opt_slice(l.as_deref());
                 }
@@ -92,18 +87,9 @@ impl Table {
         let format = Format::from_path(path)?;
         let height = self.rows();
         if let Some((name, _)) = self.columns.iter().find(|(_, c)| c.len() != height) {
-            return Err(TraceError::invalid(
-                path,
-                None,
-                Some(name),
-                "column length differs from the others",
-            ));
+            return Err(TraceError::invalid(path, None, Some(name), "column length differs from the others"));
         }
-        let cols: Vec<Column> = self
-            .columns
-            .into_iter()
-            .map(|(n, c)| c.into_column(&n, format))
-            .collect();
+        let cols: Vec<Column> = self.columns.into_iter().map(|(n, c)| c.into_column(&n, format)).collect();
         let df = DataFrame::new(height, cols).map_err(|e| TraceError::Format {
             path: path.into(),
             format: "table",

@@ -53,10 +53,7 @@ fn positive(field: String, v: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
-        Err(TraceError::spec(
-            field,
-            format!("must be a positive finite number, got {v}"),
-        ))
+        Err(TraceError::spec(field, format!("must be a positive finite number, got {v}")))
     }
 }
 
@@ -71,10 +68,7 @@ impl ArrivalSpec {
                 positive(format!("{prefix}.rate"), *rate)?;
                 positive(format!("{prefix}.cv"), *cv)
             }
-            ArrivalSpec::Mmpp {
-                rates,
-                mean_sojourn_s,
-            } => {
+            ArrivalSpec::Mmpp { rates, mean_sojourn_s } => {
                 for (i, r) in rates.iter().enumerate() {
                     if !(r.is_finite() && *r >= 0.0) {
                         return Err(TraceError::spec(
@@ -94,11 +88,7 @@ impl ArrivalSpec {
                 }
                 Ok(())
             }
-            ArrivalSpec::Diurnal {
-                mean_rate,
-                amplitude,
-                period_s,
-            } => {
+            ArrivalSpec::Diurnal { mean_rate, amplitude, period_s } => {
                 positive(format!("{prefix}.mean_rate"), *mean_rate)?;
                 positive(format!("{prefix}.period_s"), *period_s)?;
                 if !(0.0..=1.0).contains(amplitude) {
@@ -115,15 +105,11 @@ impl ArrivalSpec {
     /// Long-run mean rate, requests/s.
     pub fn mean_rate(&self) -> f64 {
         match self {
-            ArrivalSpec::Poisson { rate }
-            | ArrivalSpec::Gamma { rate, .. }
-            | ArrivalSpec::Deterministic { rate } => *rate,
-            ArrivalSpec::Mmpp {
-                rates,
-                mean_sojourn_s,
-            } => {
-                (rates[0] * mean_sojourn_s[0] + rates[1] * mean_sojourn_s[1])
-                    / (mean_sojourn_s[0] + mean_sojourn_s[1])
+            ArrivalSpec::Poisson { rate } | ArrivalSpec::Gamma { rate, .. } | ArrivalSpec::Deterministic { rate } => {
+                *rate
+            }
+            ArrivalSpec::Mmpp { rates, mean_sojourn_s } => {
+                (rates[0] * mean_sojourn_s[0] + rates[1] * mean_sojourn_s[1]) / (mean_sojourn_s[0] + mean_sojourn_s[1])
             }
             ArrivalSpec::Diurnal { mean_rate, .. } => *mean_rate,
         }
@@ -131,15 +117,12 @@ impl ArrivalSpec {
 
     /// Whether arrivals form a Poisson process (so M/·/· formulas apply).
     pub fn is_poisson(&self) -> bool {
-        matches!(self, ArrivalSpec::Poisson { .. })
-            || matches!(self, ArrivalSpec::Gamma { cv, .. } if *cv == 1.0)
+        matches!(self, ArrivalSpec::Poisson { .. }) || matches!(self, ArrivalSpec::Gamma { cv, .. } if *cv == 1.0)
     }
 
     pub(crate) fn process(&self, rng: StreamRng) -> Result<ArrivalProcess> {
         self.validate("arrivals")?;
-        let exp = |rate: f64| {
-            Exp::new(rate).map_err(|e| TraceError::spec("arrivals.rate", e.to_string()))
-        };
+        let exp = |rate: f64| Exp::new(rate).map_err(|e| TraceError::spec("arrivals.rate", e.to_string()));
         let kind = match *self {
             ArrivalSpec::Poisson { rate } => Kind::Poisson(exp(rate)?),
             ArrivalSpec::Gamma { rate, cv } => {
@@ -149,33 +132,14 @@ impl ArrivalSpec {
                         .map_err(|e| TraceError::spec("arrivals.cv", e.to_string()))?,
                 )
             }
-            ArrivalSpec::Mmpp {
-                rates,
-                mean_sojourn_s,
-            } => Kind::Mmpp {
-                rates,
-                mean_sojourn_s,
-                state: 0,
-                state_end: None,
-            },
-            ArrivalSpec::Diurnal {
-                mean_rate,
-                amplitude,
-                period_s,
-            } => {
-                let max = mean_rate * (1.0 + amplitude);
-                Kind::Diurnal {
-                    candidate: exp(max)?,
-                    max,
-                    mean_rate,
-                    amplitude,
-                    period_s,
-                }
+            ArrivalSpec::Mmpp { rates, mean_sojourn_s } => {
+                Kind::Mmpp { rates, mean_sojourn_s, state: 0, state_end: None }
             }
-            ArrivalSpec::Deterministic { rate } => Kind::Deterministic {
-                period_ns: 1e9 / rate,
-                k: 0,
-            },
+            ArrivalSpec::Diurnal { mean_rate, amplitude, period_s } => {
+                let max = mean_rate * (1.0 + amplitude);
+                Kind::Diurnal { candidate: exp(max)?, max, mean_rate, amplitude, period_s }
+            }
+            ArrivalSpec::Deterministic { rate } => Kind::Deterministic { period_ns: 1e9 / rate, k: 0 },
         };
         Ok(ArrivalProcess { kind, rng, t: 0.0 })
     }
@@ -184,23 +148,9 @@ impl ArrivalSpec {
 enum Kind {
     Poisson(Exp<f64>),
     Gamma(Gamma<f64>),
-    Mmpp {
-        rates: [f64; 2],
-        mean_sojourn_s: [f64; 2],
-        state: usize,
-        state_end: Option<f64>,
-    },
-    Diurnal {
-        candidate: Exp<f64>,
-        max: f64,
-        mean_rate: f64,
-        amplitude: f64,
-        period_s: f64,
-    },
-    Deterministic {
-        period_ns: f64,
-        k: u64,
-    },
+    Mmpp { rates: [f64; 2], mean_sojourn_s: [f64; 2], state: usize, state_end: Option<f64> },
+    Diurnal { candidate: Exp<f64>, max: f64, mean_rate: f64, amplitude: f64, period_s: f64 },
+    Deterministic { period_ns: f64, k: u64 },
 }
 
 /// A running arrival process: call [`ArrivalProcess::next_arrival`] for successive times.
@@ -218,21 +168,11 @@ impl ArrivalProcess {
         match &mut self.kind {
             Kind::Poisson(d) => self.t += d.sample(rng),
             Kind::Gamma(d) => self.t += d.sample(rng),
-            Kind::Mmpp {
-                rates,
-                mean_sojourn_s,
-                state,
-                state_end,
-            } => loop {
+            Kind::Mmpp { rates, mean_sojourn_s, state, state_end } => loop {
                 // Memorylessness lets us redraw the gap at every state boundary.
-                let end = *state_end
-                    .get_or_insert_with(|| self.t + sample_exp(rng, 1.0 / mean_sojourn_s[*state]));
+                let end = *state_end.get_or_insert_with(|| self.t + sample_exp(rng, 1.0 / mean_sojourn_s[*state]));
                 let rate = rates[*state];
-                let next = if rate > 0.0 {
-                    self.t + sample_exp(rng, rate)
-                } else {
-                    f64::INFINITY
-                };
+                let next = if rate > 0.0 { self.t + sample_exp(rng, rate) } else { f64::INFINITY };
                 if next <= end {
                     self.t = next;
                     break;
@@ -241,23 +181,16 @@ impl ArrivalProcess {
                 *state = 1 - *state;
                 *state_end = None;
             },
-            Kind::Diurnal {
-                candidate,
-                max,
-                mean_rate,
-                amplitude,
-                period_s,
-            } => loop {
+            Kind::Diurnal { candidate, max, mean_rate, amplitude, period_s } => loop {
                 self.t += candidate.sample(rng);
-                let rate = *mean_rate
-                    * (1.0 + *amplitude * (std::f64::consts::TAU * self.t / *period_s).sin());
+                let rate = *mean_rate * (1.0 + *amplitude * (std::f64::consts::TAU * self.t / *period_s).sin());
                 if rng.random::<f64>() * *max < rate {
                     break;
                 }
             },
             Kind::Deterministic { period_ns, k } => {
                 *k += 1;
-                return SimTime((*k as f64 * *period_ns).round() as u64);
+                return SimTime::round_ns(*k as f64 * *period_ns);
             }
         }
         SimTime::from_secs_f64(self.t).unwrap_or(SimTime::MAX)

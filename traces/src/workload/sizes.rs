@@ -79,15 +79,13 @@ impl SizeSpec {
                 }
                 Ok(())
             }
-            SizeSpec::Empirical { values } if values.is_empty() => Err(TraceError::spec(
-                format!("{field}.values"),
-                "needs at least one value",
-            )),
+            SizeSpec::Empirical { values } if values.is_empty() => {
+                Err(TraceError::spec(format!("{field}.values"), "needs at least one value"))
+            }
             SizeSpec::Empirical { .. } => Ok(()),
-            SizeSpec::FromTrace { path, .. } if path.trim().is_empty() => Err(TraceError::spec(
-                format!("{field}.path"),
-                "must name a trace file",
-            )),
+            SizeSpec::FromTrace { path, .. } if path.trim().is_empty() => {
+                Err(TraceError::spec(format!("{field}.path"), "must name a trace file"))
+            }
             SizeSpec::FromTrace { .. } => Ok(()),
         }
     }
@@ -112,14 +110,11 @@ impl SizeSpec {
                 let sigma2 = (1.0 + cv * cv).ln();
                 let mu = mean.ln() - sigma2 / 2.0;
                 SizeSampler::LogNormal(
-                    LogNormal::new(mu, sigma2.sqrt())
-                        .map_err(|e| TraceError::spec("size.cv", e.to_string()))?,
+                    LogNormal::new(mu, sigma2.sqrt()).map_err(|e| TraceError::spec("size.cv", e.to_string()))?,
                 )
             }
             SizeSpec::Empirical { values } => SizeSampler::Empirical(values.clone()),
-            SizeSpec::FromTrace { path, field } => {
-                SizeSampler::Empirical(trace_column(path, *field)?)
-            }
+            SizeSpec::FromTrace { path, field } => SizeSampler::Empirical(trace_column(path, *field)?),
         })
     }
 }
@@ -159,10 +154,7 @@ impl KeySpec {
     /// Checks parameters; errors name `field`.
     pub fn validate(&self, field: &str) -> Result<()> {
         if self.universe == 0 {
-            return Err(TraceError::spec(
-                format!("{field}.universe"),
-                "must be at least 1",
-            ));
+            return Err(TraceError::spec(format!("{field}.universe"), "must be at least 1"));
         }
         if !(self.zipf_s.is_finite() && self.zipf_s >= 0.0) {
             return Err(TraceError::spec(
@@ -208,8 +200,6 @@ fn trace_column(path: &str, field: TraceField) -> Result<Vec<u64>> {
 fn trace_column(path: &str, _field: TraceField) -> Result<Vec<u64>> {
     Err(TraceError::spec(
         "from_trace",
-        format!(
-            "{path}: reading sizes from a trace needs the `formats` feature of the traces crate"
-        ),
+        format!("{path}: reading sizes from a trace needs the `formats` feature of the traces crate"),
     ))
 }
