@@ -10,6 +10,11 @@ pub const BUILTINS: &[(&str, &str)] = &[
     ("bursty", include_str!("../scenarios/bursty.toml")),
     ("overload", include_str!("../scenarios/overload.toml")),
     ("dynbatch", include_str!("../scenarios/dynbatch.toml")),
+    ("batching", include_str!("../scenarios/batching.toml")),
+    ("caching", include_str!("../scenarios/caching.toml")),
+    ("quantization", include_str!("../scenarios/quantization.toml")),
+    ("distillation", include_str!("../scenarios/distillation.toml")),
+    ("hardware", include_str!("../scenarios/hardware.toml")),
 ];
 
 /// The TOML text of built-in scenario `name`.

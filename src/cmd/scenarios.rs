@@ -26,7 +26,7 @@ pub fn run(args: &ScenariosArgs) -> Result<()> {
     for (name, _) in sim::builtin::BUILTINS {
         let c = sim::builtin::builtin(name).expect("listed")?;
         let n = c.requests.unwrap_or(sim::DEFAULT_REQUESTS);
-        println!("{name:<10} {}  [{n} requests]", c.description);
+        println!("{name:<13} {}  [{n} requests]", c.description);
     }
     Ok(())
 }

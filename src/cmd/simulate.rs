@@ -272,11 +272,56 @@ fn print_summary(s: &Summary, run_id: &str, path: &std::path::Path, trace: &Trac
         "throughput {:.2}/s  utilization {:.4}  mean queue {:.3}  mean in system {:.3}  Little residual {:.1e}",
         s.throughput_per_s, s.utilization, s.mean_queue_length, s.mean_in_system, s.little.relative_residual
     );
+    if s.batches.max_size > 1 {
+        println!("batches {}  mean size {:.2}  max {}", s.batches.count, s.batches.mean_size, s.batches.max_size);
+    }
+    if let Some(slo) = &s.slo {
+        println!(
+            "SLO latency <= {} ms: attainment {:.4}  goodput {:.2}/s",
+            slo.latency_ms, slo.attainment, slo.goodput_per_s
+        );
+    }
+    if s.cost.usd_per_hour > 0.0 {
+        println!(
+            "cost {:.4} $ provisioned ({:.3} $/h)  {:.6} $ per 1000 requests",
+            s.cost.provisioned_usd, s.cost.usd_per_hour, s.cost.usd_per_1000_requests
+        );
+    }
+    if let Some(q) = s.quality {
+        println!("quality (traffic-weighted accuracy) {q:.4}");
+    }
+    if let Some(c) = &s.cache {
+        println!(
+            "cache: {} lookups, hit ratio {:.4} ({} hits, {} stale served, {} stale refreshed, {} misses)",
+            c.lookups, c.hit_ratio, c.hits, c.stale_hits, c.stale_misses, c.misses
+        );
+    }
+    if let Some(c) = &s.cascade {
+        println!("cascade: {:.2}% escalated", 100.0 * c.escalation_fraction);
+        for (name, p) in [("student only", &c.student_path), ("escalated", &c.escalated_path)] {
+            println!(
+                "  {:<13} {:>8} requests  latency mean {:.3} ms  p99 {:.3} ms  cost {:.3e} $/request  quality {:.4}",
+                name, p.requests, p.latency_ms.mean, p.latency_ms.p99, p.mean_cost_usd, p.mean_quality
+            );
+        }
+    }
+    for v in &s.variants {
+        println!(
+            "  variant {:<16} served {:>8}  answered {:>8}  latency mean {:.3} ms  p99 {:.3} ms  quality {:.4}",
+            v.name, v.served, v.answered, v.latency_ms.mean, v.latency_ms.p99, v.quality
+        );
+    }
     if s.devices.len() > 1 {
         for d in &s.devices {
             println!(
-                "  device {:<12} servers {:>3}  utilization {:.4}  mean queue {:.3}  completed {}  dropped {}",
-                d.name, d.servers, d.utilization, d.mean_queue_length, d.counts.completed, d.counts.dropped
+                "  device {:<12} {:<6} servers {:>3}  utilization {:.4}  p99 {:.3} ms  completed {}  dropped {}",
+                d.name,
+                d.kind.as_deref().unwrap_or("-"),
+                d.servers,
+                d.utilization,
+                d.latency_ms.p99,
+                d.counts.completed,
+                d.counts.dropped
             );
         }
     }
