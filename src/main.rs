@@ -34,6 +34,8 @@ struct Cli {
 enum Command {
     /// Simulate a scenario and write a run directory.
     Simulate(cmd::simulate::SimulateArgs),
+    /// Find the cheapest device mix that meets a latency objective.
+    Plan(cmd::plan::PlanArgs),
     /// List the built-in scenarios.
     Scenarios(cmd::scenarios::ScenariosArgs),
     /// Generate, import and inspect request traces.
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Simulate(a) => cmd::simulate::run(a).map(|_| ()),
+        Command::Plan(a) => cmd::plan::run(a),
         Command::Scenarios(a) => cmd::scenarios::run(a),
         Command::Trace(t) => cmd::trace::run(t),
     };

@@ -220,3 +220,12 @@ fn every_command_has_help_with_examples() {
     let toml = ok(&["scenarios", "--show", "mmc"]);
     assert!(toml.contains("rate = 360.0"));
 }
+
+#[test]
+fn plan_names_a_winner_and_rejects_a_bad_objective() {
+    let out = ok(&["plan", "-s", "hardware", "--slo", "p99<=40ms", "--max-count", "3", "-n", "20000"]);
+    assert!(out.contains("winner: 2x a100"), "{out}");
+    assert!(out.contains("pruned: peak throughput"), "{out}");
+    bad_input(&["plan", "-s", "hardware", "--slo", "p99 below 40"], &["--slo", "p99<=50ms"]);
+    bad_input(&["plan", "-s", "hardware", "--slo", "p99<=40ms", "--max-drop", "2"], &["--max-drop"]);
+}

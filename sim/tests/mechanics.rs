@@ -251,3 +251,35 @@ fn configuration_errors_name_the_key() {
     let e = err(&base.replace("name = \"d\"", "name = \"d\"\ncount = 0"));
     assert!(e.contains("devices[0].count"), "{e}");
 }
+
+#[test]
+fn the_planner_finds_the_hand_computed_cheapest_mix() {
+    use sim::plan::{PlanSpec, Verdict, plan};
+    // Deterministic arrivals at 150/s; a T4 serves in 10 ms (100/s), an A100 in 1 ms.
+    let cfg = scenario(
+        "name = \"p\"\n[workload.arrivals]\nkind = \"deterministic\"\nrate = 150.0\n[router]\nkind = \"join_shortest_queue\"\n\
+         [[devices]]\nname = \"t4\"\nkind = \"t4\"\nservice = { kind = \"deterministic\", ms = 10.0 }\n\
+         [[devices]]\nname = \"a100\"\nkind = \"a100\"\nservice = { kind = \"deterministic\", ms = 1.0 }\n",
+    );
+    let spec = |slo: &str| PlanSpec {
+        objective: slo.parse().unwrap(),
+        max_drop: 0.0,
+        min_count: 0,
+        max_count: 3,
+        offered_per_s: 150.0,
+    };
+    let sim = |c: &ScenarioConfig| sim::run_generated(c, 1, 3_000, false).map(|r| r.summary);
+    // p99 ≤ 12 ms: one T4 cannot carry 150/s (pruned); two alternate requests 13.3 ms apart and
+    // answer each in exactly 10 ms: the winner at 2 × 0.526 $/h, far below an A100.
+    let r = plan(&cfg, &spec("p99<=12ms"), sim).unwrap();
+    let w = &r.candidates[r.winner.unwrap()];
+    assert_eq!(w.counts, vec![2, 0]);
+    assert!(matches!(r.candidates[0].verdict, Verdict::PrunedCapacity { .. }), "{:?}", r.candidates[0]);
+    // p99 ≤ 5 ms: no T4 can ever answer in time, so only A100-only mixes meet it.
+    let r = plan(&cfg, &spec("p99<=5ms"), sim).unwrap();
+    assert_eq!(r.candidates[r.winner.unwrap()].counts, vec![0, 1]);
+    // Everything cheaper than the winner was pruned or simulated and failed.
+    for c in &r.candidates[..r.winner.unwrap()] {
+        assert!(!matches!(c.verdict, Verdict::Simulated { meets: true, .. }), "{c:?}");
+    }
+}

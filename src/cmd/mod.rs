@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod plan;
 pub mod scenarios;
 pub mod simulate;
 pub mod trace;

@@ -61,21 +61,35 @@ pub enum RouterSpec {
     PowerOfTwo,
     /// Least expected completion time: queue and service model of each device.
     LeastExpectedCompletion,
-    /// The cheapest device whose expected completion meets `slo_ms`; the fastest if none does.
+    /// The cheapest device (per request) whose expected completion is within `margin × slo_ms`,
+    /// the least loaded among equally cheap ones; the fastest if none qualifies. The margin leaves
+    /// room for the tail: an expected completion right at the SLO means many requests miss it.
     CostAware {
         /// Latency target, ms.
         slo_ms: f64,
+        /// Share of the target the expected completion may use, in (0, 1] (default 0.5).
+        #[serde(default = "half")]
+        margin: f64,
     },
+}
+
+fn half() -> f64 {
+    0.5
 }
 
 impl RouterSpec {
     /// Checks parameters.
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         match self {
-            RouterSpec::CostAware { slo_ms } if !(slo_ms.is_finite() && *slo_ms > 0.0) => Err(ConfigError::invalid(
-                &format!("{key}.slo_ms"),
-                format!("must be a positive finite number, got {slo_ms}"),
-            )),
+            RouterSpec::CostAware { slo_ms, .. } if !(slo_ms.is_finite() && *slo_ms > 0.0) => {
+                Err(ConfigError::invalid(
+                    &format!("{key}.slo_ms"),
+                    format!("must be a positive finite number, got {slo_ms}"),
+                ))
+            }
+            RouterSpec::CostAware { margin, .. } if !(*margin > 0.0 && *margin <= 1.0) => {
+                Err(ConfigError::invalid(&format!("{key}.margin"), format!("must be in (0, 1], got {margin}")))
+            }
             _ => Ok(()),
         }
     }
@@ -88,7 +102,7 @@ impl RouterSpec {
             RouterSpec::JoinShortestQueue => Box::new(JoinShortestQueue { rng }),
             RouterSpec::PowerOfTwo => Box::new(PowerOfTwo { rng }),
             RouterSpec::LeastExpectedCompletion => Box::new(LeastExpectedCompletion),
-            RouterSpec::CostAware { slo_ms } => Box::new(CostAware { slo_s: slo_ms / 1e3 }),
+            RouterSpec::CostAware { slo_ms, margin } => Box::new(CostAware { budget_s: slo_ms * margin / 1e3 }),
         }
     }
 }
@@ -188,19 +202,22 @@ impl Router for LeastExpectedCompletion {
     }
 }
 
-/// Cheapest device expected to meet the SLO.
+/// Cheapest device expected to meet the SLO within its margin.
 #[derive(Debug)]
 pub struct CostAware {
-    slo_s: f64,
+    budget_s: f64,
 }
 
 impl Router for CostAware {
     fn route(&mut self, candidates: &[usize], views: &[DeviceView], now: SimTime) -> usize {
-        let meeting = candidates
-            .iter()
-            .copied()
-            .filter(|&c| views[c].expected_completion_s() <= self.slo_s)
-            .min_by(|&a, &b| views[a].cost_per_request().total_cmp(&views[b].cost_per_request()));
+        let meeting = candidates.iter().copied().filter(|&c| views[c].expected_completion_s() <= self.budget_s).min_by(
+            |&a, &b| {
+                views[a]
+                    .cost_per_request()
+                    .total_cmp(&views[b].cost_per_request())
+                    .then(views[a].expected_completion_s().total_cmp(&views[b].expected_completion_s()))
+            },
+        );
         meeting.unwrap_or_else(|| LeastExpectedCompletion.route(candidates, views, now))
     }
 }
@@ -224,15 +241,19 @@ mod tests {
         assert_eq!(RouterSpec::LeastExpectedCompletion.build(rng()).route(&all, &views, now), 2);
         // Under a 100 ms SLO all three qualify: the cheapest per request is device 1
         // (0.2 $/h × 40 ms) < device 0 (1 $/h × 10 ms) < device 2 (4 $/h × 5 ms).
-        assert_eq!(RouterSpec::CostAware { slo_ms: 100.0 }.build(rng()).route(&all, &views, now), 1);
-        // Under 70 ms device 1 (80 ms) no longer qualifies: device 0 is the cheaper of the rest.
-        assert_eq!(RouterSpec::CostAware { slo_ms: 70.0 }.build(rng()).route(&all, &views, now), 0);
+        assert_eq!(RouterSpec::CostAware { slo_ms: 100.0, margin: 1.0 }.build(rng()).route(&all, &views, now), 1);
+        // Under a 70 ms budget (140 ms × 0.5) device 1 (80 ms) no longer qualifies: device 0 is
+        // the cheaper of the rest.
+        assert_eq!(RouterSpec::CostAware { slo_ms: 140.0, margin: 0.5 }.build(rng()).route(&all, &views, now), 0);
         // Under 10 ms none does: fall back to the fastest.
-        assert_eq!(RouterSpec::CostAware { slo_ms: 10.0 }.build(rng()).route(&all, &views, now), 2);
+        assert_eq!(RouterSpec::CostAware { slo_ms: 10.0, margin: 1.0 }.build(rng()).route(&all, &views, now), 2);
         let mut rr = RouterSpec::RoundRobin.build(rng());
         let seq: Vec<usize> = (0..4).map(|_| rr.route(&[2, 0], &views, now)).collect();
         assert_eq!(seq, vec![2, 0, 2, 0]);
         let mut p2 = RouterSpec::PowerOfTwo.build(rng());
+        // Equally cheap devices: the less loaded one.
+        let twins = [view(3, 1, 10.0, 1.0), view(1, 1, 10.0, 1.0)];
+        assert_eq!(RouterSpec::CostAware { slo_ms: 1000.0, margin: 1.0 }.build(rng()).route(&[0, 1], &twins, now), 1);
         for _ in 0..50 {
             // Whatever pair it draws, it never picks the most loaded device 0 over another.
             assert_ne!(p2.route(&all, &views, now), 0);

@@ -1,0 +1,185 @@
+//! `servesim plan`: the cheapest device mix that meets a latency objective.
+
+use crate::error::input;
+use crate::scenario;
+use anyhow::Result;
+use clap::Args;
+use sim::RunOptions;
+use sim::plan::{LatencyObjective, PlanSpec, Verdict, plan};
+use std::path::PathBuf;
+use traces::formats::SourceFormat;
+use traces::workload::ArrivalSpec;
+
+/// Find the cheapest device mix that meets a latency objective.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  servesim plan --scenario hardware --slo \"p99<=40ms\"
+  servesim plan --scenario hardware --slo \"p99<=40ms\" --rate 1500 --max-count 6
+  servesim plan --scenario my.toml --slo \"mean<=20ms\" --trace ../shared/traces/AzureLLMInferenceTrace_conv.csv
+
+Each device group's `count` varies from --min-count to --max-count. Mixes are visited
+cheapest first: those whose peak throughput cannot carry the offered rate, and those no larger
+than a mix that already failed, are skipped (the second assumes more devices never hurt, true
+for load-aware routers); the rest are simulated. The first mix that meets the objective and the
+drop limit wins.")]
+pub struct PlanArgs {
+    /// Scenario: a TOML file or a built-in name; its device groups are what the plan sizes.
+    #[arg(long, short = 's')]
+    pub scenario: String,
+    /// Latency objective: STAT<=VALUE, STAT one of mean, p50, p90, p95, p99, p999.
+    #[arg(long, value_name = "OBJECTIVE")]
+    pub slo: LatencyObjective,
+    /// Largest acceptable drop rate.
+    #[arg(long, default_value_t = 0.001)]
+    pub max_drop: f64,
+    /// Offered rate, requests/s (rescales the scenario's arrival process).
+    #[arg(long, conflicts_with = "trace")]
+    pub rate: Option<f64>,
+    /// Plan for this trace instead of the scenario's workload.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    /// Schema of --trace, if detection should not decide.
+    #[arg(long, requires = "trace")]
+    pub trace_format: Option<SourceFormat>,
+    /// Fewest replicas per device group.
+    #[arg(long, default_value_t = 0)]
+    pub min_count: u32,
+    /// Most replicas per device group.
+    #[arg(long, default_value_t = 8)]
+    pub max_count: u32,
+    /// Requests per simulated mix (default: the scenario's, at most 100 000).
+    #[arg(long, short = 'n')]
+    pub requests: Option<u64>,
+    /// Seed (the same for every mix: common random numbers).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn scale_arrivals(a: &mut ArrivalSpec, rate: f64) {
+    let f = rate / a.mean_rate();
+    match a {
+        ArrivalSpec::Poisson { rate: r }
+        | ArrivalSpec::Gamma { rate: r, .. }
+        | ArrivalSpec::Deterministic { rate: r } => *r *= f,
+        ArrivalSpec::Mmpp { rates, .. } => rates.iter_mut().for_each(|r| *r *= f),
+        ArrivalSpec::Diurnal { mean_rate, .. } => *mean_rate *= f,
+    }
+}
+
+/// Runs the command.
+pub fn run(args: &PlanArgs) -> Result<()> {
+    let loaded = scenario::load(&args.scenario)?;
+    let mut config = loaded.config;
+    if !(0.0..1.0).contains(&args.max_drop) {
+        return Err(input(format!("--max-drop: must be in [0, 1), got {}", args.max_drop)));
+    }
+    if args.max_count < args.min_count || args.max_count == 0 {
+        return Err(input("--max-count: must be at least 1 and at least --min-count"));
+    }
+    if config.devices.len() > 6 || (u64::from(args.max_count) + 1).pow(config.devices.len() as u32) > 1_000_000 {
+        return Err(input("too many mixes: use fewer device groups or a smaller --max-count"));
+    }
+    let seed = args.seed.unwrap_or(config.seed);
+    let n = args.requests.unwrap_or(config.requests.unwrap_or(sim::DEFAULT_REQUESTS).min(100_000));
+    let trace = match &args.trace {
+        Some(p) => {
+            let mut t = traces::formats::read_any(p, args.trace_format)?;
+            t.requests.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+            Some(t)
+        }
+        None => None,
+    };
+    let offered = match (&trace, &mut config.workload) {
+        (Some(t), _) => {
+            let s = traces::stats::stats(t);
+            s.mean_rate_per_s
+        }
+        (None, Some(w)) => {
+            if let Some(r) = args.rate {
+                if !(r.is_finite() && r > 0.0) {
+                    return Err(input(format!("--rate: must be a positive number, got {r}")));
+                }
+                scale_arrivals(&mut w.arrivals, r);
+            }
+            w.mean_rate()
+        }
+        (None, None) => return Err(input(format!("{}: the scenario has no [workload]; give --trace", loaded.source))),
+    };
+    let spec = PlanSpec {
+        objective: args.slo,
+        max_drop: args.max_drop,
+        min_count: args.min_count,
+        max_count: args.max_count,
+        offered_per_s: offered,
+    };
+    let report = plan(&config, &spec, |c| {
+        let opts = RunOptions { seed, record: false, trace_driven: trace.is_some() };
+        let r = match &trace {
+            Some(t) => sim::run(c, &mut t.requests.iter().cloned(), opts)?,
+            None => {
+                let w = c.workload.as_ref().expect("checked");
+                let mut g = w.generator(seed, n).expect("validated workload");
+                sim::run(c, &mut g, opts)?
+            }
+        };
+        Ok(r.summary)
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "plan for {} at {:.2} requests/s: {:?} latency <= {} ms, drop rate <= {}",
+        config.name, offered, args.slo.stat, args.slo.max_ms, args.max_drop
+    );
+    println!("{:<28} {:>10}  verdict", report.groups.join(" + "), "$/h");
+    for (i, c) in report.candidates.iter().enumerate() {
+        let counts: Vec<String> = c.counts.iter().map(u32::to_string).collect();
+        let verdict = match &c.verdict {
+            Verdict::PrunedCapacity { capacity_per_s } => {
+                format!("pruned: peak throughput {capacity_per_s:.1}/s cannot carry {offered:.1}/s")
+            }
+            Verdict::PrunedDominated { by } => format!("pruned: no larger than {by:?}, which failed"),
+            Verdict::Invalid { reason } => format!("invalid: {reason}"),
+            Verdict::Simulated { value_ms, drop_rate, usd_per_1000_requests, meets } => format!(
+                "{} {:?} {:.3} ms, drops {:.4}, {:.6} $/1000 req",
+                if *meets { "MEETS" } else { "fails" },
+                args.slo.stat,
+                value_ms,
+                drop_rate,
+                usd_per_1000_requests
+            ),
+        };
+        let mark = if report.winner == Some(i) { "*" } else { " " };
+        println!("{mark}{:<27} {:>10.3}  {verdict}", counts.join(" + "), c.usd_per_hour);
+    }
+    match report.winner {
+        Some(w) => {
+            let c = &report.candidates[w];
+            let mix: Vec<String> = c
+                .counts
+                .iter()
+                .zip(&report.groups)
+                .filter(|(n, _)| **n > 0)
+                .map(|(n, g)| format!("{n}x {g}"))
+                .collect();
+            println!(
+                "winner: {} at {:.3} $/h: the cheapest mix that meets the objective; every cheaper mix above was \
+                 pruned or failed ({} simulated, {} more expensive mixes not visited)",
+                mix.join(" + "),
+                c.usd_per_hour,
+                report.simulated,
+                report.not_visited
+            );
+        }
+        None => println!(
+            "no mix within the bounds meets the objective ({} simulated): raise --max-count or relax the SLO",
+            report.simulated
+        ),
+    }
+    Ok(())
+}
