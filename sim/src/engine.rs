@@ -14,7 +14,7 @@ use crate::service::{ServiceSampler, ServiceSpec};
 use rand::RngExt;
 use rand_distr::{Beta, Distribution as _};
 use serde::Serialize;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use traces::rng::{StreamRng, stream};
 use traces::{Request, SimTime};
 
@@ -199,7 +199,8 @@ impl Job {
 struct PendingHit {
     id: u64,
     arrival: SimTime,
-    key: u64,
+    /// Quality of the cached answer (NaN: unknown).
+    quality: f32,
     stale: bool,
 }
 
@@ -277,7 +278,6 @@ struct Totals {
 struct VariantAcc {
     served: u64,
     answered: u64,
-    latency: LatencyStats,
 }
 
 #[derive(Default)]
@@ -298,8 +298,7 @@ struct Engine<'a> {
     pending_hits: VecDeque<PendingHit>,
     /// Whether per-device latency needs its own histograms (else it equals the overall one).
     track_device_latency: bool,
-    /// Quality of the variant that filled each cached key.
-    cache_quality: HashMap<u64, f64>,
+
     cascade_rng: StreamRng,
     confidence: Option<Beta<f64>>,
     /// Mean student confidence (scales confidence into the probability of a right answer).
@@ -417,7 +416,7 @@ impl<'a> Engine<'a> {
             router: config.router.build(stream(opts.seed, "routing")),
             cache: config.cache.as_ref().map(|c| c.build()),
             cache_hit_time: config.cache.as_ref().and_then(|c| SimTime::from_millis_f64(c.hit_ms)).unwrap_or_default(),
-            cache_quality: HashMap::new(),
+
             pending_hits: VecDeque::new(),
             track_device_latency: devices.len() > 1 || config.cache.is_some() || resolved.cascade.is_some(),
             cascade_rng: stream(opts.seed, "cascade"),
@@ -443,7 +442,8 @@ impl<'a> Engine<'a> {
         if let (Some(cache), Some(key)) = (self.cache.as_mut(), r.cache_key) {
             let c = &mut self.t.cache;
             c.lookups += 1;
-            match cache.lookup(key, now) {
+            let (lookup, quality) = cache.lookup_payload(key, now);
+            match lookup {
                 hit @ (Lookup::Hit | Lookup::StaleHit) => {
                     let stale = hit == Lookup::StaleHit;
                     if stale {
@@ -452,7 +452,7 @@ impl<'a> Engine<'a> {
                         c.hits += 1;
                     }
                     let at = now.saturating_add(self.cache_hit_time);
-                    self.pending_hits.push_back(PendingHit { id: r.id, arrival: now, key, stale });
+                    self.pending_hits.push_back(PendingHit { id: r.id, arrival: now, quality, stale });
                     self.cal.schedule(at, Event::CacheHit)?;
                     return Ok(());
                 }
@@ -616,9 +616,7 @@ impl<'a> Engine<'a> {
                 self.devices[di].stats.latency.record(now - job.enqueued);
             }
             if let Some(v) = variant {
-                let acc = &mut self.t.by_variant[v];
-                acc.served += 1;
-                acc.latency.record(now - job.enqueued);
+                self.t.by_variant[v].served += 1;
             }
             if job.stage == Stage::Student && self.escalates(job) {
                 job.stage = Stage::Teacher;
@@ -675,12 +673,10 @@ impl<'a> Engine<'a> {
             if let Some(v) = variant {
                 self.t.by_variant[v].answered += 1;
             }
-            if let (Some(key), Some(_)) = (job.key(), &self.cache) {
-                self.cache_quality.insert(key, q);
-            }
         }
         if let (Some(key), Some(cache)) = (job.key(), self.cache.as_mut()) {
-            cache.insert(key, now);
+            // The cached response remembers how good it is (NaN: unknown).
+            cache.insert_payload(key, now, quality.map_or(f32::NAN, |q| q as f32));
         }
         if self.resolved.cascade.is_some() {
             let path = if job.stage == Stage::Teacher { &mut self.t.teacher_path } else { &mut self.t.student_path };
@@ -709,7 +705,7 @@ impl<'a> Engine<'a> {
     }
 
     fn cache_hit_done(&mut self, hit: PendingHit, now: SimTime) {
-        let PendingHit { id, arrival, key, stale } = hit;
+        let PendingHit { id, arrival, quality, stale } = hit;
         let latency = now - arrival;
         self.t.completed += 1;
         self.t.in_system.add(now, -1);
@@ -718,8 +714,8 @@ impl<'a> Engine<'a> {
             self.t.slo_met += 1;
         }
         // A cached response is as good as the answer that filled it.
-        if let Some(q) = self.cache_quality.get(&key) {
-            self.t.quality_sum += q;
+        if !quality.is_nan() {
+            self.t.quality_sum += f64::from(quality);
             self.t.quality_n += 1;
         }
         if let Some(rec) = self.records.as_mut() {

@@ -50,6 +50,14 @@ impl LatencyStats {
         self.max_ns = self.max_ns.max(v);
     }
 
+    /// Adds every observation of `other` (merging per-device distributions into per-variant ones).
+    pub fn merge(&mut self, other: &LatencyStats) {
+        self.hist.add(&other.hist).expect("auto-resizing histograms of equal precision always merge");
+        self.sum_ns += other.sum_ns;
+        self.count += other.count;
+        self.max_ns = self.max_ns.max(other.max_ns);
+    }
+
     /// Number of observations.
     pub fn count(&self) -> u64 {
         self.count

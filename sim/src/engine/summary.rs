@@ -3,7 +3,7 @@
 use super::{Engine, RequestRecord, RunOptions};
 use crate::analytic::Prediction;
 use crate::config::ScenarioConfig;
-use crate::metrics::Distribution;
+use crate::metrics::{Distribution, LatencyStats};
 use serde::Serialize;
 
 /// Request counts. Conservation: `arrived = completed + dropped` at the end of every run.
@@ -259,6 +259,15 @@ fn path(p: &super::PathAcc) -> PathStats {
 }
 
 impl Engine<'_> {
+    /// Latency at variant `v`: the merged distributions of the devices serving it.
+    fn variant_latency(&self, v: usize) -> LatencyStats {
+        let mut merged = LatencyStats::default();
+        for d in self.devices.iter().filter(|d| d.variant == Some(v)) {
+            merged.merge(if self.track_device_latency { &d.stats.latency } else { &self.t.latency });
+        }
+        merged
+    }
+
     pub(super) fn summarize(&self, config: &ScenarioConfig, opts: RunOptions) -> Summary {
         let end = self.cal.now();
         let horizon = end.as_secs_f64();
@@ -312,12 +321,13 @@ impl Engine<'_> {
             .variants
             .iter()
             .zip(&t.by_variant)
-            .map(|(v, acc)| VariantSummary {
+            .enumerate()
+            .map(|(vi, (v, acc))| VariantSummary {
                 name: v.name.clone(),
                 served: acc.served,
                 answered: acc.answered,
                 quality: v.quality,
-                latency_ms: acc.latency.summary_ms(),
+                latency_ms: self.variant_latency(vi).summary_ms(),
             })
             .collect();
         let c = &t.cache;

@@ -3,9 +3,10 @@
 
 use crate::config::ConfigError;
 use priority_queue::PriorityQueue;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use traces::SimTime;
 
 /// Eviction order.
@@ -91,8 +92,11 @@ impl CacheSpec {
             ttl: secs(self.ttl_s),
             freshness: secs(self.freshness_s),
             on_stale: self.on_stale,
-            entries: HashMap::new(),
-            order: PriorityQueue::new(),
+            entries: FxHashMap::default(),
+            order: match self.policy {
+                CachePolicy::Lfu => Order::Frequency(PriorityQueue::with_default_hasher()),
+                CachePolicy::Lru | CachePolicy::Fifo => Order::Stamps(VecDeque::new()),
+            },
             tick: 0,
         }
     }
@@ -114,7 +118,20 @@ pub enum Lookup {
 struct Entry {
     inserted: SimTime,
     uses: u64,
-    last: u64,
+    /// Tick of the stamp that currently represents the entry in the eviction order.
+    stamp: u64,
+    /// What the cache holds about the response (the engine keeps its quality here).
+    payload: f32,
+}
+
+/// Eviction order.
+enum Order {
+    /// LRU and FIFO: a queue of (key, tick) stamps, oldest first. A key is re-stamped on every
+    /// use (LRU) or insertion (FIFO); stale stamps are skipped when they reach the front. O(1)
+    /// amortised, exact.
+    Stamps(VecDeque<(u64, u64)>),
+    /// LFU: priorities change in place; the least used (then least recently used) on top.
+    Frequency(PriorityQueue<u64, Reverse<(u64, u64)>, FxBuildHasher>),
 }
 
 /// A response cache: a state machine over (key, now).
@@ -124,21 +141,12 @@ pub struct Cache {
     ttl: Option<SimTime>,
     freshness: Option<SimTime>,
     on_stale: OnStale,
-    entries: HashMap<u64, Entry>,
-    /// Eviction order: the entry with the greatest priority (smallest key) goes first.
-    order: PriorityQueue<u64, Reverse<(u64, u64)>>,
+    entries: FxHashMap<u64, Entry>,
+    order: Order,
     tick: u64,
 }
 
 impl Cache {
-    fn rank(&self, e: &Entry) -> Reverse<(u64, u64)> {
-        Reverse(match self.policy {
-            CachePolicy::Lru => (e.last, 0),
-            CachePolicy::Lfu => (e.uses, e.last),
-            CachePolicy::Fifo => (e.inserted.as_nanos(), 0),
-        })
-    }
-
     /// Entries held.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -149,56 +157,96 @@ impl Cache {
         self.entries.is_empty()
     }
 
+    /// Puts `key` (whose entry has just been updated) at its new place in the eviction order.
+    fn restamp(&mut self, key: u64) {
+        self.tick += 1;
+        let tick = self.tick;
+        let e = self.entries.get_mut(&key).expect("restamped entries exist");
+        e.stamp = tick;
+        match &mut self.order {
+            Order::Stamps(q) => {
+                q.push_back((key, tick));
+                // Keep stale stamps from piling up: drop them whenever they outnumber live ones.
+                if q.len() > 2 * self.entries.len() + 64 {
+                    let entries = &self.entries;
+                    q.retain(|(k, t)| entries.get(k).is_some_and(|e| e.stamp == *t));
+                }
+            }
+            Order::Frequency(pq) => {
+                pq.push(key, Reverse((e.uses, tick)));
+            }
+        }
+    }
+
+    fn evict_one(&mut self) {
+        match &mut self.order {
+            Order::Stamps(q) => {
+                while let Some((k, t)) = q.pop_front() {
+                    if self.entries.get(&k).is_some_and(|e| e.stamp == t) {
+                        self.entries.remove(&k);
+                        return;
+                    }
+                }
+            }
+            Order::Frequency(pq) => {
+                if let Some((k, _)) = pq.pop() {
+                    self.entries.remove(&k);
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, key: u64) {
+        self.entries.remove(&key);
+        if let Order::Frequency(pq) = &mut self.order {
+            pq.remove(&key);
+        }
+        // A stamp left in the queue is stale now and will be skipped.
+    }
+
     /// Looks `key` up at `now`; a hit counts as a use.
     pub fn lookup(&mut self, key: u64, now: SimTime) -> Lookup {
-        self.tick += 1;
-        let Some(e) = self.entries.get(&key) else {
-            return Lookup::Miss;
-        };
+        self.lookup_payload(key, now).0
+    }
+
+    /// Like [`Cache::lookup`], also returning the entry's payload on a hit.
+    pub fn lookup_payload(&mut self, key: u64, now: SimTime) -> (Lookup, f32) {
+        let Some(e) = self.entries.get_mut(&key) else { return (Lookup::Miss, f32::NAN) };
         let age = now.saturating_sub(e.inserted);
         if self.ttl.is_some_and(|ttl| age > ttl) {
-            self.entries.remove(&key);
-            self.order.remove(&key);
-            return Lookup::Miss;
+            self.remove(key);
+            return (Lookup::Miss, f32::NAN);
         }
         let stale = self.freshness.is_some_and(|f| age > f);
         if stale && self.on_stale == OnStale::Miss {
-            return Lookup::StaleMiss;
+            return (Lookup::StaleMiss, f32::NAN);
         }
-        let tick = self.tick;
-        let e = self.entries.get_mut(&key).expect("present");
         e.uses += 1;
-        e.last = tick;
-        let rank = match self.policy {
-            CachePolicy::Lru => Reverse((tick, 0)),
-            CachePolicy::Lfu => Reverse((e.uses, tick)),
-            CachePolicy::Fifo => Reverse((e.inserted.as_nanos(), 0)),
-        };
-        self.order.change_priority(&key, rank);
-        if stale { Lookup::StaleHit } else { Lookup::Hit }
+        let payload = e.payload;
+        if self.policy != CachePolicy::Fifo {
+            self.restamp(key);
+        }
+        (if stale { Lookup::StaleHit } else { Lookup::Hit }, payload)
     }
 
     /// Stores (or refreshes) the response for `key` at `now`, evicting if full.
     pub fn insert(&mut self, key: u64, now: SimTime) {
-        self.tick += 1;
-        let tick = self.tick;
+        self.insert_payload(key, now, f32::NAN);
+    }
+
+    /// Like [`Cache::insert`], with a payload returned by later hits.
+    pub fn insert_payload(&mut self, key: u64, now: SimTime, payload: f32) {
         if let Some(e) = self.entries.get_mut(&key) {
             e.inserted = now;
-            e.last = tick;
-            let e = self.entries.get(&key).expect("present");
-            let rank = self.rank(e);
-            self.order.change_priority(&key, rank);
+            e.payload = payload;
+            self.restamp(key);
             return;
         }
-        if self.entries.len() >= self.capacity
-            && let Some((victim, _)) = self.order.pop()
-        {
-            self.entries.remove(&victim);
+        if self.entries.len() >= self.capacity {
+            self.evict_one();
         }
-        let e = Entry { inserted: now, uses: 1, last: tick };
-        let rank = self.rank(&e);
-        self.entries.insert(key, e);
-        self.order.push(key, rank);
+        self.entries.insert(key, Entry { inserted: now, uses: 1, stamp: 0, payload });
+        self.restamp(key);
     }
 }
 
