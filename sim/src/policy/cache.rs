@@ -2,11 +2,13 @@
 //! optional expiry (TTL) and an optional freshness limit that makes old entries *stale*.
 
 use crate::config::ConfigError;
+use lru::LruCache;
 use priority_queue::PriorityQueue;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::VecDeque;
+use std::num::NonZeroUsize;
 use traces::SimTime;
 
 /// Eviction order.
@@ -85,20 +87,7 @@ impl CacheSpec {
 
     /// Builds the cache (validate first).
     pub fn build(&self) -> Cache {
-        let secs = |v: Option<f64>| v.and_then(SimTime::from_secs_f64);
-        Cache {
-            policy: self.policy,
-            capacity: self.capacity as usize,
-            ttl: secs(self.ttl_s),
-            freshness: secs(self.freshness_s),
-            on_stale: self.on_stale,
-            entries: FxHashMap::default(),
-            order: match self.policy {
-                CachePolicy::Lfu => Order::Frequency(PriorityQueue::with_default_hasher()),
-                CachePolicy::Lru | CachePolicy::Fifo => Order::Stamps(VecDeque::new()),
-            },
-            tick: 0,
-        }
+        Cache::new(self)
     }
 }
 
@@ -115,93 +104,72 @@ pub enum Lookup {
     Miss,
 }
 
+#[derive(Clone, Copy)]
 struct Entry {
     inserted: SimTime,
     uses: u64,
-    /// Tick of the stamp that currently represents the entry in the eviction order.
+    /// Tick of the entry's current place in the FIFO order.
     stamp: u64,
     /// What the cache holds about the response (the engine keeps its quality here).
     payload: f32,
 }
 
-/// Eviction order.
-enum Order {
-    /// LRU and FIFO: a queue of (key, tick) stamps, oldest first. A key is re-stamped on every
-    /// use (LRU) or insertion (FIFO); stale stamps are skipped when they reach the front. O(1)
-    /// amortised, exact.
-    Stamps(VecDeque<(u64, u64)>),
+/// Entries and their eviction order, per policy.
+enum Store {
+    /// LRU: the `lru` crate's hash map threaded on a recency list, O(1) per operation.
+    Lru(LruCache<u64, Entry, FxBuildHasher>),
+    /// FIFO: a queue of (key, tick) stamps, oldest first; a refreshed key is re-stamped and its
+    /// old stamp skipped when it reaches the front.
+    Fifo { entries: FxHashMap<u64, Entry>, stamps: VecDeque<(u64, u64)> },
     /// LFU: priorities change in place; the least used (then least recently used) on top.
-    Frequency(PriorityQueue<u64, Reverse<(u64, u64)>, FxBuildHasher>),
+    Lfu { entries: FxHashMap<u64, Entry>, order: PriorityQueue<u64, Reverse<(u64, u64)>, FxBuildHasher> },
 }
 
 /// A response cache: a state machine over (key, now).
 pub struct Cache {
-    policy: CachePolicy,
     capacity: usize,
     ttl: Option<SimTime>,
     freshness: Option<SimTime>,
     on_stale: OnStale,
-    entries: FxHashMap<u64, Entry>,
-    order: Order,
+    store: Store,
     tick: u64,
 }
 
 impl Cache {
+    fn new(spec: &CacheSpec) -> Cache {
+        let secs = |v: Option<f64>| v.and_then(SimTime::from_secs_f64);
+        let capacity = usize::try_from(spec.capacity).unwrap_or(usize::MAX).max(1);
+        let store = match spec.policy {
+            CachePolicy::Lru => Store::Lru(LruCache::with_hasher(
+                NonZeroUsize::new(capacity).expect("capacity is at least 1"),
+                FxBuildHasher,
+            )),
+            CachePolicy::Fifo => Store::Fifo { entries: FxHashMap::default(), stamps: VecDeque::new() },
+            CachePolicy::Lfu => {
+                Store::Lfu { entries: FxHashMap::default(), order: PriorityQueue::with_default_hasher() }
+            }
+        };
+        Cache {
+            capacity,
+            ttl: secs(spec.ttl_s),
+            freshness: secs(spec.freshness_s),
+            on_stale: spec.on_stale,
+            store,
+            tick: 0,
+        }
+    }
+
     /// Entries held.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        match &self.store {
+            Store::Lru(c) => c.len(),
+            Store::Fifo { entries, .. } | Store::Lfu { entries, .. } => entries.len(),
+        }
     }
 
     /// Whether the cache holds nothing.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// Puts `key` (whose entry has just been updated) at its new place in the eviction order.
-    fn restamp(&mut self, key: u64) {
-        self.tick += 1;
-        let tick = self.tick;
-        let e = self.entries.get_mut(&key).expect("restamped entries exist");
-        e.stamp = tick;
-        match &mut self.order {
-            Order::Stamps(q) => {
-                q.push_back((key, tick));
-                // Keep stale stamps from piling up: drop them whenever they outnumber live ones.
-                if q.len() > 2 * self.entries.len() + 64 {
-                    let entries = &self.entries;
-                    q.retain(|(k, t)| entries.get(k).is_some_and(|e| e.stamp == *t));
-                }
-            }
-            Order::Frequency(pq) => {
-                pq.push(key, Reverse((e.uses, tick)));
-            }
-        }
-    }
-
-    fn evict_one(&mut self) {
-        match &mut self.order {
-            Order::Stamps(q) => {
-                while let Some((k, t)) = q.pop_front() {
-                    if self.entries.get(&k).is_some_and(|e| e.stamp == t) {
-                        self.entries.remove(&k);
-                        return;
-                    }
-                }
-            }
-            Order::Frequency(pq) => {
-                if let Some((k, _)) = pq.pop() {
-                    self.entries.remove(&k);
-                }
-            }
-        }
-    }
-
-    fn remove(&mut self, key: u64) {
-        self.entries.remove(&key);
-        if let Order::Frequency(pq) = &mut self.order {
-            pq.remove(&key);
-        }
-        // A stamp left in the queue is stale now and will be skipped.
+        self.len() == 0
     }
 
     /// Looks `key` up at `now`; a hit counts as a use.
@@ -211,22 +179,54 @@ impl Cache {
 
     /// Like [`Cache::lookup`], also returning the entry's payload on a hit.
     pub fn lookup_payload(&mut self, key: u64, now: SimTime) -> (Lookup, f32) {
-        let Some(e) = self.entries.get_mut(&key) else { return (Lookup::Miss, f32::NAN) };
+        self.tick += 1;
+        let tick = self.tick;
+        let (ttl, freshness, on_stale) = (self.ttl, self.freshness, self.on_stale);
+        // Peek first: neither an expired nor a refused stale entry counts as a use.
+        let entry = match &mut self.store {
+            Store::Lru(c) => c.peek(&key).copied(),
+            Store::Fifo { entries, .. } | Store::Lfu { entries, .. } => entries.get(&key).copied(),
+        };
+        let Some(e) = entry else { return (Lookup::Miss, f32::NAN) };
         let age = now.saturating_sub(e.inserted);
-        if self.ttl.is_some_and(|ttl| age > ttl) {
-            self.remove(key);
+        if ttl.is_some_and(|ttl| age > ttl) {
+            match &mut self.store {
+                Store::Lru(c) => {
+                    c.pop(&key);
+                }
+                Store::Fifo { entries, .. } => {
+                    entries.remove(&key);
+                }
+                Store::Lfu { entries, order } => {
+                    entries.remove(&key);
+                    order.remove(&key);
+                }
+            }
             return (Lookup::Miss, f32::NAN);
         }
-        let stale = self.freshness.is_some_and(|f| age > f);
-        if stale && self.on_stale == OnStale::Miss {
+        let stale = freshness.is_some_and(|f| age > f);
+        if stale && on_stale == OnStale::Miss {
             return (Lookup::StaleMiss, f32::NAN);
         }
-        e.uses += 1;
-        let payload = e.payload;
-        if self.policy != CachePolicy::Fifo {
-            self.restamp(key);
+        match &mut self.store {
+            Store::Lru(c) => {
+                if let Some(e) = c.get_mut(&key) {
+                    e.uses += 1;
+                }
+            }
+            Store::Fifo { entries, .. } => {
+                if let Some(e) = entries.get_mut(&key) {
+                    e.uses += 1;
+                }
+            }
+            Store::Lfu { entries, order } => {
+                if let Some(e) = entries.get_mut(&key) {
+                    e.uses += 1;
+                    order.change_priority(&key, Reverse((e.uses, tick)));
+                }
+            }
         }
-        (if stale { Lookup::StaleHit } else { Lookup::Hit }, payload)
+        (if stale { Lookup::StaleHit } else { Lookup::Hit }, e.payload)
     }
 
     /// Stores (or refreshes) the response for `key` at `now`, evicting if full.
@@ -236,17 +236,43 @@ impl Cache {
 
     /// Like [`Cache::insert`], with a payload returned by later hits.
     pub fn insert_payload(&mut self, key: u64, now: SimTime, payload: f32) {
-        if let Some(e) = self.entries.get_mut(&key) {
-            e.inserted = now;
-            e.payload = payload;
-            self.restamp(key);
-            return;
+        self.tick += 1;
+        let tick = self.tick;
+        let capacity = self.capacity;
+        match &mut self.store {
+            Store::Lru(c) => {
+                // `push` refreshes an existing key (and makes it most recent) or evicts the LRU one.
+                let uses = c.peek(&key).map_or(1, |e| e.uses);
+                c.push(key, Entry { inserted: now, uses, stamp: tick, payload });
+            }
+            Store::Fifo { entries, stamps } => {
+                if !entries.contains_key(&key) && entries.len() >= capacity {
+                    while let Some((k, t)) = stamps.pop_front() {
+                        if entries.get(&k).is_some_and(|e| e.stamp == t) {
+                            entries.remove(&k);
+                            break;
+                        }
+                    }
+                }
+                let uses = entries.get(&key).map_or(1, |e| e.uses);
+                entries.insert(key, Entry { inserted: now, uses, stamp: tick, payload });
+                stamps.push_back((key, tick));
+                if stamps.len() > 2 * entries.len() + 64 {
+                    stamps.retain(|(k, t)| entries.get(k).is_some_and(|e| e.stamp == *t));
+                }
+            }
+            Store::Lfu { entries, order } => {
+                if !entries.contains_key(&key)
+                    && entries.len() >= capacity
+                    && let Some((victim, _)) = order.pop()
+                {
+                    entries.remove(&victim);
+                }
+                let uses = entries.get(&key).map_or(1, |e| e.uses);
+                entries.insert(key, Entry { inserted: now, uses, stamp: tick, payload });
+                order.push(key, Reverse((uses, tick)));
+            }
         }
-        if self.entries.len() >= self.capacity {
-            self.evict_one();
-        }
-        self.entries.insert(key, Entry { inserted: now, uses: 1, stamp: 0, payload });
-        self.restamp(key);
     }
 }
 
@@ -324,6 +350,44 @@ mod tests {
             assert_eq!(c.lookup(7, SimTime::from_millis(1001)), expect);
             c.insert(7, SimTime::from_millis(1500)); // refreshed
             assert_eq!(c.lookup(7, SimTime::from_millis(2000)), Lookup::Hit);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn lru_agrees_with_a_naive_reference_and_never_exceeds_capacity(
+            keys in proptest::collection::vec(0u64..12, 1..400),
+            capacity in 1u64..8,
+        ) {
+            let mut c = cache(CachePolicy::Lru, capacity);
+            let mut reference: Vec<u64> = Vec::new(); // most recent last
+            for k in keys {
+                let expect_hit = reference.contains(&k);
+                let got = c.lookup(k, T);
+                proptest::prop_assert_eq!(got == Lookup::Hit, expect_hit);
+                reference.retain(|&x| x != k);
+                reference.push(k);
+                if reference.len() > capacity as usize {
+                    reference.remove(0);
+                }
+                if !expect_hit {
+                    c.insert(k, T);
+                }
+                proptest::prop_assert!(c.len() <= capacity as usize);
+            }
+        }
+
+        #[test]
+        fn lfu_and_fifo_never_exceed_capacity(keys in proptest::collection::vec(0u64..20, 1..400), capacity in 1u64..8) {
+            for policy in [CachePolicy::Lfu, CachePolicy::Fifo] {
+                let mut c = cache(policy, capacity);
+                for k in &keys {
+                    if c.lookup(*k, T) != Lookup::Hit {
+                        c.insert(*k, T);
+                    }
+                    proptest::prop_assert!(c.len() <= capacity as usize);
+                }
+            }
         }
     }
 }
