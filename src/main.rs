@@ -3,6 +3,7 @@
 //! The binary owns the command line (clap), run directories and error reporting (anyhow); the
 //! domain logic lives in the library crates (`traces`, `sim`).
 
+mod audit;
 mod cmd;
 mod error;
 mod rundir;
@@ -38,6 +39,12 @@ enum Command {
     Plan(cmd::plan::PlanArgs),
     /// List the built-in scenarios.
     Scenarios(cmd::scenarios::ScenariosArgs),
+    /// Compare a candidate run with a baseline under declared rules and decide.
+    Gate(cmd::contract::GateArgs),
+    /// Re-hash runs and check their lineage.
+    Audit(cmd::contract::AuditArgs),
+    /// Print where a run, decision or trace came from.
+    Lineage(cmd::contract::LineageArgs),
     /// Generate, import and inspect request traces.
     #[command(subcommand)]
     Trace(cmd::trace::TraceCmd),
@@ -46,6 +53,17 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Gate(a) => cmd::contract::gate(a).map(|code| {
+            if code != 0 {
+                std::process::exit(i32::from(code))
+            }
+        }),
+        Command::Audit(a) => cmd::contract::audit(a).map(|code| {
+            if code != 0 {
+                std::process::exit(i32::from(code))
+            }
+        }),
+        Command::Lineage(a) => cmd::contract::lineage(a),
         Command::Simulate(a) => cmd::simulate::run(a).map(|_| ()),
         Command::Plan(a) => cmd::plan::run(a),
         Command::Scenarios(a) => cmd::scenarios::run(a),

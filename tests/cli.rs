@@ -209,6 +209,10 @@ fn every_command_has_help_with_examples() {
         vec!["trace", "gen", "--help"],
         vec!["trace", "import", "--help"],
         vec!["trace", "inspect", "--help"],
+        vec!["plan", "--help"],
+        vec!["gate", "--help"],
+        vec!["audit", "--help"],
+        vec!["lineage", "--help"],
     ] {
         let out = ok(&args);
         assert!(out.contains("Examples:"), "{args:?}: {out}");
@@ -228,4 +232,150 @@ fn plan_names_a_winner_and_rejects_a_bad_objective() {
     assert!(out.contains("pruned: peak throughput"), "{out}");
     bad_input(&["plan", "-s", "hardware", "--slo", "p99 below 40"], &["--slo", "p99<=50ms"]);
     bad_input(&["plan", "-s", "hardware", "--slo", "p99<=40ms", "--max-drop", "2"], &["--max-drop"]);
+}
+
+/// Two runs of `mm1` that differ by seed, and a rules file for them.
+fn two_runs(tmp: &Path) -> (PathBuf, PathBuf) {
+    let (a, b) = (tmp.join("a"), tmp.join("b"));
+    ok(&["simulate", "-s", "mm1", "-n", "5000", "--seed", "1", "-o", a.to_str().unwrap()]);
+    ok(&["simulate", "-s", "mm1", "-n", "5000", "--seed", "2", "-o", b.to_str().unwrap()]);
+    (runs(&a).remove(0), runs(&b).remove(0))
+}
+
+fn gate_code(tmp: &Path, base: &Path, cand: &Path, rules: &str) -> (Option<i32>, String, serde_json::Value) {
+    let file = tmp.join("rules.toml");
+    std::fs::write(&file, format!("name = \"t\"\n{rules}")).unwrap();
+    let out = tmp.join("gates");
+    let o = servesim(&[
+        "gate",
+        "--baseline",
+        base.to_str().unwrap(),
+        "--candidate",
+        cand.to_str().unwrap(),
+        "--rules",
+        file.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let dir = text.lines().next().and_then(|l| l.split("->").nth(1)).map(|p| PathBuf::from(p.trim())).unwrap();
+    let decision = serde_json::from_slice(&std::fs::read(dir.join("decision.json")).unwrap()).unwrap();
+    (o.status.code(), text, decision)
+}
+
+#[test]
+fn gate_reaches_every_verdict_with_its_exit_code_and_logs_the_evidence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (base, cand) = two_runs(tmp.path());
+    let rule = |metric: &str, kind: &str, limit: f64, action: &str| {
+        format!(
+            "[[rule]]\nmetric = \"{metric}\"\nkind = \"{kind}\"\nlimit = {limit}\naction = \"{action}\"\nowner = \"team\"\n"
+        )
+    };
+    let pass = rule("requests.completed", "min", 5000.0, "rollback");
+    let cases = [
+        (pass.clone(), 0, "accept"),
+        (format!("{pass}{}", rule("latency_ms.mean", "max", 0.001, "warn")), 3, "warn"),
+        (
+            format!(
+                "{}{}",
+                rule("latency_ms.mean", "max", 0.001, "warn"),
+                rule("latency_ms.p99", "max", 0.001, "block")
+            ),
+            4,
+            "block",
+        ),
+        (
+            format!("{}{}", rule("latency_ms.p99", "max", 0.001, "block"), rule("drop_rate", "min", 0.5, "rollback")),
+            5,
+            "rollback",
+        ),
+        (rule("no.such.metric", "max", 1.0, "block"), 4, "block"),
+    ];
+    for (rules, code, verdict) in cases {
+        let (got, text, d) = gate_code(tmp.path(), &base, &cand, &rules);
+        assert_eq!(got, Some(code), "{rules}\n{text}");
+        assert_eq!(d["verdict"], verdict);
+        assert_eq!(d["exit_code"], code);
+        assert!(
+            d["evidence"].as_array().unwrap().iter().all(|e| e.get("outcome").is_some() && e.get("owner").is_some())
+        );
+        assert!(d["baseline"]["run_id"].as_str().unwrap().starts_with("run-"));
+    }
+    // Relative rules compare with the baseline's value.
+    let (_, _, d) =
+        gate_code(tmp.path(), &base, &cand, &rule("latency_ms.mean", "max_relative_increase", 10.0, "block"));
+    let e = &d["evidence"][0];
+    let expect = e["baseline"].as_f64().unwrap() * 11.0;
+    assert!((e["bound"].as_f64().unwrap() - expect).abs() < 1e-9);
+}
+
+#[test]
+fn a_changed_byte_is_detected_and_blocks_promotion() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (base, cand) = two_runs(tmp.path());
+    let o = servesim(&["audit", cand.parent().unwrap().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    // Flip one byte of the summary.
+    let summary = cand.join("summary.json");
+    let mut bytes = std::fs::read(&summary).unwrap();
+    let i = bytes.iter().position(|b| b.is_ascii_digit()).unwrap();
+    bytes[i] = if bytes[i] == b'9' { b'8' } else { bytes[i] + 1 };
+    std::fs::write(&summary, bytes).unwrap();
+    std::fs::write(cand.join("notes.txt"), "hello").unwrap();
+    let o = servesim(&["audit", cand.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(4), "{out}");
+    assert!(out.contains("tampered") && out.contains("summary.json"), "{out}");
+    assert!(out.contains("orphaned") && out.contains("notes.txt"), "{out}");
+    // A gate whose every rule passes still refuses an unauditable candidate.
+    let rules = "[[rule]]\nmetric = \"requests.arrived\"\nkind = \"min\"\nlimit = 0.0\naction = \"warn\"\n";
+    let (code, text, d) = gate_code(tmp.path(), &base, &cand, rules);
+    assert_eq!(code, Some(4), "{text}");
+    assert!(text.contains("audit.candidate"), "{text}");
+    assert_eq!(d["audits"][1]["findings"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_missing_version_or_file_makes_a_run_unauditable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, cand) = two_runs(tmp.path());
+    let m = cand.join("manifest.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&m).unwrap()).unwrap();
+    v["code"].as_object_mut().unwrap().remove("servesim");
+    std::fs::write(&m, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    std::fs::remove_file(cand.join("config.resolved.toml")).unwrap();
+    let o = servesim(&["audit", cand.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(4));
+    let a: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let signals: Vec<(&str, &str)> = a[0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["signal"].as_str().unwrap(), f["subject"].as_str().unwrap()))
+        .collect();
+    assert!(signals.contains(&("unauditable", "code.servesim")), "{signals:?}");
+    assert!(signals.contains(&("missing", "config.resolved.toml")), "{signals:?}");
+}
+
+#[test]
+fn lineage_walks_from_a_decision_to_its_runs_and_their_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (base, cand) = two_runs(tmp.path());
+    let rules = "[[rule]]\nmetric = \"requests.arrived\"\nkind = \"min\"\nlimit = 0.0\naction = \"warn\"\n";
+    let (_, text, d) = gate_code(tmp.path(), &base, &cand, rules);
+    let dir = text.lines().next().unwrap().split("->").nth(1).unwrap().trim().to_string();
+    let out = ok(&["lineage", &dir]);
+    assert!(out.contains(d["gate_id"].as_str().unwrap()), "{out}");
+    for run in [&base, &cand] {
+        let m = manifest(run);
+        assert!(out.contains(m["run_id"].as_str().unwrap()), "{out}");
+        assert!(out.contains(m["trace"]["id"].as_str().unwrap()), "{out}");
+        assert!(out.contains(m["config_hash"].as_str().unwrap()), "{out}");
+    }
+    bad_input(&["lineage", "/no/such/thing"], &["/no/such/thing"]);
+    bad_input(
+        &["gate", "--baseline", "/nope", "--candidate", "/nope", "--rules", "builtin:int8-vs-fp32"],
+        &["--baseline", "not a run directory"],
+    );
 }

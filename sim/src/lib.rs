@@ -29,6 +29,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod config;
 pub mod engine;
+pub mod gate;
 pub mod metrics;
 pub mod plan;
 pub mod policy;

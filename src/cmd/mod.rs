@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod contract;
 pub mod plan;
 pub mod scenarios;
 pub mod simulate;

@@ -1,0 +1,302 @@
+//! The production contract: `gate`, `audit`, `lineage`.
+
+use crate::audit::{RunAudit, audit_run, is_run_dir, run_dirs};
+use crate::error::input;
+use crate::rundir::{RunDir, code_version, sha256_hex};
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Serialize;
+use sim::gate::{BUILTIN_RULES, Decision, RuleSet, Verdict};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Compare a candidate run with a baseline under declared rules and decide.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  servesim gate --baseline runs/run-aaaa --candidate runs/run-bbbb --rules builtin:int8-vs-fp32
+  servesim gate --baseline runs/run-aaaa --candidate runs/run-bbbb --rules my-rules.toml --out gates
+
+Built-in rule sets: int8-vs-fp32, student-vs-teacher, hardware-mix (sim/rules/*.toml).
+Both runs are audited first: a run that fails its audit cannot be promoted (verdict block).
+Writes OUT/<gate-id>/decision.json (verdict, every rule's values, bound and outcome, the audits).
+Exit codes: 0 accept, 3 warn, 4 block, 5 rollback; 2 bad input.")]
+pub struct GateArgs {
+    /// The run in production (a run directory).
+    #[arg(long)]
+    pub baseline: PathBuf,
+    /// The run proposed to replace it.
+    #[arg(long)]
+    pub candidate: PathBuf,
+    /// Rules: a TOML file, or builtin:NAME.
+    #[arg(long)]
+    pub rules: String,
+    /// Where decisions are written.
+    #[arg(long, short = 'o', default_value = "gates")]
+    pub out: PathBuf,
+}
+
+/// Re-hash a run (or every run in a directory) and check its lineage.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  servesim audit runs/run-aaaa
+  servesim audit runs
+
+Signals: missing (a listed file is absent), tampered (a hash differs), orphaned (a file the
+manifest does not list), unauditable (a lineage field is missing or the code version unknown),
+inconsistent (the run id or config hash does not match the files).
+Exit codes: 0 every run clean, 4 findings (promotion must be refused), 2 bad input.")]
+pub struct AuditArgs {
+    /// A run directory, or a directory of run directories.
+    pub path: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Print where an artifact came from.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  servesim lineage runs/run-aaaa
+  servesim lineage gates/gate-cccc
+  servesim lineage ../shared/traces/AzureLLMInferenceTrace_conv.csv")]
+pub struct LineageArgs {
+    /// A run directory, a gate decision directory or a trace file.
+    pub path: PathBuf,
+}
+
+fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let bytes = std::fs::read(path).map_err(|e| input(format!("{}: cannot read: {e}", path.display())))?;
+    serde_json::from_slice(&bytes).map_err(|e| input(format!("{}: not valid JSON: {e}", path.display())))
+}
+
+/// Every numeric leaf of `v` under its dotted path (array elements by index, and by `name`
+/// when they have one: `devices.gpu.utilization`).
+fn flatten(v: &serde_json::Value, prefix: &str, out: &mut BTreeMap<String, f64>) {
+    let join = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+    match v {
+        serde_json::Value::Number(n) => {
+            if let Some(x) = n.as_f64() {
+                out.insert(prefix.to_string(), x);
+            }
+        }
+        serde_json::Value::Object(m) => m.iter().for_each(|(k, v)| flatten(v, &join(k), out)),
+        serde_json::Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                flatten(v, &join(&i.to_string()), out);
+                if let Some(name) = v.get("name").and_then(|n| n.as_str()) {
+                    flatten(v, &join(name), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn load_rules(arg: &str) -> Result<(RuleSet, String)> {
+    let text = match arg.strip_prefix("builtin:") {
+        Some(name) => BUILTIN_RULES.iter().find(|(n, _)| *n == name).map(|(_, t)| t.to_string()).ok_or_else(|| {
+            let names: Vec<&str> = BUILTIN_RULES.iter().map(|(n, _)| *n).collect();
+            input(format!("--rules: unknown built-in rule set `{name}` (built-ins: {})", names.join(", ")))
+        })?,
+        None => std::fs::read_to_string(arg).map_err(|e| input(format!("{arg}: cannot read rules: {e}")))?,
+    };
+    let rules = RuleSet::parse(&text).with_context(|| format!("{arg}: invalid rules"))?;
+    Ok((rules, text))
+}
+
+#[derive(Serialize)]
+struct RunRef {
+    path: String,
+    run_id: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DecisionFile<'a> {
+    schema: &'static str,
+    gate_id: &'a str,
+    verdict: Verdict,
+    exit_code: u8,
+    rules_sha256: String,
+    baseline: RunRef,
+    candidate: RunRef,
+    #[serde(flatten)]
+    decision: &'a Decision,
+    audits: [&'a RunAudit; 2],
+    code: crate::rundir::CodeVersion,
+}
+
+/// Runs `gate`; returns the process exit code.
+pub fn gate(args: &GateArgs) -> Result<u8> {
+    for (flag, p) in [("--baseline", &args.baseline), ("--candidate", &args.candidate)] {
+        if !is_run_dir(p) {
+            return Err(input(format!("{flag} {}: not a run directory (no manifest.json)", p.display())));
+        }
+    }
+    let (rules, text) = load_rules(&args.rules)?;
+    // An unreadable summary yields no metrics: every rule on it fails, and the audit says why.
+    let metrics = |p: &Path| -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::new();
+        if let Ok(v) = read_json(&p.join("summary.json")) {
+            flatten(&v, "", &mut m);
+        }
+        m
+    };
+    let (b, c) = (metrics(&args.baseline), metrics(&args.candidate));
+    let mut decision = rules.evaluate(&b, &c);
+    let audits = [audit_run(&args.baseline), audit_run(&args.candidate)];
+    for (who, a) in ["baseline", "candidate"].iter().zip(&audits) {
+        if !a.is_clean() {
+            decision.verdict = decision.verdict.max(Verdict::Block);
+            decision.evidence.push(sim::gate::Evidence {
+                rule: sim::gate::Rule {
+                    metric: format!("audit.{who}"),
+                    kind: sim::gate::RuleKind::Min,
+                    limit: 0.0,
+                    action: sim::gate::Action::Block,
+                    owner: "servesim".into(),
+                    why: "an unauditable run cannot be promoted".into(),
+                },
+                baseline: None,
+                candidate: None,
+                bound: None,
+                passed: false,
+                outcome: format!(
+                    "FAIL: {} finding(s): {}",
+                    a.findings.len(),
+                    a.findings.iter().map(|f| format!("{} {}", f.signal, f.subject)).collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+    }
+    let rules_sha = sha256_hex(text.as_bytes());
+    let gate_id = format!(
+        "gate-{}",
+        &sha256_hex(format!("{:?}\0{:?}\0{rules_sha}", audits[0].run_id, audits[1].run_id).as_bytes())[..16]
+    );
+    let file = DecisionFile {
+        schema: "servesim.decision/1",
+        gate_id: &gate_id,
+        verdict: decision.verdict,
+        exit_code: decision.verdict.exit_code(),
+        rules_sha256: rules_sha,
+        baseline: RunRef { path: args.baseline.display().to_string(), run_id: audits[0].run_id.clone() },
+        candidate: RunRef { path: args.candidate.display().to_string(), run_id: audits[1].run_id.clone() },
+        decision: &decision,
+        audits: [&audits[0], &audits[1]],
+        code: code_version(),
+    };
+    let mut dir = RunDir::create(&args.out, &gate_id)?;
+    dir.write("rules.toml", text.as_bytes())?;
+    dir.write("decision.json", (serde_json::to_string_pretty(&file)? + "\n").as_bytes())?;
+    let path = dir.commit()?;
+    println!("gate {gate_id}  ->  {}", path.display());
+    println!("rules {}  baseline {}  candidate {}", decision.rules, args.baseline.display(), args.candidate.display());
+    println!("{:<34} {:<9} {:>14} {:>14} {:>14}  outcome", "metric", "action", "baseline", "candidate", "bound");
+    let num = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.6}"));
+    for e in &decision.evidence {
+        println!(
+            "{:<34} {:<9} {:>14} {:>14} {:>14}  {}",
+            e.rule.metric,
+            format!("{:?}", e.rule.action).to_lowercase(),
+            num(e.baseline),
+            num(e.candidate),
+            num(e.bound),
+            e.outcome
+        );
+    }
+    println!("verdict: {:?} (exit code {})", decision.verdict, decision.verdict.exit_code());
+    Ok(decision.verdict.exit_code())
+}
+
+/// Runs `audit`; returns the process exit code.
+pub fn audit(args: &AuditArgs) -> Result<u8> {
+    if !args.path.is_dir() {
+        return Err(input(format!("{}: not a directory", args.path.display())));
+    }
+    let dirs = run_dirs(&args.path);
+    if dirs.is_empty() {
+        return Err(input(format!("{}: no run directories here", args.path.display())));
+    }
+    let audits: Vec<RunAudit> = dirs.iter().map(|d| audit_run(d)).collect();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&audits)?);
+    } else {
+        for a in &audits {
+            let status = if a.is_clean() { "clean" } else { "FINDINGS" };
+            println!("{}  {}  ({} files verified)", a.path.display(), status, a.verified);
+            for f in &a.findings {
+                println!("  {:<12} {:<24} {}", f.signal, f.subject, f.detail);
+            }
+        }
+    }
+    Ok(if audits.iter().all(RunAudit::is_clean) { 0 } else { 4 })
+}
+
+/// Runs `lineage`.
+pub fn lineage(args: &LineageArgs) -> Result<()> {
+    let p = &args.path;
+    if p.join("decision.json").is_file() {
+        let d = read_json(&p.join("decision.json"))?;
+        println!("decision {} ({})", d["gate_id"].as_str().unwrap_or("?"), d["verdict"].as_str().unwrap_or("?"));
+        println!(
+            "├─ rules {} (sha256 {})",
+            d["rules"].as_str().unwrap_or("?"),
+            d["rules_sha256"].as_str().unwrap_or("?")
+        );
+        for who in ["baseline", "candidate"] {
+            let path = PathBuf::from(d[who]["path"].as_str().unwrap_or(""));
+            println!("├─ {who}");
+            print_run(&path, "│  ");
+        }
+        return Ok(());
+    }
+    if is_run_dir(p) {
+        print_run(p, "");
+        return Ok(());
+    }
+    if p.is_file() {
+        let t = traces::formats::read_any(p, None)?;
+        println!(
+            "trace {} ({} requests) from {}",
+            traces::id::trace_id(&t.requests, &t.classes),
+            t.requests.len(),
+            p.display()
+        );
+        return Ok(());
+    }
+    Err(input(format!("{}: not a run directory, a gate decision or a trace file", p.display())))
+}
+
+fn print_run(dir: &Path, indent: &str) {
+    let m = match read_json(&dir.join("manifest.json")) {
+        Ok(m) => m,
+        Err(e) => {
+            println!("{indent}run at {}: {e:#}", dir.display());
+            return;
+        }
+    };
+    let s = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+    println!("{indent}run {} ({}) at {}", s(&m["run_id"]), s(&m["kind"]), dir.display());
+    println!(
+        "{indent}├─ scenario {} from {} (config {})",
+        s(&m["scenario"]),
+        s(&m["scenario_source"]),
+        s(&m["config_hash"])
+    );
+    println!(
+        "{indent}├─ trace {} from {} ({} requests)",
+        s(&m["trace"]["id"]),
+        s(&m["trace"]["source"]),
+        m["trace"]["requests"]
+    );
+    println!("{indent}├─ seed {}", m["seed"]);
+    println!("{indent}├─ code servesim {} at commit {}", s(&m["code"]["servesim"]), s(&m["code"]["git_commit"]));
+    let files = m["files"].as_array().cloned().unwrap_or_default();
+    for (i, f) in files.iter().enumerate() {
+        let branch = if i + 1 == files.len() { "└─" } else { "├─" };
+        println!("{indent}{branch} file {} (sha256 {})", s(&f["path"]), s(&f["sha256"]));
+    }
+}
