@@ -43,6 +43,8 @@ enum Command {
     Gate(cmd::contract::GateArgs),
     /// Re-hash runs and check their lineage.
     Audit(cmd::contract::AuditArgs),
+    /// Run the failure checks (stale, malformed, inconsistent, unauditable, too costly).
+    Check(cmd::check::CheckArgs),
     /// Print where a run, decision or trace came from.
     Lineage(cmd::contract::LineageArgs),
     /// Generate, import and inspect request traces.
@@ -64,6 +66,11 @@ fn main() -> ExitCode {
             }
         }),
         Command::Lineage(a) => cmd::contract::lineage(a),
+        Command::Check(a) => cmd::check::run(a).map(|code| {
+            if code != 0 {
+                std::process::exit(i32::from(code))
+            }
+        }),
         Command::Simulate(a) => cmd::simulate::run(a).map(|_| ()),
         Command::Plan(a) => cmd::plan::run(a),
         Command::Scenarios(a) => cmd::scenarios::run(a),

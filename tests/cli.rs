@@ -213,6 +213,7 @@ fn every_command_has_help_with_examples() {
         vec!["gate", "--help"],
         vec!["audit", "--help"],
         vec!["lineage", "--help"],
+        vec!["check", "--help"],
     ] {
         let out = ok(&args);
         assert!(out.contains("Examples:"), "{args:?}: {out}");
@@ -378,4 +379,52 @@ fn lineage_walks_from_a_decision_to_its_runs_and_their_inputs() {
         &["gate", "--baseline", "/nope", "--candidate", "/nope", "--rules", "builtin:int8-vs-fp32"],
         &["--baseline", "not a run directory"],
     );
+}
+
+#[test]
+fn check_raises_each_failure_signal_with_evidence_and_a_response() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let p = |name: &str| data.join(name).to_str().unwrap().to_string();
+    ok(&["trace", "gen", "-s", "mm1", "-n", "3000", "-o", &p("steady.parquet")]);
+    ok(&["trace", "gen", "-s", "bursty", "-n", "3000", "-o", &p("bursty.csv")]);
+    let reference = tmp.path().join("ref.parquet");
+    ok(&["trace", "gen", "-s", "mm1", "-n", "3000", "--seed", "9", "-o", reference.to_str().unwrap()]);
+    std::fs::write(p("bad.csv"), "id,arrival_s,input_size\n1,0.5,1\n2,0.1,1\n").unwrap();
+    std::fs::write(
+        p("bad.toml"),
+        "name = \"x\"\n[[devices]]\nname = \"d\"\nservers = 0\nservice = { kind = \"deterministic\", ms = 1.0 }\n",
+    )
+    .unwrap();
+    ok(&["simulate", "-s", "mm1", "-n", "2000", "-o", &p("runs")]);
+    let clean = ok(&["check", &p("runs")]);
+    assert!(clean.contains("0 signal(s)"), "{clean}");
+    let run = runs(&data.join("runs")).remove(0);
+    std::fs::write(run.join("stray.txt"), "x").unwrap();
+    let o = servesim(&[
+        "check",
+        data.to_str().unwrap(),
+        "--reference",
+        reference.to_str().unwrap(),
+        "--max-p99-ms",
+        "20",
+        "--max-age-days",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(4));
+    let signals: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let has = |signal: &str, subject: &str| {
+        signals.as_array().unwrap().iter().any(|s| {
+            s["signal"] == signal
+                && s["subject"].as_str().unwrap().ends_with(subject)
+                && !s["response"].as_str().unwrap().is_empty()
+        })
+    };
+    assert!(has("stale", "steady.parquet"), "{signals:#}");
+    assert!(has("malformed", "bad.csv") && has("malformed", "bad.toml"), "{signals:#}");
+    assert!(has("inconsistent", "bursty.csv"), "{signals:#}");
+    assert!(!has("inconsistent", "steady.parquet"), "same law as the reference: {signals:#}");
+    let run_name = run.file_name().unwrap().to_str().unwrap();
+    assert!(has("unauditable", run_name) && has("too costly", run_name), "{signals:#}");
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod check;
 pub mod contract;
 pub mod plan;
 pub mod scenarios;

@@ -1,0 +1,212 @@
+//! `servesim check`: the chapter's failure table, run over a directory.
+
+use crate::audit::{audit_run, is_run_dir};
+use crate::error::input;
+use anyhow::Result;
+use clap::Args;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+use traces::stats::ks_two_sample;
+
+/// Run the failure checks over a directory of traces, scenarios and runs.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  servesim check runs
+  servesim check data --reference ../shared/traces/AzureLLMInferenceTrace_conv.csv --max-age-days 30
+  servesim check runs --max-cost-per-1000 0.002 --max-p99-ms 50
+
+Signals and responses:
+  stale         a trace file older than --max-age-days        -> refresh the trace before planning on it
+  malformed     a trace or scenario file that does not parse  -> fix the named row or key
+  inconsistent  a trace whose gaps or sizes drift from --reference (two-sample KS, p < 0.01)
+                                                             -> re-plan and re-calibrate for the new traffic
+  unauditable   a run whose audit finds anything              -> refuse promotion; re-run from its config
+  too costly    a run over --max-cost-per-1000 or --max-p99-ms -> block; re-plan with `servesim plan`
+Exit codes: 0 no signal, 4 signals found, 2 bad input.")]
+pub struct CheckArgs {
+    /// Directory to check (searched recursively, two levels deep).
+    pub dir: PathBuf,
+    /// Reference trace for drift checks.
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    /// Traces older than this many days are stale.
+    #[arg(long)]
+    pub max_age_days: Option<f64>,
+    /// Cost budget, $ per 1000 requests.
+    #[arg(long)]
+    pub max_cost_per_1000: Option<f64>,
+    /// Latency budget for p99, ms.
+    #[arg(long)]
+    pub max_p99_ms: Option<f64>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One raised signal.
+#[derive(Debug, Serialize)]
+pub struct Signal {
+    /// Which failure.
+    pub signal: &'static str,
+    /// The file or run.
+    pub subject: String,
+    /// The measured evidence.
+    pub evidence: String,
+    /// What to do.
+    pub response: &'static str,
+}
+
+fn files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    paths.sort();
+    for p in paths {
+        if p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+            continue;
+        }
+        out.push(p.clone());
+        if p.is_dir() && depth > 0 && !is_run_dir(&p) {
+            files(&p, depth - 1, out);
+        }
+    }
+}
+
+fn gaps_and_sizes(t: &traces::Trace) -> (Vec<f64>, Vec<f64>) {
+    let r = &t.requests;
+    (
+        r.windows(2).map(|w| (w[1].arrival - w[0].arrival).as_secs_f64()).collect(),
+        r.iter().map(|q| q.input_size as f64).collect(),
+    )
+}
+
+/// Runs the command; returns the exit code.
+pub fn run(args: &CheckArgs) -> Result<u8> {
+    if !args.dir.is_dir() {
+        return Err(input(format!("{}: not a directory", args.dir.display())));
+    }
+    let reference = match &args.reference {
+        Some(p) => Some(gaps_and_sizes(&traces::formats::read_any(p, None)?)),
+        None => None,
+    };
+    let mut all = Vec::new();
+    files(&args.dir, 2, &mut all);
+    let mut signals = Vec::new();
+    let mut checked = 0usize;
+    for p in &all {
+        let name = p.display().to_string();
+        if p.is_dir() && is_run_dir(p) {
+            checked += 1;
+            let a = audit_run(p);
+            if !a.is_clean() {
+                let list: Vec<String> = a.findings.iter().map(|f| format!("{} {}", f.signal, f.subject)).collect();
+                signals.push(Signal {
+                    signal: "unauditable",
+                    subject: name.clone(),
+                    evidence: list.join("; "),
+                    response: "refuse promotion; re-run from config.resolved.toml",
+                });
+            }
+            let summary: Option<serde_json::Value> =
+                std::fs::read(p.join("summary.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            if let Some(s) = summary {
+                let cost = s["cost"]["usd_per_1000_requests"].as_f64();
+                let p99 = s["latency_ms"]["p99"].as_f64();
+                if let (Some(limit), Some(c)) = (args.max_cost_per_1000, cost)
+                    && c > limit
+                {
+                    signals.push(Signal {
+                        signal: "too costly",
+                        subject: name.clone(),
+                        evidence: format!("cost {c:.6} $/1000 requests > budget {limit}"),
+                        response: "block; re-plan with `servesim plan`",
+                    });
+                }
+                if let (Some(limit), Some(v)) = (args.max_p99_ms, p99)
+                    && v > limit
+                {
+                    signals.push(Signal {
+                        signal: "too costly",
+                        subject: name.clone(),
+                        evidence: format!("p99 latency {v:.3} ms > budget {limit} ms"),
+                        response: "block; re-plan with `servesim plan`",
+                    });
+                }
+            }
+            continue;
+        }
+        if !p.is_file() {
+            continue;
+        }
+        let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        if ext == "toml" {
+            checked += 1;
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            // Rule sets live beside scenarios; only files that look like scenarios are checked.
+            let looks_like_scenario = text.contains("[[devices]]") || text.contains("devices =");
+            if looks_like_scenario && let Err(e) = sim::ScenarioConfig::parse(&text) {
+                signals.push(Signal {
+                    signal: "malformed",
+                    subject: name.clone(),
+                    evidence: e.to_string().lines().last().unwrap_or_default().to_string(),
+                    response: "fix the named key",
+                });
+            }
+            continue;
+        }
+        if !["csv", "parquet", "pq", "jsonl", "ndjson"].contains(&ext.as_str()) {
+            continue;
+        }
+        checked += 1;
+        if let Some(days) = args.max_age_days
+            && let Ok(modified) = std::fs::metadata(p).and_then(|m| m.modified())
+        {
+            let age = SystemTime::now().duration_since(modified).unwrap_or(Duration::ZERO);
+            if age.as_secs_f64() > days * 86_400.0 {
+                signals.push(Signal {
+                    signal: "stale",
+                    subject: name.clone(),
+                    evidence: format!("written {:.1} days ago, limit {days}", age.as_secs_f64() / 86_400.0),
+                    response: "refresh the trace before planning on it",
+                });
+            }
+        }
+        match traces::formats::read_any(p, None) {
+            Err(e) => signals.push(Signal {
+                signal: "malformed",
+                subject: name.clone(),
+                evidence: e.to_string(),
+                response: "fix the named row and column",
+            }),
+            Ok(t) => {
+                if let Some((ref_gaps, ref_sizes)) = &reference {
+                    let (gaps, sizes) = gaps_and_sizes(&t);
+                    for (what, a, b) in [("inter-arrival gaps", &gaps, ref_gaps), ("input sizes", &sizes, ref_sizes)] {
+                        let (d, pval) = ks_two_sample(a, b);
+                        if pval < 0.01 {
+                            signals.push(Signal {
+                                signal: "inconsistent",
+                                subject: name.clone(),
+                                evidence: format!("{what} drift from the reference: KS D = {d:.4}, p = {pval:.2e}"),
+                                response: "re-plan and re-calibrate for the new traffic",
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&signals)?);
+    } else {
+        println!("checked {checked} items under {}: {} signal(s)", args.dir.display(), signals.len());
+        for s in &signals {
+            println!(
+                "{:<13} {}\n              evidence: {}\n              response: {}",
+                s.signal, s.subject, s.evidence, s.response
+            );
+        }
+    }
+    Ok(if signals.is_empty() { 0 } else { 4 })
+}
