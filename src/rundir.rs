@@ -37,6 +37,7 @@ impl RunDir {
     pub fn create(parent: &Path, name: &str) -> Result<RunDir> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("{}: cannot create output directory", parent.display()))?;
+        remove_abandoned(parent);
         let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).ok();
@@ -91,6 +92,23 @@ impl Drop for RunDir {
         // A run that failed half-way leaves nothing behind.
         if self.tmp.exists() {
             std::fs::remove_dir_all(&self.tmp).ok();
+        }
+    }
+}
+
+/// Removes temporary directories left by writers that were killed (their process is gone).
+fn remove_abandoned(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for e in entries.filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) =
+            name.strip_prefix(".tmp-").and_then(|rest| rest.rsplit('-').next()).and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = Path::new(&format!("/proc/{pid}")).exists() || !Path::new("/proc/self").exists();
+        if !alive {
+            std::fs::remove_dir_all(e.path()).ok();
         }
     }
 }

@@ -428,3 +428,40 @@ fn check_raises_each_failure_signal_with_evidence_and_a_response() {
     let run_name = run.file_name().unwrap().to_str().unwrap();
     assert!(has("unauditable", run_name) && has("too costly", run_name), "{signals:#}");
 }
+
+#[test]
+fn kill_9_during_simulate_leaves_no_run_directory_and_the_next_run_cleans_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("runs");
+    // A writer killed while writing leaves its temporary directory behind; fake one from a pid
+    // that cannot exist.
+    std::fs::create_dir_all(out.join(".tmp-run-0123456789abcdef-4194305")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_servesim"))
+        .args(["simulate", "-s", "mmc", "-n", "200000000", "-o", out.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        runs(&out).iter().all(|p| !p.file_name().unwrap().to_str().unwrap().starts_with("run-")),
+        "{:?}",
+        runs(&out)
+    );
+    ok(&["simulate", "-s", "mm1", "-n", "1000", "-o", out.to_str().unwrap()]);
+    let names: Vec<String> = runs(&out).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.len(), 1, "the abandoned temporary directory is removed: {names:?}");
+    assert!(names[0].starts_with("run-"));
+}
+
+#[test]
+fn a_million_row_trace_imports_and_simulates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("big.parquet");
+    let gen_out = ok(&["trace", "gen", "-s", "mmc", "-n", "1000000", "-o", file.to_str().unwrap()]);
+    let out = tmp.path().join("runs");
+    let text = ok(&["simulate", "-s", "mmc", "--trace", file.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(text.contains("1000000 arrived, 1000000 completed"), "{text}");
+    let m = manifest(&runs(&out)[0]);
+    assert!(gen_out.contains(m["trace"]["id"].as_str().unwrap()), "{gen_out}");
+}
