@@ -51,6 +51,25 @@ impl<'a> Columns<'a> {
         self.err(None, col, e.to_string())
     }
 
+    /// Parses a text column value by value (trimmed; empty cells are missing); `parse` gets the
+    /// 0-based row and the text.
+    fn parse_text<T>(
+        &self,
+        c: &Column,
+        col: &str,
+        parse: impl Fn(usize, &str) -> Result<T>,
+    ) -> Result<Option<Vec<Option<T>>>> {
+        let s = c.str().map_err(|e| self.polars(col, e))?;
+        s.iter()
+            .enumerate()
+            .map(|(i, v)| match v.map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(t) => parse(i, t).map(Some),
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
     /// A float column (strings are parsed); `None` when absent.
     pub(crate) fn f64(&self, col: &str) -> Result<Option<Vec<Option<f64>>>> {
         let Some(c) = self.get(col) else {
@@ -58,19 +77,9 @@ impl<'a> Columns<'a> {
         };
         let dt = c.dtype().clone();
         if dt == DataType::String {
-            let s = c.str().map_err(|e| self.polars(col, e))?;
-            return s
-                .iter()
-                .enumerate()
-                .map(|(i, v)| match v.map(str::trim) {
-                    None | Some("") => Ok(None),
-                    Some(t) => t
-                        .parse::<f64>()
-                        .map(Some)
-                        .map_err(|_| self.err(Some(i + 1), col, format!("not a number: `{t}`"))),
-                })
-                .collect::<Result<Vec<_>>>()
-                .map(Some);
+            return self.parse_text(c, col, |i, t| {
+                t.parse::<f64>().map_err(|_| self.err(Some(i + 1), col, format!("not a number: `{t}`")))
+            });
         }
         if !(is_int(&dt) || matches!(dt, DataType::Float32 | DataType::Float64)) {
             return Err(self.wrong_type(col, &dt, "a number"));
@@ -98,22 +107,13 @@ impl<'a> Columns<'a> {
             }
         };
         if dt == DataType::String {
-            let s = c.str().map_err(|e| self.polars(col, e))?;
-            return s
-                .iter()
-                .enumerate()
-                .map(|(i, v)| match v.map(str::trim) {
-                    None | Some("") => Ok(None),
-                    Some(t) => match t.parse::<u64>() {
-                        Ok(x) => Ok(Some(x)),
-                        Err(_) => match t.parse::<f64>() {
-                            Ok(f) => check_f(i, f).map(Some),
-                            Err(_) => Err(self.err(Some(i + 1), col, format!("not an integer: `{t}`"))),
-                        },
-                    },
-                })
-                .collect::<Result<Vec<_>>>()
-                .map(Some);
+            return self.parse_text(c, col, |i, t| match t.parse::<u64>() {
+                Ok(x) => Ok(x),
+                Err(_) => match t.parse::<f64>() {
+                    Ok(f) => check_f(i, f),
+                    Err(_) => Err(self.err(Some(i + 1), col, format!("not an integer: `{t}`"))),
+                },
+            });
         }
         if dt == DataType::UInt64 {
             let u = c.u64().map_err(|e| self.polars(col, e))?;
