@@ -307,6 +307,8 @@ struct Engine<'a> {
     views: Vec<DeviceView>,
     slo: Option<SimTime>,
     records: Option<Vec<RequestRecord>>,
+    /// A spare batch buffer (see `depart`).
+    scratch: Vec<Job>,
     t: Totals,
 }
 
@@ -426,6 +428,7 @@ impl<'a> Engine<'a> {
             views,
             slo: config.slo.as_ref().and_then(|s| SimTime::from_millis_f64(s.latency_ms)),
             records: opts.record.then(Vec::new),
+            scratch: Vec::new(),
             t: Totals {
                 by_variant: (0..resolved.variants.len()).map(|_| VariantAcc::default()).collect(),
                 ..Totals::default()
@@ -600,7 +603,10 @@ impl<'a> Engine<'a> {
         let slot = &mut dev.servers[server as usize];
         let start = slot.start;
         let size = slot.jobs.len();
-        let mut jobs = std::mem::take(&mut slot.jobs);
+        // Swap the batch out for the (empty) scratch buffer: the server is free for a new batch at
+        // once, even one started while these jobs are still being finished.
+        let mut jobs = std::mem::take(&mut self.scratch);
+        std::mem::swap(&mut jobs, &mut slot.jobs);
         dev.in_service -= size;
         dev.stats.busy.add(now, -1);
         dev.stats.counts.completed += size as u64;
@@ -625,9 +631,8 @@ impl<'a> Engine<'a> {
             }
             self.finish(job, variant, Some((di, server, start, size)), now);
         }
-        // Hand the allocation back to the server slot for its next batch.
         jobs.clear();
-        self.devices[di].servers[server as usize].jobs = jobs;
+        self.scratch = jobs;
         self.dispatch(di, now)
     }
 
