@@ -48,13 +48,24 @@ fn simulate_is_deterministic_and_seeds_matter() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
     for (out, seed) in [(&a, "5"), (&b, "5"), (&c, "6")] {
-        ok(&["simulate", "--scenario", "mmc", "--requests", "20000", "--seed", seed, "--out", out.to_str().unwrap()]);
+        ok(&[
+            "simulate",
+            "--scenario",
+            "mmc",
+            "--requests",
+            "20000",
+            "--seed",
+            seed,
+            "--records",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
     }
     let (ra, rb, rc) = (runs(&a), runs(&b), runs(&c));
     assert_eq!(ra.len(), 1);
     assert_eq!(ra[0].file_name(), rb[0].file_name(), "same inputs, same run id");
     assert_ne!(ra[0].file_name(), rc[0].file_name(), "another seed, another run id");
-    for f in ["summary.json", "config.resolved.toml", "manifest.json"] {
+    for f in ["summary.json", "config.resolved.toml", "manifest.json", "requests.parquet"] {
         assert_eq!(std::fs::read(ra[0].join(f)).unwrap(), std::fs::read(rb[0].join(f)).unwrap(), "{f}");
     }
     assert_ne!(std::fs::read(ra[0].join("summary.json")).unwrap(), std::fs::read(rc[0].join("summary.json")).unwrap());
