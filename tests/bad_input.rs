@@ -233,6 +233,21 @@ fn catalogue() -> Vec<Case> {
             &["FILE", "preferred_batch_sizes[0]", "above max_batch"],
         ),
         sim_file(
+            "scenario absurd batch",
+            "FILE",
+            scenario(
+                "mean_ms = 1.0 }",
+                "mean_ms = 1.0 }\nbatching = { kind = \"dynamic\", max_batch = 1000000000000, max_queue_delay_ms = 1.0 }",
+            ),
+            &["FILE", "devices[0].batching.max_batch", "largest batch size"],
+        ),
+        sim_file(
+            "scenario absurd servers",
+            "FILE",
+            scenario("name = \"d\"", "name = \"d\"\nservers = 4000000000"),
+            &["FILE", "devices[0].servers", "at most 100000"],
+        ),
+        sim_file(
             "scenario unknown router",
             "FILE",
             format!("{SCENARIO_OK}[router]\nkind = \"fastest\"\n"),

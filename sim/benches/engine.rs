@@ -102,6 +102,15 @@ fn hetero(c: &mut Criterion) {
     g.bench_function("hetero_cache_cascade_cost_aware", |b| {
         b.iter(|| black_box(sim::run_generated(&cfg, 1, N, false).unwrap().summary.latency_ms.mean))
     });
+    // The same with a probability cascade (one uniform draw per request instead of a Beta draw).
+    let by_probability = sim::ScenarioConfig::parse(&HETERO.replace(
+        "escalate = { kind = \"confidence\", threshold = 0.6, beta_a = 5.0, beta_b = 2.0 }",
+        "escalate = { kind = \"probability\", p = 0.23 }",
+    ))
+    .unwrap();
+    g.bench_function("hetero_probability_cascade", |b| {
+        b.iter(|| black_box(sim::run_generated(&by_probability, 1, N, false).unwrap().summary.latency_ms.mean))
+    });
     g.finish();
 }
 

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use traces::SimTime;
 use traces::workload::WorkloadSpec;
 
+/// Largest `servers` and `count` accepted per device group.
+pub const MAX_REPLICAS: u32 = 100_000;
+
 /// A scenario file that cannot be used, with the key that is wrong and why.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -263,11 +266,16 @@ impl ScenarioConfig {
                     format!("duplicate device name `{}`", d.name),
                 ));
             }
-            if d.servers == 0 {
-                return Err(ConfigError::invalid(&format!("{key}.servers"), "must be at least 1"));
-            }
-            if d.count == 0 {
-                return Err(ConfigError::invalid(&format!("{key}.count"), "must be at least 1"));
+            for (field, v) in [("servers", d.servers), ("count", d.count)] {
+                if v == 0 {
+                    return Err(ConfigError::invalid(&format!("{key}.{field}"), "must be at least 1"));
+                }
+                if v > MAX_REPLICAS {
+                    return Err(ConfigError::invalid(
+                        &format!("{key}.{field}"),
+                        format!("must be at most {MAX_REPLICAS}"),
+                    ));
+                }
             }
             d.batching.validate(&format!("{key}.batching"))?;
             let kind = match &d.kind {

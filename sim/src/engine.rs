@@ -375,7 +375,7 @@ impl<'a> Engine<'a> {
                 Device {
                     queue: VecDeque::new(),
                     servers: (0..d.servers)
-                        .map(|_| InService { jobs: Vec::with_capacity(max_batch), start: SimTime::ZERO })
+                        .map(|_| InService { jobs: Vec::with_capacity(max_batch.min(1024)), start: SimTime::ZERO })
                         .collect(),
                     idle: (0..d.servers).rev().collect(),
                     in_service: 0,
@@ -394,7 +394,8 @@ impl<'a> Engine<'a> {
                         cost_per_s: d.cost_per_s,
                     },
                     variant: d.variant,
-                    stats: DeviceStats { batch_sizes: vec![0; max_batch + 1], ..DeviceStats::default() },
+                    // Grown on demand: a batcher's maximum may be far above the batches it forms.
+                    stats: DeviceStats { batch_sizes: vec![0; max_batch.min(1024) + 1], ..DeviceStats::default() },
                 }
             })
             .collect();
@@ -577,9 +578,10 @@ impl<'a> Engine<'a> {
                         Some(t) if n == 1 && dev.use_recorded => t,
                         _ => dev.sampler.sample(&mut dev.rng, n),
                     };
-                    if let Some(c) = dev.stats.batch_sizes.get_mut(n) {
-                        *c += 1;
+                    if n >= dev.stats.batch_sizes.len() {
+                        dev.stats.batch_sizes.resize(n + 1, 0);
                     }
+                    dev.stats.batch_sizes[n] += 1;
                     dev.in_service += n;
                     dev.stats.busy.add(now, 1);
                     self.cal

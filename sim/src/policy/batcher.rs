@@ -99,8 +99,17 @@ fn positive_ms(key: &str, v: f64) -> Result<SimTime, ConfigError> {
     }
 }
 
+/// Largest batch size accepted: far above any real batch, low enough to allocate for.
+pub const MAX_BATCH: usize = 1_000_000;
+
 fn at_least_one(key: &str, v: usize) -> Result<(), ConfigError> {
-    if v == 0 { Err(ConfigError::invalid(key, "must be at least 1")) } else { Ok(()) }
+    if v == 0 {
+        Err(ConfigError::invalid(key, "must be at least 1"))
+    } else if v > MAX_BATCH {
+        Err(ConfigError::invalid(key, format!("{v} is above the largest batch size servesim accepts ({MAX_BATCH})")))
+    } else {
+        Ok(())
+    }
 }
 
 impl BatcherSpec {

@@ -8,7 +8,6 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::VecDeque;
-use std::num::NonZeroUsize;
 use traces::SimTime;
 
 /// Eviction order.
@@ -140,10 +139,8 @@ impl Cache {
         let secs = |v: Option<f64>| v.and_then(SimTime::from_secs_f64);
         let capacity = usize::try_from(spec.capacity).unwrap_or(usize::MAX).max(1);
         let store = match spec.policy {
-            CachePolicy::Lru => Store::Lru(LruCache::with_hasher(
-                NonZeroUsize::new(capacity).expect("capacity is at least 1"),
-                FxBuildHasher,
-            )),
+            // Unbounded, with eviction done here: `with_hasher` would allocate `capacity` up front.
+            CachePolicy::Lru => Store::Lru(LruCache::unbounded_with_hasher(FxBuildHasher)),
             CachePolicy::Fifo => Store::Fifo { entries: FxHashMap::default(), stamps: VecDeque::new() },
             CachePolicy::Lfu => {
                 Store::Lfu { entries: FxHashMap::default(), order: PriorityQueue::with_default_hasher() }
@@ -241,8 +238,11 @@ impl Cache {
         let capacity = self.capacity;
         match &mut self.store {
             Store::Lru(c) => {
-                // `push` refreshes an existing key (and makes it most recent) or evicts the LRU one.
+                // `push` refreshes an existing key and makes it the most recent.
                 let uses = c.peek(&key).map_or(1, |e| e.uses);
+                if !c.contains(&key) && c.len() >= capacity {
+                    c.pop_lru();
+                }
                 c.push(key, Entry { inserted: now, uses, stamp: tick, payload });
             }
             Store::Fifo { entries, stamps } => {
