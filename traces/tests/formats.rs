@@ -177,3 +177,20 @@ fn sizes_can_be_resampled_from_a_real_trace() {
     let e = missing.generator(1, 1).err().unwrap().to_string();
     assert!(e.contains("/no/such/trace.csv"), "{e}");
 }
+
+/// Found by the `trace_jsonl` fuzzer: an integer beyond 64 bits made polars' JSON schema
+/// inference panic (Int128 was not enabled). It must be an error naming file and column.
+#[test]
+fn fuzz_jsonl_integer_beyond_64_bits_is_an_error_not_a_panic() {
+    let text = "{\"timestamp\": 0, \"input_length\": 908888888888888888888888888880, \"output_length\": 5}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big.jsonl");
+    std::fs::write(&p, text).unwrap();
+    match read_any(&p, None) {
+        Err(TraceError::Invalid { at, reason }) => {
+            assert_eq!(at.column.as_deref(), Some("input_length"));
+            assert!(reason.contains("beyond 64 bits"), "{reason}");
+        }
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}

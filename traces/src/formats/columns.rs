@@ -115,23 +115,19 @@ impl<'a> Columns<'a> {
                 },
             });
         }
+        if dt == DataType::Int128 {
+            // JSON inference gives integers beyond 64 bits this type; nothing that large is a size.
+            let c =
+                c.strict_cast(&DataType::Int64).map_err(|_| self.err(None, col, "holds an integer beyond 64 bits"))?;
+            return self.u64_from_i64(&c, col).map(Some);
+        }
         if dt == DataType::UInt64 {
             let u = c.u64().map_err(|e| self.polars(col, e))?;
             return Ok(Some(u.iter().collect()));
         }
         if is_int(&dt) {
             let c = c.cast(&DataType::Int64).map_err(|e| self.polars(col, e))?;
-            let v = c.i64().map_err(|e| self.polars(col, e))?;
-            return v
-                .iter()
-                .enumerate()
-                .map(|(i, x)| match x {
-                    None => Ok(None),
-                    Some(x) if x < 0 => Err(self.err(Some(i + 1), col, format!("must not be negative, got {x}"))),
-                    Some(x) => Ok(Some(x as u64)),
-                })
-                .collect::<Result<Vec<_>>>()
-                .map(Some);
+            return self.u64_from_i64(&c, col).map(Some);
         }
         if matches!(dt, DataType::Float32 | DataType::Float64) {
             let c = c.cast(&DataType::Float64).map_err(|e| self.polars(col, e))?;
@@ -144,6 +140,19 @@ impl<'a> Columns<'a> {
                 .map(Some);
         }
         Err(self.wrong_type(col, &dt, "a non-negative integer"))
+    }
+
+    /// Non-negative values of an Int64 column; a negative one is an error naming its row.
+    fn u64_from_i64(&self, c: &Column, col: &str) -> Result<Vec<Option<u64>>> {
+        let v = c.i64().map_err(|e| self.polars(col, e))?;
+        v.iter()
+            .enumerate()
+            .map(|(i, x)| match x {
+                None => Ok(None),
+                Some(x) if x < 0 => Err(self.err(Some(i + 1), col, format!("must not be negative, got {x}"))),
+                Some(x) => Ok(Some(x as u64)),
+            })
+            .collect()
     }
 
     /// A string column (numbers are rendered as text); `None` when absent.
