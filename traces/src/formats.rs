@@ -78,6 +78,31 @@ pub(crate) fn read_frame(path: &Path) -> Result<DataFrame> {
     if meta.len() == 0 {
         return Err(TraceError::invalid(path, None, None, "the file is empty"));
     }
+    // polars can panic on hostile input (the trace_jsonl fuzzer found one in its line sampling);
+    // a file we cannot read is an error naming the file, never a crash.
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_with_polars(path, format)));
+    let df = match read {
+        Ok(result) => result?,
+        Err(payload) => {
+            let why = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown failure".into());
+            return Err(TraceError::Format {
+                path: path.into(),
+                format: format.name(),
+                message: format!("the reader failed: {why}"),
+            });
+        }
+    };
+    if df.height() == 0 {
+        return Err(TraceError::invalid(path, None, None, "the file has no rows"));
+    }
+    Ok(df)
+}
+
+fn read_with_polars(path: &Path, format: Format) -> Result<DataFrame> {
     let fail = |e: PolarsError| TraceError::Format { path: path.into(), format: format.name(), message: e.to_string() };
     let open = || std::fs::File::open(path).map_err(|source| TraceError::Io { path: path.into(), source });
     let df = match format {
@@ -94,9 +119,6 @@ pub(crate) fn read_frame(path: &Path) -> Result<DataFrame> {
             .finish()
             .map_err(fail)?,
     };
-    if df.height() == 0 {
-        return Err(TraceError::invalid(path, None, None, "the file has no rows"));
-    }
     Ok(df)
 }
 

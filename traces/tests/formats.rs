@@ -194,3 +194,14 @@ fn fuzz_jsonl_integer_beyond_64_bits_is_an_error_not_a_panic() {
         other => panic!("expected a validation error, got {other:?}"),
     }
 }
+
+/// Found by the `trace_jsonl` fuzzer: polars' JSONL line sampling indexes past the end of this
+/// 17-byte file and panics. It must be an error naming the file.
+#[test]
+fn fuzz_jsonl_line_sampling_panic_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("odd.jsonl");
+    std::fs::write(&p, b"\n\n2\n{\"arr 0\": 0}\n").unwrap();
+    let e = read_any(&p, None).unwrap_err().to_string();
+    assert!(e.contains("odd.jsonl"), "{e}");
+}
