@@ -3,7 +3,7 @@
 //! The built-in device catalog is `sim/catalog/devices.toml`, embedded in the binary, with the
 //! datasheet and price sources cited there. Scenarios may add or override kinds.
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, positive};
 use crate::service::ServiceSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -117,15 +117,8 @@ pub fn builtin_kinds() -> BTreeMap<String, DeviceKind> {
 impl DeviceKind {
     /// Checks values; errors name `key.field`.
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
-        let pos = |f: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(ConfigError::invalid(&format!("{key}.{f}"), format!("must be a positive finite number, got {v}")))
-            }
-        };
-        pos("memory_gb", self.memory_gb)?;
-        pos("bandwidth_gb_s", self.bandwidth_gb_s)?;
+        positive(&format!("{key}.memory_gb"), self.memory_gb)?;
+        positive(&format!("{key}.bandwidth_gb_s"), self.bandwidth_gb_s)?;
         if !(self.price_per_hour.is_finite() && self.price_per_hour >= 0.0) {
             return Err(ConfigError::invalid(&format!("{key}.price_per_hour"), "must be a non-negative finite number"));
         }

@@ -37,6 +37,24 @@ impl ConfigError {
     }
 }
 
+/// `v` must be finite and ≥ 0; the error names `key`.
+pub(crate) fn non_negative(key: &str, v: f64) -> Result<(), ConfigError> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(key, format!("must be a non-negative finite number, got {v}")))
+    }
+}
+
+/// `v` must be finite and > 0; the error names `key`.
+pub(crate) fn positive(key: &str, v: f64) -> Result<(), ConfigError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(key, format!("must be a positive finite number, got {v}")))
+    }
+}
+
 /// A serving scenario: workload, devices and how requests reach them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

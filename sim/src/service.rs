@@ -5,7 +5,7 @@
 //! A table is the format calibration profiles use: measured (batch size, milliseconds) points,
 //! linearly interpolated between points and extrapolated from the last two beyond the end.
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, non_negative, positive};
 use rand_distr::{Distribution, Exp, LogNormal};
 use serde::{Deserialize, Serialize};
 use traces::SimTime;
@@ -60,22 +60,6 @@ pub enum ServiceSpec {
         /// Time of a batch of that size, ms.
         ms: Vec<f64>,
     },
-}
-
-fn non_negative(key: &str, v: f64) -> Result<(), ConfigError> {
-    if v.is_finite() && v >= 0.0 {
-        Ok(())
-    } else {
-        Err(ConfigError::invalid(key, format!("must be a non-negative finite number, got {v}")))
-    }
-}
-
-fn positive(key: &str, v: f64) -> Result<(), ConfigError> {
-    if v.is_finite() && v > 0.0 {
-        Ok(())
-    } else {
-        Err(ConfigError::invalid(key, format!("must be a positive finite number, got {v}")))
-    }
 }
 
 impl ServiceSpec {
