@@ -15,6 +15,7 @@ pub const BUILTINS: &[(&str, &str)] = &[
     ("quantization", include_str!("../scenarios/quantization.toml")),
     ("distillation", include_str!("../scenarios/distillation.toml")),
     ("hardware", include_str!("../scenarios/hardware.toml")),
+    ("llm", include_str!("../scenarios/llm.toml")),
 ];
 
 /// The TOML text of built-in scenario `name`.

@@ -83,6 +83,7 @@ pub struct ScenarioConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variants: Vec<VariantSpec>,
     /// The devices (each group expands to `count` replicas with a queue of their own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<DeviceSpec>,
     /// A response cache in front of routing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,6 +94,9 @@ pub struct ScenarioConfig {
     /// The latency objective that SLO attainment and goodput are measured against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<SloSpec>,
+    /// Token-level LLM serving (`[llm]`): replaces `devices`, `cache`, `cascade` and `slo`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<crate::llm::LlmSpec>,
 }
 
 /// Latency objective.
@@ -240,7 +244,34 @@ impl ScenarioConfig {
                 format!("must be a positive finite number, got {}", slo.latency_ms),
             ));
         }
+        if let Some(llm) = &self.llm {
+            for (key, present) in [
+                ("devices", !self.devices.is_empty()),
+                ("cache", self.cache.is_some()),
+                ("cascade", self.cascade.is_some()),
+                ("slo", self.slo.is_some()),
+                ("variants", !self.variants.is_empty()),
+            ] {
+                if present {
+                    return Err(ConfigError::invalid(
+                        key,
+                        "not used by an [llm] scenario (replicas are llm.pools, targets llm.slo)",
+                    ));
+                }
+            }
+            return llm.resolve(&self.kinds()?).map(|_| ());
+        }
         self.resolve().map(|_| ())
+    }
+
+    /// The built-in device kinds with this scenario's additions and overrides.
+    pub fn kinds(&self) -> Result<std::collections::BTreeMap<String, DeviceKind>, ConfigError> {
+        let mut kinds = builtin_kinds();
+        for (i, k) in self.device_kinds.iter().enumerate() {
+            k.validate(&format!("device_kinds[{i}]"))?;
+            kinds.insert(k.name.clone(), k.clone());
+        }
+        Ok(kinds)
     }
 
     /// Expands device groups into replicas, resolves kinds, variants and service models, and
@@ -465,6 +496,32 @@ pub struct Resolved {
     pub variants: Vec<VariantSpec>,
     /// Cascade.
     pub cascade: Option<ResolvedCascade>,
+}
+
+/// Checks measured points (x strictly increasing from 1, y positive, equal lengths); errors name
+/// `key.xf[i]` or `key.yf[i]`.
+pub(crate) fn check_points(key: &str, xf: &str, yf: &str, xs: &[u32], ys: &[f64]) -> Result<(), ConfigError> {
+    if xs.is_empty() {
+        return Err(ConfigError::invalid(&format!("{key}.{xf}"), "needs at least one point"));
+    }
+    if xs.len() != ys.len() {
+        return Err(ConfigError::invalid(
+            &format!("{key}.{yf}"),
+            format!("has {} values for {} points", ys.len(), xs.len()),
+        ));
+    }
+    if xs[0] == 0 {
+        return Err(ConfigError::invalid(&format!("{key}.{xf}[0]"), "must be at least 1"));
+    }
+    for i in 1..xs.len() {
+        if xs[i] <= xs[i - 1] {
+            return Err(ConfigError::invalid(&format!("{key}.{xf}[{i}]"), "must strictly increase"));
+        }
+    }
+    for (i, v) in ys.iter().enumerate() {
+        positive(&format!("{key}.{yf}[{i}]"), *v)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ pub mod catalog;
 pub mod config;
 pub mod engine;
 pub mod gate;
+pub mod llm;
 pub mod metrics;
 pub mod plan;
 pub mod policy;

@@ -91,32 +91,7 @@ impl ServiceSpec {
                 non_negative(&format!("{key}.b_ms"), *b_ms)?;
                 positive(&format!("{key}.floor_ms"), *floor_ms)
             }
-            ServiceSpec::Table { batch, ms } => {
-                if batch.is_empty() {
-                    return Err(ConfigError::invalid(&format!("{key}.batch"), "needs at least one point"));
-                }
-                if batch.len() != ms.len() {
-                    return Err(ConfigError::invalid(
-                        &format!("{key}.ms"),
-                        format!("has {} values for {} batch sizes", ms.len(), batch.len()),
-                    ));
-                }
-                if batch[0] == 0 {
-                    return Err(ConfigError::invalid(&format!("{key}.batch[0]"), "batch sizes start at 1"));
-                }
-                for i in 1..batch.len() {
-                    if batch[i] <= batch[i - 1] {
-                        return Err(ConfigError::invalid(
-                            &format!("{key}.batch[{i}]"),
-                            "batch sizes must strictly increase",
-                        ));
-                    }
-                }
-                for (i, v) in ms.iter().enumerate() {
-                    positive(&format!("{key}.ms[{i}]"), *v)?;
-                }
-                Ok(())
-            }
+            ServiceSpec::Table { batch, ms } => crate::config::check_points(key, "batch", "ms", batch, ms),
         }
     }
 
@@ -190,7 +165,7 @@ impl ServiceSpec {
 }
 
 /// Piecewise-linear interpolation through (x, y) points, extrapolated from the end segments.
-fn interpolate(xs: &[u32], ys: &[f64], x: f64) -> f64 {
+pub(crate) fn interpolate(xs: &[u32], ys: &[f64], x: f64) -> f64 {
     if xs.len() == 1 {
         return ys[0];
     }

@@ -115,6 +115,12 @@ fn progress(total: u64) -> ProgressBar {
     bar
 }
 
+/// What a run produced: the request-level engine's result or an LLM run's summary.
+enum Outcome {
+    Classic(sim::RunResult),
+    Llm(sim::llm::LlmSummary),
+}
+
 /// Simulates `requests` (n of them, for the progress bar), hashing them on the way.
 fn drive(
     config: &sim::ScenarioConfig,
@@ -123,9 +129,13 @@ fn drive(
     n: u64,
     opts: RunOptions,
     source: String,
-) -> Result<(sim::RunResult, TraceRef)> {
+) -> Result<(Outcome, TraceRef)> {
     let mut tap = Tap { inner: requests, hasher: TraceHasher::new(classes), bar: progress(n) };
-    let result = sim::run(config, &mut tap, opts)?;
+    let result = if config.llm.is_some() {
+        Outcome::Llm(sim::llm::run(config, &mut tap, opts.seed)?)
+    } else {
+        Outcome::Classic(sim::run(config, &mut tap, opts)?)
+    };
     tap.bar.finish_and_clear();
     let requests = tap.hasher.count();
     Ok((result, TraceRef { id: tap.hasher.finish(), source, requests }))
@@ -145,6 +155,12 @@ pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
         config.requests = Some(n);
     }
     let seed = config.seed;
+    if args.records && config.llm.is_some() {
+        return Err(input(format!(
+            "--records: per-request records are not written for [llm] scenarios yet ({})",
+            loaded.source
+        )));
+    }
 
     let (result, trace_ref) = if let Some(path) = &args.trace {
         let mut trace = traces::formats::read_any(path, args.trace_format)?;
@@ -181,12 +197,13 @@ pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
 
     let mut dir = RunDir::create(&args.out, &run_id)?;
     dir.write("config.resolved.toml", resolved.as_bytes())?;
-    let summary_json = serde_json::to_string_pretty(&result.summary)? + "\n";
+    let summary_json = match &result {
+        Outcome::Classic(r) => serde_json::to_string_pretty(&r.summary)?,
+        Outcome::Llm(s) => serde_json::to_string_pretty(s)?,
+    } + "\n";
     dir.write("summary.json", summary_json.as_bytes())?;
-    if let Some(records) = &result.records {
-        records_table(records, &result.summary)
-            .write(&dir.path("requests.parquet"))
-            .context("writing requests.parquet")?;
+    if let Outcome::Classic(sim::RunResult { records: Some(records), summary, .. }) = &result {
+        records_table(records, summary).write(&dir.path("requests.parquet")).context("writing requests.parquet")?;
         dir.register("requests.parquet")?;
     }
     let files: Vec<(String, String)> = dir.files().to_vec();
@@ -208,7 +225,10 @@ pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
     if args.json {
         println!("{}", summary_json.trim_end());
     } else {
-        print_summary(&result.summary, &run_id, &path, &manifest.trace);
+        match &result {
+            Outcome::Classic(r) => print_summary(&r.summary, &run_id, &path, &manifest.trace),
+            Outcome::Llm(s) => print_llm_summary(s, &run_id, &path, &manifest.trace),
+        }
     }
     Ok(path)
 }
@@ -243,6 +263,69 @@ fn records_table(records: &[RequestRecord], summary: &Summary) -> Table {
     );
     t.push("escalated", TableColumn::Bool(records.iter().map(|r| r.escalated).collect()));
     t
+}
+
+fn print_llm_summary(s: &sim::llm::LlmSummary, run_id: &str, path: &std::path::Path, trace: &TraceRef) {
+    println!("run {run_id}  ->  {}", path.display());
+    println!(
+        "scenario {}  seed {}  trace {} ({}, {} requests)  scheduler {}",
+        s.scenario, s.seed, trace.id, trace.source, trace.requests, s.scheduler
+    );
+    println!(
+        "model {}  {:.1} GB weights x tp {}  decode step (batch 1) {:.2} ms  prefill of 1024 tokens {:.1} ms",
+        s.model.model,
+        s.model.weight_bytes / 1e9,
+        s.model.tensor_parallel,
+        s.model.decode_step_batch1_ms,
+        s.model.prefill_1024_ms
+    );
+    println!(
+        "requests: {} arrived, {} completed, {} rejected (too long for KV memory)",
+        s.requests.arrived, s.requests.completed, s.requests.rejected
+    );
+    println!(
+        "tokens: {} prompt, {} output, {} prefilled, {} from prefix cache, {} recomputed",
+        s.tokens.input, s.tokens.output, s.tokens.prefill_computed, s.tokens.prefix_cached, s.tokens.recomputed
+    );
+    println!("{:<16}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}", "ms", "mean", "p50", "p90", "p99", "p99.9", "max");
+    let l = &s.latency_ms;
+    for (name, d) in [("TTFT", &l.ttft), ("TPOT", &l.tpot), ("inter-token", &l.itl), ("end-to-end", &l.e2e)] {
+        println!(
+            "{:<16}{:>10.2}{:>10.2}{:>10.2}{:>10.2}{:>10.2}{:>10.2}",
+            name, d.mean, d.p50, d.p90, d.p99, d.p999, d.max
+        );
+    }
+    println!(
+        "throughput {:.2} requests/s  {:.0} output tokens/s  {:.0} tokens/s over {:.1} s",
+        s.throughput.requests_per_s, s.throughput.output_tokens_per_s, s.throughput.total_tokens_per_s, s.horizon_s
+    );
+    println!(
+        "KV: {} pages of {} tokens  mean utilization {:.3}  peak {:.3}  preemptions {}",
+        s.kv.capacity_pages, s.kv.block_size, s.kv.mean_utilization, s.kv.peak_utilization, s.kv.preemptions
+    );
+    println!(
+        "iterations {}  mean {:.1} sequences, {:.1} tokens  prefill-only {}",
+        s.iterations.count, s.iterations.mean_seqs, s.iterations.mean_tokens, s.iterations.prefill_only
+    );
+    if let Some(p) = &s.prefix {
+        println!(
+            "prefix cache: hit rate {:.4} ({} of {} blocks)  evictions {}",
+            p.hit_rate, p.hits, p.lookups, p.evictions
+        );
+    }
+    if let Some(slo) = &s.slo {
+        println!(
+            "SLO TTFT <= {} ms and TPOT <= {} ms: attainment {:.4}  goodput {:.2}/s",
+            slo.ttft_ms, slo.tpot_ms, slo.attainment, slo.goodput_per_s
+        );
+    }
+    println!(
+        "cost {:.4} $  {:.4} $ per 1M output tokens  {:.4} $ per 1M tokens",
+        s.cost.usd, s.cost.usd_per_million_output_tokens, s.cost.usd_per_million_tokens
+    );
+    if let Some(b) = peak_rss_bytes() {
+        println!("peak memory {:.1} MiB", b as f64 / (1024.0 * 1024.0));
+    }
 }
 
 fn print_summary(s: &Summary, run_id: &str, path: &std::path::Path, trace: &TraceRef) {

@@ -1,0 +1,471 @@
+//! LLM serving at token level: prefill and decode iterations, continuous or static batching,
+//! paged KV memory with preemption, block-level prefix caching, disaggregated prefill/decode
+//! pools, and the metrics LLM serving is judged by (TTFT, TPOT, tokens/s, goodput, $/1M tokens).
+//!
+//! A scenario with an `[llm]` table runs here instead of the request-level engine:
+//!
+//! ```
+//! let config = sim::ScenarioConfig::parse(r#"
+//!     name = "llm-example"
+//!     [workload.arrivals]
+//!     kind = "poisson"
+//!     rate = 2.0
+//!     [workload.input_size]
+//!     kind = "fixed"
+//!     value = 512
+//!     [workload.output_tokens]
+//!     kind = "fixed"
+//!     value = 64
+//!     [llm]
+//!     model = "llama-2-7b"
+//!     [[llm.pools]]
+//!     name = "gpu"
+//!     kind = "a100"
+//! "#).unwrap();
+//! let mut requests = config.workload.as_ref().unwrap().generator(1, 200).unwrap();
+//! let s = sim::llm::run(&config, &mut requests, 1).unwrap();
+//! assert_eq!(s.requests.completed, 200);
+//! assert_eq!(s.tokens.output, 200 * 64);
+//! ```
+
+pub mod engine;
+pub mod kv;
+pub mod perf;
+pub mod shape;
+pub mod summary;
+
+pub use engine::run;
+pub use summary::LlmSummary;
+
+use crate::catalog::{DeviceKind, Precision};
+use crate::config::{ConfigError, positive};
+use crate::policy::router::RouterSpec;
+use perf::{Efficiency, PerfModel, PerfSpec};
+use serde::{Deserialize, Serialize};
+use shape::ModelShape;
+use std::collections::BTreeMap;
+
+/// The `[llm]` table of a scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSpec {
+    /// Built-in model shape (`llama-2-7b`, `llama-2-13b`, `llama-2-70b`), or the name of `shape`.
+    pub model: String,
+    /// A custom model shape (then `model` is only its label).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<ModelShape>,
+    /// Weight precision (`int8`/`int4`: weight-only quantization; default fp16).
+    #[serde(default = "fp16")]
+    pub weights: Precision,
+    /// KV-cache precision (default fp16).
+    #[serde(default = "fp16")]
+    pub kv_cache: Precision,
+    /// Precision of the arithmetic (which datasheet peak applies; default fp16).
+    #[serde(default = "fp16")]
+    pub compute: Precision,
+    /// Devices per replica (tensor parallelism splits weights, KV, FLOPs and bandwidth).
+    #[serde(default = "one")]
+    pub tensor_parallel: u32,
+    /// Tokens per KV page (default 16, as vLLM).
+    #[serde(default = "sixteen")]
+    pub block_size: u32,
+    /// Share of device memory for weights + KV (the rest is activations and runtime; default 0.9).
+    #[serde(default = "ninety")]
+    pub memory_utilization: f64,
+    /// Roofline efficiency factors.
+    #[serde(default)]
+    pub efficiency: Efficiency,
+    /// Iteration-time model (default: roofline).
+    #[serde(default)]
+    pub perf: PerfSpec,
+    /// Scheduling policy of every replica.
+    #[serde(default)]
+    pub scheduler: SchedulerSpec,
+    /// Block-level prefix caching from the requests' prefix block ids (absent: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_cache: Option<PrefixCacheSpec>,
+    /// Replica pools.
+    pub pools: Vec<PoolSpec>,
+    /// Routing of arriving requests to replicas (of the mixed or prefill pools).
+    #[serde(default)]
+    pub router: LlmRouterSpec,
+    /// Latency targets for goodput.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<TokenSlo>,
+    /// KV transfer bandwidth from a prefill to a decode replica, GB/s (disaggregation; default 25).
+    #[serde(default = "twenty_five")]
+    pub kv_transfer_gb_s: f64,
+    /// Host link bandwidth for swapped-out KV, GB/s (default 25).
+    #[serde(default = "twenty_five")]
+    pub swap_gb_s: f64,
+    /// Sampling interval of the KV/queue timeline, s (default 1).
+    #[serde(default = "one_f")]
+    pub timeline_interval_s: f64,
+}
+
+fn fp16() -> Precision {
+    Precision::Fp16
+}
+fn one() -> u32 {
+    1
+}
+fn sixteen() -> u32 {
+    16
+}
+fn ninety() -> f64 {
+    0.9
+}
+fn twenty_five() -> f64 {
+    25.0
+}
+fn one_f() -> f64 {
+    1.0
+}
+
+/// How a replica forms its iterations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SchedulerSpec {
+    /// Request-level batching (FasterTransformer): an idle replica takes up to `max_num_seqs`
+    /// waiting requests, reserves KV for their prompts and outputs, prefills them together and
+    /// decodes until the longest is done; nothing joins a running batch.
+    Static {
+        /// Sequences per batch.
+        #[serde(default = "thirty_two")]
+        max_num_seqs: u32,
+    },
+    /// Iteration-level batching (Orca, vLLM): sequences join and leave between iterations.
+    Continuous {
+        /// Sequences running at once.
+        #[serde(default = "two_five_six")]
+        max_num_seqs: u32,
+        /// Tokens per iteration (prompt tokens + one per decoding sequence).
+        #[serde(default = "eight_k")]
+        max_batched_tokens: u32,
+        /// Sarathi-style chunked prefill: decodes first, prompt chunks fill the rest of the token
+        /// budget. Without it a prefill iteration holds back every decode (vLLM's default).
+        #[serde(default)]
+        chunked_prefill: bool,
+        /// What happens to a sequence evicted for lack of KV memory.
+        #[serde(default)]
+        preemption: Preemption,
+    },
+}
+
+fn thirty_two() -> u32 {
+    32
+}
+fn two_five_six() -> u32 {
+    256
+}
+fn eight_k() -> u32 {
+    8192
+}
+
+impl Default for SchedulerSpec {
+    fn default() -> Self {
+        SchedulerSpec::Continuous {
+            max_num_seqs: two_five_six(),
+            max_batched_tokens: eight_k(),
+            chunked_prefill: false,
+            preemption: Preemption::Recompute,
+        }
+    }
+}
+
+/// Preemption mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preemption {
+    /// Drop the KV; later prefill prompt + generated tokens again.
+    #[default]
+    Recompute,
+    /// Copy the KV to host memory and back (costs `swap_gb_s` both ways).
+    Swap,
+}
+
+/// Prefix caching.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixCacheSpec {
+    /// Tokens per prefix block id (Mooncake: 512); a multiple of `block_size`.
+    #[serde(default = "five_twelve")]
+    pub block_tokens: u32,
+}
+
+fn five_twelve() -> u32 {
+    512
+}
+
+/// What a pool's replicas do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Prefill and decode.
+    #[default]
+    Mixed,
+    /// Prefill only; the KV then moves to a decode replica (Splitwise, DistServe).
+    Prefill,
+    /// Decode only, fed by prefill replicas.
+    Decode,
+}
+
+/// A pool of identical replicas.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    /// Name; replicas are `name/0`, `name/1`… when `count` > 1.
+    pub name: String,
+    /// Device kind (catalog name).
+    pub kind: String,
+    /// Replicas.
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Role.
+    #[serde(default)]
+    pub role: Role,
+}
+
+/// Routing across replicas (`[llm.router]`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LlmRouterSpec {
+    /// Replicas in turn.
+    #[default]
+    RoundRobin,
+    /// A uniformly random replica.
+    Random,
+    /// Fewest sequences waiting or running (ties at random).
+    JoinShortestQueue,
+    /// Two random replicas, the less loaded.
+    PowerOfTwo,
+    /// Most free KV memory (pages), ties to the fewest sequences.
+    KvAware,
+    /// Most leading prefix blocks already cached, among replicas whose load is within `slack`
+    /// sequences of the least loaded; otherwise the least loaded.
+    PrefixAware {
+        /// Extra sequences a replica may hold over the least loaded and still win on prefix.
+        #[serde(default = "eight")]
+        slack: u32,
+    },
+}
+
+fn eight() -> u32 {
+    8
+}
+
+impl LlmRouterSpec {
+    /// The request-level router this one reuses, if any.
+    pub fn shared(&self) -> Option<RouterSpec> {
+        match self {
+            LlmRouterSpec::RoundRobin => Some(RouterSpec::RoundRobin),
+            LlmRouterSpec::Random => Some(RouterSpec::Random),
+            LlmRouterSpec::JoinShortestQueue => Some(RouterSpec::JoinShortestQueue),
+            LlmRouterSpec::PowerOfTwo => Some(RouterSpec::PowerOfTwo),
+            LlmRouterSpec::KvAware | LlmRouterSpec::PrefixAware { .. } => None,
+        }
+    }
+}
+
+/// Token-latency targets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSlo {
+    /// Time to first token, ms.
+    pub ttft_ms: f64,
+    /// Time per output token, ms.
+    pub tpot_ms: f64,
+}
+
+/// One replica after resolution.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LlmReplica {
+    /// Name.
+    pub name: String,
+    /// Pool index.
+    pub pool: usize,
+    /// Role.
+    pub role: Role,
+    /// Device kind.
+    pub kind: DeviceKind,
+    /// KV capacity, pages.
+    pub kv_pages: u64,
+    /// Iteration time model.
+    pub perf: PerfModel,
+    /// $ per second (all tensor-parallel devices).
+    pub cost_per_s: f64,
+}
+
+/// An `[llm]` table ready to run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResolvedLlm {
+    /// The spec.
+    pub spec: LlmSpec,
+    /// The model shape.
+    pub shape: ModelShape,
+    /// Replicas in pool order.
+    pub replicas: Vec<LlmReplica>,
+    /// KV bytes per token.
+    pub kv_bytes_per_token: f64,
+    /// Weight bytes of one replica (all devices).
+    pub weight_bytes: f64,
+}
+
+impl LlmSpec {
+    /// Checks everything and builds the replicas; errors name the key under `llm.`.
+    pub fn resolve(&self, kinds: &BTreeMap<String, DeviceKind>) -> Result<ResolvedLlm, ConfigError> {
+        let shape = match &self.shape {
+            Some(s) => {
+                s.validate("llm.shape")?;
+                s.clone()
+            }
+            None => shape::builtin_shape(&self.model).ok_or_else(|| {
+                let known: Vec<String> = shape::builtin_shapes().into_iter().map(|s| s.name).collect();
+                ConfigError::invalid(
+                    "llm.model",
+                    format!("unknown model `{}` (built-in: {}; or give [llm.shape])", self.model, known.join(", ")),
+                )
+            })?,
+        };
+        for (f, v) in [("tensor_parallel", self.tensor_parallel), ("block_size", self.block_size)] {
+            if v == 0 {
+                return Err(ConfigError::invalid(&format!("llm.{f}"), "must be at least 1"));
+            }
+        }
+        if self.tensor_parallel > 64 {
+            return Err(ConfigError::invalid("llm.tensor_parallel", "must be at most 64"));
+        }
+        if !(self.memory_utilization > 0.0 && self.memory_utilization <= 1.0) {
+            return Err(ConfigError::invalid(
+                "llm.memory_utilization",
+                format!("must be in (0, 1], got {}", self.memory_utilization),
+            ));
+        }
+        self.efficiency.validate("llm.efficiency")?;
+        self.perf.validate("llm.perf")?;
+        positive("llm.kv_transfer_gb_s", self.kv_transfer_gb_s)?;
+        positive("llm.swap_gb_s", self.swap_gb_s)?;
+        positive("llm.timeline_interval_s", self.timeline_interval_s)?;
+        match &self.scheduler {
+            SchedulerSpec::Static { max_num_seqs } if *max_num_seqs == 0 => {
+                return Err(ConfigError::invalid("llm.scheduler.max_num_seqs", "must be at least 1"));
+            }
+            SchedulerSpec::Continuous { max_num_seqs, max_batched_tokens, .. } => {
+                if *max_num_seqs == 0 {
+                    return Err(ConfigError::invalid("llm.scheduler.max_num_seqs", "must be at least 1"));
+                }
+                if *max_batched_tokens < *max_num_seqs {
+                    return Err(ConfigError::invalid(
+                        "llm.scheduler.max_batched_tokens",
+                        format!("must be at least max_num_seqs ({max_num_seqs}): every running sequence decodes"),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if let Some(p) = &self.prefix_cache
+            && (p.block_tokens == 0 || p.block_tokens % self.block_size != 0)
+        {
+            return Err(ConfigError::invalid(
+                "llm.prefix_cache.block_tokens",
+                format!("must be a positive multiple of llm.block_size ({}), got {}", self.block_size, p.block_tokens),
+            ));
+        }
+        if let Some(slo) = &self.slo {
+            positive("llm.slo.ttft_ms", slo.ttft_ms)?;
+            positive("llm.slo.tpot_ms", slo.tpot_ms)?;
+        }
+        if self.pools.is_empty() {
+            return Err(ConfigError::invalid("llm.pools", "at least one pool is needed"));
+        }
+        let kv_bytes_per_token = shape.kv_bytes_per_token(self.kv_cache);
+        let weight_bytes = shape.weight_bytes(self.weights);
+        let mut replicas = Vec::new();
+        for (i, p) in self.pools.iter().enumerate() {
+            let key = format!("llm.pools[{i}]");
+            if p.name.trim().is_empty() {
+                return Err(ConfigError::invalid(&format!("{key}.name"), "must not be empty"));
+            }
+            if self.pools[..i].iter().any(|o| o.name == p.name) {
+                return Err(ConfigError::invalid(&format!("{key}.name"), format!("duplicate pool name `{}`", p.name)));
+            }
+            if p.count == 0 || p.count > crate::config::MAX_REPLICAS {
+                return Err(ConfigError::invalid(
+                    &format!("{key}.count"),
+                    format!("must be in 1..={}", crate::config::MAX_REPLICAS),
+                ));
+            }
+            let kind = kinds.get(&p.kind).cloned().ok_or_else(|| {
+                let known: Vec<&str> = kinds.keys().map(String::as_str).collect();
+                ConfigError::invalid(
+                    &format!("{key}.kind"),
+                    format!("unknown device kind `{}` (known: {})", p.kind, known.join(", ")),
+                )
+            })?;
+            let memory = f64::from(self.tensor_parallel) * kind.memory_gb * 1e9 * self.memory_utilization;
+            let kv_room = memory - weight_bytes;
+            let page_bytes = kv_bytes_per_token * f64::from(self.block_size);
+            let pages = if kv_room > 0.0 { (kv_room / page_bytes).floor() as u64 } else { 0 };
+            let min_pages = self.prefix_cache.as_ref().map_or(1, |c| u64::from(c.block_tokens / self.block_size));
+            if pages < min_pages {
+                return Err(ConfigError::invalid(
+                    &format!("{key}.kind"),
+                    format!(
+                        "`{}` at {:.0} GB {:?} weights does not fit {} × `{}` ({} GB each, {:.0}% usable): raise \
+                         llm.tensor_parallel or quantize the weights",
+                        shape.name,
+                        weight_bytes / 1e9,
+                        self.weights,
+                        self.tensor_parallel,
+                        kind.name,
+                        kind.memory_gb,
+                        self.memory_utilization * 100.0
+                    ),
+                ));
+            }
+            let perf = match &self.perf {
+                PerfSpec::Roofline => PerfModel::roofline(
+                    &shape,
+                    &kind,
+                    self.tensor_parallel,
+                    self.weights,
+                    self.kv_cache,
+                    self.compute,
+                    &self.efficiency,
+                )?,
+                PerfSpec::Table { prefill_tokens, prefill_ms, decode_batch, decode_ms, decode_ms_per_kv_token } => {
+                    PerfModel::Table {
+                        prefill: (prefill_tokens.clone(), prefill_ms.clone()),
+                        decode: (decode_batch.clone(), decode_ms.clone()),
+                        per_kv_ms: *decode_ms_per_kv_token,
+                    }
+                }
+            };
+            for r in 0..p.count {
+                replicas.push(LlmReplica {
+                    name: if p.count == 1 { p.name.clone() } else { format!("{}/{r}", p.name) },
+                    pool: i,
+                    role: p.role,
+                    kind: kind.clone(),
+                    kv_pages: pages,
+                    perf: perf.clone(),
+                    cost_per_s: f64::from(self.tensor_parallel) * kind.price_per_hour / 3600.0,
+                });
+            }
+        }
+        let has = |role: Role| replicas.iter().any(|r| r.role == role);
+        if has(Role::Prefill) != has(Role::Decode) {
+            return Err(ConfigError::invalid(
+                "llm.pools",
+                "a disaggregated setup needs both a `prefill` and a `decode` pool",
+            ));
+        }
+        if has(Role::Prefill) && matches!(self.scheduler, SchedulerSpec::Static { .. }) {
+            return Err(ConfigError::invalid(
+                "llm.scheduler",
+                "disaggregated prefill/decode pools need the continuous scheduler",
+            ));
+        }
+        Ok(ResolvedLlm { spec: self.clone(), shape, replicas, kv_bytes_per_token, weight_bytes })
+    }
+}

@@ -1,0 +1,1033 @@
+//! The token-level engine: one event per iteration end (and per KV transfer), arrivals merged
+//! from the request stream. Each replica plans an iteration when it is idle and something can
+//! run; the iteration's effects (tokens, first tokens, completions) apply when it ends.
+
+use super::kv::KvPool;
+use super::perf::Work;
+use super::summary::*;
+use super::{LlmRouterSpec, LlmSpec, Preemption, ResolvedLlm, Role, SchedulerSpec};
+use crate::calendar::Calendar;
+use crate::config::{ConfigError, ScenarioConfig};
+use crate::engine::SimError;
+use crate::metrics::{LatencyStats, TimeIntegral};
+use crate::policy::router::{DeviceView, Router};
+use rand::RngExt;
+use std::collections::VecDeque;
+use traces::rng::{StreamRng, stream};
+use traces::{Request, SimTime};
+
+/// Runs the `[llm]` scenario `config` over `requests` (sorted by arrival) with `seed`.
+pub fn run(
+    config: &ScenarioConfig,
+    requests: &mut dyn Iterator<Item = Request>,
+    seed: u64,
+) -> Result<LlmSummary, SimError> {
+    let spec = config.llm.as_ref().ok_or_else(|| ConfigError::invalid("llm", "the scenario has no [llm] table"))?;
+    let resolved = spec.resolve(&config.kinds()?)?;
+    let mut engine = Engine::new(&config.name, resolved, seed);
+    engine.run(requests)?;
+    Ok(engine.finish())
+}
+
+/// A slot in the sequence table.
+type SeqId = usize;
+
+struct Seq {
+    arrival: SimTime,
+    prompt: u64,
+    output: u64,
+    blocks: Box<[u64]>,
+    generated: u64,
+    /// Tokens to prefill before the next token: the prompt, plus generated tokens after a
+    /// recompute preemption.
+    prefill_target: u64,
+    prefilled: u64,
+    /// Tokens whose KV is resident (cached prefix included).
+    kv_tokens: u64,
+    /// Leading tokens covered by shared prefix blocks this sequence references.
+    cached_tokens: u64,
+    /// Leading prefix blocks referenced.
+    held: usize,
+    own_pages: u64,
+    admitted: Option<SimTime>,
+    first_token: Option<SimTime>,
+    last_token: SimTime,
+    /// Replica it is on (or heading to).
+    replica: usize,
+}
+
+impl Seq {
+    fn prefill_done(&self) -> bool {
+        self.prefilled >= self.prefill_target
+    }
+}
+
+/// An iteration in flight.
+#[derive(Default)]
+struct Plan {
+    /// (sequence, prompt tokens computed).
+    prefill: Vec<(SeqId, u64)>,
+    /// Sequences producing one token.
+    decode: Vec<SeqId>,
+}
+
+struct StaticBatch {
+    seqs: Vec<SeqId>,
+    prompt: u64,
+    steps: u64,
+    step: u64,
+}
+
+struct Replica {
+    role: Role,
+    kv: KvPool,
+    waiting: VecDeque<SeqId>,
+    /// Preempted by swap, to resume first.
+    swapped: VecDeque<SeqId>,
+    /// KV arrived from a prefill replica, to resume before anything else.
+    incoming: VecDeque<SeqId>,
+    /// Admitted, in admission order (preemption takes the last).
+    running: Vec<SeqId>,
+    plan: Option<Plan>,
+    batch: Option<StaticBatch>,
+    iterations: u64,
+    busy_ns: u64,
+    peak_pages: u64,
+    routed: u64,
+    /// Prompt tokens waiting (for the KV-aware router).
+    waiting_tokens: u64,
+}
+
+impl Replica {
+    fn load(&self) -> usize {
+        self.waiting.len() + self.swapped.len() + self.incoming.len() + self.running.len()
+    }
+}
+
+enum Event {
+    IterationEnd(usize),
+    TransferEnd(SeqId),
+}
+
+struct Engine {
+    name: String,
+    seed: u64,
+    r: ResolvedLlm,
+    cal: Calendar<Event>,
+    seqs: Vec<Option<Seq>>,
+    free_slots: Vec<SeqId>,
+    replicas: Vec<Replica>,
+    entry: Vec<usize>,
+    decoders: Vec<usize>,
+    shared_router: Option<Box<dyn Router>>,
+    route_rng: StreamRng,
+    views: Vec<DeviceView>,
+    // Metrics.
+    counts: LlmCounts,
+    tokens: TokenCounts,
+    ttft: LatencyStats,
+    tpot: LatencyStats,
+    itl: LatencyStats,
+    e2e: LatencyStats,
+    queue: LatencyStats,
+    good: u64,
+    kv_used: TimeIntegral,
+    preemptions: u64,
+    swap_bytes: f64,
+    transfer_bytes: f64,
+    lookups: u64,
+    hits: u64,
+    iter_seqs: u64,
+    iter_tokens: u64,
+    prefill_only: u64,
+    timeline: Timeline,
+    next_sample: SimTime,
+    sample_every: SimTime,
+    in_transfer: u64,
+    last_arrival: SimTime,
+}
+
+fn pages(tokens: u64, bs: u64) -> u64 {
+    tokens.div_ceil(bs)
+}
+
+impl Engine {
+    fn new(name: &str, r: ResolvedLlm, seed: u64) -> Engine {
+        let bs = u64::from(r.spec.block_size);
+        let block_pages = r.spec.prefix_cache.as_ref().map_or(1, |c| u64::from(c.block_tokens) / bs);
+        let replicas: Vec<Replica> = r
+            .replicas
+            .iter()
+            .map(|x| Replica {
+                role: x.role,
+                kv: KvPool::new(x.kv_pages, block_pages),
+                waiting: VecDeque::new(),
+                swapped: VecDeque::new(),
+                incoming: VecDeque::new(),
+                running: Vec::new(),
+                plan: None,
+                batch: None,
+                iterations: 0,
+                busy_ns: 0,
+                peak_pages: 0,
+                routed: 0,
+                waiting_tokens: 0,
+            })
+            .collect();
+        let entry = (0..replicas.len()).filter(|&i| replicas[i].role != Role::Decode).collect();
+        let decoders = (0..replicas.len()).filter(|&i| replicas[i].role == Role::Decode).collect();
+        let shared_router = r.spec.router.shared().map(|s| s.build(stream(seed, "llm/router")));
+        let sample_every = SimTime::from_secs_f64(r.spec.timeline_interval_s).unwrap_or(SimTime::MAX);
+        Engine {
+            name: name.to_string(),
+            seed,
+            cal: Calendar::new(),
+            seqs: Vec::new(),
+            free_slots: Vec::new(),
+            views: Vec::new(),
+            replicas,
+            entry,
+            decoders,
+            shared_router,
+            route_rng: stream(seed, "llm/router-ties"),
+            counts: LlmCounts::default(),
+            tokens: TokenCounts::default(),
+            ttft: LatencyStats::default(),
+            tpot: LatencyStats::default(),
+            itl: LatencyStats::default(),
+            e2e: LatencyStats::default(),
+            queue: LatencyStats::default(),
+            good: 0,
+            kv_used: TimeIntegral::default(),
+            preemptions: 0,
+            swap_bytes: 0.0,
+            transfer_bytes: 0.0,
+            lookups: 0,
+            hits: 0,
+            iter_seqs: 0,
+            iter_tokens: 0,
+            prefill_only: 0,
+            timeline: Timeline { interval_s: r.spec.timeline_interval_s, ..Timeline::default() },
+            next_sample: SimTime::ZERO,
+            sample_every,
+            in_transfer: 0,
+            last_arrival: SimTime::ZERO,
+            r,
+        }
+    }
+
+    fn spec(&self) -> &LlmSpec {
+        &self.r.spec
+    }
+
+    fn bs(&self) -> u64 {
+        u64::from(self.r.spec.block_size)
+    }
+
+    fn seq(&self, id: SeqId) -> &Seq {
+        self.seqs[id].as_ref().expect("live sequence")
+    }
+
+    fn seq_mut(&mut self, id: SeqId) -> &mut Seq {
+        self.seqs[id].as_mut().expect("live sequence")
+    }
+
+    fn run(&mut self, requests: &mut dyn Iterator<Item = Request>) -> Result<(), SimError> {
+        let mut next = requests.next();
+        loop {
+            let arrival_first = match (&next, self.cal.peek_time()) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                // Iterations ending at the same instant finish first: their freed memory and
+                // slots are there for the arrival.
+                (Some(r), Some(t)) => r.arrival < t,
+            };
+            if arrival_first {
+                let req = next.take().expect("checked");
+                if req.arrival < self.last_arrival {
+                    return Err(SimError::Unsorted { id: req.id, arrival: req.arrival, previous: self.last_arrival });
+                }
+                self.sample_until(req.arrival);
+                self.cal.advance(req.arrival)?;
+                self.last_arrival = req.arrival;
+                self.arrive(req);
+                next = requests.next();
+            } else {
+                let t = self.cal.peek_time().expect("checked");
+                self.sample_until(t);
+                let (now, ev) = self.cal.pop().expect("checked");
+                match ev {
+                    Event::IterationEnd(r) => self.iteration_end(r, now),
+                    Event::TransferEnd(s) => self.transfer_end(s, now),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn sample_until(&mut self, t: SimTime) {
+        while self.next_sample <= t {
+            let used: u64 = self.replicas.iter().map(|r| r.kv.used()).sum();
+            let cap: u64 = self.replicas.iter().map(|r| r.kv.capacity()).sum();
+            let running: usize = self.replicas.iter().map(|r| r.running.len()).sum();
+            let waiting: usize =
+                self.replicas.iter().map(|r| r.waiting.len() + r.swapped.len() + r.incoming.len()).sum();
+            let tl = &mut self.timeline;
+            tl.t_s.push(self.next_sample.as_secs_f64());
+            tl.kv_utilization.push(used as f64 / cap as f64);
+            tl.running.push(running as u64);
+            tl.waiting.push(waiting as u64 + self.in_transfer);
+            // Bounded memory: past 4,096 samples, keep every other one at twice the interval.
+            if tl.t_s.len() >= 4096 {
+                for v in [&mut tl.t_s, &mut tl.kv_utilization] {
+                    *v = v.iter().copied().step_by(2).collect();
+                }
+                for v in [&mut tl.running, &mut tl.waiting] {
+                    *v = v.iter().copied().step_by(2).collect();
+                }
+                tl.interval_s *= 2.0;
+                self.sample_every = SimTime(self.sample_every.as_nanos().saturating_mul(2));
+                self.next_sample =
+                    SimTime::from_secs_f64(*tl.t_s.last().expect("kept samples")).unwrap_or(SimTime::MAX);
+            }
+            self.next_sample = SimTime(self.next_sample.as_nanos().saturating_add(self.sample_every.as_nanos()));
+        }
+    }
+
+    fn note_kv(&mut self, r: usize, now: SimTime) {
+        let used = self.replicas[r].kv.used();
+        debug_assert!(used <= self.replicas[r].kv.capacity());
+        self.replicas[r].peak_pages = self.replicas[r].peak_pages.max(used);
+        let total: u64 = self.replicas.iter().map(|x| x.kv.used()).sum();
+        self.kv_used.set(now, total);
+    }
+
+    fn route(&mut self, blocks: &[u64]) -> usize {
+        let cands = &self.entry;
+        if cands.len() == 1 {
+            return cands[0];
+        }
+        if let Some(router) = self.shared_router.as_mut() {
+            self.views.clear();
+            for x in &self.replicas {
+                self.views.push(DeviceView {
+                    queue_len: x.waiting.len() + x.swapped.len() + x.incoming.len(),
+                    in_service: x.running.len(),
+                    servers: 1,
+                    service_s: 1.0,
+                    cost_per_s: 0.0,
+                });
+            }
+            return router.route(cands, &self.views, self.cal.now());
+        }
+        let bs = u64::from(self.r.spec.block_size);
+        match &self.r.spec.router {
+            LlmRouterSpec::KvAware => {
+                let key = |i: usize| {
+                    let x = &self.replicas[i];
+                    let free = x.kv.available() as i64 - pages(x.waiting_tokens, bs) as i64;
+                    (free, std::cmp::Reverse(x.load()))
+                };
+                let best = cands.iter().map(|&i| key(i)).max().expect("candidates");
+                let ties: Vec<usize> = cands.iter().copied().filter(|&i| key(i) == best).collect();
+                ties[self.route_rng.random_range(0..ties.len())]
+            }
+            LlmRouterSpec::PrefixAware { slack } => {
+                let min_load = cands.iter().map(|&i| self.replicas[i].load()).min().expect("candidates");
+                let key = |i: usize| {
+                    let x = &self.replicas[i];
+                    (x.kv.peek_prefix(blocks), std::cmp::Reverse(x.load()))
+                };
+                let eligible: Vec<usize> =
+                    cands.iter().copied().filter(|&i| self.replicas[i].load() <= min_load + *slack as usize).collect();
+                let best = eligible.iter().map(|&i| key(i)).max().expect("the least loaded is eligible");
+                let ties: Vec<usize> = eligible.iter().copied().filter(|&i| key(i) == best).collect();
+                ties[self.route_rng.random_range(0..ties.len())]
+            }
+            _ => unreachable!("shared routers handled above"),
+        }
+    }
+
+    fn arrive(&mut self, req: Request) {
+        let now = req.arrival;
+        self.counts.arrived += 1;
+        let output = if req.output_tokens == 0 {
+            self.counts.zero_output_as_one += 1;
+            1
+        } else {
+            req.output_tokens
+        };
+        let prompt = req.input_size.max(1);
+        let blocks =
+            if self.r.spec.prefix_cache.is_some() { req.prefix_blocks.unwrap_or_default() } else { Box::default() };
+        let r = self.route(&blocks);
+        self.replicas[r].routed += 1;
+        // A request that cannot fit a replica even alone would wait forever.
+        let bs = self.bs();
+        let need = if self.replicas[r].role == Role::Prefill {
+            let dec_cap = self.decoders.iter().map(|&d| self.replicas[d].kv.capacity()).max().unwrap_or(0);
+            if pages(prompt + output - 1, bs) > dec_cap { u64::MAX } else { pages(prompt, bs) }
+        } else {
+            pages(prompt + output - 1, bs)
+        };
+        if need > self.replicas[r].kv.capacity() {
+            self.counts.rejected += 1;
+            return;
+        }
+        let seq = Seq {
+            arrival: now,
+            prompt,
+            output,
+            blocks,
+            generated: 0,
+            prefill_target: prompt,
+            prefilled: 0,
+            kv_tokens: 0,
+            cached_tokens: 0,
+            held: 0,
+            own_pages: 0,
+            admitted: None,
+            first_token: None,
+            last_token: now,
+            replica: r,
+        };
+        let id = match self.free_slots.pop() {
+            Some(i) => {
+                self.seqs[i] = Some(seq);
+                i
+            }
+            None => {
+                self.seqs.push(Some(seq));
+                self.seqs.len() - 1
+            }
+        };
+        self.replicas[r].waiting.push_back(id);
+        self.replicas[r].waiting_tokens += prompt;
+        self.kick(r, now);
+    }
+
+    /// Starts an iteration on replica `r` if it is idle and has work.
+    fn kick(&mut self, r: usize, now: SimTime) {
+        if self.replicas[r].plan.is_some() {
+            return;
+        }
+        let (work, extra_s, plan) = match self.spec().scheduler.clone() {
+            SchedulerSpec::Static { max_num_seqs } => match self.plan_static(r, max_num_seqs as usize) {
+                Some(x) => x,
+                None => return,
+            },
+            SchedulerSpec::Continuous { max_num_seqs, max_batched_tokens, chunked_prefill, preemption } => {
+                match self.plan_continuous(
+                    r,
+                    max_num_seqs as usize,
+                    u64::from(max_batched_tokens),
+                    chunked_prefill,
+                    preemption,
+                ) {
+                    Some(x) => x,
+                    None => return,
+                }
+            }
+        };
+        let secs = self.r.replicas[r].perf.iteration_s(&work) + extra_s;
+        let dur = SimTime::from_secs_f64(secs).unwrap_or(SimTime::MAX).max(SimTime(1));
+        let x = &mut self.replicas[r];
+        x.iterations += 1;
+        x.busy_ns += dur.as_nanos();
+        self.iter_seqs += (plan.prefill.len() + plan.decode.len()) as u64;
+        self.iter_tokens += work.tokens();
+        if plan.decode.is_empty() && !x.running.is_empty() && x.batch.is_none() {
+            // Sequences were decoding but this iteration only prefilled.
+            let decoding = x.running.iter().filter(|&&s| self.seqs[s].as_ref().is_some_and(Seq::prefill_done)).count();
+            if decoding > 0 {
+                self.prefill_only += 1;
+            }
+        }
+        self.replicas[r].plan = Some(plan);
+        self.note_kv(r, now);
+        self.cal.schedule(now + dur, Event::IterationEnd(r)).expect("iterations end in the future");
+    }
+
+    /// Pages a sequence needs to hold `kv` tokens.
+    fn own_pages_for(&self, s: &Seq, kv: u64) -> u64 {
+        pages(kv - s.cached_tokens, self.bs())
+    }
+
+    /// Admission of a waiting sequence: prefix lookup, then pages for `chunk` more tokens (the
+    /// whole remaining prefill when `chunk` is None). False (and nothing changed) if memory is short.
+    fn admit(&mut self, r: usize, id: SeqId, chunk_budget: Option<u64>, now: SimTime) -> Option<u64> {
+        let pbt = self.r.spec.prefix_cache.as_ref().map_or(0, |c| u64::from(c.block_tokens));
+        let first = self.seq(id).admitted.is_none();
+        let (target, prompt, nblocks) = {
+            let s = self.seq(id);
+            (s.prefill_target, s.prompt, s.blocks.len())
+        };
+        let mut matched = 0;
+        if pbt > 0 && nblocks > 0 {
+            let full = ((prompt / pbt) as usize).min(nblocks);
+            let max_blocks = (((target - 1) / pbt) as usize).min(full);
+            let blocks = self.seq(id).blocks[..max_blocks].to_vec();
+            matched = self.replicas[r].kv.acquire_prefix(&blocks);
+        }
+        let cached = matched as u64 * pbt;
+        let remaining = target - cached;
+        let chunk = chunk_budget.map_or(remaining, |b| b.min(remaining));
+        let need = pages(chunk, self.bs());
+        if !self.replicas[r].kv.alloc(need) {
+            if matched > 0 {
+                let blocks = self.seq(id).blocks[..matched].to_vec();
+                self.replicas[r].kv.release_prefix(&blocks);
+            }
+            return None;
+        }
+        if first {
+            self.lookups += nblocks as u64;
+            self.hits += matched as u64;
+            self.tokens.prefix_cached += cached;
+            self.queue.record(now - self.seq(id).arrival);
+        }
+        let s = self.seq_mut(id);
+        if first {
+            s.admitted = Some(now);
+        }
+        s.held = matched;
+        s.cached_tokens = cached;
+        s.prefilled = cached;
+        s.kv_tokens = cached;
+        s.own_pages = need;
+        Some(chunk)
+    }
+
+    /// Grows a running sequence's pages to hold `more` tokens; false if memory is short.
+    fn grow(&mut self, r: usize, id: SeqId, more: u64) -> bool {
+        let s = self.seq(id);
+        let want = self.own_pages_for(s, s.kv_tokens + more);
+        let need = want.saturating_sub(s.own_pages);
+        if need > 0 && !self.replicas[r].kv.alloc(need) {
+            return false;
+        }
+        self.seq_mut(id).own_pages = want.max(self.seq(id).own_pages);
+        true
+    }
+
+    /// Releases a sequence's memory on replica `r`.
+    fn release(&mut self, r: usize, id: SeqId) {
+        let (own, blocks) = {
+            let s = self.seq(id);
+            (s.own_pages, s.blocks[..s.held].to_vec())
+        };
+        self.replicas[r].kv.free(own);
+        self.replicas[r].kv.release_prefix(&blocks);
+        let s = self.seq_mut(id);
+        s.own_pages = 0;
+        s.held = 0;
+        s.cached_tokens = 0;
+    }
+
+    /// Evicts running sequence `id` (the caller removed it from `running`).
+    fn preempt(&mut self, r: usize, id: SeqId, mode: Preemption, swap_s: &mut f64) {
+        self.preemptions += 1;
+        match mode {
+            Preemption::Recompute => {
+                let redo = self.seq(id).kv_tokens - self.seq(id).cached_tokens;
+                self.release(r, id);
+                let s = self.seq_mut(id);
+                s.prefill_target = s.prompt + s.generated;
+                s.prefilled = 0;
+                s.kv_tokens = 0;
+                self.tokens.recomputed += redo;
+                self.replicas[r].waiting_tokens += self.seq(id).prefill_target;
+                self.replicas[r].waiting.push_front(id);
+            }
+            Preemption::Swap => {
+                let bytes = self.seq(id).kv_tokens as f64 * self.r.kv_bytes_per_token;
+                // Swapped KV comes back as private pages: the prefix references are dropped.
+                self.release(r, id);
+                self.swap_bytes += bytes;
+                *swap_s += bytes / (self.r.spec.swap_gb_s * 1e9);
+                self.replicas[r].swapped.push_back(id);
+            }
+        }
+    }
+
+    /// Gives every decoding sequence of `r` a page for its next token, preempting from the back
+    /// of `running` when memory is short. Returns the sequences that will decode.
+    fn reserve_decodes(&mut self, r: usize, mode: Preemption, swap_s: &mut f64) -> Vec<SeqId> {
+        let mut decode = Vec::new();
+        let mut i = 0;
+        while i < self.replicas[r].running.len() {
+            let id = self.replicas[r].running[i];
+            if !self.seq(id).prefill_done() {
+                i += 1;
+                continue;
+            }
+            loop {
+                if self.grow(r, id, 1) {
+                    decode.push(id);
+                    i += 1;
+                    break;
+                }
+                let victim = self.replicas[r].running.pop().expect("this sequence is running");
+                decode.retain(|&d| d != victim);
+                self.preempt(r, victim, mode, swap_s);
+                if victim == id {
+                    break;
+                }
+            }
+        }
+        decode
+    }
+
+    fn plan_continuous(
+        &mut self,
+        r: usize,
+        max_seqs: usize,
+        budget: u64,
+        chunked: bool,
+        mode: Preemption,
+    ) -> Option<(Work, f64, Plan)> {
+        let now = self.cal.now();
+        let mut swap_s = 0.0;
+        let mut plan = Plan::default();
+        // KV handed over by a prefill replica joins first, as whole sequences.
+        while let Some(&id) = self.replicas[r].incoming.front() {
+            if self.replicas[r].running.len() >= max_seqs {
+                break;
+            }
+            let want = pages(self.seq(id).kv_tokens, self.bs());
+            if !self.replicas[r].kv.alloc(want) {
+                break;
+            }
+            self.replicas[r].incoming.pop_front();
+            self.seq_mut(id).own_pages = want;
+            self.replicas[r].running.push(id);
+        }
+        // Swapped sequences come back next, as whole sequences.
+        while let Some(&id) = self.replicas[r].swapped.front() {
+            if self.replicas[r].running.len() >= max_seqs {
+                break;
+            }
+            let want = pages(self.seq(id).kv_tokens, self.bs());
+            if !self.replicas[r].kv.alloc(want) {
+                break;
+            }
+            self.replicas[r].swapped.pop_front();
+            let bytes = self.seq(id).kv_tokens as f64 * self.r.kv_bytes_per_token;
+            self.swap_bytes += bytes;
+            swap_s += bytes / (self.r.spec.swap_gb_s * 1e9);
+            self.seq_mut(id).own_pages = want;
+            self.replicas[r].running.push(id);
+        }
+        let mut left = budget;
+        if chunked {
+            plan.decode = self.reserve_decodes(r, mode, &mut swap_s);
+            left = left.saturating_sub(plan.decode.len() as u64);
+            // Unfinished prefills continue, in admission order.
+            let running = self.replicas[r].running.clone();
+            for id in running {
+                if left == 0 {
+                    break;
+                }
+                if self.seq(id).prefill_done() {
+                    continue;
+                }
+                let s = self.seq(id);
+                let chunk = (s.prefill_target - s.prefilled).min(left);
+                if !self.grow(r, id, chunk) {
+                    break;
+                }
+                plan.prefill.push((id, chunk));
+                left -= chunk;
+            }
+        }
+        // New admissions (not while swapped sequences wait: they would starve).
+        if self.replicas[r].swapped.is_empty() && self.replicas[r].incoming.is_empty() {
+            while let Some(&id) = self.replicas[r].waiting.front() {
+                if self.replicas[r].running.len() >= max_seqs || (chunked && left == 0) {
+                    break;
+                }
+                if !chunked {
+                    let s = self.seq(id);
+                    let need = s.prefill_target - s.prefilled;
+                    // A prompt longer than the budget runs alone rather than never.
+                    if !plan.prefill.is_empty() && need > left {
+                        break;
+                    }
+                }
+                let Some(chunk) = self.admit(r, id, if chunked { Some(left) } else { None }, now) else {
+                    break;
+                };
+                self.replicas[r].waiting.pop_front();
+                self.replicas[r].waiting_tokens -= self.seq(id).prefill_target;
+                self.replicas[r].running.push(id);
+                if chunk > 0 {
+                    plan.prefill.push((id, chunk));
+                } else {
+                    unreachable!("a prefill always computes at least one token");
+                }
+                left = left.saturating_sub(chunk);
+            }
+        }
+        if !chunked && plan.prefill.is_empty() {
+            plan.decode = self.reserve_decodes(r, mode, &mut swap_s);
+        }
+        if plan.prefill.is_empty() && plan.decode.is_empty() {
+            return None;
+        }
+        let work = self.work_of(&plan);
+        Some((work, swap_s, plan))
+    }
+
+    fn work_of(&self, plan: &Plan) -> Work {
+        let mut w = Work::default();
+        for &(id, n) in &plan.prefill {
+            let c = self.seq(id).kv_tokens as f64;
+            let n_f = n as f64;
+            w.prefill_tokens += n;
+            w.kv_read_tokens += self.seq(id).kv_tokens;
+            w.attention_flops += self.r.shape.attention_flops(n_f * c + n_f * (n_f - 1.0) / 2.0);
+        }
+        for &id in &plan.decode {
+            let k = self.seq(id).kv_tokens;
+            w.decode_seqs += 1;
+            w.kv_read_tokens += k;
+            w.attention_flops += self.r.shape.attention_flops(k as f64);
+        }
+        w
+    }
+
+    fn plan_static(&mut self, r: usize, max_seqs: usize) -> Option<(Work, f64, Plan)> {
+        let now = self.cal.now();
+        let bs = self.bs();
+        if self.replicas[r].batch.is_none() {
+            let mut seqs = Vec::new();
+            while let Some(&id) = self.replicas[r].waiting.front() {
+                if seqs.len() >= max_seqs {
+                    break;
+                }
+                let s = self.seq(id);
+                // FasterTransformer reserves the whole sequence up front.
+                let need = pages(s.prompt + s.output - 1, bs);
+                if !self.replicas[r].kv.alloc(need) {
+                    break;
+                }
+                self.replicas[r].waiting.pop_front();
+                self.replicas[r].waiting_tokens -= self.seq(id).prompt;
+                self.queue.record(now - self.seq(id).arrival);
+                let s = self.seq_mut(id);
+                s.own_pages = need;
+                s.admitted = Some(now);
+                seqs.push(id);
+            }
+            if seqs.is_empty() {
+                return None;
+            }
+            let prompt = seqs.iter().map(|&s| self.seq(s).prompt).max().expect("non-empty");
+            let steps = seqs.iter().map(|&s| self.seq(s).output).max().expect("non-empty");
+            self.replicas[r].running = seqs.clone();
+            self.replicas[r].batch = Some(StaticBatch { seqs, prompt, steps, step: 0 });
+        }
+        let b = self.replicas[r].batch.as_ref().expect("a batch");
+        let n = b.seqs.len() as u64;
+        let mut plan = Plan::default();
+        let mut w = Work::default();
+        if b.step == 0 {
+            // Prompts padded to the longest.
+            let p = b.prompt as f64;
+            w.prefill_tokens = n * b.prompt;
+            w.attention_flops = n as f64 * self.r.shape.attention_flops(p * (p - 1.0) / 2.0);
+            plan.prefill = b.seqs.iter().map(|&s| (s, b.prompt)).collect();
+        } else {
+            let ctx = b.prompt + b.step - 1;
+            w.decode_seqs = n;
+            w.kv_read_tokens = n * ctx;
+            w.attention_flops = n as f64 * self.r.shape.attention_flops(ctx as f64);
+            plan.decode = b.seqs.clone();
+        }
+        Some((w, 0.0, plan))
+    }
+
+    fn iteration_end(&mut self, r: usize, now: SimTime) {
+        let plan = self.replicas[r].plan.take().expect("an iteration was running");
+        if self.replicas[r].batch.is_some() {
+            self.static_end(r, plan, now);
+        } else {
+            self.continuous_end(r, plan, now);
+        }
+        self.note_kv(r, now);
+        self.kick(r, now);
+    }
+
+    fn static_end(&mut self, r: usize, plan: Plan, now: SimTime) {
+        let b = self.replicas[r].batch.as_mut().expect("a batch");
+        b.step += 1;
+        let step = b.step;
+        let done = step >= b.steps;
+        let prompt = b.prompt;
+        let seqs = b.seqs.clone();
+        if step == 1 {
+            for &(id, _) in &plan.prefill {
+                let s = self.seqs[id].as_ref().expect("live sequence");
+                self.tokens.prefill_computed += s.prompt;
+                self.tokens.padding += prompt - s.prompt;
+            }
+        }
+        for id in seqs.iter().copied() {
+            let s = self.seq(id);
+            if s.generated >= s.output {
+                self.tokens.padding += 1;
+                continue;
+            }
+            self.token(id, now);
+            if self.seq(id).generated == self.seq(id).output {
+                self.complete(id, now);
+            }
+        }
+        if done {
+            for id in seqs {
+                let own = self.seq(id).own_pages;
+                self.replicas[r].kv.free(own);
+                self.seqs[id] = None;
+                self.free_slots.push(id);
+            }
+            self.replicas[r].running.clear();
+            self.replicas[r].batch = None;
+        }
+    }
+
+    /// Sequence `id` produced a token at `now`.
+    fn token(&mut self, id: SeqId, now: SimTime) {
+        let s = self.seq_mut(id);
+        s.generated += 1;
+        let gap = now - s.last_token;
+        let first = s.first_token.is_none();
+        s.last_token = now;
+        if first {
+            s.first_token = Some(now);
+            let ttft = now - s.arrival;
+            self.ttft.record(ttft);
+        } else {
+            self.itl.record(gap);
+        }
+        self.tokens.output += 1;
+    }
+
+    /// Sequence `id` produced its last token at `now` (its memory is released by the caller).
+    fn complete(&mut self, id: SeqId, now: SimTime) {
+        let s = self.seqs[id].as_ref().expect("live sequence");
+        let first = s.first_token.expect("a completed sequence had a first token");
+        let e2e = now - s.arrival;
+        let ttft = first - s.arrival;
+        let tpot_ns = if s.output > 1 { (now - first).as_nanos() / (s.output - 1) } else { 0 };
+        self.e2e.record(e2e);
+        if s.output > 1 {
+            self.tpot.record(SimTime(tpot_ns));
+        }
+        if let Some(slo) = &self.r.spec.slo
+            && ttft.as_secs_f64() * 1e3 <= slo.ttft_ms
+            && tpot_ns as f64 / 1e6 <= slo.tpot_ms
+        {
+            self.good += 1;
+        }
+        self.counts.completed += 1;
+        self.tokens.input += s.prompt;
+    }
+
+    fn continuous_end(&mut self, r: usize, plan: Plan, now: SimTime) {
+        let pbt = self.r.spec.prefix_cache.as_ref().map_or(0, |c| u64::from(c.block_tokens));
+        let bs = self.bs();
+        let mut finished = Vec::new();
+        let mut handoff = Vec::new();
+        for (id, n) in plan.prefill {
+            self.tokens.prefill_computed += n;
+            let s = self.seqs[id].as_mut().expect("live sequence");
+            s.prefilled += n;
+            s.kv_tokens += n;
+            // Full prompt blocks with an id become shareable.
+            if let Some(full) = s.prompt.checked_div(pbt) {
+                let full = (full as usize).min(s.blocks.len());
+                while s.held < full && (s.held as u64 + 1) * pbt <= s.prefilled.min(s.prompt) {
+                    let h = s.blocks[s.held];
+                    s.held += 1;
+                    s.cached_tokens += pbt;
+                    s.own_pages -= pbt / bs;
+                    self.replicas[r].kv.publish(h);
+                }
+            }
+            if self.seq(id).prefill_done() {
+                self.token(id, now);
+                let s = self.seq(id);
+                if s.generated == s.output {
+                    finished.push(id);
+                } else if self.replicas[r].role == Role::Prefill {
+                    handoff.push(id);
+                }
+            }
+        }
+        for id in plan.decode {
+            self.seq_mut(id).kv_tokens += 1;
+            self.token(id, now);
+            if self.seq(id).generated == self.seq(id).output {
+                finished.push(id);
+            }
+        }
+        for id in finished {
+            self.complete(id, now);
+            self.release(r, id);
+            self.replicas[r].running.retain(|&x| x != id);
+            self.seqs[id] = None;
+            self.free_slots.push(id);
+        }
+        for id in handoff {
+            self.release(r, id);
+            self.replicas[r].running.retain(|&x| x != id);
+            let bytes = self.seq(id).kv_tokens as f64 * self.r.kv_bytes_per_token;
+            self.transfer_bytes += bytes;
+            self.in_transfer += 1;
+            let d = self.pick_decoder(id);
+            self.seq_mut(id).replica = d;
+            let dur = SimTime::from_secs_f64(bytes / (self.r.spec.kv_transfer_gb_s * 1e9)).unwrap_or(SimTime::MAX);
+            self.cal.schedule(now + dur, Event::TransferEnd(id)).expect("transfers end in the future");
+        }
+    }
+
+    /// The decode replica with the most free KV after its queue (ties: fewest sequences).
+    fn pick_decoder(&mut self, _id: SeqId) -> usize {
+        let bs = self.bs();
+        let key = |i: usize| {
+            let x = &self.replicas[i];
+            let queued: u64 = x.incoming.iter().map(|&s| pages(self.seq(s).kv_tokens, bs)).sum();
+            (x.kv.available() as i64 - queued as i64, std::cmp::Reverse(x.load()))
+        };
+        let best = self.decoders.iter().map(|&i| key(i)).max().expect("decode replicas exist");
+        let ties: Vec<usize> = self.decoders.iter().copied().filter(|&i| key(i) == best).collect();
+        ties[self.route_rng.random_range(0..ties.len())]
+    }
+
+    fn transfer_end(&mut self, id: SeqId, now: SimTime) {
+        self.in_transfer -= 1;
+        let d = self.seq(id).replica;
+        // An arriving KV is resumed whole, before new work.
+        self.replicas[d].incoming.push_back(id);
+        self.kick(d, now);
+    }
+
+    fn finish(self) -> LlmSummary {
+        let end = self.cal.now().max(self.last_arrival);
+        let horizon = end.as_secs_f64();
+        let per_s = |x: f64| if horizon > 0.0 { x / horizon } else { 0.0 };
+        let cap: u64 = self.replicas.iter().map(|r| r.kv.capacity()).sum();
+        let usd: f64 = self.r.replicas.iter().map(|r| r.cost_per_s).sum::<f64>() * horizon;
+        let total_tokens = (self.tokens.input + self.tokens.output) as f64;
+        let first = &self.r.replicas[0];
+        let info_work = |prefill: u64, decode: u64, kv: u64| Work {
+            prefill_tokens: prefill,
+            decode_seqs: decode,
+            attention_flops: if prefill > 0 {
+                let p = prefill as f64;
+                self.r.shape.attention_flops(p * (p - 1.0) / 2.0)
+            } else {
+                self.r.shape.attention_flops(kv as f64)
+            },
+            kv_read_tokens: kv,
+        };
+        let scheduler = match &self.r.spec.scheduler {
+            SchedulerSpec::Static { .. } => "static",
+            SchedulerSpec::Continuous { chunked_prefill: true, .. } => "continuous+chunked",
+            SchedulerSpec::Continuous { .. } => "continuous",
+        };
+        let iterations: u64 = self.replicas.iter().map(|r| r.iterations).sum();
+        LlmSummary {
+            engine: "llm",
+            scenario: self.name.clone(),
+            seed: self.seed,
+            scheduler: scheduler.to_string(),
+            horizon_s: horizon,
+            requests: self.counts.clone(),
+            tokens: self.tokens.clone(),
+            latency_ms: TokenLatency {
+                ttft: self.ttft.summary_ms(),
+                tpot: self.tpot.summary_ms(),
+                itl: self.itl.summary_ms(),
+                e2e: self.e2e.summary_ms(),
+                queue: self.queue.summary_ms(),
+            },
+            throughput: Throughput {
+                requests_per_s: per_s(self.counts.completed as f64),
+                output_tokens_per_s: per_s(self.tokens.output as f64),
+                total_tokens_per_s: per_s(total_tokens),
+            },
+            slo: self.r.spec.slo.as_ref().map(|s| TokenSloStats {
+                ttft_ms: s.ttft_ms,
+                tpot_ms: s.tpot_ms,
+                attainment: if self.counts.completed > 0 {
+                    self.good as f64 / self.counts.completed as f64
+                } else {
+                    0.0
+                },
+                goodput_per_s: per_s(self.good as f64),
+            }),
+            kv: KvStats {
+                block_size: self.r.spec.block_size,
+                bytes_per_token: self.r.kv_bytes_per_token,
+                capacity_pages: cap,
+                mean_utilization: self.kv_used.mean_until(end) / cap as f64,
+                peak_utilization: self
+                    .replicas
+                    .iter()
+                    .map(|r| r.peak_pages as f64 / r.kv.capacity() as f64)
+                    .fold(0.0, f64::max),
+                preemptions: self.preemptions,
+                swap_bytes: self.swap_bytes,
+                transfer_bytes: self.transfer_bytes,
+            },
+            prefix: self.r.spec.prefix_cache.as_ref().map(|c| PrefixStats {
+                block_tokens: c.block_tokens,
+                lookups: self.lookups,
+                hits: self.hits,
+                hit_rate: if self.lookups > 0 { self.hits as f64 / self.lookups as f64 } else { 0.0 },
+                evictions: self.replicas.iter().map(|r| r.kv.evictions()).sum(),
+            }),
+            iterations: IterationStats {
+                count: iterations,
+                mean_seqs: if iterations > 0 { self.iter_seqs as f64 / iterations as f64 } else { 0.0 },
+                mean_tokens: if iterations > 0 { self.iter_tokens as f64 / iterations as f64 } else { 0.0 },
+                prefill_only: self.prefill_only,
+            },
+            cost: LlmCost {
+                usd,
+                usd_per_million_output_tokens: if self.tokens.output > 0 {
+                    usd / self.tokens.output as f64 * 1e6
+                } else {
+                    0.0
+                },
+                usd_per_million_tokens: if total_tokens > 0.0 { usd / total_tokens * 1e6 } else { 0.0 },
+            },
+            model: ModelInfo {
+                model: self.r.shape.name.clone(),
+                params: self.r.shape.params,
+                weight_bytes: self.r.weight_bytes,
+                tensor_parallel: self.r.spec.tensor_parallel,
+                decode_step_batch1_ms: first.perf.iteration_s(&info_work(0, 1, 1024)) * 1e3,
+                prefill_1024_ms: first.perf.iteration_s(&info_work(1024, 0, 0)) * 1e3,
+            },
+            replicas: self
+                .replicas
+                .iter()
+                .zip(&self.r.replicas)
+                .map(|(x, spec)| ReplicaSummary {
+                    name: spec.name.clone(),
+                    kind: spec.kind.name.clone(),
+                    role: format!("{:?}", spec.role).to_lowercase(),
+                    kv_pages: x.kv.capacity(),
+                    iterations: x.iterations,
+                    busy_fraction: if end.as_nanos() > 0 { x.busy_ns as f64 / end.as_nanos() as f64 } else { 0.0 },
+                    kv_peak_pages: x.peak_pages,
+                    routed: x.routed,
+                })
+                .collect(),
+            timeline: self.timeline,
+        }
+    }
+}

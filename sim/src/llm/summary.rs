@@ -1,0 +1,227 @@
+//! What an LLM run reports (`summary.json`); formulas in `docs/metrics.md` (LLM section).
+
+use crate::metrics::Distribution;
+use serde::Serialize;
+
+/// Request counts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LlmCounts {
+    /// Requests that arrived.
+    pub arrived: u64,
+    /// Requests whose last token was produced.
+    pub completed: u64,
+    /// Requests refused at arrival: prompt + output need more KV memory than a replica has.
+    pub rejected: u64,
+    /// Requests with 0 output tokens in the trace, run as 1 (the prefill's token).
+    pub zero_output_as_one: u64,
+}
+
+/// Token counts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TokenCounts {
+    /// Prompt tokens of completed requests.
+    pub input: u64,
+    /// Output tokens generated (each exactly once).
+    pub output: u64,
+    /// Prompt tokens computed by prefill (recomputation included, cached prefix excluded).
+    pub prefill_computed: u64,
+    /// Prompt tokens served from the prefix cache.
+    pub prefix_cached: u64,
+    /// Tokens prefilled again after a recompute preemption.
+    pub recomputed: u64,
+    /// Tokens computed only as padding by static batching.
+    pub padding: u64,
+}
+
+/// Token-level latencies, ms.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TokenLatency {
+    /// Time to first token: first token − arrival.
+    pub ttft: Distribution,
+    /// Time per output token: (last token − first token) / (output tokens − 1), requests with ≥ 2 tokens.
+    pub tpot: Distribution,
+    /// Inter-token latency: gap between consecutive tokens of a request, every gap.
+    pub itl: Distribution,
+    /// End-to-end: last token − arrival.
+    pub e2e: Distribution,
+    /// Queueing before the first admission: admission − arrival.
+    pub queue: Distribution,
+}
+
+/// Throughput over the horizon.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Throughput {
+    /// Completed requests / horizon, 1/s.
+    pub requests_per_s: f64,
+    /// Output tokens / horizon, 1/s.
+    pub output_tokens_per_s: f64,
+    /// (prompt + output tokens of completed requests) / horizon, 1/s.
+    pub total_tokens_per_s: f64,
+}
+
+/// Goodput under token SLOs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TokenSloStats {
+    /// TTFT target, ms.
+    pub ttft_ms: f64,
+    /// TPOT target, ms.
+    pub tpot_ms: f64,
+    /// Share of completed requests meeting both targets.
+    pub attainment: f64,
+    /// Requests meeting both targets / horizon, 1/s.
+    pub goodput_per_s: f64,
+}
+
+/// KV memory.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KvStats {
+    /// Tokens per page.
+    pub block_size: u32,
+    /// KV bytes per token.
+    pub bytes_per_token: f64,
+    /// Pages over all replicas.
+    pub capacity_pages: u64,
+    /// Time-average of used pages / capacity, over all replicas.
+    pub mean_utilization: f64,
+    /// Largest used pages / capacity of any replica at any time (≤ 1).
+    pub peak_utilization: f64,
+    /// Preemptions (a running sequence evicted for lack of pages).
+    pub preemptions: u64,
+    /// Bytes copied to and from host memory by swap preemption.
+    pub swap_bytes: f64,
+    /// Bytes moved from prefill to decode replicas.
+    pub transfer_bytes: f64,
+}
+
+/// Prefix cache.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PrefixStats {
+    /// Tokens per prefix block.
+    pub block_tokens: u32,
+    /// Prefix block ids of first admissions.
+    pub lookups: u64,
+    /// Of those, found cached.
+    pub hits: u64,
+    /// hits / lookups.
+    pub hit_rate: f64,
+    /// Cached blocks evicted.
+    pub evictions: u64,
+}
+
+/// Iterations.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IterationStats {
+    /// Iterations run over all replicas.
+    pub count: u64,
+    /// Mean sequences per iteration (prefilling + decoding).
+    pub mean_seqs: f64,
+    /// Mean tokens per iteration.
+    pub mean_tokens: f64,
+    /// Iterations that only prefilled (decodes waited).
+    pub prefill_only: u64,
+}
+
+/// Cost.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LlmCost {
+    /// Σ replicas price × horizon, $.
+    pub usd: f64,
+    /// usd / output tokens × 10⁶.
+    pub usd_per_million_output_tokens: f64,
+    /// usd / (prompt + output tokens) × 10⁶.
+    pub usd_per_million_tokens: f64,
+}
+
+/// One replica.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReplicaSummary {
+    /// Name.
+    pub name: String,
+    /// Device kind.
+    pub kind: String,
+    /// Role.
+    pub role: String,
+    /// KV capacity, pages.
+    pub kv_pages: u64,
+    /// Iterations.
+    pub iterations: u64,
+    /// Busy time / horizon.
+    pub busy_fraction: f64,
+    /// Peak used pages.
+    pub kv_peak_pages: u64,
+    /// Requests routed here at arrival.
+    pub routed: u64,
+}
+
+/// Samples over time (for figures): KV utilization, running and waiting sequences.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Timeline {
+    /// Sampling interval, s.
+    pub interval_s: f64,
+    /// Sample times, s.
+    pub t_s: Vec<f64>,
+    /// Used pages / capacity, all replicas.
+    pub kv_utilization: Vec<f64>,
+    /// Sequences running.
+    pub running: Vec<u64>,
+    /// Sequences waiting (queued, swapped or in transfer).
+    pub waiting: Vec<u64>,
+}
+
+/// Roofline quantities of one replica of the first pool (for reading the results).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelInfo {
+    /// Model name.
+    pub model: String,
+    /// Parameters.
+    pub params: f64,
+    /// Weight bytes of one replica.
+    pub weight_bytes: f64,
+    /// Tensor-parallel degree.
+    pub tensor_parallel: u32,
+    /// A decode step of one sequence at context 1,024, ms.
+    pub decode_step_batch1_ms: f64,
+    /// A prefill of 1,024 tokens, ms.
+    pub prefill_1024_ms: f64,
+}
+
+/// The summary of an LLM run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LlmSummary {
+    /// Always `llm`.
+    pub engine: &'static str,
+    /// Scenario name.
+    pub scenario: String,
+    /// Run seed.
+    pub seed: u64,
+    /// Scheduler kind (`static`, `continuous`, `continuous+chunked`).
+    pub scheduler: String,
+    /// Last completion (or arrival), s.
+    pub horizon_s: f64,
+    /// Counts.
+    pub requests: LlmCounts,
+    /// Tokens.
+    pub tokens: TokenCounts,
+    /// Latencies, ms.
+    pub latency_ms: TokenLatency,
+    /// Throughput.
+    pub throughput: Throughput,
+    /// SLO goodput, if targets are set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slo: Option<TokenSloStats>,
+    /// KV memory.
+    pub kv: KvStats,
+    /// Prefix cache, if on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<PrefixStats>,
+    /// Iterations.
+    pub iterations: IterationStats,
+    /// Cost.
+    pub cost: LlmCost,
+    /// Model.
+    pub model: ModelInfo,
+    /// Replicas.
+    pub replicas: Vec<ReplicaSummary>,
+    /// Timeline.
+    pub timeline: Timeline,
+}

@@ -1,0 +1,279 @@
+//! Token-level LLM serving: hand-computed micro-scenarios, roofline-driven comparisons and
+//! property tests of the invariants (KV within capacity, tokens conserved).
+
+use proptest::prelude::*;
+use sim::ScenarioConfig;
+use sim::llm::LlmSummary;
+use traces::{Request, SimTime};
+
+/// A table perf model that is easy to compute by hand: prefill(n) = 0.01 ms × n,
+/// decode(b) = 4 ms + 1 ms × b.
+const TABLE: &str = r#"
+    [llm.perf]
+    kind = "table"
+    prefill_tokens = [100, 1000]
+    prefill_ms = [1.0, 10.0]
+    decode_batch = [1, 2]
+    decode_ms = [5.0, 6.0]
+"#;
+
+fn scenario(scheduler: &str, extra: &str) -> ScenarioConfig {
+    ScenarioConfig::parse(&format!(
+        r#"
+        name = "micro"
+        [llm]
+        model = "llama-2-7b"
+        scheduler = {scheduler}
+        [[llm.pools]]
+        name = "gpu"
+        kind = "a100"
+        {TABLE}
+        {extra}
+        "#
+    ))
+    .unwrap()
+}
+
+fn req(id: u64, at_ms: u64, prompt: u64, output: u64) -> Request {
+    let mut r = Request::new(id, SimTime::from_millis(at_ms), prompt);
+    r.output_tokens = output;
+    r
+}
+
+fn run(c: &ScenarioConfig, reqs: Vec<Request>) -> LlmSummary {
+    sim::llm::run(c, &mut reqs.into_iter(), 1).unwrap()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-6
+}
+
+// Two requests: A (t = 0, 100-token prompt, 3 output tokens), B (t = 2 ms, 200, 2).
+
+#[test]
+fn continuous_batching_by_hand() {
+    // 0: prefill A (1 ms) → A's first token at 1. 1: decode A (5 ms) → 6. B arrived at 2.
+    // 6: prefill B alone (2 ms; A waits) → B's first token at 8. 8: decode A, B (6 ms) → 14:
+    // both finish. TTFT A 1, B 6; e2e A 14, B 12; TPOT A (14 − 1)/2 = 6.5, B 6.
+    let s = run(&scenario(r#"{ kind = "continuous" }"#, ""), vec![req(0, 0, 100, 3), req(1, 2, 200, 2)]);
+    assert_eq!((s.requests.completed, s.tokens.output, s.tokens.input), (2, 5, 300));
+    let l = &s.latency_ms;
+    assert!(close(l.ttft.mean, 3.5) && close(l.ttft.max, 6.0), "{l:?}");
+    assert!(close(l.e2e.mean, 13.0) && close(l.e2e.max, 14.0));
+    assert!(close(l.tpot.mean, 6.25) && close(l.tpot.max, 6.5));
+    // Gaps: A 5 and 8, B 6.
+    assert!(close(l.itl.mean, 19.0 / 3.0) && close(l.itl.max, 8.0) && l.itl.count == 3);
+    assert!(close(s.horizon_s, 0.014));
+    assert_eq!((s.iterations.count, s.iterations.prefill_only), (4, 1));
+}
+
+#[test]
+fn chunked_prefill_by_hand() {
+    // Budget 150 tokens. 0: prefill A → 1. 1: decode A → 6. 6: decode A + 149 of B's prompt
+    // (5 + 1.49 ms) → 12.49: A done. 12.49: B's last 51 tokens (0.51) → 13.00: B's first token.
+    // 13: decode B (5) → 18: B done. A never waits for B's whole prompt.
+    let c =
+        scenario(r#"{ kind = "continuous", max_num_seqs = 8, max_batched_tokens = 150, chunked_prefill = true }"#, "");
+    let s = run(&c, vec![req(0, 0, 100, 3), req(1, 2, 200, 2)]);
+    let l = &s.latency_ms;
+    assert!(close(l.e2e.max, 16.0) && close(l.e2e.mean, (12.49 + 16.0) / 2.0), "{l:?}");
+    assert!(close(l.ttft.max, 11.0) && close(l.ttft.mean, 6.0));
+    assert!(close(l.tpot.mean, (11.49 / 2.0 + 5.0) / 2.0));
+    assert_eq!((s.iterations.count, s.iterations.prefill_only, s.tokens.prefill_computed), (5, 0, 300));
+}
+
+#[test]
+fn static_batching_by_hand() {
+    // A alone (B not yet there): prefill 1 → 1, two decodes → 6, 11. B waits for the whole
+    // batch: prefill 2 → 13, decode → 18.
+    let s = run(&scenario(r#"{ kind = "static" }"#, ""), vec![req(0, 0, 100, 3), req(1, 2, 200, 2)]);
+    let l = &s.latency_ms;
+    assert!(close(l.e2e.max, 16.0) && close(l.e2e.mean, 13.5), "{l:?}");
+    assert!(close(l.ttft.max, 11.0) && close(l.ttft.mean, 6.0));
+    assert!(close(l.queue.max, 9.0));
+    // Three at t = 0: the first starts alone (prefill 1 ms, one token); the next two form one
+    // batch at 1: prompts padded to 200 (prefill of 400 tokens, 4 ms) → first tokens at 5; two
+    // decodes of batch 2 (6 ms each) → 11 (the 2-token one is done), 17.
+    let reqs = vec![req(0, 0, 100, 1), req(1, 0, 100, 3), req(2, 0, 200, 2)];
+    let s = run(&scenario(r#"{ kind = "static" }"#, ""), reqs);
+    assert_eq!((s.tokens.padding, s.tokens.output), (100 + 1, 6), "100 prompt pads, one decode slot");
+    assert!(close(s.latency_ms.ttft.max, 5.0) && close(s.latency_ms.e2e.max, 17.0));
+    assert!(close(s.latency_ms.e2e.mean, 29.0 / 3.0), "{:?}", s.latency_ms.e2e);
+}
+
+/// A tiny model on a tiny device: `pages` KV pages of 16 tokens (4 bytes per token).
+fn tiny(pages: f64, scheduler: &str, extra: &str) -> ScenarioConfig {
+    tiny_pools(pages, scheduler, "[[llm.pools]]\nname = \"gpu\"\nkind = \"toy\"", extra)
+}
+
+fn tiny_pools(pages: f64, scheduler: &str, pools: &str, extra: &str) -> ScenarioConfig {
+    let mem_gb = (2e6 + pages * 64.0) / 1e9;
+    ScenarioConfig::parse(&format!(
+        r#"
+        name = "tiny"
+        [[device_kinds]]
+        name = "toy"
+        memory_gb = {mem_gb}
+        bandwidth_gb_s = 100.0
+        peak_tflops = {{ fp16 = 1.0 }}
+        price_per_hour = 3.6
+        [llm]
+        model = "toy"
+        shape = {{ name = "toy", params = 1e6, layers = 1, hidden = 8, kv_heads = 1, head_dim = 1 }}
+        memory_utilization = 1.0
+        scheduler = {scheduler}
+        {pools}
+        {TABLE}
+        {extra}
+        "#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn kv_pressure_preempts_and_recomputes_and_every_token_is_made_once() {
+    // 10 pages = 160 tokens. Each request alone needs ⌈(64 + 59)/16⌉ = 8 pages; two cannot
+    // both finish, so the later-admitted one is preempted and recomputed.
+    for mode in ["recompute", "swap"] {
+        let c = tiny(10.5, &format!(r#"{{ kind = "continuous", preemption = "{mode}" }}"#), "");
+        let s = run(&c, vec![req(0, 0, 64, 60), req(1, 0, 64, 60)]);
+        assert_eq!((s.requests.completed, s.tokens.output), (2, 120), "{mode}");
+        assert!(s.kv.preemptions >= 1, "{mode}");
+        assert!(s.kv.peak_utilization <= 1.0 && s.kv.peak_utilization > 0.9, "{mode}");
+        if mode == "recompute" {
+            assert!(s.tokens.recomputed > 0 && s.tokens.prefill_computed > 128);
+        } else {
+            assert!(s.kv.swap_bytes > 0.0 && s.tokens.recomputed == 0);
+        }
+    }
+    // A request that cannot fit even alone is refused, not left waiting forever.
+    let c = tiny(10.5, r#"{ kind = "continuous" }"#, "");
+    let s = run(&c, vec![req(0, 0, 150, 20), req(1, 0, 10, 5)]);
+    assert_eq!((s.requests.rejected, s.requests.completed), (1, 1));
+}
+
+#[test]
+fn prefix_blocks_are_reused_and_skip_their_prefill() {
+    // Blocks of 32 tokens. A computes blocks 1, 2 (64 of its 70 tokens are full blocks); B
+    // shares block 1 and 2 then differs; C shares only block 1.
+    let c = tiny(1000.5, r#"{ kind = "continuous" }"#, "[llm.prefix_cache]\nblock_tokens = 32");
+    let mut reqs = vec![req(0, 0, 70, 2), req(1, 100, 70, 2), req(2, 200, 70, 2)];
+    reqs[0].prefix_blocks = Some(vec![1, 2, 3].into());
+    reqs[1].prefix_blocks = Some(vec![1, 2, 4].into());
+    reqs[2].prefix_blocks = Some(vec![1, 5, 6].into());
+    let s = run(&c, reqs);
+    let p = s.prefix.as_ref().unwrap();
+    assert_eq!((p.lookups, p.hits), (9, 3));
+    assert_eq!(s.tokens.prefix_cached, 96);
+    assert_eq!(s.tokens.prefill_computed, 210 - 96);
+}
+
+#[test]
+fn disaggregated_pools_hand_over_the_kv() {
+    let pools = r#"
+        [[llm.pools]]
+        name = "prefill"
+        kind = "toy"
+        role = "prefill"
+        [[llm.pools]]
+        name = "decode"
+        kind = "toy"
+        role = "decode"
+    "#;
+    let sched = "{ kind = \"continuous\" }\nkv_transfer_gb_s = 0.000001";
+    let c = tiny_pools(100.5, sched, pools, "");
+    // Prefill 100 tokens (1 ms) → first token at 1; 100 tokens × 4 B at 1 kB/s = 0.4 s of
+    // transfer; then 2 decodes of 5 ms.
+    let s = run(&c, vec![req(0, 0, 100, 3)]);
+    assert!(close(s.latency_ms.ttft.max, 1.0) && close(s.latency_ms.e2e.max, 1.0 + 400.0 + 10.0), "{:?}", s.latency_ms);
+    assert_eq!(s.kv.transfer_bytes, 400.0);
+    assert_eq!(s.replicas.iter().map(|r| r.iterations).collect::<Vec<_>>(), vec![1, 2]);
+}
+
+#[test]
+fn continuous_beats_static_on_throughput_and_ttft_on_the_roofline() {
+    let text = |sched: &str| {
+        format!(
+            r#"
+            name = "cmp"
+            [workload.arrivals]
+            kind = "poisson"
+            rate = 12.0
+            [workload.input_size]
+            kind = "log_normal"
+            mean = 800.0
+            cv = 1.0
+            [workload.output_tokens]
+            kind = "log_normal"
+            mean = 200.0
+            cv = 1.0
+            [llm]
+            model = "llama-2-7b"
+            scheduler = {sched}
+            [[llm.pools]]
+            name = "gpu"
+            kind = "a100"
+            "#
+        )
+    };
+    let go = |sched: &str| {
+        let c = ScenarioConfig::parse(&text(sched)).unwrap();
+        let mut g = c.workload.as_ref().unwrap().generator(3, 3000).unwrap();
+        sim::llm::run(&c, &mut g, 3).unwrap()
+    };
+    let cont = go(r#"{ kind = "continuous" }"#);
+    let stat = go(r#"{ kind = "static", max_num_seqs = 32 }"#);
+    assert_eq!(cont.tokens.output, stat.tokens.output);
+    assert!(cont.horizon_s < stat.horizon_s, "{} vs {}", cont.horizon_s, stat.horizon_s);
+    assert!(cont.latency_ms.ttft.p99 < stat.latency_ms.ttft.p99 / 2.0);
+}
+
+fn arb_requests() -> impl Strategy<Value = Vec<Request>> {
+    prop::collection::vec((0u64..50, 1u64..120, 0u64..40, prop::collection::vec(0u64..6, 0..4)), 1..40).prop_map(|v| {
+        let mut t = 0;
+        v.into_iter()
+            .enumerate()
+            .map(|(i, (gap, prompt, out, blocks))| {
+                t += gap;
+                let mut r = req(i as u64, t, prompt, out);
+                r.prefix_blocks = Some(blocks.into());
+                r
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn kv_stays_within_capacity_and_tokens_are_conserved(
+        reqs in arb_requests(),
+        pages in 9u32..40,
+        sched in 0usize..5,
+    ) {
+        let scheduler = [
+            r#"{ kind = "continuous", max_num_seqs = 4, max_batched_tokens = 64 }"#,
+            r#"{ kind = "continuous", max_num_seqs = 4, max_batched_tokens = 64, chunked_prefill = true }"#,
+            r#"{ kind = "continuous", max_num_seqs = 8, preemption = "swap" }"#,
+            r#"{ kind = "continuous", max_num_seqs = 8, max_batched_tokens = 32, chunked_prefill = true, preemption = "swap" }"#,
+            r#"{ kind = "static", max_num_seqs = 3 }"#,
+        ][sched];
+        let prefix = if sched == 4 { "" } else { "[llm.prefix_cache]\nblock_tokens = 32" };
+        let c = tiny(f64::from(pages) + 0.5, scheduler, prefix);
+        let expect: u64 = reqs.iter().map(|r| r.output_tokens.max(1)).sum();
+        let n = reqs.len() as u64;
+        let s = run(&c, reqs);
+        prop_assert_eq!(s.requests.arrived, n);
+        prop_assert_eq!(s.requests.completed + s.requests.rejected, n);
+        prop_assert!(s.kv.peak_utilization <= 1.0);
+        if s.requests.rejected == 0 {
+            prop_assert_eq!(s.tokens.output, expect);
+        }
+        prop_assert!(s.latency_ms.ttft.max <= s.latency_ms.e2e.max);
+        let max_seqs = [4.0, 4.0, 8.0, 8.0, 3.0][sched];
+        prop_assert!(s.iterations.mean_seqs <= max_seqs);
+        if let Some(p) = &s.prefix {
+            prop_assert!(p.hits <= p.lookups);
+        }
+    }
+}
