@@ -1,0 +1,83 @@
+//! The house style: one palette, one font, fixed sizes. Every chart kind draws through these
+//! constants so the chapter's figures look alike.
+
+use std::sync::OnceLock;
+
+use plotters::style::text_anchor::Pos;
+use plotters::style::{Color, FontDesc, FontFamily, FontStyle, RGBColor, TextStyle};
+
+use crate::error::{Error, Result};
+
+/// Image width in pixels (PNG) and user units (SVG).
+pub const WIDTH: u32 = 1200;
+/// Image height in pixels (PNG) and user units (SVG).
+pub const HEIGHT: u32 = 750;
+
+/// The Okabe–Ito colour-blind-safe palette, in the order series get it. Yellow is last: it is the
+/// weakest on white.
+pub const PALETTE: [RGBColor; 8] = [
+    RGBColor(0x00, 0x72, 0xB2), // blue
+    RGBColor(0xE6, 0x9F, 0x00), // orange
+    RGBColor(0x00, 0x9E, 0x73), // bluish green
+    RGBColor(0xD5, 0x5E, 0x00), // vermillion
+    RGBColor(0xCC, 0x79, 0xA7), // reddish purple
+    RGBColor(0x56, 0xB4, 0xE9), // sky blue
+    RGBColor(0x00, 0x00, 0x00), // black
+    RGBColor(0xF0, 0xE4, 0x42), // yellow
+];
+
+/// Colour of the i-th series (the palette repeats after eight; markers tell repeats apart).
+pub fn series_color(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// Text, axes and the highlight ring.
+pub const INK: RGBColor = RGBColor(0x20, 0x20, 0x20);
+/// Reference lines and the footer.
+pub const MUTED: RGBColor = RGBColor(0x55, 0x55, 0x55);
+/// Grid lines.
+pub const GRID: RGBColor = RGBColor(0xDD, 0xDD, 0xDD);
+
+/// Title size in pixels.
+pub const TITLE_PX: f64 = 34.0;
+/// Axis titles.
+pub const AXIS_TITLE_PX: f64 = 25.0;
+/// Tick labels, legend entries and annotations.
+pub const LABEL_PX: f64 = 21.0;
+/// Footer.
+pub const FOOTER_PX: f64 = 17.0;
+
+/// Data line width in pixels.
+pub const LINE_WIDTH: u32 = 3;
+/// Marker radius in pixels.
+pub const MARKER_PX: i32 = 6;
+
+/// The family name the embedded font is registered under. It is also what the SVG files name as
+/// `font-family`, with a generic fallback for viewers that lack DejaVu Sans.
+pub const FONT_FAMILY: &str = "DejaVu Sans, sans-serif";
+
+/// Registers DejaVu Sans (regular and bold) with plotters once per process.
+pub fn ensure_font() -> Result<()> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, dejavu::sans::regular()).is_ok()
+            && plotters::style::register_font(FONT_FAMILY, FontStyle::Bold, dejavu::sans::bold()).is_ok()
+    });
+    if ok { Ok(()) } else { Err(Error::Font) }
+}
+
+/// The font at a size, regular.
+pub fn font(px: f64) -> FontDesc<'static> {
+    FontDesc::new(FontFamily::Name(FONT_FAMILY), px, FontStyle::Normal)
+}
+
+/// Regular text in a colour.
+pub fn text(px: f64, color: RGBColor) -> TextStyle<'static> {
+    TextStyle { font: font(px), color: color.to_backend_color(), pos: Pos::default() }
+}
+
+/// The title style.
+pub fn title() -> TextStyle<'static> {
+    let font = FontDesc::new(FontFamily::Name(FONT_FAMILY), TITLE_PX, FontStyle::Bold);
+    TextStyle { font, color: INK.to_backend_color(), pos: Pos::default() }
+}
