@@ -52,6 +52,13 @@ pub const LINE_WIDTH: u32 = 3;
 /// Marker radius in pixels.
 pub const MARKER_PX: i32 = 6;
 
+/// Attribution for the embedded DejaVu Sans, to ship with binaries that contain it. The full
+/// licence text is `assets/dejavu-fonts-ttf-2.37/LICENSE` in the `dejavu` crate.
+pub const FONT_NOTICE: &str = "DejaVu Sans 2.37: fonts are (c) Bitstream (Bitstream Vera Fonts Copyright (c) 2003 by \
+Bitstream, Inc. All Rights Reserved. Bitstream Vera is a trademark of Bitstream, Inc.); DejaVu changes are in the \
+public domain; glyphs imported from Arev fonts are (c) 2006 Tavmjong Bah. Licensed under the Bitstream Vera and Arev \
+font licences.";
+
 /// The family name the embedded font is registered under. It is also what the SVG files name as
 /// `font-family`, with a generic fallback for viewers that lack DejaVu Sans.
 pub const FONT_FAMILY: &str = "DejaVu Sans, sans-serif";
