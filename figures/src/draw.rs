@@ -64,7 +64,7 @@ fn legend_width<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Prepared)
         .iter()
         .map(|e| area.estimate_text_size(&e.name, &font.clone().into()).map(|s| s.0).unwrap_or(200))
         .max();
-    (widest.unwrap_or(0) + 96).clamp(220, 440)
+    (widest.unwrap_or(0) + 110).clamp(220, 460)
 }
 
 fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Prepared) -> DrawResult<DB> {

@@ -73,9 +73,10 @@
 //! `font-family="DejaVu Sans, sans-serif"`: SVG text is laid out by the viewer, which falls back
 //! to its own sans-serif where DejaVu Sans is missing.
 //!
-//! Known limitation: plotters 0.3.7's `ab_glyph` renderer places each glyph at its advance but
-//! drops the glyph's left side bearing, so letter spacing in the PNG is slightly uneven (narrow
-//! letters such as `i` and `l` sit a pixel or two left). Text stays legible; SVG is unaffected.
+//! PNG text goes through a thin backend wrapper (`glyphs.rs`): plotters 0.3.7's `ab_glyph`
+//! renderer drops each glyph's left side bearing and rounds advances per glyph, which made letter
+//! spacing visibly uneven; the wrapper keeps plotters' text layout and anchors but rasterizes each
+//! glyph at its exact position with the same embedded font.
 //!
 //! # Bad data
 //!
@@ -113,6 +114,7 @@
 mod cdf;
 mod draw;
 mod error;
+mod glyphs;
 mod prepare;
 mod render;
 mod spec;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::{BitMapBackend, IntoDrawingArea, SVGBackend};
 
 use crate::error::{Error, Result};
+use crate::glyphs::GlyphBackend;
 use crate::spec::Figure;
 use crate::{draw, prepare, style};
 
@@ -56,7 +57,8 @@ impl Figure {
         let (w, h) = (style::WIDTH, style::HEIGHT);
         let mut rgb = vec![0u8; (w * h * 3) as usize];
         {
-            let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+            let backend = GlyphBackend(BitMapBackend::with_buffer(&mut rgb, (w, h)));
+            let root = backend.into_drawing_area();
             draw::figure(&root, &self.title, &self.footer(), &prepared).map_err(|e| self.draw_error("PNG", e))?;
         }
         let mut png = Vec::new();

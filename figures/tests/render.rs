@@ -96,6 +96,12 @@ fn each_kind_renders_svg_and_png_with_its_labels() {
         assert_eq!(png_size(&png), (style::WIDTH, style::HEIGHT));
         let decoded = image::load_from_memory_with_format(&png, image::ImageFormat::Png).unwrap().to_rgb8();
         assert_eq!(decoded.dimensions(), (1200, 750));
+        // The title is drawn: dark text pixels in the band above the plot.
+        let title_ink = (10..50).flat_map(|y| (0..1200).map(move |x| (x, y))).filter(|&(x, y)| {
+            let p = decoded.get_pixel(x, y).0;
+            p.iter().all(|&c| c < 0x60)
+        });
+        assert!(title_ink.count() > 500, "{}: title not drawn", fig.id);
         // Not blank: the palette's blue or orange is somewhere.
         assert!(decoded.pixels().any(|p| p.0 == [0x00, 0x72, 0xB2] || p.0 == [0xE6, 0x9F, 0x00]), "{}", fig.id);
     }
