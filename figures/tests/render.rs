@@ -297,3 +297,12 @@ fn golden_json_of_the_line_sample() {
     assert_eq!(json, golden);
     Figure::from_json(&golden).unwrap().to_png().unwrap();
 }
+
+#[test]
+fn svg_text_is_escaped() {
+    let mut fig = samples::two_panel();
+    fig.title = "p99 < SLO & throughput > 1k".into();
+    let svg = fig.to_svg().unwrap();
+    assert!(svg.contains("p99 &lt; SLO &amp; throughput &gt; 1k"));
+    assert!(svg_texts(&svg).contains(&fig.title));
+}
