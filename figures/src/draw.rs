@@ -16,6 +16,7 @@ const FOOTER_H: u32 = 40;
 const Y_LABEL_AREA: u32 = 118;
 const X_LABEL_AREA: u32 = 78;
 const LEGEND_ROW: i32 = 34;
+const SCATTER_LABEL_PX: f64 = style::LABEL_PX - 2.0;
 
 /// Draws the whole figure on `root`.
 pub(crate) fn figure<DB: DrawingBackend>(
@@ -209,7 +210,14 @@ fn draw_panel<DB: DrawingBackend>(
             RefAxis::X => ((r.value, y_axis.hi), 8, 6, true),
             RefAxis::Y => ((x_axis.lo, r.value), 10, -6, false),
         };
-        boxed_label(chart.plotting_area(), area, at, (dx, dy), (false, below), &r.label, style::MUTED)?;
+        boxed_label(
+            chart.plotting_area(),
+            area,
+            at,
+            (dx, dy),
+            (false, below),
+            Label(&r.label, style::LABEL_PX, style::MUTED),
+        )?;
     }
     for line in &panel.lines {
         let color = style::series_color(line.color);
@@ -236,13 +244,15 @@ fn draw_panel<DB: DrawingBackend>(
         let px = chart.backend_coord(&(mark.x, mark.y));
         let right = px.0 > xr.end - 260;
         let gap = mark.radius + 5;
-        let (offset, pos) = if right {
-            ((-gap, -gap / 2), Pos::new(HPos::Right, VPos::Bottom))
-        } else {
-            ((gap, -gap / 2), Pos::new(HPos::Left, VPos::Bottom))
-        };
-        let st = style::text(style::LABEL_PX - 2.0, style::INK).pos(pos);
-        plot.draw(&(EmptyElement::at((mark.x, mark.y)) + Text::new(mark.label.clone(), offset, st)))?;
+        let (dx, dy) = if right { (-gap, -gap / 2) } else { (gap, -gap / 2) };
+        boxed_label(
+            plot,
+            area,
+            (mark.x, mark.y),
+            (dx, dy),
+            (right, false),
+            Label(&mark.label, SCATTER_LABEL_PX, style::INK),
+        )?;
     }
     for spot in &panel.spots {
         let plot = chart.plotting_area();
@@ -253,7 +263,14 @@ fn draw_panel<DB: DrawingBackend>(
         let below = px.1 - 20 - th < yr.start;
         let dx = if right { -20 } else { 20 };
         let dy = if below { 20 } else { -20 };
-        boxed_label(plot, area, (spot.x, spot.y), (dx, dy), (right, below), &spot.label, style::INK)?;
+        boxed_label(
+            plot,
+            area,
+            (spot.x, spot.y),
+            (dx, dy),
+            (right, below),
+            Label(&spot.label, style::LABEL_PX, style::INK),
+        )?;
     }
     Ok(())
 }
@@ -263,6 +280,9 @@ fn text_size<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: &str, px: 
     (size.0 as i32, size.1 as i32)
 }
 
+/// Text, size in pixels and colour of a label.
+struct Label<'a>(&'a str, f64, RGBColor);
+
 /// A label on a white box, placed at a pixel offset from a data point: `(left of, below)` the
 /// offset when the flags are set, else right of and above it.
 fn boxed_label<DB: DrawingBackend, CT: CoordTranslate>(
@@ -271,13 +291,12 @@ fn boxed_label<DB: DrawingBackend, CT: CoordTranslate>(
     at: CT::From,
     (dx, dy): (i32, i32),
     (left_of, below): (bool, bool),
-    text: &str,
-    color: RGBColor,
+    Label(text, px, color): Label<'_>,
 ) -> DrawResult<DB> {
-    let (tw, th) = text_size(measure, text, style::LABEL_PX);
+    let (tw, th) = text_size(measure, text, px);
     let left = if left_of { dx - tw } else { dx };
     let top = if below { dy } else { dy - th };
     let bg = Rectangle::new([(left - 4, top - 3), (left + tw + 4, top + th + 3)], WHITE.mix(0.85).filled());
-    let st = style::text(style::LABEL_PX, color).pos(Pos::new(HPos::Left, VPos::Top));
+    let st = style::text(px, color).pos(Pos::new(HPos::Left, VPos::Top));
     plot.draw(&(EmptyElement::at(at) + bg + Text::new(text.to_string(), (left, top), st)))
 }
