@@ -1,5 +1,6 @@
 //! The house style: one palette, one font, fixed sizes. Every chart kind draws through these
-//! constants so the chapter's figures look alike.
+//! constants so the chapter's figures look alike. Colours and text styles are plotters types and
+//! stay inside the crate; the sizes are public so callers (e.g. slide templates) can match them.
 
 use std::sync::OnceLock;
 
@@ -13,9 +14,13 @@ pub const WIDTH: u32 = 1200;
 /// Image height in pixels (PNG) and user units (SVG).
 pub const HEIGHT: u32 = 750;
 
+/// The palette as hex strings, in the order series get it (for callers that draw elsewhere).
+pub const PALETTE_HEX: [&str; 8] =
+    ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442"];
+
 /// The Okabe–Ito colour-blind-safe palette, in the order series get it. Yellow is last: it is the
 /// weakest on white.
-pub const PALETTE: [RGBColor; 8] = [
+pub(crate) const PALETTE: [RGBColor; 8] = [
     RGBColor(0x00, 0x72, 0xB2), // blue
     RGBColor(0xE6, 0x9F, 0x00), // orange
     RGBColor(0x00, 0x9E, 0x73), // bluish green
@@ -27,16 +32,16 @@ pub const PALETTE: [RGBColor; 8] = [
 ];
 
 /// Colour of the i-th series (the palette repeats after eight; markers tell repeats apart).
-pub fn series_color(i: usize) -> RGBColor {
+pub(crate) fn series_color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
 /// Text, axes and the highlight ring.
-pub const INK: RGBColor = RGBColor(0x20, 0x20, 0x20);
+pub(crate) const INK: RGBColor = RGBColor(0x20, 0x20, 0x20);
 /// Reference lines and the footer.
-pub const MUTED: RGBColor = RGBColor(0x55, 0x55, 0x55);
+pub(crate) const MUTED: RGBColor = RGBColor(0x55, 0x55, 0x55);
 /// Grid lines.
-pub const GRID: RGBColor = RGBColor(0xDD, 0xDD, 0xDD);
+pub(crate) const GRID: RGBColor = RGBColor(0xDD, 0xDD, 0xDD);
 
 /// Title size in pixels.
 pub const TITLE_PX: f64 = 34.0;
@@ -64,7 +69,7 @@ font licences.";
 pub const FONT_FAMILY: &str = "DejaVu Sans, sans-serif";
 
 /// Registers DejaVu Sans (regular and bold) with plotters once per process.
-pub fn ensure_font() -> Result<()> {
+pub(crate) fn ensure_font() -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
         plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, dejavu::sans::regular()).is_ok()
@@ -74,17 +79,29 @@ pub fn ensure_font() -> Result<()> {
 }
 
 /// The font at a size, regular.
-pub fn font(px: f64) -> FontDesc<'static> {
+pub(crate) fn font(px: f64) -> FontDesc<'static> {
     FontDesc::new(FontFamily::Name(FONT_FAMILY), px, FontStyle::Normal)
 }
 
 /// Regular text in a colour.
-pub fn text(px: f64, color: RGBColor) -> TextStyle<'static> {
+pub(crate) fn text(px: f64, color: RGBColor) -> TextStyle<'static> {
     TextStyle { font: font(px), color: color.to_backend_color(), pos: Pos::default() }
 }
 
 /// The title style.
-pub fn title() -> TextStyle<'static> {
+pub(crate) fn title() -> TextStyle<'static> {
     let font = FontDesc::new(FontFamily::Name(FONT_FAMILY), TITLE_PX, FontStyle::Bold);
     TextStyle { font, color: INK.to_backend_color(), pos: Pos::default() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_palette_matches() {
+        for (c, hex) in PALETTE.iter().zip(PALETTE_HEX) {
+            assert_eq!(format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2), hex);
+        }
+    }
 }
