@@ -20,6 +20,7 @@ use std::process::ExitCode;
     about,
     after_help = "\
 Examples:
+  servesim course                                 # the whole course figure set into ./course/
   servesim scenarios                              # what is built in
   servesim simulate --scenario mmc                # S1: M/M/4 against Erlang C
   servesim trace inspect ../shared/traces/AzureLLMInferenceTrace_conv.csv
@@ -35,6 +36,8 @@ struct Cli {
 enum Command {
     /// Simulate a scenario and write a run directory.
     Simulate(cmd::simulate::SimulateArgs),
+    /// Regenerate the course's figure set from built-in scenarios.
+    Course(cmd::course::CourseArgs),
     /// Find the cheapest device mix that meets a latency objective.
     Plan(cmd::plan::PlanArgs),
     /// List the built-in scenarios.
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         }),
         Command::Simulate(a) => cmd::simulate::run(a).map(|_| ()),
         Command::Plan(a) => cmd::plan::run(a),
+        Command::Course(a) => cmd::course::run(a),
         Command::Scenarios(a) => cmd::scenarios::run(a),
         Command::Trace(t) => cmd::trace::run(t),
     };

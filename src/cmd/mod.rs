@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod contract;
+pub mod course;
 pub mod plan;
 pub mod scenarios;
 pub mod simulate;

@@ -55,8 +55,9 @@ pub struct SimulateArgs {
 
 /// The trace that drove a run, as the manifest names it.
 #[derive(Debug, Serialize)]
-struct TraceRef {
-    id: String,
+pub(crate) struct TraceRef {
+    /// Trace id.
+    pub(crate) id: String,
     source: String,
     requests: u64,
 }
@@ -115,14 +116,23 @@ fn progress(total: u64) -> ProgressBar {
     bar
 }
 
+/// The id of a run of the resolved config `resolved` over trace `trace_id` with `seed`: equal
+/// inputs and code give equal ids, whichever command ran them.
+pub(crate) fn run_id(resolved: &str, trace_id: &str, seed: u64) -> String {
+    let config_hash = format!("sha256:{}", sha256_hex(resolved.as_bytes()));
+    let servesim = code_version().servesim;
+    let key = format!("servesim-run-v1\0simulate\0{config_hash}\0{trace_id}\0{seed}\0{servesim}");
+    format!("run-{}", &sha256_hex(key.as_bytes())[..16])
+}
+
 /// What a run produced: the request-level engine's result or an LLM run's summary.
-enum Outcome {
+pub(crate) enum Outcome {
     Classic(sim::RunResult),
     Llm(sim::llm::LlmSummary),
 }
 
 /// Simulates `requests` (n of them, for the progress bar), hashing them on the way.
-fn drive(
+pub(crate) fn drive(
     config: &sim::ScenarioConfig,
     requests: impl Iterator<Item = Request>,
     classes: &[String],
@@ -187,13 +197,7 @@ pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
     let resolved = config.to_toml();
     let config_hash = format!("sha256:{}", sha256_hex(resolved.as_bytes()));
     let version = code_version();
-    let run_id = format!(
-        "run-{}",
-        &sha256_hex(
-            format!("servesim-run-v1\0simulate\0{config_hash}\0{}\0{seed}\0{}", trace_ref.id, version.servesim)
-                .as_bytes()
-        )[..16]
-    );
+    let run_id = run_id(&resolved, &trace_ref.id, seed);
 
     let mut dir = RunDir::create(&args.out, &run_id)?;
     dir.write("config.resolved.toml", resolved.as_bytes())?;
