@@ -1,0 +1,12 @@
+//! servesim kernels (docs to come).
+
+pub mod data;
+mod error;
+pub mod eval;
+pub mod mlp;
+pub mod rng;
+pub mod train;
+
+pub use error::KernelsError;
+pub mod onnx;
+pub mod quant;
