@@ -38,6 +38,9 @@ pub enum KernelsError {
     /// The output directory exists and overwriting was not asked for.
     #[error("{0}: output directory already exists (pass overwrite to replace it)")]
     OutputExists(PathBuf),
+    /// An ONNX file is not one this crate wrote (missing or misshapen initializers).
+    #[error("ONNX model: {0}")]
+    InvalidModel(String),
     /// Encoding or decoding an ONNX protobuf failed.
     #[error("ONNX protobuf: {0}")]
     Onnx(#[from] protobuf::Error),

@@ -8,5 +8,9 @@ pub mod rng;
 pub mod train;
 
 pub use error::KernelsError;
+pub mod card;
 pub mod onnx;
+pub mod pipeline;
 pub mod quant;
+
+pub use pipeline::{BuildOptions, BuildReport, Preset, Progress, build};

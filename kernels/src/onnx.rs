@@ -198,6 +198,75 @@ pub fn decode(bytes: &[u8]) -> Result<ModelProto, KernelsError> {
     Ok(ModelProto::parse_from_bytes(bytes)?)
 }
 
+/// A model read back from a file written by [`export_fp32`] or [`export_int8`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Imported {
+    /// An fp32 graph.
+    Fp32(Mlp),
+    /// An int8 graph.
+    Int8(Int8Mlp),
+}
+
+/// Reads the weights back from ONNX bytes this crate wrote (initializers `W{i}`/`B{i}`, or
+/// `W{i}_q`/`W{i}_scale`/`B{i}`), so tools can evaluate an output directory without the build.
+pub fn import(bytes: &[u8]) -> Result<Imported, KernelsError> {
+    let model = decode(bytes)?;
+    let graph = model.graph.as_ref().ok_or_else(|| KernelsError::InvalidModel("no graph".into()))?;
+    let find = |name: &str, elem: DataType| -> Result<Option<&TensorProto>, KernelsError> {
+        match graph.initializer.iter().find(|t| t.name == name) {
+            None => Ok(None),
+            Some(t) if t.data_type == elem as i32 => Ok(Some(t)),
+            Some(t) => Err(KernelsError::InvalidModel(format!("{name} has data type {}", t.data_type))),
+        }
+    };
+    let shape2 = |t: &TensorProto| -> Result<(usize, usize), KernelsError> {
+        match t.dims[..] {
+            [r, c] if r > 0 && c > 0 => Ok((r as usize, c as usize)),
+            _ => Err(KernelsError::InvalidModel(format!("{} has dims {:?}", t.name, t.dims))),
+        }
+    };
+    let floats = |t: &TensorProto, n: usize| -> Result<Vec<f32>, KernelsError> {
+        if t.raw_data.len() != 4 * n {
+            return Err(KernelsError::InvalidModel(format!(
+                "{} has {} bytes, expected {}",
+                t.name,
+                t.raw_data.len(),
+                4 * n
+            )));
+        }
+        Ok(t.raw_data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    };
+    let int8 = find("W0_q", DataType::INT8)?.is_some();
+    let (mut fp32_layers, mut int8_layers) = (Vec::new(), Vec::new());
+    for i in 0.. {
+        let b = find(&format!("B{i}"), DataType::FLOAT)?;
+        let w = if int8 { find(&format!("W{i}_q"), DataType::INT8)? } else { find(&format!("W{i}"), DataType::FLOAT)? };
+        let (Some(w), Some(b)) = (w, b) else { break };
+        let (rows, cols) = shape2(w)?;
+        let bias = floats(b, cols)?;
+        if int8 {
+            let s = find(&format!("W{i}_scale"), DataType::FLOAT)?
+                .ok_or_else(|| KernelsError::InvalidModel(format!("W{i}_scale missing")))?;
+            if w.raw_data.len() != rows * cols {
+                return Err(KernelsError::InvalidModel(format!("W{i}_q has {} bytes", w.raw_data.len())));
+            }
+            // Stored row-major `in × out`; kept channel-major.
+            let q = (0..cols).flat_map(|j| (0..rows).map(move |k| w.raw_data[k * cols + j] as i8)).collect();
+            let weights = crate::quant::int8::Int8Weights { in_dim: rows, out_dim: cols, q, scales: floats(s, cols)? };
+            int8_layers.push(crate::quant::int8::Int8Layer { weights, bias });
+        } else {
+            let v = floats(w, rows * cols)?;
+            let w = nalgebra::DMatrix::from_fn(rows, cols, |k, j| v[k * cols + j]);
+            fp32_layers.push(crate::mlp::Dense { w, b: bias.into() });
+        }
+    }
+    match (int8, fp32_layers.is_empty(), int8_layers.is_empty()) {
+        (false, false, _) => Ok(Imported::Fp32(Mlp { layers: fp32_layers })),
+        (true, _, false) => Ok(Imported::Int8(Int8Mlp { layers: int8_layers })),
+        _ => Err(KernelsError::InvalidModel("no layers found".into())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +339,15 @@ mod tests {
         assert_eq!(scale.dims, vec![3]);
         let mm = &g.node[1];
         assert_eq!(mm.input, ["l0_x_q", "W0_q", "l0_x_zero_point"]);
+    }
+
+    #[test]
+    fn import_reads_back_exactly_what_was_exported() {
+        let model = Mlp::new(&[11, 16, 8, 3], &mut stream(4, "onnx"));
+        assert_eq!(import(&export_fp32(&model, &meta()).unwrap()).unwrap(), Imported::Fp32(model.clone()));
+        let q = Int8Mlp::from_fp32(&model);
+        assert_eq!(import(&export_int8(&q, &meta()).unwrap()).unwrap(), Imported::Int8(q));
+        assert!(import(b"not a model").is_err());
     }
 
     #[test]
