@@ -494,3 +494,37 @@ pub fn build_with(
         stage_seconds: st.times,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(hidden: &[usize]) -> usize {
+        let mut sizes = vec![11];
+        sizes.extend(hidden);
+        sizes.push(3);
+        sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum()
+    }
+
+    #[test]
+    fn presets_have_the_promised_sizes() {
+        for preset in [Preset::Tiny, Preset::Course] {
+            let cfg = preset.config();
+            let (t, s) = (params(&cfg.teacher.hidden), params(&cfg.student.hidden));
+            assert!(t >= 10 * s, "{preset}: teacher {t}, student {s}");
+            cfg.teacher.validate().unwrap();
+            cfg.student.validate().unwrap();
+        }
+        let course = params(&Preset::Course.config().teacher.hidden);
+        assert!(course >= 16_000_000, "{course}");
+        assert_eq!(course, 16_842_755);
+    }
+
+    #[test]
+    fn presets_parse_by_name() {
+        assert_eq!("course".parse::<Preset>().unwrap(), Preset::Course);
+        assert_eq!(Preset::Tiny.to_string().parse::<Preset>().unwrap(), Preset::Tiny);
+        let err = "huge".parse::<Preset>().unwrap_err();
+        assert!(matches!(err, KernelsError::InvalidOption { field: "preset", .. }), "{err}");
+    }
+}
