@@ -124,33 +124,82 @@ pub struct DistillationReport {
     /// `hard_label.kl_to_teacher − distilled.kl_to_teacher` (positive: distillation moved the
     /// student towards the teacher).
     pub kl_reduction: f64,
-    /// One sentence saying which student won, as measured.
+    /// Test examples only the distilled student gets right.
+    pub only_distilled_correct: usize,
+    /// Test examples only the hard-label student gets right.
+    pub only_hard_label_correct: usize,
+    /// Two-sided exact McNemar p-value of the accuracy difference (1 when the students never
+    /// disagree on correctness).
+    pub mcnemar_p: f64,
+    /// One sentence saying which student won, as measured, and whether the difference is significant.
     pub verdict: String,
+}
+
+/// Two-sided exact McNemar test: `P(X ≤ min(b, c))·2` for `X ~ Binomial(b + c, ½)`, capped at 1.
+pub fn mcnemar_exact_p(b: usize, c: usize) -> f64 {
+    let n = b + c;
+    if n == 0 {
+        return 1.0;
+    }
+    // Σ_{k ≤ min} C(n, k) / 2^n, in log space so large n does not overflow.
+    let ln_half_n = -(n as f64) * std::f64::consts::LN_2;
+    let mut ln_c = 0.0f64; // ln C(n, 0)
+    let mut tail = 0.0f64;
+    for k in 0..=b.min(c) {
+        if k > 0 {
+            ln_c += ((n - k + 1) as f64).ln() - (k as f64).ln();
+        }
+        tail += (ln_c + ln_half_n).exp();
+    }
+    (2.0 * tail).min(1.0)
 }
 
 impl DistillationReport {
     /// Compares the two students and states the outcome as measured, whichever way it went.
-    pub fn new(config: DistillConfig, teacher_accuracy: f64, distilled: Metrics, hard_label: Metrics) -> Self {
+    /// `distilled_correct[i]` / `hard_correct[i]`: whether each student gets test example `i` right.
+    pub fn new(
+        config: DistillConfig,
+        teacher_accuracy: f64,
+        distilled: Metrics,
+        hard_label: Metrics,
+        distilled_correct: &[bool],
+        hard_correct: &[bool],
+    ) -> Self {
         let gain = distilled.accuracy - hard_label.accuracy;
         let kl_reduction = hard_label.kl_to_teacher.unwrap_or(0.0) - distilled.kl_to_teacher.unwrap_or(0.0);
+        let pairs = || distilled_correct.iter().zip(hard_correct);
+        let only_d = pairs().filter(|&(&d, &h)| d && !h).count();
+        let only_h = pairs().filter(|&(&d, &h)| !d && h).count();
+        let p = mcnemar_exact_p(only_d, only_h);
         let n = distilled.test_examples;
-        let verdict = if gain > 0.0 {
+        let diff = only_d.abs_diff(only_h);
+        let significance = if p < 0.05 {
+            format!("significant (exact McNemar p = {p:.3})")
+        } else {
+            format!("not significant on {n} test examples (exact McNemar p = {p:.2}, {} discordant)", only_d + only_h)
+        };
+        let mut verdict = if gain > 0.0 {
             format!(
-                "the distilled student is more accurate than the hard-label student by {:.1} points ({} of {n} test examples)",
-                100.0 * gain,
-                (gain * n as f64).round()
+                "the distilled student is more accurate than the hard-label student by {diff} of {n} test examples, {significance}"
             )
         } else if gain < 0.0 {
             format!(
-                "distillation did not help accuracy here: the hard-label student is {:.1} points ({} of {n} test \
-                 examples) more accurate; on a small tabular dataset the teacher's soft targets carry little beyond \
-                 the labels, and a difference of a few examples is within seed-to-seed noise",
-                -100.0 * gain,
-                (-gain * n as f64).round()
+                "distillation did not improve accuracy: the hard-label student is more accurate by {diff} of {n} test examples, {significance}"
             )
         } else {
-            "both students have the same test accuracy".to_string()
+            format!("both students have the same test accuracy ({} discordant examples)", only_d + only_h)
         };
+        if let (Some(dk), Some(hk), Some(da), Some(ha)) = (
+            distilled.kl_to_teacher,
+            hard_label.kl_to_teacher,
+            distilled.agreement_with_teacher,
+            hard_label.agreement_with_teacher,
+        ) {
+            let closer = if dk < hk { "closer to" } else { "no closer to" };
+            verdict.push_str(&format!(
+                "; the distilled student is {closer} the teacher (KL {dk:.4} vs {hk:.4} nats, top-1 agreement {da:.3} vs {ha:.3})"
+            ));
+        }
         DistillationReport {
             config,
             teacher_accuracy,
@@ -158,6 +207,9 @@ impl DistillationReport {
             hard_label,
             accuracy_gain: gain,
             kl_reduction,
+            only_distilled_correct: only_d,
+            only_hard_label_correct: only_h,
+            mcnemar_p: p,
             verdict,
         }
     }
@@ -224,5 +276,58 @@ impl From<&ModelCard> for IndexEntry {
             weight_bytes: c.weight_bytes,
             accuracy: c.metrics.accuracy,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mcnemar_exact_matches_hand_computed_binomial_tails() {
+        assert_eq!(mcnemar_exact_p(0, 0), 1.0);
+        assert!((mcnemar_exact_p(10, 0) - 2.0 / 1024.0).abs() < 1e-15);
+        // b = 2, c = 5: 2·(1 + 7 + 21)/128.
+        assert!((mcnemar_exact_p(2, 5) - 58.0 / 128.0).abs() < 1e-12);
+        assert_eq!(mcnemar_exact_p(5, 2), mcnemar_exact_p(2, 5));
+        assert_eq!(mcnemar_exact_p(4, 4), 1.0);
+        assert!(mcnemar_exact_p(2000, 1000) < 1e-20);
+    }
+
+    fn m(accuracy: f64, kl: f64) -> Metrics {
+        Metrics {
+            test_examples: 4,
+            accuracy,
+            cross_entropy: 1.0,
+            agreement_with_teacher: Some(0.9),
+            kl_to_teacher: Some(kl),
+        }
+    }
+
+    #[test]
+    fn the_verdict_says_which_student_won() {
+        let cfg = DistillConfig { temperature: 4.0, alpha: 0.7 };
+        let lost = DistillationReport::new(
+            cfg,
+            0.8,
+            m(0.5, 0.1),
+            m(0.75, 0.2),
+            &[true, true, false, false],
+            &[true, true, true, false],
+        );
+        assert_eq!((lost.only_distilled_correct, lost.only_hard_label_correct), (0, 1));
+        assert!(lost.verdict.starts_with("distillation did not improve accuracy"), "{}", lost.verdict);
+        assert!(lost.verdict.contains("not significant") && lost.verdict.contains("closer to the teacher"));
+        assert!((lost.kl_reduction - 0.1).abs() < 1e-12);
+        let won = DistillationReport::new(
+            cfg,
+            0.8,
+            m(0.75, 0.3),
+            m(0.5, 0.2),
+            &[true, true, true, false],
+            &[true, true, false, false],
+        );
+        assert!(won.verdict.starts_with("the distilled student is more accurate"), "{}", won.verdict);
+        assert!(won.verdict.contains("no closer to"));
     }
 }

@@ -156,7 +156,17 @@ fn the_teacher_learns_and_the_reports_compare_students_and_precisions() {
         assert!((0.0..=1.0).contains(&agree));
         assert!(m.kl_to_teacher.unwrap() > 0.0);
     }
-    let stated = if d.accuracy_gain > 0.0 { "more accurate" } else { "hard-label" };
+    let n = d.distilled.test_examples as f64;
+    let gain_in_examples = d.only_distilled_correct as f64 - d.only_hard_label_correct as f64;
+    assert!((gain_in_examples / n - d.accuracy_gain).abs() < 1e-9);
+    assert!((0.0..=1.0).contains(&d.mcnemar_p));
+    let stated = if d.accuracy_gain > 0.0 {
+        "the distilled student is more accurate"
+    } else if d.accuracy_gain < 0.0 {
+        "distillation did not improve accuracy"
+    } else {
+        "the same test accuracy"
+    };
     assert!(d.verdict.contains(stated), "{}", d.verdict);
 
     for name in ["teacher-int8", "student-int8"] {
