@@ -311,39 +311,54 @@ pub fn build_with(
 
     st.start("export");
     let version = format!("{}+{}", env!("CARGO_PKG_VERSION"), opts.preset.name());
-    let mut cards: Vec<(ModelCard, Vec<u8>)> = Vec::new();
-    let mut add = |name: &str,
-                   precision: &str,
-                   parent: Option<(&str, &str)>,
-                   layers: Vec<usize>,
-                   params: usize,
-                   weight_bytes: usize,
-                   bytes: Vec<u8>,
-                   training: Option<TrainRecord>,
-                   quantization: Option<QuantizationRecord>,
-                   metrics: Metrics| {
-        let card = ModelCard {
-            schema: CARD_SCHEMA.into(),
-            id: model_id(&bytes),
-            name: name.into(),
-            version: version.clone(),
-            file: format!("{name}.onnx"),
-            precision: precision.into(),
-            parent_id: parent.map(|(id, _)| id.to_string()),
-            relation: parent.map(|(_, rel)| rel.to_string()),
-            dataset_id: data.id.clone(),
-            split_seed: data.split_seed,
-            layers,
-            parameter_count: params,
-            weight_bytes,
-            training,
-            quantization,
-            metrics,
-            created_by: opts.created_by.clone(),
-        };
-        let id = card.id.clone();
-        cards.push((card, bytes));
-        id
+    // Fields every card shares; each model below overrides what is its own.
+    let base = ModelCard {
+        schema: CARD_SCHEMA.into(),
+        id: String::new(),
+        name: String::new(),
+        version: version.clone(),
+        file: String::new(),
+        precision: "fp32".into(),
+        parent_id: None,
+        relation: None,
+        dataset_id: data.id.clone(),
+        split_seed: data.split_seed,
+        layers: Vec::new(),
+        parameter_count: 0,
+        weight_bytes: 0,
+        training: None,
+        quantization: None,
+        metrics: teacher_m.clone(),
+        created_by: opts.created_by.clone(),
+    };
+    let fp32 = |name: &str, m: &Mlp, training: TrainRecord, metrics: Metrics| ModelCard {
+        name: name.into(),
+        layers: m.sizes(),
+        parameter_count: m.param_count(),
+        weight_bytes: 4 * m.param_count(),
+        training: Some(training),
+        metrics,
+        ..base.clone()
+    };
+    let int8 = |name: &str, q: &Int8Mlp, f: &Mlp, ql: &DMatrix<f32>, fl: &DMatrix<f32>, metrics: Metrics| ModelCard {
+        name: name.into(),
+        precision: "int8".into(),
+        relation: Some("quantized-from".into()),
+        layers: f.sizes(),
+        parameter_count: f.param_count(),
+        weight_bytes: q.weight_bytes(),
+        quantization: Some(QuantizationRecord {
+            scheme: "int8 weights (symmetric, per output channel, 7-bit range) x uint8 activations (dynamic, per \
+                     tensor)"
+                .into(),
+            weight_range: [-WEIGHT_QMAX, WEIGHT_QMAX],
+            weight_granularity: "per output channel".into(),
+            activations: "uint8, asymmetric, per tensor, computed at run time (DynamicQuantizeLinear)".into(),
+            tensors: q.tensor_errors(f),
+            model: ModelError::measure(ql, fl, y),
+        }),
+        metrics,
+        ..base.clone()
     };
     let meta = |name: &str, parent: Option<&str>| {
         let mut props = vec![
@@ -362,75 +377,44 @@ pub fn build_with(
             props,
         }
     };
-    let int8_record = |q: &Int8Mlp, f: &Mlp, ql: &DMatrix<f32>, fl: &DMatrix<f32>| QuantizationRecord {
-        scheme: "int8 weights (symmetric, per output channel, 7-bit range) x uint8 activations (dynamic, per tensor)"
-            .into(),
-        weight_range: [-WEIGHT_QMAX, WEIGHT_QMAX],
-        weight_granularity: "per output channel".into(),
-        activations: "uint8, asymmetric, per tensor, computed at run time (DynamicQuantizeLinear)".into(),
-        tensors: q.tensor_errors(f),
-        model: ModelError::measure(ql, fl, y),
+    let mut cards: Vec<(ModelCard, Vec<u8>)> = Vec::new();
+    // Sets the id (hash of the bytes) and file name, records the card, returns the id.
+    let mut add = |card: ModelCard, bytes: Vec<u8>| {
+        let card = ModelCard { id: model_id(&bytes), file: format!("{}.onnx", card.name), ..card };
+        let id = card.id.clone();
+        cards.push((card, bytes));
+        id
     };
 
     let teacher_id = add(
-        "teacher-fp32",
-        "fp32",
-        None,
-        teacher.sizes(),
-        teacher.param_count(),
-        4 * teacher.param_count(),
+        fp32("teacher-fp32", &teacher, teacher_rec, teacher_m.clone()),
         onnx::export_fp32(&teacher, &meta("teacher-fp32", None))?,
-        Some(teacher_rec),
-        None,
-        teacher_m.clone(),
     );
     add(
-        "teacher-int8",
-        "int8",
-        Some((&teacher_id, "quantized-from")),
-        teacher.sizes(),
-        teacher.param_count(),
-        teacher_q.weight_bytes(),
+        ModelCard {
+            parent_id: Some(teacher_id.clone()),
+            ..int8("teacher-int8", &teacher_q, &teacher, &tq_logits, &t_logits, metrics(&tq_probs, y, Some(&t_probs)))
+        },
         onnx::export_int8(&teacher_q, &meta("teacher-int8", Some(&teacher_id)))?,
-        None,
-        Some(int8_record(&teacher_q, &teacher, &tq_logits, &t_logits)),
-        metrics(&tq_probs, y, Some(&t_probs)),
     );
     let student_id = add(
-        "student-fp32",
-        "fp32",
-        Some((&teacher_id, "distilled-from")),
-        student.sizes(),
-        student.param_count(),
-        4 * student.param_count(),
+        ModelCard {
+            parent_id: Some(teacher_id.clone()),
+            relation: Some("distilled-from".into()),
+            ..fp32("student-fp32", &student, student_rec, student_m)
+        },
         onnx::export_fp32(&student, &meta("student-fp32", Some(&teacher_id)))?,
-        Some(student_rec),
-        None,
-        student_m,
     );
     add(
-        "student-int8",
-        "int8",
-        Some((&student_id, "quantized-from")),
-        student.sizes(),
-        student.param_count(),
-        student_q.weight_bytes(),
+        ModelCard {
+            parent_id: Some(student_id.clone()),
+            ..int8("student-int8", &student_q, &student, &sq_logits, &s_logits, metrics(&sq_probs, y, Some(&t_probs)))
+        },
         onnx::export_int8(&student_q, &meta("student-int8", Some(&student_id)))?,
-        None,
-        Some(int8_record(&student_q, &student, &sq_logits, &s_logits)),
-        metrics(&sq_probs, y, Some(&t_probs)),
     );
     add(
-        "student-hard-fp32",
-        "fp32",
-        None,
-        hard.sizes(),
-        hard.param_count(),
-        4 * hard.param_count(),
+        fp32("student-hard-fp32", &hard, hard_rec, hard_m),
         onnx::export_fp32(&hard, &meta("student-hard-fp32", None))?,
-        Some(hard_rec),
-        None,
-        hard_m,
     );
 
     let int4_model = |name: &str, id: &str, m: &Mlp, fl: &DMatrix<f32>| {
