@@ -180,11 +180,13 @@ impl DistillationReport {
         };
         let mut verdict = if gain > 0.0 {
             format!(
-                "the distilled student is more accurate than the hard-label student by {diff} of {n} test examples, {significance}"
+                "the distilled student is more accurate than the hard-label student by {diff} of {n} test \
+                 examples, {significance}"
             )
         } else if gain < 0.0 {
             format!(
-                "distillation did not improve accuracy: the hard-label student is more accurate by {diff} of {n} test examples, {significance}"
+                "distillation did not improve accuracy: the hard-label student is more accurate by {diff} of {n} \
+                 test examples, {significance}"
             )
         } else {
             format!("both students have the same test accuracy ({} discordant examples)", only_d + only_h)
@@ -197,7 +199,8 @@ impl DistillationReport {
         ) {
             let closer = if dk < hk { "closer to" } else { "no closer to" };
             verdict.push_str(&format!(
-                "; the distilled student is {closer} the teacher (KL {dk:.4} vs {hk:.4} nats, top-1 agreement {da:.3} vs {ha:.3})"
+                "; the distilled student is {closer} the teacher (KL {dk:.4} vs {hk:.4} nats, top-1 agreement \
+                 {da:.3} vs {ha:.3})"
             ));
         }
         DistillationReport {
