@@ -374,6 +374,24 @@ mod tests {
     }
 
     #[test]
+    fn bad_raw_data_is_an_error_not_a_panic() {
+        let raw = RawData {
+            source: "test".into(),
+            feature_names: vec!["a".into()],
+            class_names: vec!["x".into(), "y".into()],
+            features: vec![1.0, 2.0, 3.0],
+            labels: vec![0, 1, 0],
+        };
+        assert!(matches!(Dataset::split(&raw, 1), Err(KernelsError::Dataset(m)) if m.contains("too few")));
+        let mut bad = raw.clone();
+        bad.labels[1] = 2;
+        assert!(matches!(Dataset::split(&bad, 1), Err(KernelsError::Dataset(m)) if m.contains("label 2")));
+        let mut bad = raw;
+        bad.features.pop();
+        assert!(Dataset::split(&bad, 1).is_err());
+    }
+
+    #[test]
     fn id_changes_with_any_value() {
         let raw = RawData::wine_quality();
         let mut other = raw.clone();

@@ -385,6 +385,32 @@ mod tests {
     }
 
     #[test]
+    fn distillation_targets_must_match_the_training_split() {
+        let raw = crate::data::RawData::wine_quality();
+        let data = Dataset::split(&raw, 1).unwrap();
+        let cfg = TrainConfig::new(vec![4], 1, 64, 1e-3, 1);
+        let wrong = DMatrix::zeros(10, 3);
+        let objective =
+            Objective::Distill { teacher_logits: &wrong, config: DistillConfig { temperature: 2.0, alpha: 0.5 } };
+        let err = train("s", &data, &cfg, objective, 1, &mut |_| {}).unwrap_err();
+        assert!(matches!(err, KernelsError::InvalidOption { field: "teacher_logits", .. }), "{err}");
+    }
+
+    #[test]
+    fn training_lowers_the_loss_and_is_reproducible() {
+        let data = Dataset::split(&crate::data::RawData::wine_quality(), 2).unwrap();
+        let cfg = TrainConfig::new(vec![16], 15, 64, 3e-3, 100);
+        let mut losses = Vec::new();
+        let (a, rec) = train("m", &data, &cfg, Objective::HardLabels, 2, &mut |s| losses.push(s.train_loss)).unwrap();
+        let (b, _) = train("m", &data, &cfg, Objective::HardLabels, 2, &mut |_| {}).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(rec.epochs_run, 15);
+        assert!(losses[14] < 0.9 * losses[0], "{losses:?}");
+        let (c, _) = train("m", &data, &cfg, Objective::HardLabels, 3, &mut |_| {}).unwrap();
+        assert_ne!(a, c);
+    }
+
+    #[test]
     fn config_validation_names_the_field() {
         let mut cfg = TrainConfig::new(vec![8], 10, 0, 1e-3, 3);
         assert!(matches!(cfg.validate(), Err(KernelsError::InvalidOption { field: "batch_size", .. })));
