@@ -38,6 +38,9 @@ enum Command {
     Simulate(cmd::simulate::SimulateArgs),
     /// Regenerate the course's figure set from built-in scenarios.
     Course(cmd::course::CourseArgs),
+    /// Build the real models of the quantization and distillation previews.
+    #[command(subcommand)]
+    Models(cmd::models::ModelsCmd),
     /// Find the cheapest device mix that meets a latency objective.
     Plan(cmd::plan::PlanArgs),
     /// List the built-in scenarios.
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         Command::Simulate(a) => cmd::simulate::run(a).map(|_| ()),
         Command::Plan(a) => cmd::plan::run(a),
         Command::Course(a) => cmd::course::run(a),
+        Command::Models(m) => cmd::models::run(m),
         Command::Scenarios(a) => cmd::scenarios::run(a),
         Command::Trace(t) => cmd::trace::run(t),
     };

@@ -317,7 +317,7 @@ fn catalogue() -> Vec<Case> {
             "table length mismatch",
             "FILE",
             scenario("{ kind = \"exponential\", mean_ms = 1.0 }", "{ kind = \"table\", batch = [1, 2], ms = [1.0] }"),
-            &["FILE", "devices[0].service.ms", "batch sizes"],
+            &["FILE", "devices[0].service.ms", "2 values of `batch`"],
         ),
         sim_file(
             "table zero time",

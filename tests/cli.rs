@@ -229,6 +229,31 @@ fn an_llm_scenario_runs_on_the_azure_trace_and_its_summary_is_gateable() {
 }
 
 #[test]
+fn models_build_is_deterministic_and_refuses_to_overwrite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for d in [&a, &b] {
+        let out = ok(&["models", "build", "--preset", "tiny", "--out", d.to_str().unwrap()]);
+        assert!(out.contains("teacher-int8") && out.contains("mdl-"), "{out}");
+    }
+    let mut names: Vec<_> = std::fs::read_dir(&a).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    assert!(names.iter().any(|n| n.to_string_lossy() == "student-int8.onnx"), "{names:?}");
+    for n in &names {
+        assert_eq!(std::fs::read(a.join(n)).unwrap(), std::fs::read(b.join(n)).unwrap(), "{n:?} differs");
+    }
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("teacher-int8.card.json")).unwrap()).unwrap();
+    let onnx = std::fs::read(a.join("teacher-int8.onnx")).unwrap();
+    assert_eq!(card["id"].as_str().unwrap(), format!("mdl-{}", sha2_hex(&onnx)), "id = hash of the ONNX bytes");
+    bad_input(&["models", "build", "--preset", "tiny", "--out", a.to_str().unwrap()], &["exists", "--overwrite"]);
+    bad_input(
+        &["models", "build", "--preset", "huge", "--out", tmp.path().join("c").to_str().unwrap()],
+        &["--preset", "huge"],
+    );
+}
+
+#[test]
 fn course_renders_every_figure_deterministically_with_its_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let a = tmp.path().join("a");
@@ -278,6 +303,7 @@ fn every_command_has_help_with_examples() {
         vec!["lineage", "--help"],
         vec!["check", "--help"],
         vec!["course", "--help"],
+        vec!["models", "build", "--help"],
     ] {
         let out = ok(&args);
         assert!(out.contains("Examples:"), "{args:?}: {out}");

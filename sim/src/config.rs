@@ -507,7 +507,7 @@ pub(crate) fn check_points(key: &str, xf: &str, yf: &str, xs: &[u32], ys: &[f64]
     if xs.len() != ys.len() {
         return Err(ConfigError::invalid(
             &format!("{key}.{yf}"),
-            format!("has {} values for {} points", ys.len(), xs.len()),
+            format!("has {} values for the {} values of `{xf}`", ys.len(), xs.len()),
         ));
     }
     if xs[0] == 0 {

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod contract;
 pub mod course;
+pub mod models;
 pub mod plan;
 pub mod scenarios;
 pub mod simulate;
