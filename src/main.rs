@@ -41,6 +41,10 @@ enum Command {
     /// Build the real models of the quantization and distillation previews.
     #[command(subcommand)]
     Models(cmd::models::ModelsCmd),
+    /// Run a grid of simulations over scenario parameters (parallel, shardable, resumable).
+    Sweep(cmd::sweep::SweepArgs),
+    /// Join the shards of one sweep.
+    Merge(cmd::sweep::MergeArgs),
     /// Find the cheapest device mix that meets a latency objective.
     Plan(cmd::plan::PlanArgs),
     /// List the built-in scenarios.
@@ -80,6 +84,8 @@ fn main() -> ExitCode {
         Command::Simulate(a) => cmd::simulate::run(a).map(|_| ()),
         Command::Plan(a) => cmd::plan::run(a),
         Command::Course(a) => cmd::course::run(a),
+        Command::Sweep(a) => cmd::sweep::run(a).map(|_| ()),
+        Command::Merge(a) => cmd::sweep::merge(a).map(|_| ()),
         Command::Models(m) => cmd::models::run(m),
         Command::Scenarios(a) => cmd::scenarios::run(a),
         Command::Trace(t) => cmd::trace::run(t),

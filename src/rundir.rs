@@ -12,7 +12,7 @@ pub fn code_version() -> CodeVersion {
 }
 
 /// The code that made an artifact.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct CodeVersion {
     /// Crate version.
     pub servesim: String,

@@ -253,6 +253,113 @@ fn models_build_is_deterministic_and_refuses_to_overwrite() {
     );
 }
 
+fn sweep_csv(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("sweep.csv")).unwrap()
+}
+
+fn only_dir(parent: &Path) -> PathBuf {
+    let mut d: Vec<PathBuf> = std::fs::read_dir(parent).unwrap().map(|e| e.unwrap().path()).collect();
+    d.retain(|p| p.is_dir());
+    assert_eq!(d.len(), 1, "{d:?}");
+    d.pop().unwrap()
+}
+
+#[test]
+fn sweeps_give_the_same_table_whatever_the_jobs_shards_or_interruptions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let grid = ["--vary", "workload.arrivals.rate=20,40,60", "--vary", "devices.0.servers=1,2"];
+    let sweep = |out: &Path, extra: &[&str]| {
+        let mut a = vec!["sweep", "-s", "mm1", "-n", "20000", "-o", out.to_str().unwrap()];
+        a.extend_from_slice(&grid);
+        a.extend_from_slice(extra);
+        ok(&a)
+    };
+    let one = tmp.path().join("one");
+    sweep(&one, &["--jobs", "1"]);
+    let dir1 = only_dir(&one);
+    let csv = sweep_csv(&dir1);
+    assert_eq!(csv.lines().count(), 1 + 6, "{csv}");
+    let header = csv.lines().next().unwrap();
+    assert!(header.contains("param.workload.arrivals.rate") && header.contains("latency_ms.p99"), "{header}");
+    // --jobs 2: identical table, same sweep id.
+    let two = tmp.path().join("two");
+    sweep(&two, &["--jobs", "2"]);
+    let dir2 = only_dir(&two);
+    assert_eq!(dir1.file_name(), dir2.file_name());
+    assert_eq!(csv, sweep_csv(&dir2));
+    // Two shards, merged: identical table.
+    let sh = tmp.path().join("shards");
+    sweep(&sh, &["--shard", "0/2"]);
+    sweep(&sh, &["--shard", "1/2"]);
+    let shards: Vec<String> =
+        std::fs::read_dir(&sh).unwrap().map(|e| e.unwrap().path().display().to_string()).collect();
+    let merged = tmp.path().join("merged");
+    let mut a = vec!["merge", "-o", merged.to_str().unwrap()];
+    a.extend(shards.iter().map(String::as_str));
+    ok(&a);
+    assert_eq!(csv, sweep_csv(&only_dir(&merged)));
+    // One shard alone does not make a sweep.
+    bad_input(&["merge", "-o", merged.to_str().unwrap(), &shards[0]], &["point", "no shard"]);
+    // Lost points are re-run, finished ones skipped; the table comes out the same.
+    for i in [1, 4] {
+        std::fs::remove_file(dir1.join("points").join(format!("{i:06}.json"))).unwrap();
+    }
+    let out = sweep(&one, &["--jobs", "2"]);
+    assert!(out.contains("2 run now, 4 already done"), "{out}");
+    assert_eq!(csv, sweep_csv(&dir1));
+    // A bad key names itself.
+    bad_input(
+        &["sweep", "-s", "mm1", "--vary", "devices.7.servers=2", "-o", one.to_str().unwrap()],
+        &["devices.7", "past the end"],
+    );
+    bad_input(
+        &["sweep", "-s", "mm1", "--vary", "workload.arrivals.rate=-5", "-o", one.to_str().unwrap()],
+        &["workload.arrivals.rate=-5", "positive"],
+    );
+}
+
+#[test]
+fn a_killed_sweep_resumes_to_the_same_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = |out: &Path| -> Vec<String> {
+        ["sweep", "-s", "mm1", "-n", "1500000", "--jobs", "1", "--vary", "workload.arrivals.rate=10,20,30,40,50"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["-o".to_string(), out.display().to_string()])
+            .collect()
+    };
+    let clean = tmp.path().join("clean");
+    ok(&args(&clean).iter().map(String::as_str).collect::<Vec<_>>());
+    let killed = tmp.path().join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_servesim")).args(args(&killed)).spawn().unwrap();
+    // Kill it once the first point is on disk (or give up waiting and kill it anyway).
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < std::time::Duration::from_secs(120) {
+        let n = std::fs::read_dir(&killed)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|d| std::fs::read_dir(d.unwrap().path().join("points")).ok())
+            .map_or(0, |d| d.filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json")).count());
+        if n >= 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let dir = only_dir(&killed);
+    assert!(!dir.join("sweep.csv").exists(), "a killed sweep has no table yet");
+    for e in std::fs::read_dir(dir.join("points")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "json") {
+            let _: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        }
+    }
+    let out = ok(&args(&killed).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.contains("already done") && !out.contains(" 0 already done"), "{out}");
+    assert_eq!(sweep_csv(&only_dir(&clean)), sweep_csv(&dir));
+}
+
 #[test]
 fn course_renders_every_figure_deterministically_with_its_runs() {
     let tmp = tempfile::tempdir().unwrap();
@@ -303,6 +410,8 @@ fn every_command_has_help_with_examples() {
         vec!["lineage", "--help"],
         vec!["check", "--help"],
         vec!["course", "--help"],
+        vec!["sweep", "--help"],
+        vec!["merge", "--help"],
         vec!["models", "build", "--help"],
     ] {
         let out = ok(&args);

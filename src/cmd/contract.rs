@@ -74,7 +74,7 @@ fn read_json(path: &Path) -> Result<serde_json::Value> {
 
 /// Every numeric leaf of `v` under its dotted path (array elements by index, and by `name`
 /// when they have one: `devices.gpu.utilization`).
-fn flatten(v: &serde_json::Value, prefix: &str, out: &mut BTreeMap<String, f64>) {
+pub(crate) fn flatten(v: &serde_json::Value, prefix: &str, out: &mut BTreeMap<String, f64>) {
     let join = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
     match v {
         serde_json::Value::Number(n) => {

@@ -7,4 +7,5 @@ pub mod models;
 pub mod plan;
 pub mod scenarios;
 pub mod simulate;
+pub mod sweep;
 pub mod trace;
