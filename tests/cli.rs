@@ -371,7 +371,7 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("index.json")).unwrap()).unwrap();
     let figures = index.as_array().unwrap();
-    assert_eq!(figures.len(), 5);
+    assert_eq!(figures.len(), 7);
     for f in figures {
         for file in f["files"].as_array().unwrap() {
             let name = file.as_str().unwrap();
@@ -386,6 +386,19 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
         }
         let svg = std::fs::read_to_string(a.join(format!("{}.svg", f["id"].as_str().unwrap()))).unwrap();
         assert!(svg.contains(runs[0].as_str().unwrap()), "the footer names the runs");
+    }
+    // The data behind every figure is golden (not the image bytes): UPDATE_GOLDEN=1 rewrites it.
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/course-quick");
+    for f in figures {
+        let name = format!("{}.json", f["id"].as_str().unwrap());
+        let got = std::fs::read_to_string(a.join(&name)).unwrap();
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::create_dir_all(&golden).unwrap();
+            std::fs::write(golden.join(&name), &got).unwrap();
+        }
+        let want = std::fs::read_to_string(golden.join(&name))
+            .unwrap_or_else(|e| panic!("{name}: no golden file ({e}); run with UPDATE_GOLDEN=1"));
+        assert!(got == want, "{name} differs from tests/golden/course-quick (UPDATE_GOLDEN=1 if intended)");
     }
     // A point's run id is the one `simulate` gives its config.
     let id = figures[0]["run_ids"][0].as_str().unwrap();

@@ -8,7 +8,7 @@ use crate::cmd::simulate::{Outcome, drive, run_id};
 use crate::rundir::sha256_hex;
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
-use figures::{Axis, Chart, Figure, LineChart, Panel, PanelsChart, RefLine, Series};
+use figures::{Axis, Chart, Figure, LabeledPoint, LineChart, Panel, PanelsChart, RefLine, ScatterChart, Series};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use sim::ScenarioConfig;
@@ -211,6 +211,121 @@ fn batching_window(c: &mut Course) -> Result<()> {
     })
 }
 
+/// Figure 3: the throughput–latency frontier over batch sizes.
+fn frontier(c: &mut Course) -> Result<()> {
+    let base = builtin("dynbatch")?;
+    let mut series = Vec::new();
+    let mut ids = Vec::new();
+    for load in [0.5, 0.8, 0.95] {
+        let mut pts = Vec::new();
+        for b in [1usize, 2, 4, 8, 16, 32, 64] {
+            // Offered load as a share of what batches of b can carry: b / (2 + 0.25 b) per ms.
+            let capacity = b as f64 / (2.0 + 0.25 * b as f64) * 1e3;
+            let mut cfg = base.clone();
+            set_rate(&mut cfg, load * capacity);
+            cfg.devices[0].batching =
+                BatcherSpec::Dynamic { max_batch: b, max_queue_delay_ms: 4.0, preferred_batch_sizes: vec![] };
+            let (id, o) = c.point(&cfg, 200_000)?;
+            let s = classic(o);
+            pts.push((s.throughput_per_s, s.latency_ms.p99));
+            ids.push(id);
+        }
+        series.push(Series::new(format!("offered {:.0}% of capacity", load * 100.0), pts).with_markers());
+    }
+    c.emit(Figure {
+        id: "batch-size-frontier".into(),
+        title: "Throughput–latency frontier over batch sizes".into(),
+        caption: "Each marker is a max batch size (1, 2, 4 … 64; left to right) on the 2 + 0.25·B ms device, \
+                  offered a fixed share of the capacity that batch size gives. Larger batches buy throughput \
+                  with tail latency; running closer to capacity moves the whole frontier up."
+            .into(),
+        run_ids: ids,
+        chart: Chart::Line(LineChart {
+            x: Axis::new("throughput", "requests/s").log(),
+            panel: Panel::new(Axis::new("p99 latency", "ms").log(), series),
+        }),
+    })
+}
+
+/// Figure 4: cost per 1,000 requests vs SLO attainment across hardware mixes, the plan's choice marked.
+fn hardware_mixes(c: &mut Course) -> Result<()> {
+    let base = builtin("hardware")?;
+    let slo_ms = base.slo.as_ref().map_or(40.0, |s| s.latency_ms);
+    let names: Vec<String> = base.devices.iter().map(|d| d.name.clone()).collect();
+    let label = |counts: &[u32]| {
+        let parts: Vec<String> =
+            counts.iter().zip(&names).filter(|(n, _)| **n > 0).map(|(n, name)| format!("{n}×{name}")).collect();
+        parts.join("+")
+    };
+    let spec = sim::plan::PlanSpec {
+        objective: sim::plan::LatencyObjective { stat: sim::plan::LatencyStat::P99, max_ms: slo_ms },
+        max_drop: 0.001,
+        min_count: 0,
+        max_count: 4,
+        offered_per_s: base.workload.as_ref().map_or(0.0, |w| w.mean_rate()),
+    };
+    let n = 100_000 / c.scale;
+    let report = sim::plan::plan(&base, &spec, |cfg| {
+        let w = cfg.workload.as_ref().expect("hardware has a workload");
+        let mut g = w.generator(cfg.seed, n).expect("validated workload");
+        sim::run(cfg, &mut g, sim::RunOptions { seed: cfg.seed, record: false, trace_driven: false }).map(|r| r.summary)
+    })?;
+    let winner = report.winner.map(|i| report.candidates[i].counts.clone());
+    let mut points = Vec::new();
+    let mut ids = Vec::new();
+    for t4 in 0..=6u32 {
+        for a100 in 0..=2u32 {
+            if t4 + a100 == 0 {
+                continue;
+            }
+            let counts = [t4, a100];
+            let mut cfg = base.clone();
+            for (d, &k) in cfg.devices.iter_mut().zip(&counts) {
+                d.count = k;
+            }
+            cfg.devices.retain(|d| d.count > 0);
+            let (id, o) = c.point(&cfg, 100_000)?;
+            let s = classic(o);
+            let chosen = winner.as_deref() == Some(&counts[..]);
+            let y = s.slo.as_ref().map_or(0.0, |x| x.attainment);
+            // Labels only where they say something: the choice and the mixes in between.
+            let text = if chosen {
+                format!("{} (plan's choice)", label(&counts))
+            } else if (0.05..0.95).contains(&y) {
+                label(&counts)
+            } else {
+                String::new()
+            };
+            points.push(LabeledPoint {
+                label: text,
+                x: s.cost.usd_per_1000_requests,
+                y,
+                size: None,
+                group: Some(if chosen { "plan's choice".into() } else { "mix".into() }),
+            });
+            ids.push(id);
+        }
+    }
+    c.emit(Figure {
+        id: "hardware-cost-vs-slo".into(),
+        title: "Hardware mixes: cost vs SLO attainment".into(),
+        caption: format!(
+            "Every mix of up to 6 T4s and 2 A100s behind the cost-aware router at 900 requests/s: cost per \
+             1,000 requests vs the share answered within {slo_ms} ms. `servesim plan` picks the cheapest mix \
+             whose p99 meets {slo_ms} ms with ≤ 0.1% drops{}.",
+            winner.as_deref().map_or(" (none does)".to_string(), |w| format!(": {}", label(w)))
+        ),
+        run_ids: ids,
+        chart: Chart::Scatter(ScatterChart {
+            x: Axis::new("cost per 1,000 requests", "$"),
+            y: Axis::new("SLO attainment", ""),
+            points,
+            size_note: None,
+            ref_lines: vec![],
+        }),
+    })
+}
+
 /// Figure 5: cache hit ratio vs capacity for LRU, LFU and TTL, with Che's approximation.
 fn cache_hit_ratio(c: &mut Course) -> Result<()> {
     let base = builtin("caching")?;
@@ -375,7 +490,7 @@ pub fn run(args: &CourseArgs) -> Result<()> {
         std::fs::remove_dir_all(&tmp)?;
     }
     std::fs::create_dir_all(tmp.join("configs"))?;
-    let total = 4 * 8 - 2 + 7 + 21 + 18;
+    let total = 4 * 8 - 2 + 7 + 21 + 20 + 21 + 18;
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{spinner} course: {pos}/{len} simulations [{elapsed_precise}] {wide_bar}")
@@ -385,6 +500,8 @@ pub fn run(args: &CourseArgs) -> Result<()> {
     let result = (|| -> Result<()> {
         latency_vs_load(&mut c)?;
         batching_window(&mut c)?;
+        frontier(&mut c)?;
+        hardware_mixes(&mut c)?;
         cache_hit_ratio(&mut c)?;
         llm_figures(&mut c)?;
         write_index(&tmp, &c.entries)
