@@ -247,6 +247,12 @@ fn models_build_is_deterministic_and_refuses_to_overwrite() {
     let onnx = std::fs::read(a.join("teacher-int8.onnx")).unwrap();
     assert_eq!(card["id"].as_str().unwrap(), format!("mdl-{}", sha2_hex(&onnx)), "id = hash of the ONNX bytes");
     bad_input(&["models", "build", "--preset", "tiny", "--out", a.to_str().unwrap()], &["exists", "--overwrite"]);
+    let tree = ok(&["lineage", a.join("student-int8.card.json").to_str().unwrap()]);
+    let student =
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(a.join("student-fp32.card.json")).unwrap())
+            .unwrap();
+    assert!(tree.contains(student["id"].as_str().unwrap()) && tree.contains("quantized-from"), "{tree}");
+    assert!(ok(&["lineage", a.to_str().unwrap()]).contains("teacher-fp32"));
     bad_input(
         &["models", "build", "--preset", "huge", "--out", tmp.path().join("c").to_str().unwrap()],
         &["--preset", "huge"],
@@ -287,6 +293,11 @@ fn sweeps_give_the_same_table_whatever_the_jobs_shards_or_interruptions() {
     let dir2 = only_dir(&two);
     assert_eq!(dir1.file_name(), dir2.file_name());
     assert_eq!(csv, sweep_csv(&dir2));
+    let tree = ok(&["lineage", dir1.to_str().unwrap()]);
+    assert!(
+        tree.contains("sweep swp-") && tree.matches("scenario mm1").count() == 6 && !tree.contains("NO CONFIG"),
+        "{tree}"
+    );
     // Two shards, merged: identical table.
     let sh = tmp.path().join("shards");
     sweep(&sh, &["--shard", "0/2"]);
@@ -400,6 +411,14 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
             .unwrap_or_else(|e| panic!("{name}: no golden file ({e}); run with UPDATE_GOLDEN=1"));
         assert!(got == want, "{name} differs from tests/golden/course-quick (UPDATE_GOLDEN=1 if intended)");
     }
+    // Lineage walks from a figure (or the whole course) back to each run's config.
+    let fig = a.join(format!("{}.json", figures[1]["id"].as_str().unwrap()));
+    let tree = ok(&["lineage", fig.to_str().unwrap()]);
+    assert!(tree.contains(figures[1]["figure_id"].as_str().unwrap()), "{tree}");
+    for r in figures[1]["run_ids"].as_array().unwrap() {
+        assert!(tree.contains(r.as_str().unwrap()) && !tree.contains("NO CONFIG"), "{tree}");
+    }
+    assert!(ok(&["lineage", a.to_str().unwrap()]).contains("course at"));
     // A point's run id is the one `simulate` gives its config.
     let id = figures[0]["run_ids"][0].as_str().unwrap();
     let config = a.join("configs").join(format!("{id}.toml"));

@@ -253,6 +253,9 @@ pub fn lineage(args: &LineageArgs) -> Result<()> {
         }
         return Ok(());
     }
+    if let Some(done) = lineage_of_other_artifacts(p)? {
+        return done;
+    }
     if is_run_dir(p) {
         print_run(p, "");
         return Ok(());
@@ -268,6 +271,103 @@ pub fn lineage(args: &LineageArgs) -> Result<()> {
         return Ok(());
     }
     Err(input(format!("{}: not a run directory, a gate decision or a trace file", p.display())))
+}
+
+/// Lineage of a course directory, a figure's data file, a sweep directory, a model directory or a
+/// model card; `None` if `p` is none of them.
+fn lineage_of_other_artifacts(p: &Path) -> Result<Option<Result<()>>> {
+    let s = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+    let print_config = |configs: &Path, run: &str, indent: &str| {
+        let path = configs.join(format!("{run}.toml"));
+        match std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| sim::ScenarioConfig::from_toml_str(&t).ok().map(|c| (t, c)))
+        {
+            Some((text, c)) => println!(
+                "{indent}run {run}: scenario {} seed {} (config sha256:{}, {})",
+                c.name,
+                c.seed,
+                &crate::rundir::sha256_hex(text.as_bytes())[..16],
+                path.display()
+            ),
+            None => println!("{indent}run {run}: NO CONFIG at {} (unauditable)", path.display()),
+        }
+    };
+    let figure = |dir: &Path, id: &str, fig_id: &str, runs: &[serde_json::Value]| {
+        println!("figure {id} ({fig_id})");
+        for (i, r) in runs.iter().enumerate() {
+            let branch = if i + 1 == runs.len() { "└─ " } else { "├─ " };
+            print_config(&dir.join("configs"), &s(r), branch);
+        }
+    };
+    // A course directory: index.json is an array of figures.
+    let index = p.join("index.json");
+    if index.is_file() {
+        let v = read_json(&index)?;
+        if let Some(figs) = v.as_array() {
+            println!("course at {} ({} figures)", p.display(), figs.len());
+            for f in figs {
+                figure(p, &s(&f["id"]), &s(&f["figure_id"]), f["run_ids"].as_array().map_or(&[][..], |a| &a[..]));
+            }
+            return Ok(Some(Ok(())));
+        }
+        if v["schema"] == "servesim.kernels-index/1" {
+            println!(
+                "models at {} (preset {}, seed {}, dataset {})",
+                p.display(),
+                s(&v["preset"]),
+                v["seed"],
+                s(&v["dataset_id"])
+            );
+            for m in v["models"].as_array().cloned().unwrap_or_default() {
+                println!("├─ {} {} parent {}", s(&m["name"]), s(&m["id"]), s(&m["parent_id"]));
+            }
+            println!("└─ built by {}", s(&v["created_by"]));
+            return Ok(Some(Ok(())));
+        }
+    }
+    // A sweep directory.
+    let manifest = p.join("manifest.json");
+    if manifest.is_file() {
+        let m = read_json(&manifest)?;
+        if m["schema"] == "servesim.sweep/1" {
+            println!(
+                "sweep {} of scenario {} ({} points, {} requests each)",
+                s(&m["sweep_id"]),
+                s(&m["scenario"]),
+                m["points"],
+                m["requests"]
+            );
+            println!("├─ grid {}", m["vary"]);
+            println!("├─ code servesim {} at commit {}", s(&m["code"]["servesim"]), s(&m["code"]["git_commit"]));
+            let runs = m["run_ids"].as_array().cloned().unwrap_or_default();
+            for (i, r) in runs.iter().enumerate() {
+                let branch = if i + 1 == runs.len() { "└─ " } else { "├─ " };
+                print_config(&p.join("configs"), &s(r), branch);
+            }
+            return Ok(Some(Ok(())));
+        }
+    }
+    if p.is_file() && p.extension().is_some_and(|e| e == "json") {
+        let v = read_json(p)?;
+        // A figure's data: run ids and a chart.
+        if v.get("chart").is_some() && v.get("run_ids").is_some() {
+            let dir = p.parent().unwrap_or(Path::new("."));
+            let bytes = std::fs::read(p)?;
+            let fig_id = format!("fig-{}", &crate::rundir::sha256_hex(&bytes)[..32]);
+            figure(dir, &s(&v["id"]), &fig_id, v["run_ids"].as_array().map_or(&[][..], |a| &a[..]));
+            return Ok(Some(Ok(())));
+        }
+        // A model card.
+        if v["schema"].as_str().is_some_and(|x| x.starts_with("servesim.model-card")) {
+            println!("model {} {} ({}), version {}", s(&v["name"]), s(&v["id"]), s(&v["precision"]), s(&v["version"]));
+            println!("├─ parent {} ({})", s(&v["parent_id"]), s(&v["relation"]));
+            println!("├─ dataset {} split seed {}", s(&v["dataset_id"]), v["split_seed"]);
+            println!("└─ built by {}", s(&v["created_by"]));
+            return Ok(Some(Ok(())));
+        }
+    }
+    Ok(None)
 }
 
 fn print_run(dir: &Path, indent: &str) {

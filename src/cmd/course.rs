@@ -39,6 +39,9 @@ pub struct CourseArgs {
 #[derive(Serialize)]
 struct IndexEntry {
     id: String,
+    /// `fig-` + 16 bytes of SHA-256 of the figure's data (its JSON): changes iff the figure does.
+    figure_id: String,
+    version: String,
     title: String,
     caption: String,
     files: Vec<String>,
@@ -72,13 +75,16 @@ impl Course {
 
     fn emit(&mut self, fig: Figure) -> Result<()> {
         let files = fig.render(&self.tmp, &fig.id).with_context(|| format!("rendering {}", fig.id))?;
-        let json = fig.to_json()?;
-        std::fs::write(self.tmp.join(format!("{}.json", fig.id)), json + "\n")?;
+        let json = fig.to_json()? + "\n";
+        let figure_id = format!("fig-{}", &sha256_hex(json.as_bytes())[..32]);
+        std::fs::write(self.tmp.join(format!("{}.json", fig.id)), json)?;
         let mut names: Vec<String> =
             files.iter().filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
         names.push(format!("{}.json", fig.id));
         self.entries.push(IndexEntry {
             id: fig.id.clone(),
+            figure_id,
+            version: crate::rundir::code_version().servesim,
             title: fig.title.clone(),
             caption: fig.caption.clone(),
             files: names,
@@ -466,11 +472,14 @@ fn write_index(dir: &Path, entries: &[IndexEntry]) -> Result<()> {
     let mut md = String::from("# servesim course figures\n\nRegenerate with `servesim course`.\n\n");
     for e in entries {
         md += &format!(
-            "## {}\n\n![{}]({}.svg)\n\n{}\n\nFiles: {}. Command: `{}`. Runs: {} (configs in `configs/`).\n\n",
+            "## {}\n\n![{}]({}.svg)\n\n{}\n\nFigure {} (servesim {}). Files: {}. Command: `{}`. Runs: {} (configs in \
+             `configs/`).\n\n",
             e.title,
             e.title,
             e.id,
             e.caption,
+            e.figure_id,
+            e.version,
             e.files.join(", "),
             e.command,
             e.run_ids.join(", ")
