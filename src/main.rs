@@ -45,6 +45,8 @@ enum Command {
     Sweep(cmd::sweep::SweepArgs),
     /// Join the shards of one sweep.
     Merge(cmd::sweep::MergeArgs),
+    /// Render figures and an HTML report from a saved run or sweep.
+    Figures(cmd::report::FiguresArgs),
     /// Find the cheapest device mix that meets a latency objective.
     Plan(cmd::plan::PlanArgs),
     /// List the built-in scenarios.
@@ -63,6 +65,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `servesim … | head` closes stdout early: end quietly, as a process killed by SIGPIPE would
+    // (exit 141), instead of panicking on the next print.
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info.payload().downcast_ref::<String>().map(String::as_str).unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Gate(a) => cmd::contract::gate(a).map(|code| {
@@ -84,6 +96,7 @@ fn main() -> ExitCode {
         Command::Simulate(a) => cmd::simulate::run(a).map(|_| ()),
         Command::Plan(a) => cmd::plan::run(a),
         Command::Course(a) => cmd::course::run(a),
+        Command::Figures(a) => cmd::report::run(a).map(|_| ()),
         Command::Sweep(a) => cmd::sweep::run(a).map(|_| ()),
         Command::Merge(a) => cmd::sweep::merge(a).map(|_| ()),
         Command::Models(m) => cmd::models::run(m),

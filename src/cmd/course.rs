@@ -25,8 +25,9 @@ Examples:
   servesim course --out /tmp/course --quick
 
 Writes OUT/ with <figure>.svg and <figure>.png, <figure>.json (the data behind each figure),
-configs/<run-id>.toml for every simulated point, and index.md / index.json (file, caption,
-command and run ids per figure). Same code and seed, same bytes.")]
+configs/<run-id>.toml for every simulated point, index.md / index.json (file, caption, command
+and run ids per figure) and report.html (every figure inlined, opens offline). Same code and
+seed, same bytes.")]
 pub struct CourseArgs {
     /// Output directory (replaced as a whole).
     #[arg(long, short = 'o', default_value = "course", value_name = "DIR")]
@@ -54,6 +55,7 @@ struct Course {
     bar: ProgressBar,
     scale: u64,
     entries: Vec<IndexEntry>,
+    rendered: Vec<(Figure, String)>,
 }
 
 impl Course {
@@ -81,6 +83,7 @@ impl Course {
         let mut names: Vec<String> =
             files.iter().filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
         names.push(format!("{}.json", fig.id));
+        let svg = std::fs::read_to_string(self.tmp.join(format!("{}.svg", fig.id)))?;
         self.entries.push(IndexEntry {
             id: fig.id.clone(),
             figure_id,
@@ -91,6 +94,7 @@ impl Course {
             command: "servesim course".to_string(),
             run_ids: fig.run_ids.clone(),
         });
+        self.rendered.push((fig, svg));
         Ok(())
     }
 }
@@ -505,7 +509,13 @@ pub fn run(args: &CourseArgs) -> Result<()> {
         ProgressStyle::with_template("{spinner} course: {pos}/{len} simulations [{elapsed_precise}] {wide_bar}")
             .expect("valid template"),
     );
-    let mut c = Course { tmp: tmp.clone(), bar, scale: if args.quick { 10 } else { 1 }, entries: Vec::new() };
+    let mut c = Course {
+        tmp: tmp.clone(),
+        bar,
+        scale: if args.quick { 10 } else { 1 },
+        entries: Vec::new(),
+        rendered: Vec::new(),
+    };
     let result = (|| -> Result<()> {
         latency_vs_load(&mut c)?;
         batching_window(&mut c)?;
@@ -513,7 +523,15 @@ pub fn run(args: &CourseArgs) -> Result<()> {
         hardware_mixes(&mut c)?;
         cache_hit_ratio(&mut c)?;
         llm_figures(&mut c)?;
-        write_index(&tmp, &c.entries)
+        write_index(&tmp, &c.entries)?;
+        let ids: Vec<(String, String)> = c
+            .entries
+            .iter()
+            .map(|e| (format!("{} ({})", e.id, e.figure_id), format!("{} runs, configs in configs/", e.run_ids.len())))
+            .collect();
+        let html = crate::cmd::report::report_html("servesim course figures", &c.rendered, &[("Figures", ids)]);
+        std::fs::write(tmp.join("report.html"), html)?;
+        Ok(())
     })();
     c.bar.finish_and_clear();
     if let Err(e) = result {

@@ -5,6 +5,7 @@ pub mod contract;
 pub mod course;
 pub mod models;
 pub mod plan;
+pub mod report;
 pub mod scenarios;
 pub mod simulate;
 pub mod sweep;
