@@ -376,13 +376,14 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let a = tmp.path().join("a");
     let b = tmp.path().join("b");
+    let models = tmp.path().join("models");
     for d in [&a, &b] {
-        ok(&["course", "--quick", "--out", d.to_str().unwrap()]);
+        ok(&["course", "--quick", "--out", d.to_str().unwrap(), "--models", models.to_str().unwrap()]);
     }
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("index.json")).unwrap()).unwrap();
     let figures = index.as_array().unwrap();
-    assert_eq!(figures.len(), 7);
+    assert_eq!(figures.len(), 8);
     for f in figures {
         for file in f["files"].as_array().unwrap() {
             let name = file.as_str().unwrap();
@@ -391,9 +392,10 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
         }
         let runs = f["run_ids"].as_array().unwrap();
         assert!(!runs.is_empty());
-        for id in runs {
-            let config = a.join("configs").join(format!("{}.toml", id.as_str().unwrap()));
-            assert!(config.is_file(), "{} has no config", id);
+        for id in runs.iter().map(|r| r.as_str().unwrap()) {
+            // Points are simulation runs (with their config) or, for the model figure, model ids.
+            let config = a.join("configs").join(format!("{id}.toml"));
+            assert!(config.is_file() || (id.starts_with("mdl-") && models.join("index.json").is_file()), "{id}");
         }
         let svg = std::fs::read_to_string(a.join(format!("{}.svg", f["id"].as_str().unwrap()))).unwrap();
         assert!(svg.contains(runs[0].as_str().unwrap()), "the footer names the runs");

@@ -86,7 +86,8 @@ fn check(page: &Path, tmp: &Path) {
 fn course_run_and_sweep_reports_render_in_headless_chromium() {
     let tmp = tempfile::tempdir().unwrap();
     let course = tmp.path().join("course");
-    servesim(&["course", "--quick", "-o", course.to_str().unwrap()]);
+    let models = tmp.path().join("models");
+    servesim(&["course", "--quick", "-o", course.to_str().unwrap(), "--models", models.to_str().unwrap()]);
     check(&course.join("report.html"), tmp.path());
 
     let runs = tmp.path().join("runs");

@@ -278,6 +278,10 @@ pub fn lineage(args: &LineageArgs) -> Result<()> {
 fn lineage_of_other_artifacts(p: &Path) -> Result<Option<Result<()>>> {
     let s = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
     let print_config = |configs: &Path, run: &str, indent: &str| {
+        if run.starts_with("mdl-") {
+            println!("{indent}model {run} (see its card: servesim lineage MODELS/<name>.card.json)");
+            return;
+        }
         let path = configs.join(format!("{run}.toml"));
         match std::fs::read_to_string(&path)
             .ok()

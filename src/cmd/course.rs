@@ -5,7 +5,7 @@
 //! be re-run by hand. The output directory appears whole or not at all.
 
 use crate::cmd::simulate::{Outcome, drive, run_id};
-use crate::rundir::sha256_hex;
+use crate::rundir::{code_version, sha256_hex};
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use figures::{Axis, Chart, Figure, LabeledPoint, LineChart, Panel, PanelsChart, RefLine, ScatterChart, Series};
@@ -32,9 +32,13 @@ pub struct CourseArgs {
     /// Output directory (replaced as a whole).
     #[arg(long, short = 'o', default_value = "course", value_name = "DIR")]
     pub out: PathBuf,
-    /// Fewer requests per point (for a first look; the curves get noisier).
+    /// Fewer requests per point and the `tiny` models (for a first look; the curves get noisier).
     #[arg(long)]
     pub quick: bool,
+    /// The models of the quantization and distillation previews: used if DIR holds a build of the
+    /// needed preset (course, or tiny with --quick), else built there first (about 2 minutes).
+    #[arg(long, default_value = "models", value_name = "DIR")]
+    pub models: PathBuf,
 }
 
 #[derive(Serialize)]
@@ -336,6 +340,80 @@ fn hardware_mixes(c: &mut Course) -> Result<()> {
     })
 }
 
+/// The model index in `dir` if it is a build of `preset`, else a fresh build there.
+fn models_index(dir: &Path, preset: kernels::Preset) -> Result<serde_json::Value> {
+    let index = dir.join("index.json");
+    if let Ok(bytes) = std::fs::read(&index)
+        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        && v["preset"] == preset.to_string()
+    {
+        return Ok(v);
+    }
+    let v = code_version();
+    let opts = kernels::BuildOptions {
+        out_dir: dir.to_path_buf(),
+        preset,
+        seed: 42,
+        created_by: format!("servesim {} ({})", v.servesim, v.git_commit),
+        overwrite: true,
+    };
+    eprintln!("building the {preset} models into {} (once; later runs reuse them)", dir.display());
+    kernels::build(&opts, &mut |_| {}).map_err(|e| anyhow!("building models in {}: {e}", dir.display()))?;
+    Ok(serde_json::from_slice(&std::fs::read(&index)?)?)
+}
+
+/// Figure 6: accuracy vs weight memory for teacher/student × fp32/int8 (and the int4 preview).
+fn models_figure(c: &mut Course, dir: &Path, preset: kernels::Preset) -> Result<()> {
+    let index = models_index(dir, preset)?;
+    let mut points = Vec::new();
+    let mut ids = Vec::new();
+    for m in index["models"].as_array().cloned().unwrap_or_default() {
+        let name = m["name"].as_str().unwrap_or("?").to_string();
+        let group = if name.starts_with("teacher") { "teacher" } else { "student" };
+        points.push(LabeledPoint {
+            label: name.clone(),
+            x: m["weight_bytes"].as_f64().unwrap_or(f64::NAN),
+            y: m["accuracy"].as_f64().unwrap_or(f64::NAN),
+            size: None,
+            group: Some(group.into()),
+        });
+        ids.push(m["id"].as_str().unwrap_or("?").to_string());
+    }
+    let int4_file = dir.join(index["int4_preview_file"].as_str().unwrap_or("int4_preview.json"));
+    let int4: serde_json::Value = serde_json::from_slice(&std::fs::read(&int4_file)?)?;
+    for m in int4["models"].as_array().cloned().unwrap_or_default() {
+        points.push(LabeledPoint {
+            label: format!("{} int4", m["source"].as_str().unwrap_or("?").trim_end_matches("-fp32")),
+            x: m["weight_bytes"].as_f64().unwrap_or(f64::NAN),
+            y: m["model"]["accuracy"].as_f64().unwrap_or(f64::NAN),
+            size: None,
+            group: Some("int4 preview (reference path)".into()),
+        });
+    }
+    c.bar.inc(1);
+    let bytes = |name: &str| points.iter().find(|p| p.label == name).map_or(f64::NAN, |p| p.x);
+    let shrink = bytes("teacher-fp32") / bytes("student-fp32");
+    c.emit(Figure {
+        id: "models-accuracy-vs-memory".into(),
+        title: "Quantization and distillation: accuracy vs memory".into(),
+        caption: format!(
+            "Test accuracy vs weight bytes of the real models (`servesim models build --preset {preset}`, seed 42, \
+             dataset {}): int8 needs a quarter of the memory, the int4 preview an eighth; the distilled \
+             student is {shrink:.0}× smaller than the teacher. Latency is measured by the replay harness \
+             (calibration). Model ids in the footer.",
+            index["dataset_id"].as_str().unwrap_or("?")
+        ),
+        run_ids: ids,
+        chart: Chart::Scatter(ScatterChart {
+            x: Axis::new("weight memory", "bytes").log(),
+            y: Axis::new("test accuracy", ""),
+            points,
+            size_note: None,
+            ref_lines: vec![],
+        }),
+    })
+}
+
 /// Figure 5: cache hit ratio vs capacity for LRU, LFU and TTL, with Che's approximation.
 fn cache_hit_ratio(c: &mut Course) -> Result<()> {
     let base = builtin("caching")?;
@@ -503,7 +581,7 @@ pub fn run(args: &CourseArgs) -> Result<()> {
         std::fs::remove_dir_all(&tmp)?;
     }
     std::fs::create_dir_all(tmp.join("configs"))?;
-    let total = 4 * 8 - 2 + 7 + 21 + 20 + 21 + 18;
+    let total = 4 * 8 - 2 + 7 + 21 + 20 + 21 + 1 + 18;
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{spinner} course: {pos}/{len} simulations [{elapsed_precise}] {wide_bar}")
@@ -522,6 +600,8 @@ pub fn run(args: &CourseArgs) -> Result<()> {
         frontier(&mut c)?;
         hardware_mixes(&mut c)?;
         cache_hit_ratio(&mut c)?;
+        let preset = if args.quick { kernels::Preset::Tiny } else { kernels::Preset::Course };
+        models_figure(&mut c, &args.models, preset)?;
         llm_figures(&mut c)?;
         write_index(&tmp, &c.entries)?;
         let ids: Vec<(String, String)> = c
