@@ -224,8 +224,21 @@ fn an_llm_scenario_runs_on_the_azure_trace_and_its_summary_is_gateable() {
     assert_eq!(summary["tokens"]["output"], 4_088_665, "every output token of the trace, once");
     assert!(summary["latency_ms"]["tpot"]["p99"].as_f64().unwrap() > 0.0);
     assert_eq!(manifest(run)["trace"]["id"], "tr-e18090441ed9cdf47f26f68308012264");
-    // Per-request records are not written for LLM runs yet: said, not silently skipped.
-    bad_input(&["simulate", "-s", "llm", "--records", "-o", tmp.path().to_str().unwrap()], &["--records", "llm"]);
+    // Per-request records, hashed in the manifest; a 10x faster replay of the same trace.
+    let fast = tmp.path().join("fast");
+    ok(&["simulate", "-s", "llm", "--trace", &azure, "--speed", "10", "--records", "-o", fast.to_str().unwrap()]);
+    let run10 = &runs(&fast)[0];
+    let m = manifest(run10);
+    assert_ne!(m["trace"]["id"], "tr-e18090441ed9cdf47f26f68308012264", "compressed arrivals are other requests");
+    assert!(m["files"].as_array().unwrap().iter().any(|f| f["path"] == "requests.parquet"), "{m}");
+    let s10: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run10.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s10["tokens"]["output"], 4_088_665);
+    assert!(s10["horizon_s"].as_f64().unwrap() < summary["horizon_s"].as_f64().unwrap());
+    bad_input(
+        &["simulate", "-s", "llm", "--trace", &azure, "--speed", "0", "-o", fast.to_str().unwrap()],
+        &["--speed"],
+    );
 }
 
 #[test]

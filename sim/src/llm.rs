@@ -34,7 +34,7 @@ pub mod perf;
 pub mod shape;
 pub mod summary;
 
-pub use engine::run;
+pub use engine::{LlmRecord, run, run_recorded};
 pub use summary::LlmSummary;
 
 use crate::catalog::{DeviceKind, Precision};

@@ -106,13 +106,13 @@ impl Course {
 fn classic(o: Outcome) -> sim::Summary {
     match o {
         Outcome::Classic(r) => r.summary,
-        Outcome::Llm(_) => unreachable!("a request-level scenario"),
+        Outcome::Llm(..) => unreachable!("a request-level scenario"),
     }
 }
 
 fn llm(o: Outcome) -> sim::llm::LlmSummary {
     match o {
-        Outcome::Llm(s) => s,
+        Outcome::Llm(s, _) => s,
         Outcome::Classic(_) => unreachable!("an [llm] scenario"),
     }
 }

@@ -48,6 +48,10 @@ pub struct SimulateArgs {
     /// Also write one record per request (requests.parquet).
     #[arg(long)]
     pub records: bool,
+    /// Replay the trace this many times faster (arrival times divided by X; the trace id is that
+    /// of the compressed requests).
+    #[arg(long, value_name = "X", requires = "trace")]
+    pub speed: Option<f64>,
     /// Print the summary as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -128,7 +132,7 @@ pub(crate) fn run_id(resolved: &str, trace_id: &str, seed: u64) -> String {
 /// What a run produced: the request-level engine's result or an LLM run's summary.
 pub(crate) enum Outcome {
     Classic(sim::RunResult),
-    Llm(sim::llm::LlmSummary),
+    Llm(sim::llm::LlmSummary, Option<Vec<sim::llm::LlmRecord>>),
 }
 
 /// Simulates `requests` (n of them, for the progress bar), hashing them on the way.
@@ -142,7 +146,12 @@ pub(crate) fn drive(
 ) -> Result<(Outcome, TraceRef)> {
     let mut tap = Tap { inner: requests, hasher: TraceHasher::new(classes), bar: progress(n) };
     let result = if config.llm.is_some() {
-        Outcome::Llm(sim::llm::run(config, &mut tap, opts.seed)?)
+        if opts.record {
+            let (s, r) = sim::llm::run_recorded(config, &mut tap, opts.seed)?;
+            Outcome::Llm(s, Some(r))
+        } else {
+            Outcome::Llm(sim::llm::run(config, &mut tap, opts.seed)?, None)
+        }
     } else {
         Outcome::Classic(sim::run(config, &mut tap, opts)?)
     };
@@ -165,15 +174,19 @@ pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
         config.requests = Some(n);
     }
     let seed = config.seed;
-    if args.records && config.llm.is_some() {
-        return Err(input(format!(
-            "--records: per-request records are not written for [llm] scenarios yet ({})",
-            loaded.source
-        )));
+    if let Some(speed) = args.speed
+        && !(speed.is_finite() && speed > 0.0)
+    {
+        return Err(input(format!("--speed: must be a positive number, got {speed}")));
     }
 
     let (result, trace_ref) = if let Some(path) = &args.trace {
         let mut trace = traces::formats::read_any(path, args.trace_format)?;
+        if let Some(speed) = args.speed {
+            for r in &mut trace.requests {
+                r.arrival = SimTime::round_ns(r.arrival.as_nanos() as f64 / speed);
+            }
+        }
         if let Some(n) = config.requests {
             trace.requests.truncate(usize::try_from(n).unwrap_or(usize::MAX));
         }
@@ -203,11 +216,15 @@ pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
     dir.write("config.resolved.toml", resolved.as_bytes())?;
     let summary_json = match &result {
         Outcome::Classic(r) => serde_json::to_string_pretty(&r.summary)?,
-        Outcome::Llm(s) => serde_json::to_string_pretty(s)?,
+        Outcome::Llm(s, _) => serde_json::to_string_pretty(s)?,
     } + "\n";
     dir.write("summary.json", summary_json.as_bytes())?;
     if let Outcome::Classic(sim::RunResult { records: Some(records), summary, .. }) = &result {
         records_table(records, summary).write(&dir.path("requests.parquet")).context("writing requests.parquet")?;
+        dir.register("requests.parquet")?;
+    }
+    if let Outcome::Llm(s, Some(records)) = &result {
+        llm_records_table(records, s).write(&dir.path("requests.parquet")).context("writing requests.parquet")?;
         dir.register("requests.parquet")?;
     }
     let files: Vec<(String, String)> = dir.files().to_vec();
@@ -231,10 +248,43 @@ pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
     } else {
         match &result {
             Outcome::Classic(r) => print_summary(&r.summary, &run_id, &path, &manifest.trace),
-            Outcome::Llm(s) => print_llm_summary(s, &run_id, &path, &manifest.trace),
+            Outcome::Llm(s, _) => print_llm_summary(s, &run_id, &path, &manifest.trace),
         }
     }
     Ok(path)
+}
+
+fn llm_records_table(records: &[sim::llm::LlmRecord], summary: &sim::llm::LlmSummary) -> Table {
+    let secs = |t: Option<SimTime>| t.map(SimTime::as_secs_f64);
+    let mut t = Table::default();
+    t.push("id", TableColumn::U64(records.iter().map(|r| r.id).collect()));
+    t.push("arrival_s", TableColumn::F64(records.iter().map(|r| r.arrival.as_secs_f64()).collect()));
+    t.push("admitted_s", TableColumn::OptF64(records.iter().map(|r| secs(r.admitted)).collect()));
+    t.push("first_token_s", TableColumn::OptF64(records.iter().map(|r| secs(r.first_token)).collect()));
+    t.push("finish_s", TableColumn::OptF64(records.iter().map(|r| secs(r.finish)).collect()));
+    t.push(
+        "ttft_ms",
+        TableColumn::OptF64(records.iter().map(|r| r.first_token.map(|f| (f - r.arrival).as_millis_f64())).collect()),
+    );
+    t.push(
+        "tpot_ms",
+        TableColumn::OptF64(
+            records
+                .iter()
+                .map(|r| match (r.first_token, r.finish) {
+                    (Some(f), Some(e)) if r.output > 1 => Some((e - f).as_millis_f64() / (r.output - 1) as f64),
+                    _ => None,
+                })
+                .collect(),
+        ),
+    );
+    t.push("prompt_tokens", TableColumn::U64(records.iter().map(|r| r.prompt).collect()));
+    t.push("output_tokens", TableColumn::U64(records.iter().map(|r| r.output).collect()));
+    t.push("cached_tokens", TableColumn::U64(records.iter().map(|r| r.cached_tokens).collect()));
+    t.push("replica", TableColumn::Str(records.iter().map(|r| summary.replicas[r.replica].name.clone()).collect()));
+    t.push("preemptions", TableColumn::U64(records.iter().map(|r| u64::from(r.preemptions)).collect()));
+    t.push("rejected", TableColumn::Bool(records.iter().map(|r| r.rejected).collect()));
+    t
 }
 
 fn records_table(records: &[RequestRecord], summary: &Summary) -> Table {

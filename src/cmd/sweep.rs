@@ -184,7 +184,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 fn metrics_of(outcome: &Outcome) -> Result<BTreeMap<String, f64>> {
     let mut v = match outcome {
         Outcome::Classic(r) => serde_json::to_value(&r.summary)?,
-        Outcome::Llm(s) => serde_json::to_value(s)?,
+        Outcome::Llm(s, _) => serde_json::to_value(s)?,
     };
     // Time series do not belong in a one-row-per-point table.
     if let Some(m) = v.as_object_mut() {

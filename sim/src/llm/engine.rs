@@ -26,13 +26,59 @@ pub fn run(
     let resolved = spec.resolve(&config.kinds()?)?;
     let mut engine = Engine::new(&config.name, resolved, seed);
     engine.run(requests)?;
-    Ok(engine.finish())
+    Ok(engine.finish().0)
+}
+
+/// One request of an LLM run (`run_recorded`), times in ns since the start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LlmRecord {
+    /// Request id from the trace.
+    pub id: u64,
+    /// Arrival.
+    pub arrival: SimTime,
+    /// First admission (None if rejected).
+    pub admitted: Option<SimTime>,
+    /// First token (None if rejected).
+    pub first_token: Option<SimTime>,
+    /// Last token (None if rejected).
+    pub finish: Option<SimTime>,
+    /// Prompt tokens.
+    pub prompt: u64,
+    /// Output tokens (a trace's 0 counts as 1).
+    pub output: u64,
+    /// Replica index it was routed to.
+    pub replica: usize,
+    /// Times it was preempted.
+    pub preemptions: u32,
+    /// Prompt tokens served from the prefix cache at first admission.
+    pub cached_tokens: u64,
+    /// Refused at arrival (could never fit a replica's KV memory).
+    pub rejected: bool,
+}
+
+/// Like [`run`], also returning one [`LlmRecord`] per request in completion order (memory grows
+/// with the run).
+pub fn run_recorded(
+    config: &ScenarioConfig,
+    requests: &mut dyn Iterator<Item = Request>,
+    seed: u64,
+) -> Result<(LlmSummary, Vec<LlmRecord>), SimError> {
+    let spec = config.llm.as_ref().ok_or_else(|| ConfigError::invalid("llm", "the scenario has no [llm] table"))?;
+    let resolved = spec.resolve(&config.kinds()?)?;
+    let mut engine = Engine::new(&config.name, resolved, seed);
+    engine.records = Some(Vec::new());
+    engine.run(requests)?;
+    let (summary, records) = engine.finish();
+    Ok((summary, records.unwrap_or_default()))
 }
 
 /// A slot in the sequence table.
 type SeqId = usize;
 
 struct Seq {
+    id: u64,
+    preemptions: u32,
+    first_cached: u64,
     arrival: SimTime,
     prompt: u64,
     output: u64,
@@ -145,6 +191,7 @@ struct Engine {
     sample_every: SimTime,
     in_transfer: u64,
     last_arrival: SimTime,
+    records: Option<Vec<LlmRecord>>,
 }
 
 fn pages(tokens: u64, bs: u64) -> u64 {
@@ -212,6 +259,7 @@ impl Engine {
             sample_every,
             in_transfer: 0,
             last_arrival: SimTime::ZERO,
+            records: None,
             r,
         }
     }
@@ -373,9 +421,27 @@ impl Engine {
         };
         if need > self.replicas[r].kv.capacity() {
             self.counts.rejected += 1;
+            if let Some(recs) = self.records.as_mut() {
+                recs.push(LlmRecord {
+                    id: req.id,
+                    arrival: now,
+                    admitted: None,
+                    first_token: None,
+                    finish: None,
+                    prompt,
+                    output,
+                    replica: r,
+                    preemptions: 0,
+                    cached_tokens: 0,
+                    rejected: true,
+                });
+            }
             return;
         }
         let seq = Seq {
+            id: req.id,
+            preemptions: 0,
+            first_cached: 0,
             arrival: now,
             prompt,
             output,
@@ -486,6 +552,7 @@ impl Engine {
             self.hits += matched as u64;
             self.tokens.prefix_cached += cached;
             self.queue.record(now - self.seq(id).arrival);
+            self.seq_mut(id).first_cached = cached;
         }
         let s = self.seq_mut(id);
         if first {
@@ -528,6 +595,7 @@ impl Engine {
     /// Evicts running sequence `id` (the caller removed it from `running`).
     fn preempt(&mut self, r: usize, id: SeqId, mode: Preemption, swap_s: &mut f64) {
         self.preemptions += 1;
+        self.seq_mut(id).preemptions += 1;
         match mode {
             Preemption::Recompute => {
                 let redo = self.seq(id).kv_tokens - self.seq(id).cached_tokens;
@@ -832,6 +900,21 @@ impl Engine {
         }
         self.counts.completed += 1;
         self.tokens.input += s.prompt;
+        if let Some(recs) = self.records.as_mut() {
+            recs.push(LlmRecord {
+                id: s.id,
+                arrival: s.arrival,
+                admitted: s.admitted,
+                first_token: s.first_token,
+                finish: Some(now),
+                prompt: s.prompt,
+                output: s.output,
+                replica: s.replica,
+                preemptions: s.preemptions,
+                cached_tokens: s.first_cached,
+                rejected: false,
+            });
+        }
     }
 
     fn continuous_end(&mut self, r: usize, plan: Plan, now: SimTime) {
@@ -913,7 +996,12 @@ impl Engine {
         self.kick(d, now);
     }
 
-    fn finish(self) -> LlmSummary {
+    fn finish(mut self) -> (LlmSummary, Option<Vec<LlmRecord>>) {
+        let records = self.records.take();
+        (self.summary(), records)
+    }
+
+    fn summary(self) -> LlmSummary {
         let end = self.cal.now().max(self.last_arrival);
         let horizon = end.as_secs_f64();
         let per_s = |x: f64| if horizon > 0.0 { x / horizon } else { 0.0 };
