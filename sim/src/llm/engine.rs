@@ -199,6 +199,15 @@ fn pages(tokens: u64, bs: u64) -> u64 {
 }
 
 impl Engine {
+    fn for_config(config: &ScenarioConfig, seed: u64) -> Result<Engine, SimError> {
+        let spec = config
+            .llm
+            .as_ref()
+            .ok_or_else(|| ConfigError::invalid("llm", "the scenario has no [llm] table"))?;
+        let resolved = spec.resolve(&config.kinds()?)?;
+        Ok(Engine::new(&config.name, resolved, seed))
+    }
+
     fn new(name: &str, r: ResolvedLlm, seed: u64) -> Engine {
         let bs = u64::from(r.spec.block_size);
         let block_pages = r.spec.prefix_cache.as_ref().map_or(1, |c| u64::from(c.block_tokens) / bs);
