@@ -22,9 +22,7 @@ pub fn run(
     requests: &mut dyn Iterator<Item = Request>,
     seed: u64,
 ) -> Result<LlmSummary, SimError> {
-    let spec = config.llm.as_ref().ok_or_else(|| ConfigError::invalid("llm", "the scenario has no [llm] table"))?;
-    let resolved = spec.resolve(&config.kinds()?)?;
-    let mut engine = Engine::new(&config.name, resolved, seed);
+    let mut engine = Engine::for_config(config, seed)?;
     engine.run(requests)?;
     Ok(engine.finish().0)
 }
@@ -63,9 +61,7 @@ pub fn run_recorded(
     requests: &mut dyn Iterator<Item = Request>,
     seed: u64,
 ) -> Result<(LlmSummary, Vec<LlmRecord>), SimError> {
-    let spec = config.llm.as_ref().ok_or_else(|| ConfigError::invalid("llm", "the scenario has no [llm] table"))?;
-    let resolved = spec.resolve(&config.kinds()?)?;
-    let mut engine = Engine::new(&config.name, resolved, seed);
+    let mut engine = Engine::for_config(config, seed)?;
     engine.records = Some(Vec::new());
     engine.run(requests)?;
     let (summary, records) = engine.finish();
