@@ -385,6 +385,50 @@ fn a_killed_sweep_resumes_to_the_same_table() {
 }
 
 #[test]
+fn the_llm_release_gate_refuses_static_batching_and_accepts_int8_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = ok(&["scenarios", "--show", "llm"]);
+    let write = |name: &str, text: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let sim = |scenario: &Path, out: &str| -> PathBuf {
+        let dir = tmp.path().join(out);
+        ok(&["simulate", "-s", scenario.to_str().unwrap(), "-n", "3000", "-o", dir.to_str().unwrap()]);
+        runs(&dir).pop().unwrap()
+    };
+    let baseline = sim(&write("base.toml", &base), "base");
+    let int8 = sim(&write("int8.toml", &base.replace("weights = \"fp16\"", "weights = \"int8\"")), "int8");
+    let stat = sim(
+        &write(
+            "static.toml",
+            &base.replace("kind = \"continuous\"\nmax_num_seqs = 256\nmax_batched_tokens = 8192", "kind = \"static\""),
+        ),
+        "static",
+    );
+    let gate = |cand: &Path| {
+        let out = servesim(&[
+            "gate",
+            "--baseline",
+            baseline.to_str().unwrap(),
+            "--candidate",
+            cand.to_str().unwrap(),
+            "--rules",
+            "builtin:llm-release",
+            "-o",
+            tmp.path().join("gates").to_str().unwrap(),
+        ]);
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, text) = gate(&int8);
+    assert_eq!(code, Some(0), "weight-only int8 halves decode time and costs no accuracy in the sim: {text}");
+    let (code, text) = gate(&stat);
+    assert!(matches!(code, Some(4) | Some(5)), "static batching must not ship: {text}");
+    assert!(text.contains("latency_ms.ttft.p99"), "{text}");
+}
+
+#[test]
 fn course_renders_every_figure_deterministically_with_its_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let a = tmp.path().join("a");

@@ -196,6 +196,7 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
     ("int8-vs-fp32", include_str!("../rules/int8-vs-fp32.toml")),
     ("student-vs-teacher", include_str!("../rules/student-vs-teacher.toml")),
     ("hardware-mix", include_str!("../rules/hardware-mix.toml")),
+    ("llm-release", include_str!("../rules/llm-release.toml")),
 ];
 
 #[cfg(test)]

@@ -196,10 +196,7 @@ fn pages(tokens: u64, bs: u64) -> u64 {
 
 impl Engine {
     fn for_config(config: &ScenarioConfig, seed: u64) -> Result<Engine, SimError> {
-        let spec = config
-            .llm
-            .as_ref()
-            .ok_or_else(|| ConfigError::invalid("llm", "the scenario has no [llm] table"))?;
+        let spec = config.llm.as_ref().ok_or_else(|| ConfigError::invalid("llm", "the scenario has no [llm] table"))?;
         let resolved = spec.resolve(&config.kinds()?)?;
         Ok(Engine::new(&config.name, resolved, seed))
     }
