@@ -260,6 +260,19 @@ fn models_build_is_deterministic_and_refuses_to_overwrite() {
     let onnx = std::fs::read(a.join("teacher-int8.onnx")).unwrap();
     assert_eq!(card["id"].as_str().unwrap(), format!("mdl-{}", sha2_hex(&onnx)), "id = hash of the ONNX bytes");
     bad_input(&["models", "build", "--preset", "tiny", "--out", a.to_str().unwrap()], &["exists", "--overwrite"]);
+    // `check` verifies every card against its model file: a changed model is unauditable.
+    assert!(servesim(&["check", a.to_str().unwrap()]).status.success());
+    let mut bytes = std::fs::read(b.join("student-int8.onnx")).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(b.join("student-int8.onnx"), bytes).unwrap();
+    let out = servesim(&["check", b.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    assert!(
+        text.contains("unauditable") && text.contains("student-int8.card.json") && text.contains("hashes to"),
+        "{text}"
+    );
     let tree = ok(&["lineage", a.join("student-int8.card.json").to_str().unwrap()]);
     let student =
         serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(a.join("student-fp32.card.json")).unwrap())

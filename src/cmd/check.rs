@@ -22,7 +22,8 @@ Signals and responses:
   malformed     a trace or scenario file that does not parse  -> fix the named row or key
   inconsistent  a trace whose gaps or sizes drift from --reference (two-sample KS, p < 0.01)
                                                              -> re-plan and re-calibrate for the new traffic
-  unauditable   a run whose audit finds anything              -> refuse promotion; re-run from its config
+  unauditable   a run whose audit finds anything, or a model card whose id is not the hash of its
+                ONNX file (or that lacks a version or dataset) -> refuse promotion; re-run or rebuild
   too costly    a run over --max-cost-per-1000 or --max-p99-ms -> block; re-plan with `servesim plan`
 Exit codes: 0 no signal, 4 signals found, 2 bad input.")]
 pub struct CheckArgs {
@@ -81,6 +82,29 @@ fn gaps_and_sizes(t: &traces::Trace) -> (Vec<f64>, Vec<f64>) {
     )
 }
 
+/// What is wrong with a model card, if anything: its id must be the hash of the ONNX file it names.
+fn card_problem(card: &Path) -> Option<String> {
+    let v: serde_json::Value = match std::fs::read(card).map(|b| serde_json::from_slice(&b)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return Some(format!("not valid JSON: {e}")),
+        Err(e) => return Some(format!("cannot read: {e}")),
+    };
+    let (Some(id), Some(file)) = (v["id"].as_str(), v["file"].as_str()) else {
+        return Some("no `id` or `file`: the model cannot be traced".into());
+    };
+    if v["version"].as_str().is_none_or(str::is_empty) || v["dataset_id"].as_str().is_none() {
+        return Some("no `version` or `dataset_id`: the lineage has a missing edge".into());
+    }
+    let onnx = card.parent().unwrap_or(Path::new(".")).join(file);
+    match std::fs::read(&onnx) {
+        Err(e) => Some(format!("{}: cannot read the model file: {e}", onnx.display())),
+        Ok(bytes) => {
+            let actual = format!("mdl-{}", crate::rundir::sha256_hex(&bytes));
+            (actual != id).then(|| format!("{} hashes to {actual}, the card says {id}", onnx.display()))
+        }
+    }
+}
+
 /// Runs the command; returns the exit code.
 pub fn run(args: &CheckArgs) -> Result<u8> {
     if !args.dir.is_dir() {
@@ -111,8 +135,15 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
             let summary: Option<serde_json::Value> =
                 std::fs::read(p.join("summary.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
             if let Some(s) = summary {
-                let cost = s["cost"]["usd_per_1000_requests"].as_f64();
-                let p99 = s["latency_ms"]["p99"].as_f64();
+                // LLM runs report cost per token and end-to-end latency under `latency_ms.e2e`.
+                let llm = s["engine"] == "llm";
+                let cost = if llm {
+                    let done = s["requests"]["completed"].as_f64().unwrap_or(0.0);
+                    s["cost"]["usd"].as_f64().filter(|_| done > 0.0).map(|u| u / done * 1000.0)
+                } else {
+                    s["cost"]["usd_per_1000_requests"].as_f64()
+                };
+                let p99 = if llm { s["latency_ms"]["e2e"]["p99"].as_f64() } else { s["latency_ms"]["p99"].as_f64() };
                 if let (Some(limit), Some(c)) = (args.max_cost_per_1000, cost)
                     && c > limit
                 {
@@ -144,7 +175,8 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
             checked += 1;
             let text = std::fs::read_to_string(p).unwrap_or_default();
             // Rule sets live beside scenarios; only files that look like scenarios are checked.
-            let looks_like_scenario = text.contains("[[devices]]") || text.contains("devices =");
+            let looks_like_scenario =
+                text.contains("[[devices]]") || text.contains("devices =") || text.contains("[llm]");
             if looks_like_scenario && let Err(e) = sim::ScenarioConfig::parse(&text) {
                 signals.push(Signal {
                     signal: "malformed",
@@ -155,7 +187,23 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
             }
             continue;
         }
-        if !["csv", "parquet", "pq", "jsonl", "ndjson"].contains(&ext.as_str()) {
+        if name.ends_with(".card.json") {
+            checked += 1;
+            if let Some(problem) = card_problem(p) {
+                signals.push(Signal {
+                    signal: "unauditable",
+                    subject: name.clone(),
+                    evidence: problem,
+                    response: "refuse promotion; rebuild with `servesim models build` (same seed, same ids)",
+                });
+            }
+            continue;
+        }
+        // A model directory's data files (the test split) are not request traces.
+        let in_model_dir = p.parent().and_then(|d| std::fs::read(d.join("index.json")).ok()).is_some_and(|b| {
+            serde_json::from_slice::<serde_json::Value>(&b).is_ok_and(|v| v["schema"] == "servesim.kernels-index/1")
+        });
+        if in_model_dir || !["csv", "parquet", "pq", "jsonl", "ndjson"].contains(&ext.as_str()) {
             continue;
         }
         checked += 1;
