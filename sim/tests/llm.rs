@@ -277,3 +277,47 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn weight_only_quantization_buys_kv_room_and_faster_decode() {
+    // The LLM side of the quantization preview: Llama-2-7B on one A100 at moderate load.
+    let go = |weights: &str, kv: &str| {
+        let c = ScenarioConfig::parse(&format!(
+            r#"
+            name = "quant"
+            [workload.arrivals]
+            kind = "poisson"
+            rate = 2.0
+            [workload.input_size]
+            kind = "fixed"
+            value = 1000
+            [workload.output_tokens]
+            kind = "fixed"
+            value = 200
+            [llm]
+            model = "llama-2-7b"
+            weights = "{weights}"
+            kv_cache = "{kv}"
+            [[llm.pools]]
+            name = "gpu"
+            kind = "a100"
+            "#
+        ))
+        .unwrap();
+        let mut g = c.workload.as_ref().unwrap().generator(5, 1500).unwrap();
+        sim::llm::run(&c, &mut g, 5).unwrap()
+    };
+    let fp16 = go("fp16", "fp16");
+    let int8 = go("int8", "fp16");
+    let int4 = go("int4", "int8");
+    // KV pages: (72 GB − weights) / page bytes; int8 weights free 6.7 GB, an int8 KV cache halves a page.
+    assert!(int8.kv.capacity_pages > fp16.kv.capacity_pages);
+    assert!(int4.kv.capacity_pages > 2 * int8.kv.capacity_pages);
+    // Decode is bound by reading the weights: half the bytes, about half the step.
+    let ratio = int8.model.decode_step_batch1_ms / fp16.model.decode_step_batch1_ms;
+    assert!(ratio > 0.5 && ratio < 0.6, "{ratio}");
+    assert!(int8.latency_ms.tpot.mean < 0.75 * fp16.latency_ms.tpot.mean);
+    assert!(int4.latency_ms.tpot.mean < int8.latency_ms.tpot.mean);
+    // Prefill is compute-bound at fp16 either way: TTFT barely moves.
+    assert!((int8.model.prefill_1024_ms / fp16.model.prefill_1024_ms - 1.0).abs() < 0.01);
+}
