@@ -453,7 +453,7 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("index.json")).unwrap()).unwrap();
     let figures = index.as_array().unwrap();
-    assert_eq!(figures.len(), 8);
+    assert_eq!(figures.len(), 9);
     for f in figures {
         for file in f["files"].as_array().unwrap() {
             let name = file.as_str().unwrap();

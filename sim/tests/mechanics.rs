@@ -19,6 +19,7 @@ fn hit_ratio(policy: CachePolicy, capacity: u64, universe: u64, s: f64, n: u64) 
         input_size: SizeSpec::one(),
         output_tokens: SizeSpec::zero(),
         cache_keys: Some(KeySpec { universe, zipf_s: s }),
+        prefixes: None,
     };
     let mut cache =
         CacheSpec { policy, capacity, ttl_s: None, freshness_s: None, on_stale: OnStale::Miss, hit_ms: 0.0 }.build();

@@ -31,6 +31,55 @@ pub struct WorkloadSpec {
     /// Response-cache keys; default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_keys: Option<KeySpec>,
+    /// Shared prompt prefixes with prefix block ids (for LLM prefix caching); default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefixes: Option<PrefixSpec>,
+}
+
+/// Shared prompt prefixes — system prompts, few-shot templates, a conversation's history: each
+/// request starts with one of `prompts` shared prefixes of `tokens` tokens, chosen by
+/// Zipf(`zipf_s`), followed by its own `input_size` tokens. Its prefix block ids (one per
+/// `block_tokens` tokens, as Mooncake's `hash_ids`) are the shared prefix's blocks, then fresh
+/// ids for its own tokens, so only the shared part can ever hit a prefix cache.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixSpec {
+    /// Distinct shared prefixes.
+    pub prompts: u64,
+    /// Tokens of each shared prefix.
+    pub tokens: u64,
+    /// Zipf exponent of prefix popularity (0: uniform).
+    #[serde(default)]
+    pub zipf_s: f64,
+    /// Tokens per block id (default 512).
+    #[serde(default = "five_twelve")]
+    pub block_tokens: u64,
+}
+
+fn five_twelve() -> u64 {
+    512
+}
+
+impl PrefixSpec {
+    /// Checks parameters; errors name `field`.
+    pub fn validate(&self, field: &str) -> Result<()> {
+        KeySpec { universe: self.prompts, zipf_s: self.zipf_s }.validate(field).map_err(|e| match e {
+            crate::TraceError::Spec { field: f, reason } => {
+                crate::TraceError::spec(f.replace(".universe", ".prompts"), reason)
+            }
+            other => other,
+        })?;
+        if self.prompts >= 1 << 31 {
+            return Err(crate::TraceError::spec(format!("{field}.prompts"), "must be below 2^31"));
+        }
+        if self.block_tokens == 0 {
+            return Err(crate::TraceError::spec(format!("{field}.block_tokens"), "must be at least 1"));
+        }
+        if self.tokens > 1 << 24 {
+            return Err(crate::TraceError::spec(format!("{field}.tokens"), "must be at most 2^24"));
+        }
+        Ok(())
+    }
 }
 
 impl WorkloadSpec {
@@ -41,6 +90,9 @@ impl WorkloadSpec {
         self.output_tokens.validate("output_tokens")?;
         if let Some(k) = &self.cache_keys {
             k.validate("cache_keys")?;
+        }
+        if let Some(p) = &self.prefixes {
+            p.validate("prefixes")?;
         }
         Ok(())
     }
@@ -61,6 +113,15 @@ impl WorkloadSpec {
             input_rng: stream(seed, "sizes/input"),
             output_rng: stream(seed, "sizes/output"),
             key_rng: stream(seed, "cache_keys"),
+            prefixes: match &self.prefixes {
+                Some(p) => Some((
+                    p.clone(),
+                    KeySpec { universe: p.prompts, zipf_s: p.zipf_s }.sampler()?,
+                    stream(seed, "prefixes"),
+                )),
+                None => None,
+            },
+            next_block: 0,
             next_id: 0,
             remaining: count,
         })
@@ -76,6 +137,8 @@ pub struct Generator {
     input_rng: StreamRng,
     output_rng: StreamRng,
     key_rng: StreamRng,
+    prefixes: Option<(PrefixSpec, sizes::KeySampler, StreamRng)>,
+    next_block: u64,
     next_id: u64,
     remaining: u64,
 }
@@ -91,14 +154,27 @@ impl Iterator for Generator {
         let arrival: SimTime = self.arrivals.next_arrival();
         let id = self.next_id;
         self.next_id += 1;
+        let mut input_size = self.input.sample(&mut self.input_rng);
+        let prefix_blocks = self.prefixes.as_mut().map(|(spec, sampler, rng)| {
+            let k = sampler.sample(rng);
+            let own = (spec.tokens + input_size).div_ceil(spec.block_tokens) - spec.tokens / spec.block_tokens;
+            input_size += spec.tokens;
+            // Shared blocks: (prefix << 32) | block; own blocks: a counter with the top bit set.
+            let mut ids: Vec<u64> = (0..spec.tokens / spec.block_tokens).map(|b| (k << 32) | b).collect();
+            for _ in 0..own {
+                ids.push((1 << 63) | self.next_block);
+                self.next_block += 1;
+            }
+            ids.into_boxed_slice()
+        });
         Some(Request {
             id,
             arrival,
             class: ClassId(0),
-            input_size: self.input.sample(&mut self.input_rng),
+            input_size,
             output_tokens: self.output.sample(&mut self.output_rng),
             cache_key: self.keys.as_mut().map(|k| k.sample(&mut self.key_rng)),
-            prefix_blocks: None,
+            prefix_blocks,
             service: None,
         })
     }
@@ -114,7 +190,13 @@ mod tests {
     use super::*;
 
     fn spec(arrivals: ArrivalSpec) -> WorkloadSpec {
-        WorkloadSpec { arrivals, input_size: SizeSpec::one(), output_tokens: SizeSpec::zero(), cache_keys: None }
+        WorkloadSpec {
+            arrivals,
+            input_size: SizeSpec::one(),
+            output_tokens: SizeSpec::zero(),
+            cache_keys: None,
+            prefixes: None,
+        }
     }
 
     fn gaps(spec: &WorkloadSpec, n: u64) -> (f64, f64) {
@@ -123,6 +205,33 @@ mod tests {
         let m = g.iter().sum::<f64>() / g.len() as f64;
         let v = g.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / g.len() as f64;
         (1.0 / m, v.sqrt() / m)
+    }
+
+    #[test]
+    fn shared_prefixes_repeat_their_blocks_and_only_them() {
+        let mut w = spec(ArrivalSpec::Poisson { rate: 10.0 });
+        w.input_size = SizeSpec::Fixed { value: 300 };
+        w.prefixes = Some(PrefixSpec { prompts: 3, tokens: 1024, zipf_s: 1.0, block_tokens: 512 });
+        let reqs: Vec<Request> = w.generator(4, 2000).unwrap().collect();
+        let mut seen = std::collections::HashMap::<u64, u32>::new();
+        for r in &reqs {
+            assert_eq!(r.input_size, 1324);
+            let b = r.prefix_blocks.as_deref().unwrap();
+            assert_eq!(b.len() as u64, r.input_size.div_ceil(512), "one id per block, the last one partial");
+            assert_eq!(b[0] >> 32, b[1] >> 32, "the two shared blocks name one prefix");
+            assert!(b[0] >> 32 < 3 && b[2] >> 63 == 1);
+            for &h in b {
+                *seen.entry(h).or_default() += 1;
+            }
+        }
+        // 6 shared blocks, each seen many times; every own block exactly once.
+        assert_eq!(seen.values().filter(|&&n| n > 1).count(), 6);
+        assert_eq!(seen.values().filter(|&&n| n == 1).count(), reqs.len());
+        // Zipf(1) over 3: prefix 0 is the most popular.
+        let first = reqs.iter().filter(|r| r.prefix_blocks.as_deref().unwrap()[0] >> 32 == 0).count();
+        assert!(first as f64 / 2000.0 > 0.45, "{first}");
+        let bad = PrefixSpec { prompts: 0, tokens: 10, zipf_s: 1.0, block_tokens: 512 };
+        assert!(bad.validate("prefixes").unwrap_err().to_string().contains("prefixes.prompts"));
     }
 
     #[test]

@@ -23,6 +23,7 @@ fn rich_trace() -> Trace {
         input_size: SizeSpec::LogNormal { mean: 500.0, cv: 1.5 },
         output_tokens: SizeSpec::LogNormal { mean: 100.0, cv: 1.0 },
         cache_keys: Some(KeySpec { universe: 50, zipf_s: 1.0 }),
+        prefixes: None,
     };
     let mut requests: Vec<Request> = spec.generator(11, 300).unwrap().collect();
     for (i, r) in requests.iter_mut().enumerate() {
@@ -163,6 +164,7 @@ fn sizes_can_be_resampled_from_a_real_trace() {
         input_size: SizeSpec::FromTrace { path: azure.clone(), field: TraceField::InputSize },
         output_tokens: SizeSpec::FromTrace { path: azure, field: TraceField::OutputTokens },
         cache_keys: None,
+        prefixes: None,
     };
     let t = Trace { requests: spec.generator(2, 50_000).unwrap().collect(), classes: Trace::default_classes() };
     let s = traces::stats::stats(&t);
