@@ -45,6 +45,14 @@ fn trace_file(name: &'static str, file: &'static str, text: &str, words: &[&'sta
     )
 }
 
+/// A minimal LLM scenario with `from` replaced by `to`.
+fn llm(from: &str, to: &str) -> String {
+    let ok = "name = \"l\"\nrequests = 10\n[workload.arrivals]\nkind = \"poisson\"\nrate = 1.0\n\
+[llm]\nmodel = \"llama-2-7b\"\ntensor_parallel = 1\n[[llm.pools]]\nname = \"g\"\nkind = \"a100\"\n";
+    assert!(ok.contains(from), "{from}");
+    ok.replacen(from, to, 1)
+}
+
 fn catalogue() -> Vec<Case> {
     let h = "id,arrival_s,input_size\n";
     vec![
@@ -369,6 +377,96 @@ fn catalogue() -> Vec<Case> {
             vec![("FILE", SCENARIO_OK.replacen("[workload.arrivals]\nkind = \"poisson\"\nrate = 10.0\n", "", 1))],
             &["trace", "gen", "-s", "{dir}/FILE", "-o", "{dir}/out/t.csv"],
             &["FILE", "no [workload]"],
+        ),
+        // LLM scenarios.
+        sim_file("llm unknown model", "l.toml", llm("llama-2-7b", "gpt-9"), &["l.toml", "llm.model", "gpt-9"]),
+        sim_file(
+            "llm model too big for the device",
+            "l.toml",
+            llm("llama-2-7b", "llama-2-70b"),
+            &["l.toml", "llm.pools[0].kind", "does not fit", "tensor_parallel"],
+        ),
+        sim_file(
+            "llm zero tensor parallel",
+            "l.toml",
+            llm("tensor_parallel = 1", "tensor_parallel = 0"),
+            &["llm.tensor_parallel"],
+        ),
+        sim_file(
+            "llm unknown device kind",
+            "l.toml",
+            llm("kind = \"a100\"", "kind = \"a1000\""),
+            &["llm.pools[0].kind", "a1000"],
+        ),
+        sim_file(
+            "llm prefix blocks not a multiple of pages",
+            "l.toml",
+            llm("tensor_parallel = 1\n", "tensor_parallel = 1\nprefix_cache = { block_tokens = 500 }\n"),
+            &["llm.prefix_cache.block_tokens", "multiple"],
+        ),
+        sim_file(
+            "llm token budget below sequences",
+            "l.toml",
+            llm(
+                "tensor_parallel = 1\n",
+                "tensor_parallel = 1\nscheduler = { kind = \"continuous\", max_num_seqs = 64, max_batched_tokens = 32 }\n",
+            ),
+            &["llm.scheduler.max_batched_tokens"],
+        ),
+        sim_file(
+            "llm prefill pool without decode pool",
+            "l.toml",
+            llm("kind = \"a100\"\n", "kind = \"a100\"\nrole = \"prefill\"\n"),
+            &["llm.pools", "decode"],
+        ),
+        sim_file(
+            "llm with request-level devices",
+            "l.toml",
+            llm("[llm]", "[[devices]]\nname = \"d\"\nservice = { kind = \"exponential\", mean_ms = 1.0 }\n[llm]"),
+            &["l.toml", "devices", "llm.pools"],
+        ),
+        sim_file(
+            "workload prefixes without prompts",
+            "l.toml",
+            llm("rate = 1.0\n", "rate = 1.0\n[workload.prefixes]\nprompts = 0\ntokens = 10\n"),
+            &["workload.prefixes.prompts"],
+        ),
+        // Sweeps, models, figures.
+        case(
+            "cli sweep bad vary",
+            vec![],
+            &["sweep", "-s", "mm1", "--vary", "rate", "-o", "{dir}/out"],
+            &["--vary", "KEY=V1,V2"],
+        ),
+        case(
+            "cli sweep bad shard",
+            vec![],
+            &["sweep", "-s", "mm1", "--vary", "workload.arrivals.rate=1,2", "--shard", "3/2", "-o", "{dir}/out"],
+            &["--shard", "3/2"],
+        ),
+        case(
+            "cli sweep key into a value",
+            vec![],
+            &["sweep", "-s", "mm1", "--vary", "workload.arrivals.rate.x=1", "-o", "{dir}/out"],
+            &["workload.arrivals.rate", "inside a value"],
+        ),
+        case(
+            "cli models bad preset",
+            vec![],
+            &["models", "build", "--preset", "huge", "-o", "{dir}/out"],
+            &["--preset", "huge"],
+        ),
+        case(
+            "cli figures not a run",
+            vec![("manifest.json", "{\"schema\": \"servesim.sweep/1\"".into())],
+            &["figures", "--run", "{dir}", "-o", "{dir}/out"],
+            &["manifest.json", "not valid JSON"],
+        ),
+        case(
+            "cli merge a non-shard",
+            vec![],
+            &["merge", "{dir}", "-o", "{dir}/out"],
+            &["manifest.json", "cannot read"],
         ),
         case(
             "cli import unknown extension",
