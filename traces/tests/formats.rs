@@ -200,6 +200,19 @@ fn fuzz_jsonl_integer_beyond_64_bits_is_an_error_not_a_panic() {
 /// Found by the `trace_jsonl` fuzzer: polars' JSONL line sampling indexes past the end of this
 /// 17-byte file and panics. It must be an error naming the file.
 #[test]
+fn fuzz_jsonl_line_sampling_slice_out_of_range_is_an_error() {
+    // Found by the trace_jsonl fuzzer: blank lines with a vertical tab before one record made
+    // polars' line sampling slice past the end ("range start index 16 out of range").
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("vt.jsonl");
+    let mut bytes = b"\n\n\x0b\n\n\n\n\n\n\n\n\n\n\n".to_vec();
+    bytes.extend_from_slice(b"{\"mimes|amp\": 0, \"ith\": 5, \"xa_;ds\": [0, 2]}\n");
+    std::fs::write(&p, &bytes).unwrap();
+    let e = read_any(&p, None).unwrap_err().to_string();
+    assert!(e.contains("vt.jsonl"), "{e}");
+}
+
+#[test]
 fn fuzz_jsonl_line_sampling_panic_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("odd.jsonl");
