@@ -36,6 +36,10 @@ struct Cli {
 enum Command {
     /// Simulate a scenario and write a run directory.
     Simulate(cmd::simulate::SimulateArgs),
+    /// Replay a trace in real time against real models (ONNX Runtime) through the same policies.
+    Replay(cmd::replay::ReplayArgs),
+    /// Measure batch service times of real models and write a service-time profile.
+    Calibrate(cmd::calibrate::CalibrateArgs),
     /// Regenerate the course's figure set from built-in scenarios.
     Course(cmd::course::CourseArgs),
     /// Build the real models of the quantization and distillation previews.
@@ -78,6 +82,8 @@ fn main() -> ExitCode {
             }
         }),
         Command::Simulate(a) => cmd::simulate::run(a).map(|_| ()),
+        Command::Replay(a) => cmd::replay::run(a).map(|_| ()),
+        Command::Calibrate(a) => cmd::calibrate::run(a).map(|_| ()),
         Command::Plan(a) => cmd::plan::run(a),
         Command::Course(a) => cmd::course::run(a),
         Command::Models(m) => cmd::models::run(m),

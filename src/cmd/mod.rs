@@ -1,10 +1,12 @@
 //! One module per subcommand.
 
+pub mod calibrate;
 pub mod check;
 pub mod contract;
 pub mod course;
 pub mod models;
 pub mod plan;
+pub mod replay;
 pub mod scenarios;
 pub mod simulate;
 pub mod trace;

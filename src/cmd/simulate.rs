@@ -51,6 +51,13 @@ pub struct SimulateArgs {
     /// Print the summary as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Service-time profile from `servesim calibrate`: devices whose `variant` it measured take
+    /// its service model. Refused if stale (other models than --models, or another machine).
+    #[arg(long, value_name = "FILE", requires = "models")]
+    pub profile: Option<PathBuf>,
+    /// Models directory the profile must have been measured on (with --profile).
+    #[arg(long, value_name = "DIR", requires = "profile")]
+    pub models: Option<PathBuf>,
 }
 
 /// The trace that drove a run, as the manifest names it.
@@ -58,8 +65,8 @@ pub struct SimulateArgs {
 pub(crate) struct TraceRef {
     /// Trace id.
     pub(crate) id: String,
-    source: String,
-    requests: u64,
+    pub(crate) source: String,
+    pub(crate) requests: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -163,6 +170,9 @@ pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
             return Err(input("--requests: must be at least 1"));
         }
         config.requests = Some(n);
+    }
+    if let (Some(profile), Some(models)) = (&args.profile, &args.models) {
+        crate::cmd::calibrate::apply_profile(&mut config, profile, models)?;
     }
     let seed = config.seed;
     if args.records && config.llm.is_some() {
