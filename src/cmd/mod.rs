@@ -10,3 +10,4 @@ pub mod replay;
 pub mod scenarios;
 pub mod simulate;
 pub mod trace;
+pub mod validate;

@@ -116,7 +116,7 @@ pub(crate) fn load_requests(
     format: Option<SourceFormat>,
     requests: Option<u64>,
     scenario_source: &str,
-) -> Result<(Vec<Request>, TraceRef)> {
+) -> Result<(traces::Trace, TraceRef)> {
     if requests == Some(0) {
         return Err(input("--requests: must be at least 1"));
     }
@@ -141,7 +141,7 @@ pub(crate) fn load_requests(
         h.push(r);
     }
     let n = h.count();
-    Ok((reqs, TraceRef { id: h.finish(), source, requests: n }))
+    Ok((traces::Trace { requests: reqs, classes }, TraceRef { id: h.finish(), source, requests: n }))
 }
 
 /// Replay run id: like simulate's, with the kind, models and replay settings in the key.
@@ -163,20 +163,15 @@ pub fn run(args: &ReplayArgs) -> Result<(PathBuf, ReplayResult)> {
     if let Some(seed) = args.seed {
         config.seed = seed;
     }
-    let (requests, trace_ref) =
+    let (trace, trace_ref) =
         load_requests(&mut config, args.trace.as_ref(), args.trace_format, args.requests, &loaded.source)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    // First Ctrl-C: stop releasing and write a partial run; second: exit at once.
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone()).context("installing Ctrl-C handler")?;
-        signal_hook::flag::register(sig, stop.clone()).context("installing Ctrl-C handler")?;
-    }
+    let requests = trace.requests;
     let opts = ReplayOptions {
         speed: args.speed,
         threads: args.threads,
         warmup: args.warmup,
         default_queue_capacity: args.queue_capacity,
-        stop: Some(stop),
+        stop: Some(ctrl_c()?),
     };
     let dir = write_run(&config, &loaded.source, &args.models, &requests, trace_ref, &opts, &args.out)?;
     if args.json {
@@ -185,6 +180,17 @@ pub fn run(args: &ReplayArgs) -> Result<(PathBuf, ReplayResult)> {
         print_summary(&dir.1, &dir.0);
     }
     Ok(dir)
+}
+
+/// A flag set by Ctrl-C (or SIGTERM); a second signal exits at once with code 130.
+pub(crate) fn ctrl_c() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    // First Ctrl-C: stop releasing and write a partial run; second: exit at once.
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone()).context("installing Ctrl-C handler")?;
+        signal_hook::flag::register(sig, stop.clone()).context("installing Ctrl-C handler")?;
+    }
+    Ok(stop)
 }
 
 /// Replays and writes the run directory.
@@ -297,7 +303,7 @@ fn records_table(records: &[ReplayRecord], plan: &Plan) -> Table {
     t
 }
 
-fn print_summary(result: &ReplayResult, path: &std::path::Path) {
+pub(crate) fn print_summary(result: &ReplayResult, path: &std::path::Path) {
     let s = &result.summary;
     println!("replay {}  ->  {}", path.file_name().and_then(|n| n.to_str()).unwrap_or("?"), path.display());
     if s.partial {

@@ -160,6 +160,11 @@ pub(crate) fn drive(
 
 /// Runs the command; returns the run directory.
 pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
+    run_full(args).map(|(path, _)| path)
+}
+
+/// Runs the command; returns the run directory and what the run produced.
+pub(crate) fn run_full(args: &SimulateArgs) -> Result<(PathBuf, Outcome)> {
     let loaded = scenario::load(&args.scenario)?;
     let mut config = loaded.config;
     if let Some(seed) = args.seed {
@@ -244,7 +249,7 @@ pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
             Outcome::Llm(s) => print_llm_summary(s, &run_id, &path, &manifest.trace),
         }
     }
-    Ok(path)
+    Ok((path, result))
 }
 
 fn records_table(records: &[RequestRecord], summary: &Summary) -> Table {
