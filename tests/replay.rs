@@ -215,14 +215,36 @@ fn validate_keeps_both_runs_and_a_comparison() {
     let tmp = tempfile::tempdir().unwrap();
     let profile = tmp.path().join("profile.toml");
     ok(&[
-        "calibrate", "--models", s(models()), "--variant", "student-fp32", "--batch", "1,2,4,8", "--warmup", "1",
-        "--repeats", "3", "--out", s(&profile),
+        "calibrate",
+        "--models",
+        s(models()),
+        "--variant",
+        "student-fp32",
+        "--batch",
+        "1,2,4,8",
+        "--warmup",
+        "1",
+        "--repeats",
+        "3",
+        "--out",
+        s(&profile),
     ]);
     let scn = scenario(tmp.path(), "student-fp32", 1000.0, "");
     let runs = tmp.path().join("runs");
     ok(&[
-        "validate", "--scenario", s(&scn), "--models", s(models()), "--profile", s(&profile), "--requests", "200",
-        "--warmup", "1", "--out", s(&runs),
+        "validate",
+        "--scenario",
+        s(&scn),
+        "--models",
+        s(models()),
+        "--profile",
+        s(&profile),
+        "--requests",
+        "200",
+        "--warmup",
+        "1",
+        "--out",
+        s(&runs),
     ]);
     let val = only_run(&runs, "val-");
     let c: serde_json::Value =

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::ReplayError;
 use crate::fit::{fit_affine, fit_affine_floor, quantile};
 use crate::model::{ModelFile, OrtModel, TestSplit, batch_input};
 use crate::profile::{Entry, Machine, PROFILE_SCHEMA, Profile, UseModel};
-use crate::ReplayError;
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -44,7 +44,8 @@ impl CalibrateOptions {
 
 /// All model names (`.onnx` stems) of a directory, sorted.
 pub fn model_names(dir: &Path) -> Result<Vec<String>, ReplayError> {
-    let rd = std::fs::read_dir(dir).map_err(|e| ReplayError::model(dir, format!("cannot read models directory: {e}")))?;
+    let rd =
+        std::fs::read_dir(dir).map_err(|e| ReplayError::model(dir, format!("cannot read models directory: {e}")))?;
     let mut names: Vec<String> =
         rd.filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".onnx").map(str::to_string)).collect();
     names.sort();

@@ -45,11 +45,7 @@ pub fn r_squared(y: &[f64], fitted: &[f64]) -> f64 {
     let mean = y.iter().sum::<f64>() / y.len() as f64;
     let ss_tot: f64 = y.iter().map(|v| (v - mean).powi(2)).sum();
     let ss_res: f64 = y.iter().zip(fitted).map(|(v, f)| (v - f).powi(2)).sum();
-    if ss_tot == 0.0 {
-        if ss_res == 0.0 { 1.0 } else { 0.0 }
-    } else {
-        1.0 - ss_res / ss_tot
-    }
+    if ss_tot == 0.0 { if ss_res == 0.0 { 1.0 } else { 0.0 } } else { 1.0 - ss_res / ss_tot }
 }
 
 /// Least-squares `(a, b)` of `y ≈ a + b·x` (SVD; needs two distinct x).

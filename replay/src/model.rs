@@ -26,7 +26,8 @@ impl TestSplit {
     /// Reads `dir/test_split.csv` (`row, <features…>, label`, one header line).
     pub fn load(dir: &Path) -> Result<TestSplit, ReplayError> {
         let path = dir.join("test_split.csv");
-        let text = std::fs::read_to_string(&path).map_err(|e| ReplayError::model(&path, format!("cannot read: {e}")))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| ReplayError::model(&path, format!("cannot read: {e}")))?;
         let mut lines = text.lines();
         let header = lines.next().ok_or_else(|| ReplayError::model(&path, "empty file"))?;
         let cols = header.split(',').count();
@@ -98,7 +99,10 @@ impl ModelFile {
             if card_id != id {
                 return Err(ReplayError::model(
                     &path,
-                    format!("its hash is {id} but {} says {card_id}: the file was changed after it was built", card.display()),
+                    format!(
+                        "its hash is {id} but {} says {card_id}: the file was changed after it was built",
+                        card.display()
+                    ),
                 ));
             }
         }
@@ -120,9 +124,7 @@ pub fn card_id(card: &Path) -> Result<String, ReplayError> {
 /// Model names (`.onnx` stems) in `dir`, comma-separated, sorted.
 pub fn available(dir: &Path) -> String {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".onnx").map(str::to_string)).collect()
-        })
+        .map(|rd| rd.filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".onnx").map(str::to_string)).collect())
         .unwrap_or_default();
     names.sort();
     if names.is_empty() { "none".to_string() } else { names.join(", ") }
@@ -202,7 +204,10 @@ impl OrtModel {
         let width = match shape.as_deref() {
             Some([_, w]) if *w > 0 => *w as usize,
             other => {
-                return Err(ReplayError::model(path, format!("input must be a float matrix [N, F], has shape {other:?}")));
+                return Err(ReplayError::model(
+                    path,
+                    format!("input must be a float matrix [N, F], has shape {other:?}"),
+                ));
             }
         };
         if let Some(f) = features
@@ -238,10 +243,10 @@ impl OrtModel {
         let n = x.len() / self.features;
         let fail = |e: ort::Error| ReplayError::Inference { model: self.name.clone(), reason: e.to_string() };
         let input = TensorRef::from_array_view(([n, self.features], x)).map_err(fail)?;
-        let outputs = self.session.run(ort::inputs![input]).map_err(|e| ReplayError::Inference {
-            model: self.name.clone(),
-            reason: e.to_string(),
-        })?;
+        let outputs = self
+            .session
+            .run(ort::inputs![input])
+            .map_err(|e| ReplayError::Inference { model: self.name.clone(), reason: e.to_string() })?;
         let extract = |i: usize| -> Result<Vec<f32>, ReplayError> {
             let (_, data) = outputs[i]
                 .try_extract_tensor::<f32>()

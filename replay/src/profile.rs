@@ -159,7 +159,9 @@ impl Profile {
         for (i, e) in p.entries.iter().enumerate() {
             let n = e.batch.len();
             if n == 0 || e.median_ms.len() != n || e.p10_ms.len() != n || e.p90_ms.len() != n {
-                return Err(bad(format!("entries[{i}]: batch, median_ms, p10_ms and p90_ms need equal, non-zero lengths")));
+                return Err(bad(format!(
+                    "entries[{i}]: batch, median_ms, p10_ms and p90_ms need equal, non-zero lengths"
+                )));
             }
             if let Some(s) = e.service(p.use_model) {
                 s.validate(&format!("entries[{i}]")).map_err(|err| bad(err.to_string()))?;

@@ -61,7 +61,13 @@ pub fn run(args: &CalibrateArgs) -> Result<Profile> {
     opts.repeats = args.repeats;
     let profile = calibrate(&opts, &mut |what| eprintln!("calibrating {what}"))?;
     write_atomic(&args.out, profile.to_toml().as_bytes())?;
-    println!("profile -> {}  ({}, {} cores, ONNX Runtime {})", args.out.display(), profile.machine.cpu, profile.machine.cores, profile.machine.onnxruntime);
+    println!(
+        "profile -> {}  ({}, {} cores, ONNX Runtime {})",
+        args.out.display(),
+        profile.machine.cpu,
+        profile.machine.cores,
+        profile.machine.onnxruntime
+    );
     for e in &profile.entries {
         println!("{} ({}), {} thread(s):", e.variant, e.model_id, e.threads);
         println!("  {:>6}{:>12}{:>12}{:>12}", "batch", "median ms", "p10 ms", "p90 ms");
@@ -72,7 +78,10 @@ pub fn run(args: &CalibrateArgs) -> Result<Profile> {
             println!("  a + b·B: a {:.4} ms  b {:.4} ms  R² {:.4}", f.a_ms, f.b_ms, f.r2);
         }
         if let Some(f) = &e.affine_floor {
-            println!("  max(c, a + b·B): a {:.4} ms  b {:.4} ms  c {:.4} ms  R² {:.4}", f.a_ms, f.b_ms, f.floor_ms, f.r2);
+            println!(
+                "  max(c, a + b·B): a {:.4} ms  b {:.4} ms  c {:.4} ms  R² {:.4}",
+                f.a_ms, f.b_ms, f.floor_ms, f.r2
+            );
         }
     }
     Ok(profile)

@@ -187,7 +187,8 @@ pub(crate) fn ctrl_c() -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     // First Ctrl-C: stop releasing and write a partial run; second: exit at once.
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone()).context("installing Ctrl-C handler")?;
+        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
+            .context("installing Ctrl-C handler")?;
         signal_hook::flag::register(sig, stop.clone()).context("installing Ctrl-C handler")?;
     }
     Ok(stop)
@@ -265,7 +266,9 @@ fn records_table(records: &[ReplayRecord], plan: &Plan) -> Table {
     t.push("latency_ms", col(&|r| r.latency_ns().map(|l| l as f64 / 1e6)));
     t.push(
         "device",
-        TableColumn::Str(records.iter().map(|r| r.device.map_or(String::new(), |d| plan.devices[d].name.clone())).collect()),
+        TableColumn::Str(
+            records.iter().map(|r| r.device.map_or(String::new(), |d| plan.devices[d].name.clone())).collect(),
+        ),
     );
     t.push("server", TableColumn::OptU64(records.iter().map(|r| r.server.map(u64::from)).collect()));
     t.push("batch_size", TableColumn::U64(records.iter().map(|r| u64::from(r.batch_size)).collect()));
@@ -296,10 +299,7 @@ fn records_table(records: &[ReplayRecord], plan: &Plan) -> Table {
     t.push("overhead_us", col(&|r| r.overhead_ns.map(|o| o as f64 / 1e3)));
     t.push("ort_ms", col(&|r| r.ort_ns.map(|o| o as f64 / 1e6)));
     t.push("prediction", TableColumn::OptU64(records.iter().map(|r| r.prediction.map(u64::from)).collect()));
-    t.push(
-        "correct",
-        TableColumn::OptU64(records.iter().map(|r| r.correct.map(u64::from)).collect()),
-    );
+    t.push("correct", TableColumn::OptU64(records.iter().map(|r| r.correct.map(u64::from)).collect()));
     t
 }
 
@@ -309,12 +309,12 @@ pub(crate) fn print_summary(result: &ReplayResult, path: &std::path::Path) {
     if s.partial {
         println!("PARTIAL: stopped before the trace ended");
     }
-    println!(
-        "scenario {}  speed {}  threads {}  duration {:.3} s",
-        s.scenario, s.speed, s.threads, s.duration_s
-    );
+    println!("scenario {}  speed {}  threads {}  duration {:.3} s", s.scenario, s.speed, s.threads, s.duration_s);
     let c = &s.requests;
-    println!("requests: {} arrived, {} completed, {} dropped, {} unfinished", c.arrived, c.completed, c.dropped, c.unfinished);
+    println!(
+        "requests: {} arrived, {} completed, {} dropped, {} unfinished",
+        c.arrived, c.completed, c.dropped, c.unfinished
+    );
     println!("{:<16}{:>10}{:>10}{:>10}{:>10}{:>10}", "", "mean", "p50", "p90", "p99", "max");
     for (name, d) in [
         ("latency ms", &s.latency_ms),
@@ -322,6 +322,9 @@ pub(crate) fn print_summary(result: &ReplayResult, path: &std::path::Path) {
         ("batch run ms", &s.batch_run_ms),
         ("lateness µs", &s.lateness_us),
         ("overhead µs", &s.overhead_us),
+        ("  release µs", &s.handoff_release_us),
+        ("  dispatch µs", &s.handoff_dispatch_us),
+        ("  return µs", &s.handoff_return_us),
     ] {
         println!("{:<16}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}", name, d.mean, d.p50, d.p90, d.p99, d.max);
     }

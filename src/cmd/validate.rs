@@ -189,10 +189,8 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     let Outcome::Classic(sim::RunResult { summary, records: Some(records) }) = outcome else {
         return Err(input("validate: [llm] scenarios are not replayed"));
     };
-    let sim_lat: Vec<f64> =
-        records.iter().filter_map(|r| r.finish.map(|f| (f - r.arrival).as_millis_f64())).collect();
-    let rep_lat: Vec<f64> =
-        replayed.records.iter().filter_map(|r| r.latency_ns()).map(|l| l as f64 / 1e6).collect();
+    let sim_lat: Vec<f64> = records.iter().filter_map(|r| r.finish.map(|f| (f - r.arrival).as_millis_f64())).collect();
+    let rep_lat: Vec<f64> = replayed.records.iter().filter_map(|r| r.latency_ns()).map(|l| l as f64 / 1e6).collect();
     let q = replay::fit::quantile;
     let rs = &replayed.summary;
     let name = |p: &std::path::Path| p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
@@ -234,7 +232,12 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     let path = dir.commit()?;
     println!("validation {val_id}  ->  {}", path.display());
     println!("{:<14}{:>12}{:>12}{:>10}", "latency ms", "replay", "sim", "error");
-    for (k, p) in [("p50", &cmp.latency_ms_p50), ("p90", &cmp.latency_ms_p90), ("p99", &cmp.latency_ms_p99), ("mean", &cmp.latency_ms_mean)] {
+    for (k, p) in [
+        ("p50", &cmp.latency_ms_p50),
+        ("p90", &cmp.latency_ms_p90),
+        ("p99", &cmp.latency_ms_p99),
+        ("mean", &cmp.latency_ms_mean),
+    ] {
         println!("{:<14}{:>12.4}{:>12.4}{:>9.1}%", k, p.replay, p.sim, 100.0 * p.relative_error);
     }
     println!(
