@@ -313,6 +313,19 @@ fn a_bad_ort_dylib_path_is_a_clear_error() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("libfake.so") && err.contains("fix:"), "{err}");
+    // Nothing cached and no way to fetch: the error lists every attempt.
+    let o = Command::new(env!("CARGO_BIN_EXE_servesim"))
+        .args(["calibrate", "--models", s(models()), "--out", s(&tmp.path().join("p.toml"))])
+        .env_remove("ORT_DYLIB_PATH")
+        .env("SERVESIM_CACHE_DIR", tmp.path().join("empty-cache"))
+        .env("PATH", tmp.path().join("no-bin"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for w in ["ORT_DYLIB_PATH: not set", "empty-cache/onnxruntime/1.32.0/libonnxruntime.so.1.32.0", "pip download", "fix:"] {
+        assert!(err.contains(w), "`{err}` lacks `{w}`");
+    }
 }
 
 #[test]
