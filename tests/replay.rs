@@ -323,7 +323,9 @@ fn a_bad_ort_dylib_path_is_a_clear_error() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    for w in ["ORT_DYLIB_PATH: not set", "empty-cache/onnxruntime/1.32.0/libonnxruntime.so.1.32.0", "pip download", "fix:"] {
+    for w in
+        ["ORT_DYLIB_PATH: not set", "empty-cache/onnxruntime/1.32.0/libonnxruntime.so.1.32.0", "pip download", "fix:"]
+    {
         assert!(err.contains(w), "`{err}` lacks `{w}`");
     }
 }

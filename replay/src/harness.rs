@@ -46,11 +46,22 @@ pub struct ReplayOptions {
     pub default_queue_capacity: u64,
     /// Set (e.g. by Ctrl-C) to stop releasing; in-flight batches finish, the result is partial.
     pub stop: Option<Arc<AtomicBool>>,
+    /// How long an idle worker polls for its next batch, and the scheduling thread for a running
+    /// batch's answer, before blocking, µs. Waking a blocked thread costs tens of µs of
+    /// hand-off; polling costs a core while it lasts.
+    pub worker_spin_us: u64,
 }
 
 impl Default for ReplayOptions {
     fn default() -> ReplayOptions {
-        ReplayOptions { speed: 1.0, threads: 1, warmup: 5, default_queue_capacity: 10_000, stop: None }
+        ReplayOptions {
+            speed: 1.0,
+            threads: 1,
+            warmup: 5,
+            default_queue_capacity: 10_000,
+            stop: None,
+            worker_spin_us: 0,
+        }
     }
 }
 
@@ -413,7 +424,7 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
             let (jtx, jrx) = mpsc::channel::<Job>();
             senders.push(jtx);
             let (file, split, tx, ready) = (plan.models[d.model].clone(), split.clone(), tx.clone(), ready_tx.clone());
-            let (threads, warmup, sizes) = (opts.threads, opts.warmup, sizes.clone());
+            let (threads, warmup, sizes, spin) = (opts.threads, opts.warmup, sizes.clone(), opts.worker_spin_us);
             handles.push(thread::spawn(move || {
                 let model = OrtModel::load(&file, threads, Some(split.features))
                     .and_then(|mut m| m.warm_up(&split, &sizes, warmup).map(|()| m));
@@ -421,7 +432,7 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
                     Ok(m) => {
                         ready.send(Ok(())).ok();
                         drop(ready);
-                        worker(m, di, s, &split, jrx, tx);
+                        worker(m, di, s, &split, jrx, tx, Duration::from_micros(spin));
                     }
                     Err(e) => {
                         ready.send(Err(e)).ok();
@@ -505,6 +516,7 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
     let mut release_done = false;
     let mut failure: Option<ReplayError> = None;
     let mut last_finish = 0u64;
+    let spin_ns = opts.worker_spin_us * 1000;
 
     loop {
         let in_flight: usize = devices.iter().map(|d| d.in_service).sum();
@@ -533,6 +545,15 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
                     }
                 }
             }
+            // With a batch running and polling allowed, poll for its answer first.
+            None if in_flight > 0 && spin_ns > 0 => match spin_recv(&rx, t0, elapsed_ns(t0) + spin_ns) {
+                Ok(Some(m)) => Some(m),
+                Ok(None) => match rx.recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => break,
+                },
+                Err(()) => break,
+            },
             None => match rx.recv() {
                 Ok(m) => Some(m),
                 Err(_) => break,
@@ -753,8 +774,29 @@ fn release_loop(t0: Instant, intended: &[u64], tx: &Sender<Msg>, stop: &AtomicBo
     tx.send(Msg::ReleaseDone).ok();
 }
 
-fn worker(mut model: OrtModel, device: usize, server: u32, split: &TestSplit, jobs: Receiver<Job>, tx: Sender<Msg>) {
-    while let Ok(job) = jobs.recv() {
+fn worker(
+    mut model: OrtModel,
+    device: usize,
+    server: u32,
+    split: &TestSplit,
+    jobs: Receiver<Job>,
+    tx: Sender<Msg>,
+    spin: Duration,
+) {
+    let next = |jobs: &Receiver<Job>| -> Option<Job> {
+        if !spin.is_zero() {
+            let until = Instant::now() + spin;
+            while Instant::now() < until {
+                match jobs.try_recv() {
+                    Ok(j) => return Some(j),
+                    Err(mpsc::TryRecvError::Disconnected) => return None,
+                    Err(mpsc::TryRecvError::Empty) => std::hint::spin_loop(),
+                }
+            }
+        }
+        jobs.recv().ok()
+    };
+    while let Some(job) = next(&jobs) {
         let t0 = job.t0;
         let x = batch_input(split, &job.ids);
         let run_start = elapsed_ns(t0);

@@ -56,6 +56,9 @@ pub struct ValidateArgs {
     /// Run seed (overrides the scenario's).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// How long an idle replay worker polls before blocking, µs (see `servesim replay`).
+    #[arg(long, default_value_t = 0, value_name = "US")]
+    pub worker_spin_us: u64,
     /// Parent directory of the three output directories.
     #[arg(long, short = 'o', default_value = "runs", value_name = "DIR")]
     pub out: PathBuf,
@@ -163,6 +166,7 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
         warmup: args.warmup,
         default_queue_capacity: 10_000,
         stop: Some(crate::cmd::replay::ctrl_c()?),
+        worker_spin_us: args.worker_spin_us,
     };
     config.workload = None;
     let trace_ref = TraceRef { id: trace_id.clone(), source: trace_path.display().to_string(), requests: n };
