@@ -49,14 +49,6 @@ pub enum ReplayError {
     /// A worker thread failed or an internal channel closed.
     #[error("replay harness: {0}")]
     Harness(String),
-    /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
 }
 
 impl ReplayError {

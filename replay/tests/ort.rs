@@ -67,6 +67,7 @@ fn fp32_models_match_the_nalgebra_forward_pass() {
             .flat_map(|r| (0..classes).map(move |c| (r, c)))
             .map(|(r, c)| (want[(r, c)] - got[r * classes + c]).abs())
             .fold(0.0f32, f32::max);
+        eprintln!("{name}: max |Δlogit| ORT vs nalgebra {max_abs:e}");
         assert!(max_abs <= 1e-4, "{name}: max |Δlogit| {max_abs}");
     }
 }
@@ -87,6 +88,7 @@ fn int8_models_agree_with_the_int8_reference() {
             })
             .count();
         let frac = agree as f64 / split.rows() as f64;
+        eprintln!("{name}: top-1 agreement ORT vs int8 reference {agree}/{}", split.rows());
         assert!(frac >= 0.99, "{name}: top-1 agreement {frac}");
     }
 }
@@ -177,4 +179,72 @@ fn a_short_replay_completes_with_scored_records() {
     }
     assert!(s.variants.iter().all(|v| v.accuracy.is_some_and(|a| a > 0.3)), "{:?}", s.variants);
     assert!(s.mean_batch_size >= 1.0);
+}
+
+/// A one-device scenario with the given batching table, no workload.
+fn one_device(batching: &str) -> sim::ScenarioConfig {
+    sim::ScenarioConfig::parse(&format!(
+        r#"name = "unit"
+seed = 1
+
+[[variants]]
+name = "student-fp32"
+family = "student"
+precision = "fp32"
+quality = 0.6
+weight_bytes = 1000
+service = {{ cpu = {{ kind = "deterministic", ms = 0.05 }} }}
+
+[[devices]]
+name = "d"
+kind = "cpu"
+variant = "student-fp32"
+batching = {batching}
+"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn batches_are_the_simulators_batcher_decisions() {
+    // Eight requests at time 0 into a static batcher of 4 with a long timeout: exactly two
+    // batches of four, in arrival order, as the engine's dispatch loop forms them.
+    let plan = Plan::new(&one_device(r#"{ kind = "static", size = 4, timeout_ms = 10000.0 }"#), models()).unwrap();
+    let requests: Vec<traces::Request> = (0..8).map(|i| traces::Request::new(i, traces::SimTime(0), 1)).collect();
+    let r = replay(&plan, &requests, &ReplayOptions { warmup: 1, ..ReplayOptions::default() }).unwrap();
+    assert_eq!(r.summary.batches, 2);
+    assert_eq!(r.summary.mean_batch_size, 4.0);
+    assert!(r.records.iter().all(|x| x.batch_size == 4 && x.finish.is_some()));
+    let first: Vec<u64> = r.records.iter().filter(|x| x.dispatch == r.records[0].dispatch).map(|x| x.id).collect();
+    assert_eq!(first, vec![0, 1, 2, 3]);
+    // Predictions are scored against the test labels of rows id mod rows.
+    assert!(r.records.iter().all(|x| x.correct.is_some()));
+}
+
+#[test]
+fn a_stopped_replay_is_partial_and_conserves_requests() {
+    let plan = Plan::new(&one_device(r#"{ kind = "none" }"#), models()).unwrap();
+    let requests: Vec<traces::Request> =
+        (0..50).map(|i| traces::Request::new(i, traces::SimTime(i * 1_000_000_000), 1)).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let r =
+        replay(&plan, &requests, &ReplayOptions { warmup: 1, stop: Some(stop), ..ReplayOptions::default() }).unwrap();
+    let s = &r.summary;
+    assert!(s.partial);
+    assert_eq!(s.requests.completed + s.requests.dropped + s.requests.unfinished, 50, "{s:?}");
+    assert!(r.records.iter().all(|x| x.dropped || x.finish.is_some()));
+}
+
+#[test]
+fn scenarios_replay_cannot_run_are_refused() {
+    let config = sim::builtin::builtin("mmc").unwrap().unwrap();
+    let e = Plan::new(&config, models()).unwrap_err();
+    assert!(e.is_input_error() && e.to_string().contains("variant"), "{e}");
+    let e = replay(
+        &Plan::new(&one_device(r#"{ kind = "none" }"#), models()).unwrap(),
+        &[],
+        &ReplayOptions { speed: 0.0, ..ReplayOptions::default() },
+    )
+    .unwrap_err();
+    assert!(e.is_input_error() && e.to_string().contains("--speed"), "{e}");
 }
