@@ -141,6 +141,14 @@ fn calibrate_writes_a_profile_that_simulate_uses_and_a_stale_one_is_refused() {
     let resolved = std::fs::read_to_string(run.join("config.resolved.toml")).unwrap();
     assert!(resolved.contains("table"), "the profile's table is the device's service model:\n{resolved}");
 
+    // Resampled batch-1 runs only for devices that do not batch.
+    let emp = tmp.path().join("empirical.toml");
+    std::fs::write(&emp, text.replacen("use = \"table\"", "use = \"empirical\"", 1)).unwrap();
+    let a = args(&emp);
+    bad_input(&a.iter().map(String::as_str).collect::<Vec<_>>(), &["empirical", "cpu0", "batches"]);
+    assert_eq!(e.samples_ms.len(), 4);
+    assert!(e.samples_ms.iter().all(|v| v.len() == 3));
+
     // Another model id: stale.
     let stale = tmp.path().join("stale.toml");
     std::fs::write(&stale, text.replacen(&e.model_id, "mdl-0000", 1)).unwrap();

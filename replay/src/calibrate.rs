@@ -97,6 +97,7 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
                 batch: opts.batch.clone(),
                 p10_ms: times.iter().map(|t| quantile(t, 0.1)).collect(),
                 p90_ms: times.iter().map(|t| quantile(t, 0.9)).collect(),
+                samples_ms: times.clone(),
                 affine: fit_affine(&xs, &median_ms),
                 affine_floor: fit_affine_floor(&xs, &median_ms),
                 median_ms,

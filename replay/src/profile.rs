@@ -8,6 +8,7 @@
 //! created_by = "servesim 0.1.0 (abc1234)"
 //! models_dir = "models/course"
 //! use = "table"              # which service model simulate takes: table | affine | affine_floor
+//!                            # | empirical (batch-1 runs resampled; only for devices that do not batch)
 //! simulate_threads = 1       # which thread setting's entries simulate takes
 //!
 //! [machine]                  # a profile made on another machine is refused as stale
@@ -25,6 +26,7 @@
 //! median_ms = […]            # per batch size: median, 10th and 90th percentile of the runs
 //! p10_ms = […]
 //! p90_ms = […]
+//! samples_ms = [[…], …]      # every timed run, per batch size
 //! affine = { a_ms = …, b_ms = …, r2 = …, residuals_ms = […] }              # a + b·B (vs medians)
 //! affine_floor = { a_ms = …, b_ms = …, floor_ms = …, r2 = …, residuals_ms = […] }  # max(c, a + b·B)
 //! ```
@@ -52,6 +54,9 @@ pub enum UseModel {
     Affine,
     /// `max(c, a + b·B)`.
     AffineFloor,
+    /// The timed runs of batch size 1, resampled (`ServiceSpec::Empirical`): keeps the measured
+    /// spread, for devices that do not batch.
+    Empirical,
 }
 
 /// A service-time profile.
@@ -126,6 +131,9 @@ pub struct Entry {
     pub p10_ms: Vec<f64>,
     /// 90th percentile, ms.
     pub p90_ms: Vec<f64>,
+    /// Every timed run, ms: one list per batch size.
+    #[serde(default)]
+    pub samples_ms: Vec<Vec<f64>>,
     /// `a + b·B` fitted to the medians.
     pub affine: Option<AffineFit>,
     /// `max(c, a + b·B)` fitted to the medians.
@@ -143,6 +151,11 @@ impl Entry {
                 b_ms: f.b_ms,
                 floor_ms: f.floor_ms,
             }),
+            UseModel::Empirical => {
+                let i = self.batch.iter().position(|&b| b == 1)?;
+                let values_ms = self.samples_ms.get(i).filter(|v| !v.is_empty())?.clone();
+                Some(ServiceSpec::Empirical { values_ms })
+            }
         }
     }
 }

@@ -111,6 +111,13 @@ pub(crate) fn apply_profile(config: &mut sim::ScenarioConfig, profile_path: &Pat
     let mut applied = 0;
     for d in &mut config.devices {
         let Some(entry) = d.variant.as_deref().and_then(|v| profile.entry(v)) else { continue };
+        if profile.use_model == replay::profile::UseModel::Empirical && !d.batching.is_none() {
+            return Err(input(format!(
+                "{}: `use = \"empirical\"` resamples batch-1 runs, but device `{}` batches; use `table`",
+                profile_path.display(),
+                d.name
+            )));
+        }
         let service = entry.service(profile.use_model).ok_or_else(|| {
             input(format!("{}: entry `{}` has no {:?} fit", profile_path.display(), entry.variant, profile.use_model))
         })?;
