@@ -523,7 +523,8 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
         if release_done && in_flight == 0 && devices.iter().all(|d| d.queue.is_empty() || d.timer.is_none()) {
             break;
         }
-        if failure.is_some() && in_flight == 0 {
+        if failure.is_some() {
+            // The failed worker's batch never comes back: stop at once (the others are joined).
             break;
         }
         let next_timer = devices.iter().filter_map(|d| d.timer).min();
