@@ -203,6 +203,37 @@ fn replay_writes_a_run_directory_with_records_and_a_manifest() {
 }
 
 #[test]
+fn replay_reads_a_trace_file_at_a_speed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = tmp.path().join("t.csv");
+    let rows: String = (0..100).map(|i| format!("{i},{},1\n", f64::from(i) * 0.004)).collect();
+    std::fs::write(&trace, format!("id,arrival_s,input_size\n{rows}")).unwrap();
+    let scn = scenario(tmp.path(), "teacher-int8", 1.0, "");
+    let runs = tmp.path().join("runs");
+    ok(&[
+        "replay",
+        "--trace",
+        s(&trace),
+        "--speed",
+        "2",
+        "--scenario",
+        s(&scn),
+        "--models",
+        s(models()),
+        "--out",
+        s(&runs),
+    ]);
+    let run = only_run(&runs, "run-");
+    let m = manifest(&run);
+    assert_eq!(m["trace"]["requests"], 100);
+    assert_eq!(m["trace"]["source"], s(&trace));
+    assert_eq!(m["replay"]["speed"], 2.0);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["requests"]["arrived"], 100);
+}
+
+#[test]
 fn overload_drops_at_the_bounded_queue_and_the_run_completes() {
     let tmp = tempfile::tempdir().unwrap();
     // 400 requests at 200,000/s into a queue of 2: most must be dropped.
