@@ -75,11 +75,11 @@ pub fn run(args: &CalibrateArgs) -> Result<Profile> {
             println!("  {:>6}{:>12.4}{:>12.4}{:>12.4}", e.batch[i], e.median_ms[i], e.p10_ms[i], e.p90_ms[i]);
         }
         if let Some(f) = &e.affine {
-            println!("  a + b·B: a {:.4} ms  b {:.4} ms  R² {:.4}", f.a_ms, f.b_ms, f.r2);
+            println!("  a + b·B: a {:.4} ms  b {:.6} ms  R² {:.4}", f.a_ms, f.b_ms, f.r2);
         }
         if let Some(f) = &e.affine_floor {
             println!(
-                "  max(c, a + b·B): a {:.4} ms  b {:.4} ms  c {:.4} ms  R² {:.4}",
+                "  max(c, a + b·B): a {:.4} ms  b {:.6} ms  c {:.4} ms  R² {:.4}",
                 f.a_ms, f.b_ms, f.floor_ms, f.r2
             );
         }
