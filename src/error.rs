@@ -19,6 +19,9 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         if let Some(t) = cause.downcast_ref::<traces::TraceError>() {
             return if t.is_input_error() { 2 } else { 1 };
         }
+        if let Some(r) = cause.downcast_ref::<replay::ReplayError>() {
+            return if r.is_input_error() { 2 } else { 1 };
+        }
         if let Some(sim::SimError::Unsorted { .. }) = cause.downcast_ref::<sim::SimError>() {
             return 2;
         }

@@ -36,6 +36,12 @@ struct Cli {
 enum Command {
     /// Simulate a scenario and write a run directory.
     Simulate(cmd::simulate::SimulateArgs),
+    /// Replay a trace in real time against real models (ONNX Runtime) through the same policies.
+    Replay(cmd::replay::ReplayArgs),
+    /// Measure batch service times of real models and write a service-time profile.
+    Calibrate(cmd::calibrate::CalibrateArgs),
+    /// Replay, simulate the same trace with a calibrated profile, and compare.
+    Validate(cmd::validate::ValidateArgs),
     /// Regenerate the course's figure set from built-in scenarios.
     Course(cmd::course::CourseArgs),
     /// Build the real models of the quantization and distillation previews.
@@ -94,6 +100,9 @@ fn main() -> ExitCode {
             }
         }),
         Command::Simulate(a) => cmd::simulate::run(a).map(|_| ()),
+        Command::Replay(a) => cmd::replay::run(a).map(|_| ()),
+        Command::Calibrate(a) => cmd::calibrate::run(a).map(|_| ()),
+        Command::Validate(a) => cmd::validate::run(a),
         Command::Plan(a) => cmd::plan::run(a),
         Command::Course(a) => cmd::course::run(a),
         Command::Figures(a) => cmd::report::run(a).map(|_| ()),

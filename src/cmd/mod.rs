@@ -1,12 +1,15 @@
 //! One module per subcommand.
 
+pub mod calibrate;
 pub mod check;
 pub mod contract;
 pub mod course;
 pub mod models;
 pub mod plan;
+pub mod replay;
 pub mod report;
 pub mod scenarios;
 pub mod simulate;
 pub mod sweep;
 pub mod trace;
+pub mod validate;

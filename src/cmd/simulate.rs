@@ -55,6 +55,13 @@ pub struct SimulateArgs {
     /// Print the summary as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Service-time profile from `servesim calibrate`: devices whose `variant` it measured take
+    /// its service model. Refused if stale (other models than --models, or another machine).
+    #[arg(long, value_name = "FILE", requires = "models")]
+    pub profile: Option<PathBuf>,
+    /// Models directory the profile must have been measured on (with --profile).
+    #[arg(long, value_name = "DIR", requires = "profile")]
+    pub models: Option<PathBuf>,
 }
 
 /// The trace that drove a run, as the manifest names it.
@@ -62,8 +69,8 @@ pub struct SimulateArgs {
 pub(crate) struct TraceRef {
     /// Trace id.
     pub(crate) id: String,
-    source: String,
-    requests: u64,
+    pub(crate) source: String,
+    pub(crate) requests: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -162,6 +169,11 @@ pub(crate) fn drive(
 
 /// Runs the command; returns the run directory.
 pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
+    run_full(args).map(|(path, _)| path)
+}
+
+/// Runs the command; returns the run directory and what the run produced.
+pub(crate) fn run_full(args: &SimulateArgs) -> Result<(PathBuf, Outcome)> {
     let loaded = scenario::load(&args.scenario)?;
     let mut config = loaded.config;
     if let Some(seed) = args.seed {
@@ -172,6 +184,9 @@ pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
             return Err(input("--requests: must be at least 1"));
         }
         config.requests = Some(n);
+    }
+    if let (Some(profile), Some(models)) = (&args.profile, &args.models) {
+        crate::cmd::calibrate::apply_profile(&mut config, profile, models)?;
     }
     let seed = config.seed;
     if let Some(speed) = args.speed
@@ -251,7 +266,7 @@ pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
             Outcome::Llm(s, _) => print_llm_summary(s, &run_id, &path, &manifest.trace),
         }
     }
-    Ok(path)
+    Ok((path, result))
 }
 
 fn llm_records_table(records: &[sim::llm::LlmRecord], summary: &sim::llm::LlmSummary) -> Table {

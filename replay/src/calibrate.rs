@@ -1,0 +1,116 @@
+//! Calibration: microbenchmark each variant × thread setting over batch sizes, fit service-time
+//! models, and produce a [`Profile`].
+
+use std::path::{Path, PathBuf};
+
+use crate::ReplayError;
+use crate::fit::{fit_affine, fit_affine_floor, quantile};
+use crate::model::{ModelFile, OrtModel, TestSplit, batch_input};
+use crate::profile::{Entry, Machine, PROFILE_SCHEMA, Profile, UseModel};
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct CalibrateOptions {
+    /// Models directory (as `kernels::build` writes it).
+    pub models_dir: PathBuf,
+    /// Variants to measure; all `.onnx` files of the directory if empty.
+    pub variants: Vec<String>,
+    /// Intra-op thread settings; the first is the one `simulate` uses.
+    pub threads: Vec<usize>,
+    /// Batch sizes, increasing.
+    pub batch: Vec<u32>,
+    /// Untimed runs per batch size before measuring.
+    pub warmup: usize,
+    /// Timed runs per batch size.
+    pub repeats: usize,
+    /// The build that measures (goes into the profile).
+    pub created_by: String,
+}
+
+impl CalibrateOptions {
+    /// Defaults: every model, 1 thread, batch sizes 1…64 by powers of two, 5 warm-up runs, 30 repeats.
+    pub fn new(models_dir: PathBuf, created_by: String) -> CalibrateOptions {
+        CalibrateOptions {
+            models_dir,
+            variants: Vec::new(),
+            threads: vec![1],
+            batch: vec![1, 2, 4, 8, 16, 32, 64],
+            warmup: 5,
+            repeats: 30,
+            created_by,
+        }
+    }
+}
+
+/// All model names (`.onnx` stems) of a directory, sorted.
+pub fn model_names(dir: &Path) -> Result<Vec<String>, ReplayError> {
+    let rd =
+        std::fs::read_dir(dir).map_err(|e| ReplayError::model(dir, format!("cannot read models directory: {e}")))?;
+    let mut names: Vec<String> =
+        rd.filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".onnx").map(str::to_string)).collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(ReplayError::model(dir, "no .onnx models (build some with `servesim models build`)"));
+    }
+    Ok(names)
+}
+
+/// Measures and fits; `progress` is told what is being measured.
+pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Result<Profile, ReplayError> {
+    if opts.batch.is_empty() || opts.batch.windows(2).any(|w| w[0] >= w[1]) || opts.batch[0] == 0 {
+        return Err(ReplayError::Argument("batch sizes must be increasing and at least 1".into()));
+    }
+    if opts.threads.is_empty() || opts.threads.contains(&0) {
+        return Err(ReplayError::Argument("thread settings must be at least 1".into()));
+    }
+    if opts.repeats == 0 {
+        return Err(ReplayError::Argument("repeats must be at least 1".into()));
+    }
+    let dir = &opts.models_dir;
+    let names = if opts.variants.is_empty() { model_names(dir)? } else { opts.variants.clone() };
+    let split = TestSplit::load(dir)?;
+    let sizes: Vec<usize> = opts.batch.iter().map(|&b| b as usize).collect();
+    let mut entries = Vec::new();
+    for name in &names {
+        let file = ModelFile::find(dir, name)?;
+        for &threads in &opts.threads {
+            progress(&format!("{name} × {threads} thread(s)"));
+            let mut model = OrtModel::load(&file, threads, Some(split.features))?;
+            model.warm_up(&split, &sizes, opts.warmup)?;
+            let inputs: Vec<Vec<f32>> =
+                sizes.iter().map(|&b| batch_input(&split, &(0..b as u64).collect::<Vec<_>>())).collect();
+            let mut times = vec![Vec::with_capacity(opts.repeats); sizes.len()];
+            // Interleaved over sizes, so slow drift (frequency, a neighbour's load) spreads evenly.
+            for _ in 0..opts.repeats {
+                for (i, x) in inputs.iter().enumerate() {
+                    times[i].push(model.time_run(x)? * 1e3);
+                }
+            }
+            let median_ms: Vec<f64> = times.iter().map(|t| quantile(t, 0.5)).collect();
+            let xs: Vec<f64> = sizes.iter().map(|&b| b as f64).collect();
+            entries.push(Entry {
+                variant: name.clone(),
+                model_id: file.id.clone(),
+                threads,
+                warmup: opts.warmup,
+                repeats: opts.repeats,
+                batch: opts.batch.clone(),
+                p10_ms: times.iter().map(|t| quantile(t, 0.1)).collect(),
+                p90_ms: times.iter().map(|t| quantile(t, 0.9)).collect(),
+                samples_ms: times.clone(),
+                affine: fit_affine(&xs, &median_ms),
+                affine_floor: fit_affine_floor(&xs, &median_ms),
+                median_ms,
+            });
+        }
+    }
+    Ok(Profile {
+        schema: PROFILE_SCHEMA.to_string(),
+        created_by: opts.created_by.clone(),
+        models_dir: dir.display().to_string(),
+        use_model: UseModel::Table,
+        simulate_threads: opts.threads[0],
+        machine: Machine::current(),
+        entries,
+    })
+}

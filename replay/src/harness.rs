@@ -1,0 +1,912 @@
+//! Real-time open-loop replay.
+//!
+//! Three kinds of threads:
+//! - the **release** thread sends each request at `start + arrival / speed` (it sleeps until
+//!   ~150 µs before the deadline, then spins), whether or not earlier requests have finished;
+//! - one **worker** per device server owns an ONNX Runtime session over the device's variant and
+//!   runs the batches it is handed (rows of the test split: row = request id mod rows);
+//! - the **scheduling** thread (the caller's) owns the policies — the same `sim` response cache,
+//!   router and per-device batchers the simulator uses, built from the same scenario — and feeds
+//!   them `now = SimTime(ns since the replay started)`. It carries out their decisions exactly as
+//!   `sim`'s engine does: cache lookup → router → bounded FIFO queue (drop if full while every
+//!   server is busy) → batcher (`decide` until it stops dispatching, timers for `WaitUntil`).
+//!
+//! All timestamps are nanoseconds since one `Instant`, taken after every session is loaded and
+//! warmed up.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sim::engine::CacheOutcome;
+use sim::policy::batcher::{BatchDecision, Batcher, BatcherSpec, QueueView};
+use sim::policy::cache::{Cache, Lookup};
+use sim::policy::router::{DeviceView, Router};
+use traces::{Request, SimTime};
+
+use crate::ReplayError;
+use crate::fit::quantile;
+use crate::model::{ModelFile, OrtModel, TestSplit, batch_input};
+
+/// Replay settings.
+#[derive(Clone, Debug)]
+pub struct ReplayOptions {
+    /// Trace time is divided by this (2 = twice as fast).
+    pub speed: f64,
+    /// ONNX Runtime intra-op threads per session.
+    pub threads: usize,
+    /// Warm-up runs of each batch size per session before the clock starts.
+    pub warmup: usize,
+    /// Queue bound of devices whose scenario sets none (replay memory must stay bounded).
+    pub default_queue_capacity: u64,
+    /// Set (e.g. by Ctrl-C) to stop releasing; in-flight batches finish, the result is partial.
+    pub stop: Option<Arc<AtomicBool>>,
+    /// How long an idle worker polls for its next batch, and the scheduling thread for a running
+    /// batch's answer, before blocking, µs. Waking a blocked thread costs tens of µs of
+    /// hand-off; polling costs a core while it lasts.
+    pub worker_spin_us: u64,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> ReplayOptions {
+        ReplayOptions {
+            speed: 1.0,
+            threads: 1,
+            warmup: 5,
+            default_queue_capacity: 10_000,
+            stop: None,
+            worker_spin_us: 0,
+        }
+    }
+}
+
+/// One device replica as replay runs it.
+#[derive(Clone, Debug)]
+pub struct DevicePlan {
+    /// Replica name.
+    pub name: String,
+    /// Variant (= model name).
+    pub variant: String,
+    /// Index into [`Plan::models`].
+    pub model: usize,
+    /// Concurrent batches (one worker and session each).
+    pub servers: u32,
+    /// Queue bound (`None`: the default of [`ReplayOptions`]).
+    pub queue_capacity: Option<u64>,
+    /// Deadline shedding.
+    pub shed_after: Option<SimTime>,
+    /// The batching policy.
+    pub batching: BatcherSpec,
+    /// The router's view of one request's service time, s (from the scenario's service model).
+    pub service_s: f64,
+    /// $ per second.
+    pub cost_per_s: f64,
+}
+
+/// A scenario mapped onto model files.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Scenario name.
+    pub scenario: String,
+    /// Seed of the router's random stream.
+    pub seed: u64,
+    /// Replicas.
+    pub devices: Vec<DevicePlan>,
+    /// Routing policy.
+    pub router: sim::policy::router::RouterSpec,
+    /// Response cache.
+    pub cache: Option<sim::policy::cache::CacheSpec>,
+    /// The distinct models used.
+    pub models: Vec<ModelFile>,
+    /// Inputs and labels.
+    pub split: TestSplit,
+}
+
+impl Plan {
+    /// Maps a scenario's devices to models of `models_dir` by their `variant` names.
+    pub fn new(config: &sim::ScenarioConfig, models_dir: &Path) -> Result<Plan, ReplayError> {
+        if config.llm.is_some() {
+            return Err(ReplayError::Scenario(format!(
+                "`{}` is an [llm] scenario; replay runs request-level scenarios",
+                config.name
+            )));
+        }
+        if config.cascade.is_some() {
+            return Err(ReplayError::Scenario(format!(
+                "`{}` has a [cascade]; replay does not run cascades yet",
+                config.name
+            )));
+        }
+        let resolved = config.resolve().map_err(|e| ReplayError::Scenario(e.to_string()))?;
+        let split = TestSplit::load(models_dir)?;
+        let mut models: Vec<ModelFile> = Vec::new();
+        let mut devices = Vec::new();
+        for d in &resolved.devices {
+            let Some(v) = d.variant else {
+                return Err(ReplayError::Scenario(format!(
+                    "devices[{}] (`{}`) has no `variant`: replay needs a model name from the models directory",
+                    d.group, d.name
+                )));
+            };
+            let variant = resolved.variants[v].name.clone();
+            let model = match models.iter().position(|m| m.name == variant) {
+                Some(i) => i,
+                None => {
+                    models.push(ModelFile::find(models_dir, &variant)?);
+                    models.len() - 1
+                }
+            };
+            devices.push(DevicePlan {
+                name: d.name.clone(),
+                variant,
+                model,
+                servers: d.servers,
+                queue_capacity: d.queue_capacity,
+                shed_after: d.shed_after,
+                batching: d.batching.clone(),
+                service_s: d.service.batch_mean_s(1),
+                cost_per_s: d.cost_per_s,
+            });
+        }
+        Ok(Plan {
+            scenario: config.name.clone(),
+            seed: config.seed,
+            devices,
+            router: config.router.clone(),
+            cache: config.cache.clone(),
+            models,
+            split,
+        })
+    }
+}
+
+/// One request's fate.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReplayRecord {
+    /// Request id.
+    pub id: u64,
+    /// Intended release time (trace arrival / speed), ns.
+    pub intended: u64,
+    /// Actual release time, ns (the arrival the latency is measured from).
+    pub arrival: u64,
+    /// When the scheduler took it in, ns.
+    pub enqueued: u64,
+    /// When its batch was dispatched, ns.
+    pub dispatch: Option<u64>,
+    /// When ONNX Runtime started its batch, ns.
+    pub start: Option<u64>,
+    /// When its answer was ready, ns.
+    pub finish: Option<u64>,
+    /// Device index.
+    pub device: Option<usize>,
+    /// Server (worker) index within the device.
+    pub server: Option<u32>,
+    /// Size of its batch (0 if not served by a model).
+    pub batch_size: u32,
+    /// Dropped (queue full, shed, or stopped early).
+    pub dropped: bool,
+    /// Response-cache outcome.
+    pub cache: CacheOutcome,
+    /// Predicted class.
+    pub prediction: Option<u32>,
+    /// Whether the prediction matches the test label.
+    pub correct: Option<bool>,
+    /// ONNX Runtime run time of its batch, ns.
+    pub ort_ns: Option<u64>,
+    /// When the scheduler took its answer from the worker, ns.
+    pub returned: Option<u64>,
+    /// Harness time: release → scheduler, dispatch → run start, run end → scheduler, ns.
+    pub overhead_ns: Option<u64>,
+}
+
+impl ReplayRecord {
+    /// Release lateness (actual − intended), ns.
+    pub fn lateness_ns(&self) -> u64 {
+        self.arrival.saturating_sub(self.intended)
+    }
+
+    /// Latency (finish − actual release), ns.
+    pub fn latency_ns(&self) -> Option<u64> {
+        self.finish.map(|f| f.saturating_sub(self.arrival))
+    }
+}
+
+/// Distribution summary, in the unit its field name says.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Dist {
+    /// Samples.
+    pub count: usize,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Maximum.
+    pub max: f64,
+}
+
+impl Dist {
+    /// Summarizes `v`.
+    pub fn of(v: &[f64]) -> Dist {
+        if v.is_empty() {
+            return Dist::default();
+        }
+        Dist {
+            count: v.len(),
+            mean: v.iter().sum::<f64>() / v.len() as f64,
+            p50: quantile(v, 0.5),
+            p90: quantile(v, 0.9),
+            p99: quantile(v, 0.99),
+            max: v.iter().copied().fold(f64::MIN, f64::max),
+        }
+    }
+}
+
+/// Request counts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Counts {
+    /// Released.
+    pub arrived: u64,
+    /// Answered (by a model or the cache).
+    pub completed: u64,
+    /// Dropped by a full queue or shedding.
+    pub dropped: u64,
+    /// Not released, or left waiting, because the run was stopped.
+    pub unfinished: u64,
+}
+
+/// Per-variant results.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VariantResult {
+    /// Variant (model) name.
+    pub name: String,
+    /// Model id.
+    pub model_id: String,
+    /// Requests answered by this model (cache hits excluded).
+    pub served: u64,
+    /// Fraction of them predicted correctly (test labels): measured accuracy.
+    pub accuracy: Option<f64>,
+    /// Latency of its requests, ms.
+    pub latency_ms: Dist,
+}
+
+/// Per-device results.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeviceResult {
+    /// Replica name.
+    pub name: String,
+    /// Variant.
+    pub variant: String,
+    /// Requests completed.
+    pub completed: u64,
+    /// Requests dropped.
+    pub dropped: u64,
+    /// Fraction of server time inside ONNX Runtime runs.
+    pub utilization: f64,
+    /// Queue bound in force.
+    pub queue_capacity: u64,
+}
+
+/// What a replay measured.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReplaySummary {
+    /// Scenario name.
+    pub scenario: String,
+    /// Speed factor.
+    pub speed: f64,
+    /// Intra-op threads per session.
+    pub threads: usize,
+    /// Stopped before the trace ended.
+    pub partial: bool,
+    /// Request counts.
+    pub requests: Counts,
+    /// Wall time from start to the last answer, s.
+    pub duration_s: f64,
+    /// Completed requests per second of `duration_s`.
+    pub throughput_per_s: f64,
+    /// Latency (finish − actual release), ms.
+    pub latency_ms: Dist,
+    /// Queue delay (dispatch − enqueue), ms.
+    pub queue_delay_ms: Dist,
+    /// ONNX Runtime run time per batch, ms.
+    pub batch_run_ms: Dist,
+    /// Batches run.
+    pub batches: u64,
+    /// Mean requests per batch.
+    pub mean_batch_size: f64,
+    /// Release lateness (actual − intended), µs.
+    pub lateness_us: Dist,
+    /// Harness overhead per served request, µs (the sum of the three parts below).
+    pub overhead_us: Dist,
+    /// Release thread → scheduling thread, µs.
+    pub handoff_release_us: Dist,
+    /// Dispatch → ONNX Runtime run start (handing the batch to the worker, building the input), µs.
+    pub handoff_dispatch_us: Dist,
+    /// Run end → scheduling thread (output extraction, handing the answer back), µs.
+    pub handoff_return_us: Dist,
+    /// Accuracy over every model answer.
+    pub accuracy: Option<f64>,
+    /// Per variant.
+    pub variants: Vec<VariantResult>,
+    /// Per device.
+    pub devices: Vec<DeviceResult>,
+    /// Cache hits (fresh + stale) over lookups.
+    pub cache_hit_ratio: Option<f64>,
+}
+
+/// Records and summary of a replay.
+#[derive(Clone, Debug)]
+pub struct ReplayResult {
+    /// One per request of the trace (in trace order).
+    pub records: Vec<ReplayRecord>,
+    /// Summary.
+    pub summary: ReplaySummary,
+}
+
+enum Msg {
+    Arrival { idx: usize, at: u64 },
+    ReleaseDone,
+    Done(Done),
+    Failed(ReplayError),
+}
+
+struct Done {
+    device: usize,
+    server: u32,
+    idxs: Vec<usize>,
+    run_start: u64,
+    run_end: u64,
+    predictions: Vec<u32>,
+}
+
+struct Job {
+    /// The replay's start (jobs only exist after it).
+    t0: Instant,
+    idxs: Vec<usize>,
+    ids: Vec<u64>,
+}
+
+struct DeviceState {
+    queue: VecDeque<(usize, u64)>,
+    idle: Vec<u32>,
+    in_service: usize,
+    batcher: Box<dyn Batcher>,
+    timer: Option<SimTime>,
+    senders: Vec<Sender<Job>>,
+    capacity: u64,
+    busy_ns: u64,
+    completed: u64,
+    dropped: u64,
+}
+
+fn elapsed_ns(t0: Instant) -> u64 {
+    t0.elapsed().as_nanos() as u64
+}
+
+/// Batch sizes a device's sessions are warmed up with: powers of two up to its batcher's
+/// maximum (capped at 256), and that maximum.
+fn warm_sizes(max_batch: usize) -> Vec<usize> {
+    let max = max_batch.clamp(1, 256);
+    let mut v: Vec<usize> = std::iter::successors(Some(1usize), |b| Some(b * 2)).take_while(|&b| b < max).collect();
+    v.push(max);
+    v
+}
+
+/// Replays `requests` (sorted by arrival) through `plan` in real time.
+pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result<ReplayResult, ReplayError> {
+    if !(opts.speed > 0.0 && opts.speed.is_finite()) {
+        return Err(ReplayError::Argument(format!("--speed must be a positive number, got {}", opts.speed)));
+    }
+    if requests.windows(2).any(|w| w[1].arrival < w[0].arrival) {
+        return Err(ReplayError::Argument("the trace's arrivals must be sorted".into()));
+    }
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let split = Arc::new(plan.split.clone());
+
+    // Workers: load and warm up every session before the clock starts.
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), ReplayError>>();
+    let mut devices = Vec::new();
+    let mut handles = Vec::new();
+    let mut n_workers = 0;
+    for (di, d) in plan.devices.iter().enumerate() {
+        let batcher = d.batching.build();
+        let sizes = warm_sizes(batcher.max_batch());
+        let mut senders = Vec::new();
+        for s in 0..d.servers {
+            let (jtx, jrx) = mpsc::channel::<Job>();
+            senders.push(jtx);
+            let (file, split, tx, ready) = (plan.models[d.model].clone(), split.clone(), tx.clone(), ready_tx.clone());
+            let (threads, warmup, sizes, spin) = (opts.threads, opts.warmup, sizes.clone(), opts.worker_spin_us);
+            handles.push(thread::spawn(move || {
+                let model = OrtModel::load(&file, threads, Some(split.features))
+                    .and_then(|mut m| m.warm_up(&split, &sizes, warmup).map(|()| m));
+                match model {
+                    Ok(m) => {
+                        ready.send(Ok(())).ok();
+                        drop(ready);
+                        worker(m, di, s, &split, jrx, tx, Duration::from_micros(spin));
+                    }
+                    Err(e) => {
+                        ready.send(Err(e)).ok();
+                    }
+                }
+            }));
+            n_workers += 1;
+        }
+        devices.push(DeviceState {
+            queue: VecDeque::new(),
+            idle: (0..d.servers).rev().collect(),
+            in_service: 0,
+            batcher,
+            timer: None,
+            senders,
+            capacity: d.queue_capacity.unwrap_or(opts.default_queue_capacity),
+            busy_ns: 0,
+            completed: 0,
+            dropped: 0,
+        });
+    }
+    drop(ready_tx);
+    for _ in 0..n_workers {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(ReplayError::Harness("a worker died while loading its model".into())),
+        }
+    }
+
+    let t0 = Instant::now();
+    let intended: Vec<u64> =
+        requests.iter().map(|r| (r.arrival.as_secs_f64() / opts.speed * 1e9).round() as u64).collect();
+    let stop = opts.stop.clone().unwrap_or_default();
+    let release = {
+        let (tx, intended, stop) = (tx.clone(), intended.clone(), stop.clone());
+        thread::spawn(move || release_loop(t0, &intended, &tx, &stop))
+    };
+    drop(tx);
+
+    let mut records: Vec<ReplayRecord> = requests
+        .iter()
+        .zip(&intended)
+        .map(|(r, &at)| ReplayRecord {
+            id: r.id,
+            intended: at,
+            arrival: at,
+            enqueued: at,
+            dispatch: None,
+            start: None,
+            finish: None,
+            device: None,
+            server: None,
+            batch_size: 0,
+            dropped: false,
+            cache: CacheOutcome::None,
+            prediction: None,
+            correct: None,
+            ort_ns: None,
+            returned: None,
+            overhead_ns: None,
+        })
+        .collect();
+    let mut released = vec![false; requests.len()];
+    let mut router: Box<dyn Router> = plan.router.build(traces::rng::stream(plan.seed, "routing"));
+    let mut cache: Option<Cache> = plan.cache.as_ref().map(|c| c.build());
+    let (mut lookups, mut hits) = (0u64, 0u64);
+    let mut views: Vec<DeviceView> = plan
+        .devices
+        .iter()
+        .map(|d| DeviceView {
+            queue_len: 0,
+            in_service: 0,
+            servers: d.servers,
+            service_s: d.service_s,
+            cost_per_s: d.cost_per_s,
+        })
+        .collect();
+    let candidates: Vec<usize> = (0..plan.devices.len()).collect();
+    let mut batch_runs: Vec<f64> = Vec::new();
+    let mut release_done = false;
+    let mut failure: Option<ReplayError> = None;
+    let mut last_finish = 0u64;
+    let spin_ns = opts.worker_spin_us * 1000;
+
+    loop {
+        let in_flight: usize = devices.iter().map(|d| d.in_service).sum();
+        if release_done && in_flight == 0 && devices.iter().all(|d| d.queue.is_empty() || d.timer.is_none()) {
+            break;
+        }
+        if failure.is_some() {
+            // The failed worker's batch never comes back: stop at once (the others are joined).
+            break;
+        }
+        let next_timer = devices.iter().filter_map(|d| d.timer).min();
+        let msg = match next_timer {
+            Some(t) => {
+                let now = elapsed_ns(t0);
+                let left = t.0.saturating_sub(now);
+                if left <= TIMER_SPIN_NS {
+                    // A timed wait wakes 50–100 µs late; the last stretch is polled.
+                    match spin_recv(&rx, t0, t.0) {
+                        Ok(m) => m,
+                        Err(()) => break,
+                    }
+                } else {
+                    match rx.recv_timeout(Duration::from_nanos(left - TIMER_SPIN_NS)) {
+                        Ok(m) => Some(m),
+                        Err(RecvTimeoutError::Timeout) => None,
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            }
+            // With a batch running and polling allowed, poll for its answer first.
+            None if in_flight > 0 && spin_ns > 0 => match spin_recv(&rx, t0, elapsed_ns(t0) + spin_ns) {
+                Ok(Some(m)) => Some(m),
+                Ok(None) => match rx.recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => break,
+                },
+                Err(()) => break,
+            },
+            None => match rx.recv() {
+                Ok(m) => Some(m),
+                Err(_) => break,
+            },
+        };
+        let now_ns = elapsed_ns(t0);
+        let now = SimTime(now_ns);
+        let mut touched: Vec<usize> = Vec::new();
+        match msg {
+            None => {}
+            Some(Msg::ReleaseDone) => release_done = true,
+            Some(Msg::Failed(e)) => {
+                stop.store(true, Ordering::Relaxed);
+                failure.get_or_insert(e);
+            }
+            Some(Msg::Arrival { idx, at }) => {
+                released[idx] = true;
+                let rec = &mut records[idx];
+                rec.arrival = at;
+                rec.enqueued = now_ns;
+                if let (Some(c), Some(key)) = (cache.as_mut(), requests[idx].cache_key) {
+                    lookups += 1;
+                    let (lookup, payload) = c.lookup_payload(key, now);
+                    match lookup {
+                        hit @ (Lookup::Hit | Lookup::StaleHit) => {
+                            hits += 1;
+                            rec.cache = if hit == Lookup::Hit { CacheOutcome::Hit } else { CacheOutcome::StaleHit };
+                            rec.finish = Some(now_ns);
+                            last_finish = last_finish.max(now_ns);
+                            if payload.is_finite() {
+                                let p = payload as u32;
+                                rec.prediction = Some(p);
+                                rec.correct = Some(plan.split.labels[plan.split.row_of(rec.id)] == p);
+                            }
+                            continue;
+                        }
+                        Lookup::StaleMiss => rec.cache = CacheOutcome::StaleMiss,
+                        Lookup::Miss => rec.cache = CacheOutcome::Miss,
+                    }
+                }
+                for (c, d) in devices.iter().enumerate() {
+                    views[c] = DeviceView { queue_len: d.queue.len(), in_service: d.in_service, ..views[c] };
+                }
+                let di = router.route(&candidates, &views, now);
+                let dev = &mut devices[di];
+                rec.device = Some(di);
+                if stop.load(Ordering::Relaxed) || (dev.idle.is_empty() && dev.queue.len() as u64 >= dev.capacity) {
+                    rec.dropped = true;
+                    dev.dropped += 1;
+                } else {
+                    dev.queue.push_back((idx, now_ns));
+                    touched.push(di);
+                }
+            }
+            Some(Msg::Done(done)) => {
+                let dev = &mut devices[done.device];
+                let n = done.idxs.len();
+                dev.in_service -= n;
+                dev.idle.push(done.server);
+                dev.busy_ns += done.run_end - done.run_start;
+                dev.completed += n as u64;
+                dev.batcher.batch_done(n, SimTime(done.run_end - done.run_start));
+                batch_runs.push((done.run_end - done.run_start) as f64 / 1e6);
+                last_finish = last_finish.max(done.run_end);
+                for (&idx, &p) in done.idxs.iter().zip(&done.predictions) {
+                    let rec = &mut records[idx];
+                    rec.start = Some(done.run_start);
+                    rec.finish = Some(done.run_end);
+                    rec.ort_ns = Some(done.run_end - done.run_start);
+                    rec.prediction = Some(p);
+                    rec.correct = Some(plan.split.labels[plan.split.row_of(rec.id)] == p);
+                    rec.returned = Some(now_ns);
+                    let dispatch = rec.dispatch.unwrap_or(done.run_start);
+                    rec.overhead_ns = Some(
+                        rec.enqueued.saturating_sub(rec.arrival)
+                            + done.run_start.saturating_sub(dispatch)
+                            + now_ns.saturating_sub(done.run_end),
+                    );
+                    if let (Some(c), Some(key)) = (cache.as_mut(), requests[idx].cache_key) {
+                        c.insert_payload(key, now, p as f32);
+                    }
+                }
+                touched.push(done.device);
+            }
+        }
+        // Devices whose timer is due, and devices that changed, get the batcher's decision.
+        for (i, d) in devices.iter().enumerate() {
+            if d.timer.is_some_and(|t| t <= now) && !touched.contains(&i) {
+                touched.push(i);
+            }
+        }
+        for di in touched {
+            dispatch(&mut devices[di], &plan.devices[di], di, t0, now, &mut records, requests)?;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    release.join().map_err(|_| ReplayError::Harness("the release thread panicked".into()))?;
+    for d in &mut devices {
+        d.senders.clear();
+    }
+    for h in handles {
+        h.join().map_err(|_| ReplayError::Harness("a worker thread panicked".into()))?;
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let mut partial = false;
+    for (idx, rec) in records.iter_mut().enumerate() {
+        if !released[idx] || (rec.finish.is_none() && !rec.dropped) {
+            rec.dropped = true;
+            partial = true;
+        }
+    }
+    let summary =
+        summarize(plan, opts, &records, &released, &devices, &batch_runs, last_finish, partial, lookups, hits);
+    Ok(ReplayResult { records, summary })
+}
+
+/// How close to a batcher's timer the scheduling thread stops blocking and polls, ns.
+const TIMER_SPIN_NS: u64 = 150_000;
+
+/// Polls `rx` until a message arrives (`Some`) or `deadline` passes (`None`); `Err` if every
+/// sender is gone.
+fn spin_recv(rx: &Receiver<Msg>, t0: Instant, deadline: u64) -> Result<Option<Msg>, ()> {
+    loop {
+        match rx.try_recv() {
+            Ok(m) => return Ok(Some(m)),
+            Err(mpsc::TryRecvError::Disconnected) => return Err(()),
+            Err(mpsc::TryRecvError::Empty) => {}
+        }
+        if elapsed_ns(t0) >= deadline {
+            return Ok(None);
+        }
+        std::hint::spin_loop();
+    }
+}
+
+/// The engine's dispatch loop, on the wall clock.
+fn dispatch(
+    dev: &mut DeviceState,
+    plan: &DevicePlan,
+    di: usize,
+    t0: Instant,
+    now: SimTime,
+    records: &mut [ReplayRecord],
+    requests: &[Request],
+) -> Result<(), ReplayError> {
+    dev.timer = None;
+    loop {
+        if let Some(limit) = plan.shed_after {
+            while let Some(&(idx, enq)) = dev.queue.front() {
+                if now.0.saturating_sub(enq) <= limit.0 {
+                    break;
+                }
+                dev.queue.pop_front();
+                records[idx].dropped = true;
+                dev.dropped += 1;
+            }
+        }
+        if dev.queue.is_empty() || dev.idle.is_empty() {
+            return Ok(());
+        }
+        let view = QueueView {
+            len: dev.queue.len(),
+            oldest: dev.queue.front().map(|&(_, t)| SimTime(t)),
+            idle_servers: dev.idle.len() as u32,
+        };
+        match dev.batcher.decide(view, now) {
+            BatchDecision::Dispatch(n) => {
+                let n = n.clamp(1, dev.queue.len());
+                let server = dev.idle.pop().expect("checked non-empty");
+                let idxs: Vec<usize> = dev.queue.drain(..n).map(|(i, _)| i).collect();
+                for &i in &idxs {
+                    let r = &mut records[i];
+                    r.dispatch = Some(now.0);
+                    r.server = Some(server);
+                    r.batch_size = n as u32;
+                }
+                dev.in_service += n;
+                let ids = idxs.iter().map(|&i| requests[i].id).collect();
+                dev.senders[server as usize]
+                    .send(Job { t0, idxs, ids })
+                    .map_err(|_| ReplayError::Harness(format!("worker {server} of device {di} is gone")))?;
+            }
+            BatchDecision::WaitUntil(t) => {
+                dev.timer = Some(t.max(now));
+                return Ok(());
+            }
+            BatchDecision::Hold => return Ok(()),
+        }
+    }
+}
+
+fn release_loop(t0: Instant, intended: &[u64], tx: &Sender<Msg>, stop: &AtomicBool) {
+    const SPIN: u64 = 150_000;
+    for (idx, &at) in intended.iter().enumerate() {
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                tx.send(Msg::ReleaseDone).ok();
+                return;
+            }
+            let now = elapsed_ns(t0);
+            if now >= at {
+                break;
+            }
+            let left = at - now;
+            if left > SPIN {
+                // Sleep in slices so a stop is noticed within 50 ms.
+                thread::sleep(Duration::from_nanos((left - SPIN).min(50_000_000)));
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        if tx.send(Msg::Arrival { idx, at: elapsed_ns(t0) }).is_err() {
+            return;
+        }
+    }
+    tx.send(Msg::ReleaseDone).ok();
+}
+
+fn worker(
+    mut model: OrtModel,
+    device: usize,
+    server: u32,
+    split: &TestSplit,
+    jobs: Receiver<Job>,
+    tx: Sender<Msg>,
+    spin: Duration,
+) {
+    let next = |jobs: &Receiver<Job>| -> Option<Job> {
+        if !spin.is_zero() {
+            let until = Instant::now() + spin;
+            while Instant::now() < until {
+                match jobs.try_recv() {
+                    Ok(j) => return Some(j),
+                    Err(mpsc::TryRecvError::Disconnected) => return None,
+                    Err(mpsc::TryRecvError::Empty) => std::hint::spin_loop(),
+                }
+            }
+        }
+        jobs.recv().ok()
+    };
+    while let Some(job) = next(&jobs) {
+        let t0 = job.t0;
+        let x = batch_input(split, &job.ids);
+        let run_start = elapsed_ns(t0);
+        match model.run(&x) {
+            Ok(out) => {
+                let predictions = out.argmax();
+                let run_end = elapsed_ns(t0);
+                let done = Done { device, server, idxs: job.idxs, run_start, run_end, predictions };
+                if tx.send(Msg::Done(done)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tx.send(Msg::Failed(e)).ok();
+                return;
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summarize(
+    plan: &Plan,
+    opts: &ReplayOptions,
+    records: &[ReplayRecord],
+    released: &[bool],
+    devices: &[DeviceState],
+    batch_runs: &[f64],
+    last_finish: u64,
+    partial: bool,
+    lookups: u64,
+    hits: u64,
+) -> ReplaySummary {
+    let arrived = released.iter().filter(|r| **r).count() as u64;
+    let completed: Vec<&ReplayRecord> = records.iter().filter(|r| r.finish.is_some()).collect();
+    let dropped = devices.iter().map(|d| d.dropped).sum::<u64>();
+    let unfinished = records.iter().filter(|r| r.dropped).count() as u64 - dropped;
+    let ms = |v: u64| v as f64 / 1e6;
+    let lat: Vec<f64> = completed.iter().filter_map(|r| r.latency_ns()).map(ms).collect();
+    let duration_s = last_finish as f64 / 1e9;
+    let served: Vec<&&ReplayRecord> = completed.iter().filter(|r| r.batch_size > 0).collect();
+    let answered: Vec<bool> = completed.iter().filter_map(|r| r.correct).collect();
+    let accuracy = |v: &[bool]| (!v.is_empty()).then(|| v.iter().filter(|c| **c).count() as f64 / v.len() as f64);
+    let variants = plan
+        .models
+        .iter()
+        .enumerate()
+        .map(|(mi, m)| {
+            let mine: Vec<&&ReplayRecord> =
+                served.iter().filter(|r| r.device.is_some_and(|d| plan.devices[d].model == mi)).copied().collect();
+            let correct: Vec<bool> = mine.iter().filter_map(|r| r.correct).collect();
+            VariantResult {
+                name: m.name.clone(),
+                model_id: m.id.clone(),
+                served: mine.len() as u64,
+                accuracy: accuracy(&correct),
+                latency_ms: Dist::of(&mine.iter().filter_map(|r| r.latency_ns()).map(ms).collect::<Vec<_>>()),
+            }
+        })
+        .collect();
+    let horizon = last_finish.max(1) as f64;
+    ReplaySummary {
+        scenario: plan.scenario.clone(),
+        speed: opts.speed,
+        threads: opts.threads,
+        partial,
+        requests: Counts { arrived, completed: completed.len() as u64, dropped, unfinished },
+        duration_s,
+        throughput_per_s: if duration_s > 0.0 { completed.len() as f64 / duration_s } else { 0.0 },
+        latency_ms: Dist::of(&lat),
+        queue_delay_ms: Dist::of(
+            &served.iter().filter_map(|r| r.dispatch.map(|d| ms(d.saturating_sub(r.enqueued)))).collect::<Vec<_>>(),
+        ),
+        batch_run_ms: Dist::of(batch_runs),
+        batches: batch_runs.len() as u64,
+        mean_batch_size: if batch_runs.is_empty() { 0.0 } else { served.len() as f64 / batch_runs.len() as f64 },
+        lateness_us: Dist::of(
+            &records
+                .iter()
+                .zip(released)
+                .filter(|(_, r)| **r)
+                .map(|(r, _)| r.lateness_ns() as f64 / 1e3)
+                .collect::<Vec<_>>(),
+        ),
+        overhead_us: Dist::of(&served.iter().filter_map(|r| r.overhead_ns).map(|o| o as f64 / 1e3).collect::<Vec<_>>()),
+        handoff_release_us: Dist::of(
+            &served.iter().map(|r| r.enqueued.saturating_sub(r.arrival) as f64 / 1e3).collect::<Vec<_>>(),
+        ),
+        handoff_dispatch_us: Dist::of(
+            &served.iter().filter_map(|r| Some(r.start?.saturating_sub(r.dispatch?) as f64 / 1e3)).collect::<Vec<_>>(),
+        ),
+        handoff_return_us: Dist::of(
+            &served.iter().filter_map(|r| Some(r.returned?.saturating_sub(r.finish?) as f64 / 1e3)).collect::<Vec<_>>(),
+        ),
+        accuracy: accuracy(&answered),
+        variants,
+        devices: plan
+            .devices
+            .iter()
+            .zip(devices)
+            .map(|(p, d)| DeviceResult {
+                name: p.name.clone(),
+                variant: p.variant.clone(),
+                completed: d.completed,
+                dropped: d.dropped,
+                utilization: d.busy_ns as f64 / (horizon * f64::from(p.servers)),
+                queue_capacity: d.capacity,
+            })
+            .collect(),
+        cache_hit_ratio: (lookups > 0).then(|| hits as f64 / lookups as f64),
+    }
+}

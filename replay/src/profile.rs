@@ -1,0 +1,225 @@
+//! Service-time profiles: what `servesim calibrate` measures and `servesim simulate --profile`
+//! uses.
+//!
+//! A profile is a TOML file, schema `servesim.service-profile/1`:
+//!
+//! ```toml
+//! schema = "servesim.service-profile/1"
+//! created_by = "servesim 0.1.0 (abc1234)"
+//! models_dir = "models/course"
+//! use = "table"              # which service model simulate takes: table | affine | affine_floor
+//!                            # | empirical (batch-1 runs resampled; only for devices that do not batch)
+//! simulate_threads = 1       # which thread setting's entries simulate takes
+//!
+//! [machine]                  # a profile made on another machine is refused as stale
+//! cpu = "AMD EPYC 7B13"      # /proc/cpuinfo `model name`
+//! cores = 2                  # logical CPUs this process may use
+//! onnxruntime = "1.32.0"
+//!
+//! [[entries]]                # one per variant × thread setting
+//! variant = "teacher-int8"   # model name in the models directory = device `variant` in scenarios
+//! model_id = "mdl-…"         # the model card's id (SHA-256 of the .onnx): another id = stale
+//! threads = 1                # ONNX Runtime intra-op threads
+//! warmup = 5                 # untimed runs of each batch size first
+//! repeats = 30               # timed runs of each batch size
+//! batch = [1, 2, 4, 8, 16, 32]
+//! median_ms = […]            # per batch size: median, 10th and 90th percentile of the runs
+//! p10_ms = […]
+//! p90_ms = […]
+//! samples_ms = [[…], …]      # every timed run, per batch size
+//! affine = { a_ms = …, b_ms = …, r2 = …, residuals_ms = […] }              # a + b·B (vs medians)
+//! affine_floor = { a_ms = …, b_ms = …, floor_ms = …, r2 = …, residuals_ms = […] }  # max(c, a + b·B)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sim::service::ServiceSpec;
+
+use crate::ReplayError;
+use crate::fit::{AffineFit, AffineFloorFit};
+use crate::model::card_id;
+
+/// The schema tag.
+pub const PROFILE_SCHEMA: &str = "servesim.service-profile/1";
+
+/// Which measured model `simulate` takes from a profile entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UseModel {
+    /// The medians, interpolated linearly between measured sizes (`ServiceSpec::Table`).
+    #[default]
+    Table,
+    /// `a + b·B`.
+    Affine,
+    /// `max(c, a + b·B)`.
+    AffineFloor,
+    /// The timed runs of batch size 1, resampled (`ServiceSpec::Empirical`): keeps the measured
+    /// spread, for devices that do not batch.
+    Empirical,
+}
+
+/// A service-time profile.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// [`PROFILE_SCHEMA`].
+    pub schema: String,
+    /// The servesim build that measured it.
+    pub created_by: String,
+    /// The models directory it was measured on (informational; ids are what is checked).
+    pub models_dir: String,
+    /// Which model `simulate` uses.
+    #[serde(rename = "use", default)]
+    pub use_model: UseModel,
+    /// Thread setting whose entries `simulate` uses.
+    pub simulate_threads: usize,
+    /// Where it was measured.
+    pub machine: Machine,
+    /// Measurements, one per variant × thread setting.
+    pub entries: Vec<Entry>,
+}
+
+/// A machine description.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Machine {
+    /// CPU model name.
+    pub cpu: String,
+    /// Logical CPUs available.
+    pub cores: usize,
+    /// ONNX Runtime version.
+    pub onnxruntime: String,
+}
+
+impl Machine {
+    /// This machine.
+    pub fn current() -> Machine {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown".to_string());
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Machine { cpu, cores, onnxruntime: crate::runtime::ORT_VERSION.to_string() }
+    }
+}
+
+/// One variant × thread setting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Model name.
+    pub variant: String,
+    /// Model id from its card.
+    pub model_id: String,
+    /// Intra-op threads.
+    pub threads: usize,
+    /// Untimed runs per batch size.
+    pub warmup: usize,
+    /// Timed runs per batch size.
+    pub repeats: usize,
+    /// Batch sizes, increasing.
+    pub batch: Vec<u32>,
+    /// Median time per batch size, ms.
+    pub median_ms: Vec<f64>,
+    /// 10th percentile, ms.
+    pub p10_ms: Vec<f64>,
+    /// 90th percentile, ms.
+    pub p90_ms: Vec<f64>,
+    /// Every timed run, ms: one list per batch size.
+    #[serde(default)]
+    pub samples_ms: Vec<Vec<f64>>,
+    /// `a + b·B` fitted to the medians.
+    pub affine: Option<AffineFit>,
+    /// `max(c, a + b·B)` fitted to the medians.
+    pub affine_floor: Option<AffineFloorFit>,
+}
+
+impl Entry {
+    /// The service model `use_model` selects.
+    pub fn service(&self, use_model: UseModel) -> Option<ServiceSpec> {
+        match use_model {
+            UseModel::Table => Some(ServiceSpec::Table { batch: self.batch.clone(), ms: self.median_ms.clone() }),
+            UseModel::Affine => self.affine.as_ref().map(|f| ServiceSpec::Affine { a_ms: f.a_ms, b_ms: f.b_ms }),
+            UseModel::AffineFloor => self.affine_floor.as_ref().map(|f| ServiceSpec::AffineFloor {
+                a_ms: f.a_ms,
+                b_ms: f.b_ms,
+                floor_ms: f.floor_ms,
+            }),
+            UseModel::Empirical => {
+                let i = self.batch.iter().position(|&b| b == 1)?;
+                let values_ms = self.samples_ms.get(i).filter(|v| !v.is_empty())?.clone();
+                Some(ServiceSpec::Empirical { values_ms })
+            }
+        }
+    }
+}
+
+impl Profile {
+    /// Reads and checks a profile file.
+    pub fn load(path: &Path) -> Result<Profile, ReplayError> {
+        let bad = |reason: String| ReplayError::Profile { path: path.to_path_buf(), reason };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let p: Profile = toml::from_str(&text).map_err(|e| bad(format!("not a service profile: {e}")))?;
+        if p.schema != PROFILE_SCHEMA {
+            return Err(bad(format!("schema `{}`, expected `{PROFILE_SCHEMA}`", p.schema)));
+        }
+        for (i, e) in p.entries.iter().enumerate() {
+            let n = e.batch.len();
+            if n == 0 || e.median_ms.len() != n || e.p10_ms.len() != n || e.p90_ms.len() != n {
+                return Err(bad(format!(
+                    "entries[{i}]: batch, median_ms, p10_ms and p90_ms need equal, non-zero lengths"
+                )));
+            }
+            if let Some(s) = e.service(p.use_model) {
+                s.validate(&format!("entries[{i}]")).map_err(|err| bad(err.to_string()))?;
+            }
+        }
+        Ok(p)
+    }
+
+    /// Writes the profile as TOML with a header comment pointing at the format.
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string_pretty(self).expect("profiles serialize");
+        format!(
+            "# servesim service-time profile ({PROFILE_SCHEMA}): measured batch service times of real models on\n\
+             # ONNX Runtime. Format: replay/src/profile.rs. Used by `servesim simulate --profile`.\n{body}"
+        )
+    }
+
+    /// The entry `simulate` uses for `variant`.
+    pub fn entry(&self, variant: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.variant == variant && e.threads == self.simulate_threads)
+    }
+
+    /// Refuses a profile made on another machine, or for models other than the ones whose cards
+    /// are in `models_dir` (each of `variants` that the profile has an entry for).
+    pub fn check_fresh(&self, path: &Path, models_dir: &Path, variants: &[&str]) -> Result<(), ReplayError> {
+        let stale = |reason: String| ReplayError::StaleProfile { path: path.to_path_buf(), reason };
+        let here = Machine::current();
+        if self.machine.cpu != here.cpu || self.machine.onnxruntime != here.onnxruntime {
+            return Err(stale(format!(
+                "measured on `{}` with ONNX Runtime {}, this machine is `{}` with {}",
+                self.machine.cpu, self.machine.onnxruntime, here.cpu, here.onnxruntime
+            )));
+        }
+        for v in variants {
+            let Some(e) = self.entry(v) else { continue };
+            let card: PathBuf = models_dir.join(format!("{v}.card.json"));
+            let id = card_id(&card)?;
+            if id != e.model_id {
+                return Err(stale(format!(
+                    "variant `{v}` was measured for model {} but {} is {id}",
+                    e.model_id,
+                    card.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+}

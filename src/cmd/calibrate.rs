@@ -1,0 +1,135 @@
+//! `servesim calibrate`, and applying its profile to a scenario (`simulate --profile`).
+
+use crate::error::input;
+use crate::rundir::code_version;
+use anyhow::{Context, Result};
+use clap::Args;
+use replay::calibrate::{CalibrateOptions, calibrate};
+use replay::profile::Profile;
+use std::path::{Path, PathBuf};
+
+/// Measure batch service times of real models and write a service-time profile.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  servesim models build --preset tiny --out models/tiny
+  servesim calibrate --models models/tiny --out profiles/tiny.toml
+  servesim calibrate --models models/course --threads 1,2 --variant teacher-fp32 --variant teacher-int8
+  servesim simulate --scenario my.toml --profile profiles/tiny.toml --models models/tiny
+
+Per variant and thread setting: warm-up runs of every batch size, then --repeats timed runs
+(interleaved over batch sizes); median, p10 and p90; least-squares fits of a + b·B and
+max(c, a + b·B) with R² and residuals. The profile records each model's id and this machine:
+`simulate --profile` refuses it for other models or another machine (stale).")]
+pub struct CalibrateArgs {
+    /// Models directory (written by `servesim models build`).
+    #[arg(long, value_name = "DIR")]
+    pub models: PathBuf,
+    /// Variants to measure (repeatable); all models in DIR if omitted.
+    #[arg(long = "variant", value_name = "NAME")]
+    pub variants: Vec<String>,
+    /// ONNX Runtime intra-op thread settings, comma-separated; simulate uses the first.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub threads: Vec<usize>,
+    /// Batch sizes, comma-separated, increasing.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,32,64")]
+    pub batch: Vec<u32>,
+    /// Untimed runs of each batch size first.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    /// Timed runs of each batch size.
+    #[arg(long, default_value_t = 30)]
+    pub repeats: usize,
+    /// Profile file to write.
+    #[arg(long, short = 'o', default_value = "profile.toml", value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// The `created_by` string of artifacts.
+pub(crate) fn created_by() -> String {
+    let v = code_version();
+    format!("servesim {} ({})", v.servesim, v.git_commit)
+}
+
+/// Runs the command; returns the profile.
+pub fn run(args: &CalibrateArgs) -> Result<Profile> {
+    let mut opts = CalibrateOptions::new(args.models.clone(), created_by());
+    opts.variants = args.variants.clone();
+    opts.threads = args.threads.clone();
+    opts.batch = args.batch.clone();
+    opts.warmup = args.warmup;
+    opts.repeats = args.repeats;
+    let profile = calibrate(&opts, &mut |what| eprintln!("calibrating {what}"))?;
+    write_atomic(&args.out, profile.to_toml().as_bytes())?;
+    println!(
+        "profile -> {}  ({}, {} cores, ONNX Runtime {})",
+        args.out.display(),
+        profile.machine.cpu,
+        profile.machine.cores,
+        profile.machine.onnxruntime
+    );
+    for e in &profile.entries {
+        println!("{} ({}), {} thread(s):", e.variant, e.model_id, e.threads);
+        println!("  {:>6}{:>12}{:>12}{:>12}", "batch", "median ms", "p10 ms", "p90 ms");
+        for i in 0..e.batch.len() {
+            println!("  {:>6}{:>12.4}{:>12.4}{:>12.4}", e.batch[i], e.median_ms[i], e.p10_ms[i], e.p90_ms[i]);
+        }
+        if let Some(f) = &e.affine {
+            println!("  a + b·B: a {:.4} ms  b {:.6} ms  R² {:.4}", f.a_ms, f.b_ms, f.r2);
+        }
+        if let Some(f) = &e.affine_floor {
+            println!(
+                "  max(c, a + b·B): a {:.4} ms  b {:.6} ms  c {:.4} ms  R² {:.4}",
+                f.a_ms, f.b_ms, f.floor_ms, f.r2
+            );
+        }
+    }
+    Ok(profile)
+}
+
+/// Writes `bytes` to a temporary file beside `path` and renames it into place.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("{}: cannot create", parent.display()))?;
+    }
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot move into place", path.display()))
+}
+
+/// Gives every device whose `variant` has an entry in the profile that entry's service model
+/// (after refusing a stale profile). Returns how many device groups took one.
+pub(crate) fn apply_profile(config: &mut sim::ScenarioConfig, profile_path: &Path, models: &Path) -> Result<usize> {
+    let profile = Profile::load(profile_path)?;
+    let variants: Vec<String> = config.devices.iter().filter_map(|d| d.variant.clone()).collect();
+    let names: Vec<&str> = variants.iter().map(String::as_str).collect();
+    profile.check_fresh(profile_path, models, &names)?;
+    let mut applied = 0;
+    for d in &mut config.devices {
+        let Some(entry) = d.variant.as_deref().and_then(|v| profile.entry(v)) else { continue };
+        if profile.use_model == replay::profile::UseModel::Empirical && !d.batching.is_none() {
+            return Err(input(format!(
+                "{}: `use = \"empirical\"` resamples batch-1 runs, but device `{}` batches; use `table`",
+                profile_path.display(),
+                d.name
+            )));
+        }
+        let service = entry.service(profile.use_model).ok_or_else(|| {
+            input(format!("{}: entry `{}` has no {:?} fit", profile_path.display(), entry.variant, profile.use_model))
+        })?;
+        d.service = Some(service);
+        applied += 1;
+    }
+    if applied == 0 {
+        return Err(input(format!(
+            "{}: no device of the scenario serves a variant the profile measured ({})",
+            profile_path.display(),
+            profile.entries.iter().map(|e| e.variant.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(applied)
+}

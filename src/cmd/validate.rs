@@ -1,0 +1,265 @@
+//! `servesim validate`: replay a trace on real models, simulate the same trace with the calibrated
+//! profile, and compare the latency distributions.
+
+use crate::cmd::replay::{load_requests, write_run};
+use crate::cmd::simulate::{Outcome, SimulateArgs, TraceRef};
+use crate::error::input;
+use crate::rundir::{RunDir, code_version, sha256_hex};
+use crate::scenario;
+use anyhow::{Context, Result};
+use clap::Args;
+use replay::harness::ReplayOptions;
+use serde::Serialize;
+use std::path::PathBuf;
+use traces::SimTime;
+use traces::formats::SourceFormat;
+
+/// Replay, simulate the same trace with the profile, compare.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  servesim calibrate --models models/tiny --out profile.toml
+  servesim validate --scenario my.toml --models models/tiny --profile profile.toml --requests 3000
+
+Writes three directories under OUT: the replay run, the simulate run (with --records) and
+val-<id>/ with comparison.json (relative errors of p50/p90/p99 latency, the two-sample KS
+distance between the latency distributions, mean batch sizes) and trace.parquet, the trace both
+ran (arrival times already divided by --speed).")]
+pub struct ValidateArgs {
+    /// Scenario: a TOML file or a built-in name.
+    #[arg(long, short = 's', value_name = "FILE|NAME")]
+    pub scenario: String,
+    /// Trace (CSV, Parquet or JSONL); the scenario's workload if omitted.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Schema of --trace.
+    #[arg(long, value_name = "servesim|azure|mooncake", requires = "trace")]
+    pub trace_format: Option<SourceFormat>,
+    /// Models directory.
+    #[arg(long, value_name = "DIR")]
+    pub models: PathBuf,
+    /// Service-time profile from `servesim calibrate` for these models on this machine.
+    #[arg(long, value_name = "FILE")]
+    pub profile: PathBuf,
+    /// Replay speed (the simulation runs the same sped-up arrivals).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// ONNX Runtime intra-op threads per session (should be the profile's `simulate_threads`).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Warm-up runs of each batch size per session.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    /// Number of requests.
+    #[arg(long, short = 'n')]
+    pub requests: Option<u64>,
+    /// Run seed (overrides the scenario's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// How long an idle replay worker polls before blocking, µs (see `servesim replay`).
+    #[arg(long, default_value_t = 0, value_name = "US")]
+    pub worker_spin_us: u64,
+    /// Parent directory of the three output directories.
+    #[arg(long, short = 'o', default_value = "runs", value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// Sim vs replay, one statistic.
+#[derive(Debug, Serialize)]
+struct Pair {
+    replay: f64,
+    sim: f64,
+    /// (sim − replay) / replay.
+    relative_error: f64,
+}
+
+impl Pair {
+    fn new(replay: f64, sim: f64) -> Pair {
+        Pair { replay, sim, relative_error: if replay != 0.0 { (sim - replay) / replay } else { f64::NAN } }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Comparison {
+    schema: &'static str,
+    scenario: String,
+    replay_run: String,
+    sim_run: String,
+    profile: String,
+    profile_sha256: String,
+    speed: f64,
+    requests: u64,
+    latency_ms_p50: Pair,
+    latency_ms_p90: Pair,
+    latency_ms_p99: Pair,
+    latency_ms_mean: Pair,
+    /// sup |F_replay − F_sim| over the completed requests' latencies.
+    ks_distance: f64,
+    mean_batch_size: Pair,
+    /// sim − replay.
+    mean_batch_size_difference: f64,
+    dropped: (u64, u64),
+}
+
+/// Two-sample Kolmogorov–Smirnov distance.
+pub(crate) fn ks_distance(a: &[f64], b: &[f64]) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return f64::NAN;
+    }
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let (mut i, mut j, mut d) = (0usize, 0usize, 0.0f64);
+    while i < a.len() && j < b.len() {
+        let x = a[i].min(b[j]);
+        while i < a.len() && a[i] <= x {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= x {
+            j += 1;
+        }
+        d = d.max((i as f64 / a.len() as f64 - j as f64 / b.len() as f64).abs());
+    }
+    d
+}
+
+/// Runs the command.
+pub fn run(args: &ValidateArgs) -> Result<()> {
+    if !(args.speed > 0.0 && args.speed.is_finite()) {
+        return Err(input(format!("--speed must be a positive number, got {}", args.speed)));
+    }
+    let loaded = scenario::load(&args.scenario)?;
+    let mut config = loaded.config;
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    // Refuse a stale profile before spending the replay's wall time.
+    let mut sim_config = config.clone();
+    crate::cmd::calibrate::apply_profile(&mut sim_config, &args.profile, &args.models)?;
+
+    let (mut trace, _) =
+        load_requests(&mut config, args.trace.as_ref(), args.trace_format, args.requests, &loaded.source)?;
+    // Both runs see the sped-up arrivals: replay at speed 1 of the scaled trace.
+    for r in &mut trace.requests {
+        r.arrival = SimTime((r.arrival.0 as f64 / args.speed).round() as u64);
+    }
+    let mut hasher = traces::id::TraceHasher::new(&trace.classes);
+    for r in &trace.requests {
+        hasher.push(r);
+    }
+    let n = hasher.count();
+    let trace_id = hasher.finish();
+    let profile_bytes = std::fs::read(&args.profile).with_context(|| format!("{}", args.profile.display()))?;
+    let profile_sha256 = sha256_hex(&profile_bytes);
+    let val_id = format!(
+        "val-{}",
+        &sha256_hex(format!("{}\0{trace_id}\0{profile_sha256}\0{}", config.to_toml(), config.seed).as_bytes())[..16]
+    );
+    let mut dir = RunDir::create(&args.out, &val_id)?;
+    let trace_path = dir.path("trace.parquet");
+    traces::formats::write_trace(&trace_path, &trace).context("writing trace.parquet")?;
+    dir.register("trace.parquet")?;
+
+    let opts = ReplayOptions {
+        speed: 1.0,
+        threads: args.threads,
+        warmup: args.warmup,
+        default_queue_capacity: 10_000,
+        stop: Some(crate::cmd::replay::ctrl_c()?),
+        worker_spin_us: args.worker_spin_us,
+    };
+    config.workload = None;
+    let trace_ref = TraceRef { id: trace_id.clone(), source: trace_path.display().to_string(), requests: n };
+    let (replay_dir, replayed) =
+        write_run(&config, &loaded.source, &args.models, &trace.requests, trace_ref, &opts, &args.out)?;
+    crate::cmd::replay::print_summary(&replayed, &replay_dir);
+    if replayed.summary.partial {
+        return Err(input("validate: the replay was stopped; no comparison written"));
+    }
+
+    let sim_args = SimulateArgs {
+        scenario: args.scenario.clone(),
+        trace: Some(trace_path.clone()),
+        trace_format: None,
+        seed: Some(config.seed),
+        requests: None,
+        out: args.out.clone(),
+        records: true,
+        json: false,
+        profile: Some(args.profile.clone()),
+        models: Some(args.models.clone()),
+        speed: None,
+    };
+    let (sim_dir, outcome) = crate::cmd::simulate::run_full(&sim_args)?;
+    let Outcome::Classic(sim::RunResult { summary, records: Some(records) }) = outcome else {
+        return Err(input("validate: [llm] scenarios are not replayed"));
+    };
+    let sim_lat: Vec<f64> = records.iter().filter_map(|r| r.finish.map(|f| (f - r.arrival).as_millis_f64())).collect();
+    let rep_lat: Vec<f64> = replayed.records.iter().filter_map(|r| r.latency_ns()).map(|l| l as f64 / 1e6).collect();
+    let q = replay::fit::quantile;
+    let rs = &replayed.summary;
+    let name = |p: &std::path::Path| p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+    let cmp = Comparison {
+        schema: "servesim.validation/1",
+        scenario: config.name.clone(),
+        replay_run: name(&replay_dir),
+        sim_run: name(&sim_dir),
+        profile: args.profile.display().to_string(),
+        profile_sha256,
+        speed: args.speed,
+        requests: n,
+        latency_ms_p50: Pair::new(q(&rep_lat, 0.5), q(&sim_lat, 0.5)),
+        latency_ms_p90: Pair::new(q(&rep_lat, 0.9), q(&sim_lat, 0.9)),
+        latency_ms_p99: Pair::new(q(&rep_lat, 0.99), q(&sim_lat, 0.99)),
+        latency_ms_mean: Pair::new(rs.latency_ms.mean, summary.latency_ms.mean),
+        ks_distance: ks_distance(&rep_lat, &sim_lat),
+        mean_batch_size: Pair::new(rs.mean_batch_size, summary.batches.mean_size),
+        mean_batch_size_difference: summary.batches.mean_size - rs.mean_batch_size,
+        dropped: (rs.requests.dropped, summary.requests.dropped),
+    };
+    let json = serde_json::to_string_pretty(&cmp)? + "\n";
+    dir.write("comparison.json", json.as_bytes())?;
+    let files: Vec<serde_json::Value> =
+        dir.files().iter().map(|(p, h)| serde_json::json!({"path": p, "sha256": h})).collect();
+    let manifest = serde_json::json!({
+        "schema": "servesim.run/1",
+        "run_id": val_id,
+        "kind": "validate",
+        "scenario": config.name,
+        "config_hash": format!("sha256:{}", sha256_hex(config.to_toml().as_bytes())),
+        "trace": {"id": trace_id, "source": "trace.parquet", "requests": n},
+        "seed": config.seed,
+        "runs": [cmp.replay_run, cmp.sim_run],
+        "code": code_version(),
+        "files": files,
+    });
+    dir.write("manifest.json", (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes())?;
+    let path = dir.commit()?;
+    println!("validation {val_id}  ->  {}", path.display());
+    println!("{:<14}{:>12}{:>12}{:>10}", "latency ms", "replay", "sim", "error");
+    for (k, p) in [
+        ("p50", &cmp.latency_ms_p50),
+        ("p90", &cmp.latency_ms_p90),
+        ("p99", &cmp.latency_ms_p99),
+        ("mean", &cmp.latency_ms_mean),
+    ] {
+        println!("{:<14}{:>12.4}{:>12.4}{:>9.1}%", k, p.replay, p.sim, 100.0 * p.relative_error);
+    }
+    println!(
+        "KS distance {:.4}  mean batch size replay {:.3} sim {:.3}",
+        cmp.ks_distance, cmp.mean_batch_size.replay, cmp.mean_batch_size.sim
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ks_distance;
+
+    #[test]
+    fn ks_of_equal_and_disjoint_samples() {
+        assert_eq!(ks_distance(&[1.0, 2.0, 3.0], &[3.0, 1.0, 2.0]), 0.0);
+        assert_eq!(ks_distance(&[1.0, 2.0], &[3.0, 4.0]), 1.0);
+        assert!((ks_distance(&[1.0, 2.0, 3.0, 4.0], &[3.0, 4.0, 5.0, 6.0]) - 0.5).abs() < 1e-12);
+    }
+}

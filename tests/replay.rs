@@ -1,0 +1,402 @@
+//! End to end: `servesim calibrate`, `simulate --profile`, `replay` and `validate` on the tiny
+//! models, ONNX Runtime provisioning, and the bad inputs of the replay commands. These run ONNX
+//! Runtime for real (the library is provisioned into the project cache on first use).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+fn servesim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_servesim")).args(args).output().expect("servesim runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = servesim(args);
+    assert!(o.status.success(), "servesim {args:?} failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// Runs and expects exit code 2 with every word of `words` in the error.
+fn bad_input(args: &[&str], words: &[&str]) {
+    let o = servesim(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "servesim {args:?}: {err}");
+    for w in words {
+        assert!(err.contains(w), "servesim {args:?}: `{err}` lacks `{w}`");
+    }
+}
+
+/// The tiny models, built once per test binary by the binary itself.
+fn models() -> &'static Path {
+    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &DIR.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("tiny");
+        ok(&["models", "build", "--preset", "tiny", "--out", out.to_str().unwrap()]);
+        (tmp, out)
+    })
+    .1
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A one-device scenario serving `variant` with a dynamic batcher, Poisson arrivals at `rate`.
+fn scenario(dir: &Path, variant: &str, rate: f64, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"name = "replay-e2e"
+seed = 5
+
+[workload.arrivals]
+kind = "poisson"
+rate = {rate}
+
+[[variants]]
+name = "{variant}"
+family = "teacher"
+precision = "fp32"
+quality = 0.6
+weight_bytes = 1000
+service = {{ cpu = {{ kind = "affine", a_ms = 0.05, b_ms = 0.01 }} }}
+
+[[devices]]
+name = "cpu0"
+kind = "cpu"
+variant = "{variant}"
+batching = {{ kind = "dynamic", max_batch = 8, max_queue_delay_ms = 0.5 }}
+{extra}
+"#
+    );
+    let p = dir.join(format!("{variant}.toml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn manifest(run: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap()
+}
+
+fn only_run(out: &Path, prefix: &str) -> PathBuf {
+    let v: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
+        .collect();
+    assert_eq!(v.len(), 1, "{v:?}");
+    v[0].clone()
+}
+
+#[test]
+fn calibrate_writes_a_profile_that_simulate_uses_and_a_stale_one_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = tmp.path().join("profile.toml");
+    let out = ok(&[
+        "calibrate",
+        "--models",
+        s(models()),
+        "--variant",
+        "teacher-fp32",
+        "--variant",
+        "student-int8",
+        "--batch",
+        "1,2,4,8",
+        "--warmup",
+        "1",
+        "--repeats",
+        "3",
+        "--out",
+        s(&profile),
+    ]);
+    assert!(out.contains("teacher-fp32") && out.contains("R²"), "{out}");
+    let text = std::fs::read_to_string(&profile).unwrap();
+    let parsed = replay::profile::Profile::load(&profile).unwrap();
+    assert_eq!(parsed.entries.len(), 2);
+    let e = &parsed.entries[0];
+    assert_eq!(e.batch, vec![1, 2, 4, 8]);
+    assert!(e.model_id.starts_with("mdl-") && e.median_ms.iter().all(|m| *m > 0.0));
+    assert!(e.affine.is_some() && e.affine_floor.is_some());
+
+    let scn = scenario(tmp.path(), "teacher-fp32", 500.0, "");
+    let runs = tmp.path().join("runs");
+    let args = |p: &Path| {
+        vec![
+            "simulate".to_string(),
+            "--scenario".into(),
+            s(&scn).into(),
+            "--requests".into(),
+            "500".into(),
+            "--profile".into(),
+            s(p).into(),
+            "--models".into(),
+            s(models()).into(),
+            "--out".into(),
+            s(&runs).into(),
+        ]
+    };
+    let a = args(&profile);
+    ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let run = only_run(&runs, "run-");
+    let resolved = std::fs::read_to_string(run.join("config.resolved.toml")).unwrap();
+    assert!(resolved.contains("table"), "the profile's table is the device's service model:\n{resolved}");
+
+    // Resampled batch-1 runs only for devices that do not batch.
+    let emp = tmp.path().join("empirical.toml");
+    std::fs::write(&emp, text.replacen("use = \"table\"", "use = \"empirical\"", 1)).unwrap();
+    let a = args(&emp);
+    bad_input(&a.iter().map(String::as_str).collect::<Vec<_>>(), &["empirical", "cpu0", "batches"]);
+    assert_eq!(e.samples_ms.len(), 4);
+    assert!(e.samples_ms.iter().all(|v| v.len() == 3));
+
+    // Another model id: stale.
+    let stale = tmp.path().join("stale.toml");
+    std::fs::write(&stale, text.replacen(&e.model_id, "mdl-0000", 1)).unwrap();
+    let a = args(&stale);
+    bad_input(&a.iter().map(String::as_str).collect::<Vec<_>>(), &["stale.toml", "stale profile", "mdl-0000"]);
+    // Another machine: stale.
+    let other = tmp.path().join("other.toml");
+    std::fs::write(&other, text.replacen(&format!("cpu = \"{}\"", parsed.machine.cpu), "cpu = \"Z80\"", 1)).unwrap();
+    let a = args(&other);
+    bad_input(&a.iter().map(String::as_str).collect::<Vec<_>>(), &["stale profile", "Z80"]);
+}
+
+#[test]
+fn replay_writes_a_run_directory_with_records_and_a_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scn = scenario(tmp.path(), "student-int8", 1000.0, "");
+    let runs = tmp.path().join("runs");
+    let out = ok(&[
+        "replay",
+        "--scenario",
+        s(&scn),
+        "--models",
+        s(models()),
+        "--requests",
+        "300",
+        "--warmup",
+        "2",
+        "--out",
+        s(&runs),
+    ]);
+    assert!(out.contains("variant student-int8") && out.contains("accuracy"), "{out}");
+    let run = only_run(&runs, "run-");
+    let m = manifest(&run);
+    assert_eq!(m["kind"], "replay");
+    assert_eq!(m["schema"], "servesim.run/1");
+    assert_eq!(m["partial"], false);
+    assert_eq!(m["trace"]["requests"], 300);
+    assert!(m["models"][0]["id"].as_str().unwrap().starts_with("mdl-"));
+    for f in ["config.resolved.toml", "summary.json", "requests.parquet"] {
+        assert!(run.join(f).is_file(), "{f}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["requests"]["arrived"], 300);
+    assert_eq!(
+        summary["requests"]["completed"].as_u64().unwrap() + summary["requests"]["dropped"].as_u64().unwrap(),
+        300
+    );
+    assert!(summary["variants"][0]["accuracy"].as_f64().is_some());
+    // The run audits clean (every file hashed in the manifest).
+    ok(&["audit", s(&run)]);
+}
+
+#[test]
+fn replay_reads_a_trace_file_at_a_speed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = tmp.path().join("t.csv");
+    let rows: String = (0..100).map(|i| format!("{i},{},1\n", f64::from(i) * 0.004)).collect();
+    std::fs::write(&trace, format!("id,arrival_s,input_size\n{rows}")).unwrap();
+    let scn = scenario(tmp.path(), "teacher-int8", 1.0, "");
+    let runs = tmp.path().join("runs");
+    ok(&[
+        "replay",
+        "--trace",
+        s(&trace),
+        "--speed",
+        "2",
+        "--scenario",
+        s(&scn),
+        "--models",
+        s(models()),
+        "--out",
+        s(&runs),
+    ]);
+    let run = only_run(&runs, "run-");
+    let m = manifest(&run);
+    assert_eq!(m["trace"]["requests"], 100);
+    assert_eq!(m["trace"]["source"], s(&trace));
+    assert_eq!(m["replay"]["speed"], 2.0);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["requests"]["arrived"], 100);
+}
+
+#[test]
+fn overload_drops_at_the_bounded_queue_and_the_run_completes() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 400 requests at 200,000/s into a queue of 2: most must be dropped.
+    let scn = scenario(tmp.path(), "teacher-fp32", 200_000.0, "queue_capacity = 2\n");
+    let runs = tmp.path().join("runs");
+    ok(&["replay", "--scenario", s(&scn), "--models", s(models()), "--requests", "400", "--out", s(&runs), "--json"]);
+    let run = only_run(&runs, "run-");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let (done, dropped) =
+        (summary["requests"]["completed"].as_u64().unwrap(), summary["requests"]["dropped"].as_u64().unwrap());
+    assert_eq!(done + dropped, 400);
+    assert!(dropped > 0, "{summary}");
+}
+
+#[test]
+fn validate_keeps_both_runs_and_a_comparison() {
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = tmp.path().join("profile.toml");
+    ok(&[
+        "calibrate",
+        "--models",
+        s(models()),
+        "--variant",
+        "student-fp32",
+        "--batch",
+        "1,2,4,8",
+        "--warmup",
+        "1",
+        "--repeats",
+        "3",
+        "--out",
+        s(&profile),
+    ]);
+    let scn = scenario(tmp.path(), "student-fp32", 1000.0, "");
+    let runs = tmp.path().join("runs");
+    ok(&[
+        "validate",
+        "--scenario",
+        s(&scn),
+        "--models",
+        s(models()),
+        "--profile",
+        s(&profile),
+        "--requests",
+        "200",
+        "--warmup",
+        "1",
+        "--out",
+        s(&runs),
+    ]);
+    let val = only_run(&runs, "val-");
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(val.join("comparison.json")).unwrap()).unwrap();
+    for k in ["latency_ms_p50", "latency_ms_p90", "latency_ms_p99"] {
+        assert!(c[k]["replay"].as_f64().unwrap() > 0.0 && c[k]["sim"].as_f64().unwrap() > 0.0, "{c}");
+    }
+    let ks = c["ks_distance"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&ks));
+    assert_eq!(manifest(&runs.join(c["replay_run"].as_str().unwrap()))["kind"], "replay");
+    assert_eq!(manifest(&runs.join(c["sim_run"].as_str().unwrap()))["kind"], "simulate");
+    ok(&["audit", s(&val)]);
+}
+
+#[test]
+fn bad_model_directories_name_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let dir = tmp.path().join("models");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(models().join("test_split.csv"), dir.join("test_split.csv")).unwrap();
+    // Missing model file.
+    let scn = scenario(tmp.path(), "teacher-int8", 100.0, "");
+    let args = ["replay", "--scenario", s(&scn), "--models", s(&dir), "--requests", "10", "--out", s(&runs)];
+    bad_input(&args, &["teacher-int8.onnx", "cannot read model"]);
+    bad_input(&["calibrate", "--models", s(&dir), "--out", s(&tmp.path().join("p.toml"))], &["no .onnx models"]);
+    // Corrupt file.
+    std::fs::write(dir.join("teacher-int8.onnx"), b"\x08\x01garbage, not an ONNX model").unwrap();
+    bad_input(&args, &["teacher-int8.onnx", "ONNX Runtime cannot load it"]);
+    // Wrong input width: a valid model over 5 features where the test split has 11.
+    let mlp = kernels::mlp::Mlp::new(&[5, 4, 3], &mut traces::rng::stream(1, "test"));
+    let meta = kernels::onnx::ExportMeta {
+        name: "teacher-int8".into(),
+        version: "test".into(),
+        doc: String::new(),
+        props: Vec::new(),
+    };
+    std::fs::write(dir.join("teacher-int8.onnx"), kernels::onnx::export_fp32(&mlp, &meta).unwrap()).unwrap();
+    bad_input(&args, &["teacher-int8.onnx", "input width 5", "11 features"]);
+}
+
+#[test]
+fn a_bad_ort_dylib_path_is_a_clear_error() {
+    // A child process: the library loads once per process.
+    let tmp = tempfile::tempdir().unwrap();
+    let scn = scenario(tmp.path(), "student-fp32", 100.0, "");
+    let o = Command::new(env!("CARGO_BIN_EXE_servesim"))
+        .args(["replay", "--scenario", s(&scn), "--models", s(models()), "--requests", "5"])
+        .args(["--out", s(&tmp.path().join("runs"))])
+        .env("ORT_DYLIB_PATH", tmp.path().join("nowhere/libonnxruntime.so"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for w in ["ONNX Runtime unavailable", "ORT_DYLIB_PATH", "nowhere/libonnxruntime.so", "fix:"] {
+        assert!(err.contains(w), "`{err}` lacks `{w}`");
+    }
+    // A file that is not a library: loading fails with the same kind of message.
+    let fake = tmp.path().join("libfake.so");
+    std::fs::write(&fake, b"not ELF").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_servesim"))
+        .args(["calibrate", "--models", s(models()), "--out", s(&tmp.path().join("p.toml"))])
+        .env("ORT_DYLIB_PATH", &fake)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("libfake.so") && err.contains("fix:"), "{err}");
+    // Nothing cached and no way to fetch: the error lists every attempt.
+    let o = Command::new(env!("CARGO_BIN_EXE_servesim"))
+        .args(["calibrate", "--models", s(models()), "--out", s(&tmp.path().join("p.toml"))])
+        .env_remove("ORT_DYLIB_PATH")
+        .env("SERVESIM_CACHE_DIR", tmp.path().join("empty-cache"))
+        .env("PATH", tmp.path().join("no-bin"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for w in
+        ["ORT_DYLIB_PATH: not set", "empty-cache/onnxruntime/1.32.0/libonnxruntime.so.1.32.0", "pip download", "fix:"]
+    {
+        assert!(err.contains(w), "`{err}` lacks `{w}`");
+    }
+}
+
+#[test]
+fn ctrl_c_writes_a_partial_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 100,000 requests at 1000/s would take 100 s: the interrupt comes long before.
+    let scn = scenario(tmp.path(), "student-fp32", 1000.0, "");
+    let runs = tmp.path().join("runs");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_servesim"))
+        .args(["replay", "--scenario", s(&scn), "--models", s(models()), "--requests", "100000"])
+        .args(["--warmup", "1", "--out", s(&runs)])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it has started replaying (the handler is installed before that line).
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.starts_with("replaying"), "{line}");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let run = only_run(&runs, "run-");
+    let m = manifest(&run);
+    assert_eq!(m["partial"], true);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["partial"], true);
+    assert!(summary["requests"]["unfinished"].as_u64().unwrap() > 0);
+}
