@@ -39,6 +39,11 @@ pub struct CourseArgs {
     /// needed preset (course, or tiny with --quick), else built there first (about 2 minutes).
     #[arg(long, default_value = "models", value_name = "DIR")]
     pub models: PathBuf,
+    /// A calibration profile (`servesim calibrate`) for the calibration figure. Without it the
+    /// models are measured on ONNX Runtime now and the profile is saved beside the figures; a
+    /// measurement is never byte-reproducible, a saved profile is.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -414,6 +419,56 @@ fn models_figure(c: &mut Course, dir: &Path, preset: kernels::Preset) -> Result<
     })
 }
 
+/// Figure 7: measured batch latencies on ONNX Runtime with the fitted line, per model.
+fn calibration_figure(c: &mut Course, models: &Path, profile: Option<&Path>) -> Result<()> {
+    let profile = match profile {
+        Some(p) => replay::profile::Profile::load(p)?,
+        None => {
+            let v = code_version();
+            let mut opts = replay::calibrate::CalibrateOptions::new(
+                models.to_path_buf(),
+                format!("servesim {} ({})", v.servesim, v.git_commit),
+            );
+            opts.variants = ["teacher-fp32", "teacher-int8", "student-fp32", "student-int8"].map(String::from).to_vec();
+            let p = replay::calibrate::calibrate(&opts, &mut |_| {})
+                .map_err(|e| anyhow!("calibrating the models in {} on ONNX Runtime: {e}", models.display()))?;
+            std::fs::create_dir_all(c.tmp.join("profiles"))?;
+            std::fs::write(c.tmp.join("profiles/calibration.toml"), p.to_toml())?;
+            p
+        }
+    };
+    let mut series = Vec::new();
+    let mut ids = Vec::new();
+    for e in profile.entries.iter().filter(|e| e.threads == profile.simulate_threads) {
+        let pts: Vec<(f64, f64)> = e.batch.iter().zip(&e.median_ms).map(|(&b, &m)| (f64::from(b), m)).collect();
+        series.push(Series::new(format!("{} (median)", e.variant), pts).with_markers());
+        if let Some(f) = &e.affine {
+            let line: Vec<(f64, f64)> =
+                e.batch.iter().map(|&b| (f64::from(b), f.a_ms + f.b_ms * f64::from(b))).collect();
+            if line.iter().all(|(_, y)| *y > 0.0) {
+                series.push(Series::analytic(format!("{} fit (R² {:.3})", e.variant, f.r2), line));
+            }
+        }
+        ids.push(e.model_id.clone());
+    }
+    c.bar.inc(1);
+    c.emit(Figure {
+        id: "calibration".into(),
+        title: "Calibration: batch latency on ONNX Runtime".into(),
+        caption: format!(
+            "Median time of one batch (ONNX Runtime {}, {} intra-op thread(s), {}) for the real models, with the \
+             least-squares line a + b·B that `simulate --profile` can use. The int8 teacher reads a quarter of \
+             the fp32 bytes; the students are tiny.",
+            profile.machine.onnxruntime, profile.simulate_threads, profile.machine.cpu
+        ),
+        run_ids: ids,
+        chart: Chart::Line(LineChart {
+            x: Axis::new("batch size", "requests").log(),
+            panel: Panel::new(Axis::new("batch time", "ms").log(), series),
+        }),
+    })
+}
+
 /// Figure 5: cache hit ratio vs capacity for LRU, LFU and TTL, with Che's approximation.
 fn cache_hit_ratio(c: &mut Course) -> Result<()> {
     let base = builtin("caching")?;
@@ -646,7 +701,7 @@ pub fn run(args: &CourseArgs) -> Result<()> {
         std::fs::remove_dir_all(&tmp)?;
     }
     std::fs::create_dir_all(tmp.join("configs"))?;
-    let total = 4 * 8 - 2 + 7 + 21 + 20 + 21 + 1 + 18 + 18;
+    let total = 4 * 8 - 2 + 7 + 21 + 20 + 21 + 1 + 1 + 18 + 18;
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{spinner} course: {pos}/{len} simulations [{elapsed_precise}] {wide_bar}")
@@ -667,6 +722,7 @@ pub fn run(args: &CourseArgs) -> Result<()> {
         cache_hit_ratio(&mut c)?;
         let preset = if args.quick { kernels::Preset::Tiny } else { kernels::Preset::Course };
         models_figure(&mut c, &args.models, preset)?;
+        calibration_figure(&mut c, &args.models, args.profile.as_deref())?;
         llm_figures(&mut c)?;
         llm_prefix_figure(&mut c)?;
         write_index(&tmp, &c.entries)?;
