@@ -442,6 +442,52 @@ fn the_llm_release_gate_refuses_static_batching_and_accepts_int8_weights() {
 }
 
 #[test]
+fn check_flags_stale_profiles_and_sim_vs_replay_drift() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (models, dir) = (tmp.path().join("models"), tmp.path().join("watch"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let profile = dir.join("profile.toml");
+    ok(&["models", "build", "--preset", "tiny", "--out", models.to_str().unwrap()]);
+    ok(&[
+        "calibrate",
+        "--models",
+        models.to_str().unwrap(),
+        "--variant",
+        "student-int8",
+        "--out",
+        profile.to_str().unwrap(),
+    ]);
+    let comparison = |p99: f64| {
+        let v = serde_json::json!({
+            "schema": "servesim.validation/1", "sim_run": "run-s", "replay_run": "run-r",
+            "latency_ms_p50": {"relative_error": 0.02}, "latency_ms_p90": {"relative_error": -0.05},
+            "latency_ms_p99": {"relative_error": p99}
+        });
+        std::fs::write(dir.join("comparison.json"), v.to_string()).unwrap();
+    };
+    comparison(0.08);
+    let out = servesim(&["check", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    // The sim's tail drifts 30% from reality: inconsistent.
+    comparison(-0.30);
+    let text = String::from_utf8_lossy(&servesim(&["check", dir.to_str().unwrap()]).stdout).into_owned();
+    assert!(text.contains("inconsistent") && text.contains("p99 -30.0%"), "{text}");
+    assert!(servesim(&["check", dir.to_str().unwrap(), "--max-drift", "0.5"]).status.success());
+    // A profile measured elsewhere, or for a model that has since been rebuilt, is stale.
+    comparison(0.0);
+    let good = std::fs::read_to_string(&profile).unwrap();
+    let cpu = good.lines().find(|l| l.starts_with("cpu = ")).unwrap().to_string();
+    std::fs::write(&profile, good.replace(&cpu, "cpu = \"a machine far away\"")).unwrap();
+    let out = servesim(&["check", dir.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.code() == Some(4) && text.contains("stale") && text.contains("a machine far away"), "{text}");
+    let id_line = good.lines().find(|l| l.starts_with("model_id = ")).unwrap().to_string();
+    std::fs::write(&profile, good.replace(&id_line, "model_id = \"mdl-0000\"")).unwrap();
+    let text = String::from_utf8_lossy(&servesim(&["check", dir.to_str().unwrap()]).stdout).into_owned();
+    assert!(text.contains("stale") && text.contains("mdl-0000"), "{text}");
+}
+
+#[test]
 fn course_renders_every_figure_deterministically_with_its_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let a = tmp.path().join("a");

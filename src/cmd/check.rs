@@ -22,6 +22,10 @@ Signals and responses:
   malformed     a trace or scenario file that does not parse  -> fix the named row or key
   inconsistent  a trace whose gaps or sizes drift from --reference (two-sample KS, p < 0.01)
                                                              -> re-plan and re-calibrate for the new traffic
+  stale         a calibration profile made on another machine or ONNX Runtime, or for models whose
+                cards (in the profile's models_dir) now have other ids -> re-run `servesim calibrate`
+  inconsistent  a validation (comparison.json) whose sim-vs-replay p50/p90/p99 differ by more
+                than --max-drift                              -> re-calibrate; do not plan on the sim
   unauditable   a run whose audit finds anything, or a model card whose id is not the hash of its
                 ONNX file (or that lacks a version or dataset) -> refuse promotion; re-run or rebuild
   too costly    a run over --max-cost-per-1000 or --max-p99-ms -> block; re-plan with `servesim plan`
@@ -41,6 +45,10 @@ pub struct CheckArgs {
     /// Latency budget for p99, ms.
     #[arg(long)]
     pub max_p99_ms: Option<f64>,
+    /// Largest tolerated sim-vs-replay relative error of p50/p90/p99 in a validation's
+    /// comparison.json (default 0.10).
+    #[arg(long, default_value_t = 0.10)]
+    pub max_drift: f64,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -171,6 +179,58 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
             continue;
         }
         let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        if p.file_name().is_some_and(|n| n == "comparison.json") {
+            checked += 1;
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&std::fs::read(p).unwrap_or_default())
+                && v["schema"] == "servesim.validation/1"
+            {
+                let off: Vec<String> = ["p50", "p90", "p99"]
+                    .iter()
+                    .filter_map(|q| {
+                        let e = v[format!("latency_ms_{q}")]["relative_error"].as_f64()?;
+                        (e.abs() > args.max_drift).then(|| format!("{q} {:+.1}%", 100.0 * e))
+                    })
+                    .collect();
+                if !off.is_empty() {
+                    signals.push(Signal {
+                        signal: "inconsistent",
+                        subject: name.clone(),
+                        evidence: format!(
+                            "sim vs replay (runs {} / {}): {} beyond ±{:.0}%",
+                            v["sim_run"].as_str().unwrap_or("?"),
+                            v["replay_run"].as_str().unwrap_or("?"),
+                            off.join(", "),
+                            100.0 * args.max_drift
+                        ),
+                        response: "re-calibrate; do not plan on the simulator until it validates",
+                    });
+                }
+            }
+            continue;
+        }
+        if ext == "toml" && std::fs::read_to_string(p).is_ok_and(|t| t.contains("servesim.service-profile/")) {
+            checked += 1;
+            match replay::profile::Profile::load(p) {
+                Err(e) => signals.push(Signal {
+                    signal: "malformed",
+                    subject: name.clone(),
+                    evidence: e.to_string(),
+                    response: "fix the named key or re-run `servesim calibrate`",
+                }),
+                Ok(profile) => {
+                    let variants: Vec<&str> = profile.entries.iter().map(|e| e.variant.as_str()).collect();
+                    if let Err(e) = profile.check_fresh(p, Path::new(&profile.models_dir), &variants) {
+                        signals.push(Signal {
+                            signal: "stale",
+                            subject: name.clone(),
+                            evidence: e.to_string(),
+                            response: "re-run `servesim calibrate` for these models on this machine",
+                        });
+                    }
+                }
+            }
+            continue;
+        }
         if ext == "toml" {
             checked += 1;
             let text = std::fs::read_to_string(p).unwrap_or_default();
