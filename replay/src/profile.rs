@@ -9,6 +9,7 @@
 //! models_dir = "models/course"
 //! use = "table"              # which service model simulate takes: table | affine | affine_floor
 //!                            # | empirical (batch-1 runs resampled; only for devices that do not batch)
+//!                            # | samples (every size's runs resampled: the measured spread at any size)
 //! simulate_threads = 1       # which thread setting's entries simulate takes
 //!
 //! [machine]                  # a profile made on another machine is refused as stale
@@ -57,6 +58,9 @@ pub enum UseModel {
     /// The timed runs of batch size 1, resampled (`ServiceSpec::Empirical`): keeps the measured
     /// spread, for devices that do not batch.
     Empirical,
+    /// Every timed run of every batch size, resampled (`ServiceSpec::TableSamples`): the measured
+    /// spread at every size, for batching devices too.
+    Samples,
 }
 
 /// A service-time profile.
@@ -151,6 +155,12 @@ impl Entry {
                 b_ms: f.b_ms,
                 floor_ms: f.floor_ms,
             }),
+            UseModel::Samples => {
+                if self.samples_ms.len() != self.batch.len() || self.samples_ms.iter().any(Vec::is_empty) {
+                    return None;
+                }
+                Some(ServiceSpec::TableSamples { batch: self.batch.clone(), samples_ms: self.samples_ms.clone() })
+            }
             UseModel::Empirical => {
                 let i = self.batch.iter().position(|&b| b == 1)?;
                 let values_ms = self.samples_ms.get(i).filter(|v| !v.is_empty())?.clone();

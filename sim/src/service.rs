@@ -60,6 +60,15 @@ pub enum ServiceSpec {
         /// Time of a batch of that size, ms.
         ms: Vec<f64>,
     },
+    /// Measured runs per batch size, resampled: a batch of size B draws one quantile u and takes
+    /// the u-quantile of each neighbouring measured size, interpolated linearly in B. Keeps the
+    /// real spread (a calibration's `samples_ms`), which a table of medians loses.
+    TableSamples {
+        /// Batch sizes (strictly increasing, from 1 or more).
+        batch: Vec<u32>,
+        /// Timed runs of each size, ms.
+        samples_ms: Vec<Vec<f64>>,
+    },
 }
 
 impl ServiceSpec {
@@ -92,6 +101,19 @@ impl ServiceSpec {
                 positive(&format!("{key}.floor_ms"), *floor_ms)
             }
             ServiceSpec::Table { batch, ms } => crate::config::check_points(key, "batch", "ms", batch, ms),
+            ServiceSpec::TableSamples { batch, samples_ms } => {
+                let medians: Vec<f64> = samples_ms.iter().map(|v| median(v)).collect();
+                crate::config::check_points(key, "batch", "samples_ms", batch, &medians)?;
+                for (i, v) in samples_ms.iter().enumerate() {
+                    if v.is_empty() {
+                        return Err(ConfigError::invalid(&format!("{key}.samples_ms[{i}]"), "needs at least one run"));
+                    }
+                    for (j, x) in v.iter().enumerate() {
+                        positive(&format!("{key}.samples_ms[{i}][{j}]"), *x)?;
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
@@ -102,21 +124,33 @@ impl ServiceSpec {
             ServiceSpec::Affine { a_ms, b_ms } => (a_ms + b_ms * b) / 1e3,
             ServiceSpec::AffineFloor { a_ms, b_ms, floor_ms } => floor_ms.max(a_ms + b_ms * b) / 1e3,
             ServiceSpec::Table { batch, ms } => interpolate(batch, ms, b) / 1e3,
+            ServiceSpec::TableSamples { batch, samples_ms } => {
+                let means: Vec<f64> =
+                    samples_ms.iter().map(|v| v.iter().sum::<f64>() / v.len().max(1) as f64).collect();
+                interpolate(batch, &means, b) / 1e3
+            }
             _ => self.mean_s(),
         }
     }
 
     /// Whether the time depends on the batch size.
     pub fn is_batch_model(&self) -> bool {
-        matches!(self, ServiceSpec::Affine { .. } | ServiceSpec::AffineFloor { .. } | ServiceSpec::Table { .. })
+        matches!(
+            self,
+            ServiceSpec::Affine { .. }
+                | ServiceSpec::AffineFloor { .. }
+                | ServiceSpec::Table { .. }
+                | ServiceSpec::TableSamples { .. }
+        )
     }
 
     /// Mean service time of a single request, seconds.
     pub fn mean_s(&self) -> f64 {
         match self {
-            ServiceSpec::Affine { .. } | ServiceSpec::AffineFloor { .. } | ServiceSpec::Table { .. } => {
-                self.batch_mean_s(1)
-            }
+            ServiceSpec::Affine { .. }
+            | ServiceSpec::AffineFloor { .. }
+            | ServiceSpec::Table { .. }
+            | ServiceSpec::TableSamples { .. } => self.batch_mean_s(1),
             ServiceSpec::Exponential { mean_ms } | ServiceSpec::LogNormal { mean_ms, .. } => mean_ms / 1e3,
             ServiceSpec::Deterministic { ms } => ms / 1e3,
             ServiceSpec::Empirical { values_ms } => values_ms.iter().sum::<f64>() / values_ms.len() as f64 / 1e3,
@@ -133,6 +167,11 @@ impl ServiceSpec {
             | ServiceSpec::AffineFloor { .. }
             | ServiceSpec::Table { .. } => m * m,
             ServiceSpec::LogNormal { cv, .. } => m * m * (1.0 + cv * cv),
+            ServiceSpec::TableSamples { batch, samples_ms } => {
+                let i = batch.iter().position(|&b| b >= 1).unwrap_or(0);
+                let v = &samples_ms[i];
+                v.iter().map(|x| (x / 1e3) * (x / 1e3)).sum::<f64>() / v.len().max(1) as f64
+            }
             ServiceSpec::Empirical { values_ms } => {
                 values_ms.iter().map(|v| (v / 1e3) * (v / 1e3)).sum::<f64>() / values_ms.len() as f64
             }
@@ -154,6 +193,17 @@ impl ServiceSpec {
             }
             ServiceSpec::Empirical { values_ms } => ServiceSampler::Empirical(
                 values_ms.iter().map(|v| SimTime::from_millis_f64(*v).unwrap_or(SimTime::MAX)).collect(),
+            ),
+            ServiceSpec::TableSamples { batch, samples_ms } => ServiceSampler::Quantiles(
+                batch.clone(),
+                samples_ms
+                    .iter()
+                    .map(|v| {
+                        let mut t: Vec<f64> = v.clone();
+                        t.sort_by(f64::total_cmp);
+                        t
+                    })
+                    .collect(),
             ),
             // Batch models are deterministic: precompute the common sizes.
             _ => ServiceSampler::ByBatch(
@@ -183,6 +233,17 @@ pub(crate) enum ServiceSampler {
     Empirical(Vec<SimTime>),
     /// Deterministic in the batch size: a table for sizes 0..=256, the formula beyond.
     ByBatch(Vec<SimTime>, ServiceSpec),
+    /// Measured runs per batch size, sorted (ms): one quantile drawn, interpolated in the size.
+    Quantiles(Vec<u32>, Vec<Vec<f64>>),
+}
+
+fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut t = v.to_vec();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
 }
 
 impl ServiceSampler {
@@ -198,6 +259,15 @@ impl ServiceSampler {
             ServiceSampler::Fixed(t) => *t,
             ServiceSampler::LogNormal(d) => SimTime::round_ns(d.sample(rng)),
             ServiceSampler::Empirical(v) => v[rng.random_range(0..v.len())],
+            ServiceSampler::Quantiles(sizes, sorted) => {
+                let u: f64 = rng.random();
+                let at = |i: usize| {
+                    let v = &sorted[i];
+                    v[((u * v.len() as f64) as usize).min(v.len() - 1)]
+                };
+                let ys: Vec<f64> = (0..sizes.len()).map(at).collect();
+                SimTime::from_millis_f64(interpolate(sizes, &ys, batch as f64)).unwrap_or(SimTime::MAX)
+            }
         }
     }
 }
@@ -220,6 +290,41 @@ mod tests {
         let mut rng = traces::rng::from_seed(1);
         assert_eq!(t.sampler().sample(&mut rng, 6), SimTime::from_millis(4));
         assert_eq!(t.sampler().sample(&mut rng, 1000), SimTime::from_millis(501));
+    }
+
+    #[test]
+    fn sampled_tables_keep_the_measured_spread_and_interpolate_between_sizes() {
+        let t = ServiceSpec::TableSamples {
+            batch: vec![1, 3],
+            samples_ms: vec![vec![4.0, 1.0, 3.0, 2.0], vec![5.0, 6.0, 8.0, 7.0]],
+        };
+        t.validate("s").unwrap();
+        assert!(
+            t.is_batch_model()
+                && (t.batch_mean_s(1) - 0.0025).abs() < 1e-12
+                && (t.batch_mean_s(2) - 0.0045).abs() < 1e-12
+        );
+        let sampler = t.sampler();
+        let mut rng = traces::rng::from_seed(7);
+        let mut seen =
+            [std::collections::BTreeSet::new(), std::collections::BTreeSet::new(), std::collections::BTreeSet::new()];
+        for _ in 0..2000 {
+            for (k, b) in [1usize, 2, 3].iter().enumerate() {
+                seen[k].insert(sampler.sample(&mut rng, *b).as_nanos());
+            }
+        }
+        let ms = |v: &[u64]| v.iter().map(|n| *n as f64 / 1e6).collect::<Vec<_>>();
+        assert_eq!(ms(&seen[0].iter().copied().collect::<Vec<_>>()), [1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(
+            ms(&seen[1].iter().copied().collect::<Vec<_>>()),
+            [3.0, 4.0, 5.0, 6.0],
+            "same quantile of both sizes, halfway"
+        );
+        assert_eq!(ms(&seen[2].iter().copied().collect::<Vec<_>>()), [5.0, 6.0, 7.0, 8.0]);
+        let e = ServiceSpec::TableSamples { batch: vec![1, 2], samples_ms: vec![vec![1.0], vec![]] }
+            .validate("s")
+            .unwrap_err();
+        assert!(e.to_string().contains("s.samples_ms"), "{e}");
     }
 
     #[test]
