@@ -400,3 +400,46 @@ fn ctrl_c_writes_a_partial_run() {
     assert_eq!(summary["partial"], true);
     assert!(summary["requests"]["unfinished"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn kill_9_during_replay_leaves_no_run_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scn = scenario(tmp.path(), "student-fp32", 1000.0, "");
+    let runs = tmp.path().join("runs");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_servesim"))
+        .args(["replay", "--scenario", s(&scn), "--models", s(models()), "--requests", "100000"])
+        .args(["--warmup", "1", "--out", s(&runs)])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.starts_with("replaying"), "{line}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL: no handler runs
+    child.wait().unwrap();
+    // Nothing that looks like a finished run: at most the temporary directory, which the next
+    // run in the same place removes.
+    let names: Vec<String> = std::fs::read_dir(&runs)
+        .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    assert!(names.iter().all(|n| n.starts_with(".tmp-")), "{names:?}");
+    ok(&[
+        "replay",
+        "--scenario",
+        s(&scn),
+        "--models",
+        s(models()),
+        "--requests",
+        "200",
+        "--warmup",
+        "1",
+        "--out",
+        s(&runs),
+    ]);
+    let names: Vec<String> =
+        std::fs::read_dir(&runs).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(names.len() == 1 && names[0].starts_with("run-"), "the abandoned temp directory is gone: {names:?}");
+}
