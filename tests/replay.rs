@@ -369,12 +369,11 @@ fn a_bad_ort_dylib_path_is_a_clear_error() {
     }
 }
 
-#[test]
-fn ctrl_c_writes_a_partial_run() {
-    let tmp = tempfile::tempdir().unwrap();
-    // 100,000 requests at 1000/s would take 100 s: the interrupt comes long before.
-    let scn = scenario(tmp.path(), "student-fp32", 1000.0, "");
-    let runs = tmp.path().join("runs");
+/// Starts a replay of 100,000 requests at 1000/s (100 s: any interrupt comes long before) and
+/// returns once it is replaying (its signal handler is installed before that line).
+fn start_long_replay(dir: &Path) -> (std::process::Child, PathBuf) {
+    let scn = scenario(dir, "student-fp32", 1000.0, "");
+    let runs = dir.join("runs");
     let mut child = Command::new(env!("CARGO_BIN_EXE_servesim"))
         .args(["replay", "--scenario", s(&scn), "--models", s(models()), "--requests", "100000"])
         .args(["--warmup", "1", "--out", s(&runs)])
@@ -382,11 +381,17 @@ fn ctrl_c_writes_a_partial_run() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until it has started replaying (the handler is installed before that line).
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
     assert!(line.starts_with("replaying"), "{line}");
+    (child, runs)
+}
+
+#[test]
+fn ctrl_c_writes_a_partial_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (child, runs) = start_long_replay(tmp.path());
     std::thread::sleep(std::time::Duration::from_millis(500));
     let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
@@ -404,19 +409,7 @@ fn ctrl_c_writes_a_partial_run() {
 #[test]
 fn kill_9_during_replay_leaves_no_run_directory() {
     let tmp = tempfile::tempdir().unwrap();
-    let scn = scenario(tmp.path(), "student-fp32", 1000.0, "");
-    let runs = tmp.path().join("runs");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_servesim"))
-        .args(["replay", "--scenario", s(&scn), "--models", s(models()), "--requests", "100000"])
-        .args(["--warmup", "1", "--out", s(&runs)])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    assert!(line.starts_with("replaying"), "{line}");
+    let (mut child, runs) = start_long_replay(tmp.path());
     std::thread::sleep(std::time::Duration::from_millis(300));
     child.kill().unwrap(); // SIGKILL: no handler runs
     child.wait().unwrap();
@@ -426,6 +419,7 @@ fn kill_9_during_replay_leaves_no_run_directory() {
         .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
     assert!(names.iter().all(|n| n.starts_with(".tmp-")), "{names:?}");
+    let scn = scenario(tmp.path(), "student-fp32", 1000.0, "");
     ok(&[
         "replay",
         "--scenario",
