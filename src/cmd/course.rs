@@ -8,7 +8,10 @@ use crate::cmd::simulate::{Outcome, drive, run_id};
 use crate::rundir::{code_version, sha256_hex};
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
-use figures::{Axis, Chart, Figure, LabeledPoint, LineChart, Panel, PanelsChart, RefLine, ScatterChart, Series};
+use figures::{
+    Axis, CdfChart, CdfCurve, CdfData, Chart, Figure, LabeledPoint, LineChart, LineStyle, Panel, PanelsChart, RefLine,
+    ScatterChart, Series,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use sim::ScenarioConfig;
@@ -44,11 +47,16 @@ pub struct CourseArgs {
     /// measurement is never byte-reproducible, a saved profile is.
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
+    /// Skip the sim-vs-replay figure (it replays 2,000 requests on ONNX Runtime in real time).
+    #[arg(long)]
+    pub no_replay: bool,
 }
 
 #[derive(Serialize)]
 struct IndexEntry {
     id: String,
+    /// A measurement on this machine (replay, calibration): not byte-reproducible by a re-run.
+    measured: bool,
     /// `fig-` + 16 bytes of SHA-256 of the figure's data (its JSON): changes iff the figure does.
     figure_id: String,
     version: String,
@@ -65,6 +73,8 @@ struct Course {
     scale: u64,
     entries: Vec<IndexEntry>,
     rendered: Vec<(Figure, String)>,
+    /// Ids of figures that plot a measurement made by this run.
+    measured: Vec<String>,
 }
 
 impl Course {
@@ -94,6 +104,7 @@ impl Course {
         names.push(format!("{}.json", fig.id));
         let svg = std::fs::read_to_string(self.tmp.join(format!("{}.svg", fig.id)))?;
         self.entries.push(IndexEntry {
+            measured: self.measured.contains(&fig.id),
             id: fig.id.clone(),
             figure_id,
             version: crate::rundir::code_version().servesim,
@@ -434,6 +445,7 @@ fn calibration_figure(c: &mut Course, models: &Path, profile: Option<&Path>) -> 
                 .map_err(|e| anyhow!("calibrating the models in {} on ONNX Runtime: {e}", models.display()))?;
             std::fs::create_dir_all(c.tmp.join("profiles"))?;
             std::fs::write(c.tmp.join("profiles/calibration.toml"), p.to_toml())?;
+            c.measured.push("calibration".into());
             p
         }
     };
@@ -465,6 +477,80 @@ fn calibration_figure(c: &mut Course, models: &Path, profile: Option<&Path>) -> 
         chart: Chart::Line(LineChart {
             x: Axis::new("batch size", "requests").log(),
             panel: Panel::new(Axis::new("batch time", "ms").log(), series),
+        }),
+    })
+}
+
+/// Figure 7b: sim vs replay latency CDFs — the calibrated simulator against ONNX Runtime, same
+/// trace, same batcher.
+fn validation_figure(c: &mut Course, models: &Path, profile: &Path) -> Result<()> {
+    let dir = c.tmp.join("validation");
+    std::fs::create_dir_all(&dir)?;
+    let scenario = dir.join("scenario.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"course-validation\"\nseed = 11\n\n[workload.arrivals]\nkind = \"poisson\"\nrate = 500.0\n\n\
+         [[variants]]\nname = \"teacher-int8\"\nfamily = \"teacher\"\nprecision = \"int8\"\nquality = 0.66\n\
+         weight_bytes = 1\nservice = { cpu = { kind = \"affine\", a_ms = 0.6, b_ms = 0.07 } }\n\n\
+         [[devices]]\nname = \"cpu0\"\nkind = \"cpu\"\nvariant = \"teacher-int8\"\n\
+         batching = { kind = \"dynamic\", max_batch = 16, max_queue_delay_ms = 1.0 }\n",
+    )?;
+    let args = crate::cmd::validate::ValidateArgs {
+        scenario: scenario.display().to_string(),
+        trace: None,
+        trace_format: None,
+        models: models.to_path_buf(),
+        profile: profile.to_path_buf(),
+        speed: 1.0,
+        threads: 1,
+        warmup: 5,
+        requests: Some(2000),
+        seed: None,
+        worker_spin_us: 0,
+        out: dir.clone(),
+    };
+    crate::cmd::validate::run(&args).context("validating the calibrated simulator against ONNX Runtime")?;
+    let val = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("val-")))
+        .ok_or_else(|| anyhow!("validate wrote no comparison"))?;
+    let cmp: serde_json::Value = serde_json::from_slice(&std::fs::read(val.join("comparison.json"))?)?;
+    let run = |k: &str| cmp[k].as_str().unwrap_or("?").to_string();
+    let (rep, sim) = (run("replay_run"), run("sim_run"));
+    let latencies = |id: &str| traces::formats::read_f64_column(&dir.join(id).join("requests.parquet"), "latency_ms");
+    let err = |q: &str| cmp[format!("latency_ms_{q}")]["relative_error"].as_f64().unwrap_or(f64::NAN) * 100.0;
+    c.bar.inc(1);
+    c.measured.push("validation".into());
+    c.emit(Figure {
+        id: "validation".into(),
+        title: "Sim vs replay: latency distributions".into(),
+        caption: format!(
+            "The int8 teacher on ONNX Runtime with dynamic batching (max 16, 1 ms) at 500 requests/s, 2,000 \
+             requests released in real time, against the simulator running the same trace and batcher with \
+             the calibrated profile. Errors (sim − replay)/replay: p50 {:+.1}%, p90 {:+.1}%, p99 {:+.1}%; \
+             KS distance {:.3}. The sim leaves out the harness's thread hand-offs and part of the spread: \
+             BENCHMARKS.md.",
+            err("p50"),
+            err("p90"),
+            err("p99"),
+            cmp["ks_distance"].as_f64().unwrap_or(f64::NAN)
+        ),
+        run_ids: vec![rep.clone(), sim.clone()],
+        chart: Chart::Cdf(CdfChart {
+            x: Axis::new("latency", "ms").log(),
+            curves: vec![
+                CdfCurve {
+                    name: "replay (ONNX Runtime)".into(),
+                    data: CdfData::Samples(latencies(&rep)?),
+                    style: LineStyle::Solid,
+                },
+                CdfCurve {
+                    name: "simulation (calibrated)".into(),
+                    data: CdfData::Samples(latencies(&sim)?),
+                    style: LineStyle::Dashed,
+                },
+            ],
+            ref_lines: vec![],
         }),
     })
 }
@@ -701,7 +787,7 @@ pub fn run(args: &CourseArgs) -> Result<()> {
         std::fs::remove_dir_all(&tmp)?;
     }
     std::fs::create_dir_all(tmp.join("configs"))?;
-    let total = 4 * 8 - 2 + 7 + 21 + 20 + 21 + 1 + 1 + 18 + 18;
+    let total = 4 * 8 - 2 + 7 + 21 + 20 + 21 + 1 + 1 + 1 + 18 + 18;
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{spinner} course: {pos}/{len} simulations [{elapsed_precise}] {wide_bar}")
@@ -713,6 +799,7 @@ pub fn run(args: &CourseArgs) -> Result<()> {
         scale: if args.quick { 10 } else { 1 },
         entries: Vec::new(),
         rendered: Vec::new(),
+        measured: Vec::new(),
     };
     let result = (|| -> Result<()> {
         latency_vs_load(&mut c)?;
@@ -723,6 +810,10 @@ pub fn run(args: &CourseArgs) -> Result<()> {
         let preset = if args.quick { kernels::Preset::Tiny } else { kernels::Preset::Course };
         models_figure(&mut c, &args.models, preset)?;
         calibration_figure(&mut c, &args.models, args.profile.as_deref())?;
+        if !args.no_replay {
+            let profile = args.profile.clone().unwrap_or_else(|| tmp.join("profiles/calibration.toml"));
+            validation_figure(&mut c, &args.models, &profile)?;
+        }
         llm_figures(&mut c)?;
         llm_prefix_figure(&mut c)?;
         write_index(&tmp, &c.entries)?;

@@ -122,6 +122,17 @@ fn read_with_polars(path: &Path, format: Format) -> Result<DataFrame> {
     Ok(df)
 }
 
+/// The non-null values of numeric column `name` of a table file (CSV, Parquet or JSONL), e.g. a
+/// run's `requests.parquet`.
+pub fn read_f64_column(path: &Path, name: &str) -> Result<Vec<f64>> {
+    let df = read_frame(path)?;
+    let bad = |why: String| TraceError::invalid(path, None, Some(name), why);
+    let col = df.column(name).map_err(|_| bad("no such column".into()))?;
+    let col = col.cast(&DataType::Float64).map_err(|e| bad(e.to_string()))?;
+    let values = col.f64().map_err(|e| bad(e.to_string()))?;
+    Ok(values.iter().flatten().collect())
+}
+
 /// Reads a trace in the servesim schema and checks the whole contract.
 pub fn read_trace(path: &Path) -> Result<Trace> {
     let df = read_frame(path)?;
