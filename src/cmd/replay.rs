@@ -280,17 +280,7 @@ fn records_table(records: &[ReplayRecord], plan: &Plan) -> Table {
     t.push("server", TableColumn::OptU64(records.iter().map(|r| r.server.map(u64::from)).collect()));
     t.push("batch_size", TableColumn::U64(records.iter().map(|r| u64::from(r.batch_size)).collect()));
     t.push("dropped", TableColumn::Bool(records.iter().map(|r| r.dropped).collect()));
-    t.push(
-        "cache",
-        TableColumn::Str(
-            records
-                .iter()
-                .map(|r| {
-                    serde_json::to_value(r.cache).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
-                })
-                .collect(),
-        ),
-    );
+    t.push("cache", crate::cmd::simulate::cache_column(records.iter().map(|r| r.cache)));
     t.push("escalated", TableColumn::Bool(vec![false; records.len()]));
     // Replay's own columns.
     t.push(

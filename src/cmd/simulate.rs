@@ -302,6 +302,15 @@ fn llm_records_table(records: &[sim::llm::LlmRecord], summary: &sim::llm::LlmSum
     t
 }
 
+/// The `cache` column of a records table: each outcome by its serialized name.
+pub(crate) fn cache_column(outcomes: impl Iterator<Item = sim::engine::CacheOutcome>) -> TableColumn {
+    TableColumn::Str(
+        outcomes
+            .map(|c| serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
+            .collect(),
+    )
+}
+
 fn records_table(records: &[RequestRecord], summary: &Summary) -> Table {
     let secs = |t: Option<SimTime>| t.map(SimTime::as_secs_f64);
     let name =
@@ -319,17 +328,7 @@ fn records_table(records: &[RequestRecord], summary: &Summary) -> Table {
     t.push("server", TableColumn::OptU64(records.iter().map(|r| r.server.map(u64::from)).collect()));
     t.push("batch_size", TableColumn::U64(records.iter().map(|r| u64::from(r.batch_size)).collect()));
     t.push("dropped", TableColumn::Bool(records.iter().map(|r| r.dropped).collect()));
-    t.push(
-        "cache",
-        TableColumn::Str(
-            records
-                .iter()
-                .map(|r| {
-                    serde_json::to_value(r.cache).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
-                })
-                .collect(),
-        ),
-    );
+    t.push("cache", cache_column(records.iter().map(|r| r.cache)));
     t.push("escalated", TableColumn::Bool(records.iter().map(|r| r.escalated).collect()));
     t
 }
