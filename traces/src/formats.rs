@@ -112,7 +112,11 @@ fn read_with_polars(path: &Path, format: Format) -> Result<DataFrame> {
             .try_into_reader_with_file_path(Some(path.into()))
             .and_then(|r| r.finish())
             .map_err(fail)?,
-        Format::Parquet => ParquetReader::new(open()?).finish().map_err(fail)?,
+        Format::Parquet => {
+            let mut reader = ParquetReader::new(open()?);
+            check_parquet_sizes(path, reader.get_metadata().map_err(fail)?)?;
+            reader.finish().map_err(fail)?
+        }
         Format::Jsonl => JsonReader::new(open()?)
             .with_json_format(JsonFormat::JsonLines)
             .infer_schema_len(None)
@@ -120,6 +124,102 @@ fn read_with_polars(path: &Path, format: Format) -> Result<DataFrame> {
             .map_err(fail)?,
     };
     Ok(df)
+}
+
+/// Row counts a Parquet file may claim: 64 rows per byte of file, at least a million. A trace
+/// row costs bytes (arrival times are distinct floats), and polars allocates for a claimed count
+/// before decoding it; an allocation that fails aborts the process, which no `catch_unwind`
+/// can turn into an error.
+fn parquet_row_limit(file_bytes: u64) -> u64 {
+    (file_bytes.saturating_mul(64)).max(1_000_000)
+}
+
+fn check_parquet_sizes(path: &Path, meta: &polars::io::parquet::read::FileMetadata) -> Result<()> {
+    let bytes = std::fs::metadata(path).map_err(|source| TraceError::Io { path: path.into(), source })?.len();
+    let limit = parquet_row_limit(bytes);
+    let too_many = |what: String, n: u64| {
+        TraceError::invalid(
+            path,
+            None,
+            None,
+            format!(
+                "{what} claims {n} rows, more than a {bytes}-byte file can hold (limit {limit}): the file is corrupt"
+            ),
+        )
+    };
+    if meta.num_rows as u64 > limit {
+        return Err(too_many("the footer".into(), meta.num_rows as u64));
+    }
+    for (g, rg) in meta.row_groups.iter().enumerate() {
+        if rg.num_rows() as u64 > limit {
+            return Err(too_many(format!("row group {g}"), rg.num_rows() as u64));
+        }
+        for c in rg.parquet_columns() {
+            let column = c.descriptor().path_in_schema.join(".");
+            let n = u64::try_from(c.num_values()).unwrap_or(u64::MAX);
+            if n > limit {
+                return Err(too_many(format!("row group {g}, column `{column}`,"), n));
+            }
+            check_parquet_pages(path, c, n, &column, g)?;
+        }
+    }
+    Ok(())
+}
+
+/// Walks one column chunk's page headers as polars will (same reader) and refuses a data page
+/// that claims more values than its chunk: the trace_parquet fuzzer found a page header whose
+/// negative `num_values` polars casts to ~2^64 and then reserves a 2^61-byte validity bitmap for.
+/// A header the reader cannot parse is left for polars to report.
+fn check_parquet_pages(
+    path: &Path,
+    chunk: &polars_parquet::parquet::metadata::ColumnChunkMetadata,
+    chunk_values: u64,
+    column: &str,
+    group: usize,
+) -> Result<()> {
+    use polars_parquet::parquet::page::CompressedPage;
+    use polars_parquet::parquet::read::PageReader;
+    let range = chunk.byte_range();
+    let mut file = std::fs::File::open(path).map_err(|source| TraceError::Io { path: path.into(), source })?;
+    let len = file.metadata().map_err(|source| TraceError::Io { path: path.into(), source })?.len();
+    if range.start > range.end || range.end > len {
+        return Err(TraceError::invalid(
+            path,
+            None,
+            None,
+            format!("row group {group}, column `{column}`: its bytes {range:?} lie outside the {len}-byte file"),
+        ));
+    }
+    let mut bytes = vec![0u8; usize::try_from(range.end - range.start).unwrap_or(usize::MAX)];
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        file.seek(SeekFrom::Start(range.start))
+            .and_then(|_| file.read_exact(&mut bytes))
+            .map_err(|source| TraceError::Io { path: path.into(), source })?;
+    }
+    let buffer = polars_buffer::Buffer::from(bytes);
+    let pages = PageReader::new(std::io::Cursor::new(buffer), chunk, vec![], usize::MAX);
+    for page in pages {
+        let Ok(CompressedPage::Data(page)) = page else {
+            if page.is_err() {
+                break;
+            }
+            continue;
+        };
+        let n = page.num_values() as u64;
+        if n > chunk_values {
+            return Err(TraceError::invalid(
+                path,
+                None,
+                None,
+                format!(
+                    "row group {group}, column `{column}`: a data page claims {n} values, its column chunk has \
+                     {chunk_values}: the file is corrupt"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The non-null values of numeric column `name` of a table file (CSV, Parquet or JSONL), e.g. a

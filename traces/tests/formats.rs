@@ -220,3 +220,15 @@ fn fuzz_jsonl_line_sampling_panic_is_an_error() {
     let e = read_any(&p, None).unwrap_err().to_string();
     assert!(e.contains("odd.jsonl"), "{e}");
 }
+
+#[test]
+fn fuzz_parquet_negative_page_value_count_is_an_error_not_an_abort() {
+    // Found by the trace_parquet fuzzer: 47 bytes changed in a 20-row trace, among them a data
+    // page header's num_values made negative, which polars casts to ~2^64 and then reserves a
+    // 2^61-byte validity bitmap for (an allocation failure aborts; no catch_unwind helps).
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("forged.parquet");
+    std::fs::write(&p, include_bytes!("fuzz/parquet-page-num-values-negative.parquet")).unwrap();
+    let e = read_any(&p, None).unwrap_err().to_string();
+    assert!(e.contains("forged.parquet") && e.contains("a data page claims"), "{e}");
+}
