@@ -551,6 +551,24 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
         assert!(tree.contains(r.as_str().unwrap()) && !tree.contains("NO CONFIG"), "{tree}");
     }
     assert!(ok(&["lineage", a.to_str().unwrap()]).contains("course at"));
+    // The measured quantization gate: fp32 teacher (baseline) vs int8 teacher (candidate),
+    // both replayed; the decision's quality evidence is each replay's measured accuracy, and
+    // lineage walks from the decision to both runs (paths valid after the rename).
+    let gate = runs(&a.join("gates")).remove(0);
+    let d: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(gate.join("decision.json")).unwrap()).unwrap();
+    assert!(["accept", "warn", "block", "rollback"].contains(&d["verdict"].as_str().unwrap()), "{d}");
+    let q = d["evidence"].as_array().unwrap().iter().find(|e| e["metric"] == "quality").unwrap();
+    for who in ["baseline", "candidate"] {
+        let run = PathBuf::from(d[who]["path"].as_str().unwrap());
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(q[who], summary["accuracy"], "{who}: {d}");
+        ok(&["audit", run.to_str().unwrap()]);
+    }
+    let tree = ok(&["lineage", gate.to_str().unwrap()]);
+    assert!(tree.contains("teacher-fp32") && tree.contains("teacher-int8") && !tree.contains("cannot read"), "{tree}");
+    assert!(std::fs::read_to_string(a.join("index.md")).unwrap().contains("Release decision, measured"));
     // A point's run id is the one `simulate` gives its config.
     let id = figures[0]["run_ids"][0].as_str().unwrap();
     let config = a.join("configs").join(format!("{id}.toml"));

@@ -294,7 +294,24 @@ fn validate_keeps_both_runs_and_a_comparison() {
     let ks = c["ks_distance"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&ks));
     assert_eq!(manifest(&runs.join(c["replay_run"].as_str().unwrap()))["kind"], "replay");
-    assert_eq!(manifest(&runs.join(c["sim_run"].as_str().unwrap()))["kind"], "simulate");
+    let sim_manifest = manifest(&runs.join(c["sim_run"].as_str().unwrap()));
+    assert_eq!(sim_manifest["kind"], "simulate");
+    // Lineage: the simulation names the profile it took its service times from (by content
+    // hash) and, through it, the model the profile measured; the validation names both runs.
+    let profile_sha = sim_manifest["profile"]["sha256"].as_str().unwrap();
+    assert_eq!(c["profile_sha256"].as_str(), Some(profile_sha));
+    let model_id = manifest(&runs.join(c["replay_run"].as_str().unwrap()))["models"][0]["id"].clone();
+    assert_eq!(sim_manifest["profile"]["used"][0]["model_id"], model_id);
+    assert_eq!(manifest(&val)["profile"]["sha256"].as_str(), Some(profile_sha));
+    // Both runs name the validation's trace file, relative to themselves.
+    for run in [c["sim_run"].as_str().unwrap(), c["replay_run"].as_str().unwrap()] {
+        let source = manifest(&runs.join(run))["trace"]["source"].as_str().unwrap().to_string();
+        assert!(runs.join(run).join(&source).is_file(), "{run}: {source}");
+    }
+    let lineage = ok(&["lineage", s(&val)]);
+    for want in [&format!("prof-{}", &profile_sha[..32]), model_id.as_str().unwrap(), "(replay)", "(simulate)"] {
+        assert!(lineage.contains(want), "lineage lacks {want}:\n{lineage}");
+    }
     ok(&["audit", s(&val)]);
 }
 
@@ -436,4 +453,67 @@ fn kill_9_during_replay_leaves_no_run_directory() {
     let names: Vec<String> =
         std::fs::read_dir(&runs).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(names.len() == 1 && names[0].starts_with("run-"), "the abandoned temp directory is gone: {names:?}");
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The production contract on measured numbers: two replays (fp32 teacher, int8 teacher) on the
+/// same requests, gated by the built-in int8 rule set, whose `quality` rule now reads the
+/// accuracy ONNX Runtime's answers actually had on the test labels.
+#[test]
+fn the_gate_compares_replays_on_measured_accuracy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let replay = |variant: &str| {
+        let scn = scenario(tmp.path(), variant, 500.0, "\n[slo]\nlatency_ms = 50.0\n");
+        let out = tmp.path().join(variant);
+        ok(&["replay", "--scenario", s(&scn), "--models", s(models()), "--requests", "200", "--out", s(&out)]);
+        only_run(&out, "run-")
+    };
+    let (base, cand) = (replay("teacher-fp32"), replay("teacher-int8"));
+    let (bs, cs) = (json(&base.join("summary.json")), json(&cand.join("summary.json")));
+    for sm in [&bs, &cs] {
+        // quality is the measured accuracy, also the only variant's; cost and drop rate are there.
+        let q = sm["quality"].as_f64().unwrap();
+        assert_eq!(sm["accuracy"].as_f64(), Some(q), "{sm}");
+        assert_eq!(sm["variants"][0]["accuracy"].as_f64(), Some(q), "{sm}");
+        assert!(q > 0.2 && q <= 1.0, "{sm}");
+        assert!(sm["cost"]["usd_per_1000_requests"].as_f64().unwrap() > 0.0, "{sm}");
+        assert!((0.0..=1.0).contains(&sm["slo"]["attainment"].as_f64().unwrap()), "{sm}");
+        assert_eq!(sm["drop_rate"].as_f64(), Some(0.0), "{sm}");
+    }
+    let gate = |rules: &str| {
+        let out = tmp.path().join("gates");
+        let o =
+            servesim(&["gate", "--baseline", s(&base), "--candidate", s(&cand), "--rules", rules, "--out", s(&out)]);
+        let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+        let id = stdout.split_whitespace().nth(1).unwrap().to_string();
+        (o.status.code().unwrap(), json(&out.join(id).join("decision.json")))
+    };
+    let (code, d) = gate("builtin:int8-vs-fp32");
+    let q = d["evidence"].as_array().unwrap().iter().find(|e| e["metric"] == "quality").unwrap();
+    assert_eq!(q["baseline"].as_f64(), bs["quality"].as_f64(), "{d}");
+    assert_eq!(q["candidate"].as_f64(), cs["quality"].as_f64(), "{d}");
+    let lost = bs["quality"].as_f64().unwrap() - cs["quality"].as_f64().unwrap();
+    assert_eq!(q["passed"].as_bool(), Some(lost <= 0.01 + 1e-12), "{d}");
+    assert_eq!(i64::from(code), d["exit_code"].as_i64().unwrap(), "{d}");
+    // The same measured accuracy against absolute limits: unreachable → rollback (exit 5),
+    // trivially met → accept (exit 0).
+    let rules = |limit: f64| {
+        let p = tmp.path().join(format!("q{limit}.toml"));
+        std::fs::write(
+            &p,
+            format!(
+                "name = \"measured-quality\"\n[[rule]]\nmetric = \"quality\"\nkind = \"min\"\nlimit = {limit}\n\
+                 action = \"rollback\"\nowner = \"model-quality\"\n"
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let (code, d) = gate(s(&rules(1.01)));
+    assert_eq!((code, d["verdict"].as_str()), (5, Some("rollback")), "{d}");
+    let (code, d) = gate(s(&rules(0.0)));
+    assert_eq!((code, d["verdict"].as_str()), (0, Some("accept")), "{d}");
 }

@@ -105,6 +105,8 @@ pub struct Plan {
     pub models: Vec<ModelFile>,
     /// Inputs and labels.
     pub split: TestSplit,
+    /// The scenario's end-to-end latency objective, ms.
+    pub slo_ms: Option<f64>,
 }
 
 impl Plan {
@@ -161,6 +163,7 @@ impl Plan {
             cache: config.cache.clone(),
             models,
             split,
+            slo_ms: config.slo.as_ref().map(|s| s.latency_ms),
         })
     }
 }
@@ -340,6 +343,36 @@ pub struct ReplaySummary {
     pub devices: Vec<DeviceResult>,
     /// Cache hits (fresh + stale) over lookups.
     pub cache_hit_ratio: Option<f64>,
+    /// The measured accuracy again, under the name `simulate`'s summary gives answer quality,
+    /// so the same gate rules (`quality`) compare replays: measured, not declared.
+    pub quality: Option<f64>,
+    /// dropped / arrived.
+    pub drop_rate: f64,
+    /// The scenario's latency objective, measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloResult>,
+    /// Provisioned cost of the scenario's devices over the run.
+    pub cost: CostResult,
+}
+
+/// A latency objective, measured.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SloResult {
+    /// The objective, ms.
+    pub latency_ms: f64,
+    /// Requests answered within it over requests arrived.
+    pub attainment: f64,
+}
+
+/// Cost over a replay, priced like `simulate` prices a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CostResult {
+    /// Σ over devices of the scenario's price, $/h.
+    pub usd_per_hour: f64,
+    /// usd_per_hour × duration, $.
+    pub provisioned_usd: f64,
+    /// provisioned / completed × 1000, $.
+    pub usd_per_1000_requests: f64,
 }
 
 /// Records and summary of a replay.
@@ -859,6 +892,10 @@ fn summarize(
         })
         .collect();
     let horizon = last_finish.max(1) as f64;
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    let usd_per_hour = plan.devices.iter().map(|d| d.cost_per_s * 3600.0).sum::<f64>();
+    let provisioned_usd = usd_per_hour * duration_s / 3600.0;
+    let accuracy = accuracy(&answered);
     ReplaySummary {
         scenario: plan.scenario.clone(),
         speed: opts.speed,
@@ -892,7 +929,7 @@ fn summarize(
         handoff_return_us: Dist::of(
             &served.iter().filter_map(|r| Some(r.returned?.saturating_sub(r.finish?) as f64 / 1e3)).collect::<Vec<_>>(),
         ),
-        accuracy: accuracy(&answered),
+        accuracy,
         variants,
         devices: plan
             .devices
@@ -908,5 +945,16 @@ fn summarize(
             })
             .collect(),
         cache_hit_ratio: (lookups > 0).then(|| hits as f64 / lookups as f64),
+        quality: accuracy,
+        drop_rate: ratio(dropped as f64, arrived as f64),
+        slo: plan.slo_ms.map(|slo| SloResult {
+            latency_ms: slo,
+            attainment: ratio(lat.iter().filter(|l| **l <= slo).count() as f64, arrived as f64),
+        }),
+        cost: CostResult {
+            usd_per_hour,
+            provisioned_usd,
+            usd_per_1000_requests: ratio(provisioned_usd * 1000.0, completed.len() as f64),
+        },
     }
 }

@@ -101,10 +101,36 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot move into place", path.display()))
 }
 
+/// A calibration profile as a run's manifest names it: the lineage edge from a simulation to
+/// the measurements (and through them to the models) its service times came from.
+#[derive(Clone, Debug, serde::Serialize)]
+pub(crate) struct ProfileRef {
+    /// `prof-` + the first 32 hex digits of the file's SHA-256.
+    pub id: String,
+    pub source: String,
+    pub sha256: String,
+    /// The entries the run used: variant, model id, threads.
+    pub used: Vec<ProfileUse>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub(crate) struct ProfileUse {
+    pub variant: String,
+    pub model_id: String,
+    pub threads: usize,
+}
+
 /// Gives every device whose `variant` has an entry in the profile that entry's service model
-/// (after refusing a stale profile). Returns how many device groups took one.
-pub(crate) fn apply_profile(config: &mut sim::ScenarioConfig, profile_path: &Path, models: &Path) -> Result<usize> {
+/// (after refusing a stale profile). Returns the profile's reference for the run's manifest.
+pub(crate) fn apply_profile(
+    config: &mut sim::ScenarioConfig,
+    profile_path: &Path,
+    models: &Path,
+) -> Result<ProfileRef> {
     let profile = Profile::load(profile_path)?;
+    let bytes = std::fs::read(profile_path).with_context(|| format!("{}", profile_path.display()))?;
+    let sha256 = crate::rundir::sha256_hex(&bytes);
+    let mut used: Vec<ProfileUse> = Vec::new();
     let variants: Vec<String> = config.devices.iter().filter_map(|d| d.variant.clone()).collect();
     let names: Vec<&str> = variants.iter().map(String::as_str).collect();
     profile.check_fresh(profile_path, models, &names)?;
@@ -123,6 +149,13 @@ pub(crate) fn apply_profile(config: &mut sim::ScenarioConfig, profile_path: &Pat
         })?;
         d.service = Some(service);
         applied += 1;
+        if !used.iter().any(|u| u.variant == entry.variant) {
+            used.push(ProfileUse {
+                variant: entry.variant.clone(),
+                model_id: entry.model_id.clone(),
+                threads: entry.threads,
+            });
+        }
     }
     if applied == 0 {
         return Err(input(format!(
@@ -131,5 +164,5 @@ pub(crate) fn apply_profile(config: &mut sim::ScenarioConfig, profile_path: &Pat
             profile.entries.iter().map(|e| e.variant.as_str()).collect::<Vec<_>>().join(", ")
         )));
     }
-    Ok(applied)
+    Ok(ProfileRef { id: format!("prof-{}", &sha256[..32]), source: profile_path.display().to_string(), sha256, used })
 }

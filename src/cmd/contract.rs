@@ -34,6 +34,10 @@ pub struct GateArgs {
     /// Where decisions are written.
     #[arg(long, short = 'o', default_value = "gates")]
     pub out: PathBuf,
+    /// How decision.json names the two runs, when not by the paths given (the course gates
+    /// runs in a directory that is renamed into place afterwards).
+    #[arg(skip)]
+    pub recorded_paths: Option<[String; 2]>,
 }
 
 /// Re-hash a run (or every run in a directory) and check its lineage.
@@ -176,14 +180,18 @@ pub fn gate(args: &GateArgs) -> Result<u8> {
         "gate-{}",
         &sha256_hex(format!("{:?}\0{:?}\0{rules_sha}", audits[0].run_id, audits[1].run_id).as_bytes())[..16]
     );
+    let recorded = args
+        .recorded_paths
+        .clone()
+        .unwrap_or_else(|| [args.baseline.display().to_string(), args.candidate.display().to_string()]);
     let file = DecisionFile {
         schema: "servesim.decision/1",
         gate_id: &gate_id,
         verdict: decision.verdict,
         exit_code: decision.verdict.exit_code(),
         rules_sha256: rules_sha,
-        baseline: RunRef { path: args.baseline.display().to_string(), run_id: audits[0].run_id.clone() },
-        candidate: RunRef { path: args.candidate.display().to_string(), run_id: audits[1].run_id.clone() },
+        baseline: RunRef { path: recorded[0].clone(), run_id: audits[0].run_id.clone() },
+        candidate: RunRef { path: recorded[1].clone(), run_id: audits[1].run_id.clone() },
         decision: &decision,
         audits: [&audits[0], &audits[1]],
         code: code_version(),
@@ -397,6 +405,26 @@ fn print_run(dir: &Path, indent: &str) {
         m["trace"]["requests"]
     );
     println!("{indent}├─ seed {}", m["seed"]);
+    for md in m["models"].as_array().into_iter().flatten() {
+        println!("{indent}├─ model {} {} from {}", s(&md["variant"]), s(&md["id"]), s(&md["file"]));
+    }
+    if m["profile"].is_object() {
+        let p = &m["profile"];
+        println!("{indent}├─ profile {} from {} (sha256 {})", s(&p["id"]), s(&p["source"]), s(&p["sha256"]));
+        for u in p["used"].as_array().into_iter().flatten() {
+            println!(
+                "{indent}│  ├─ measured {} = model {} ({} threads)",
+                s(&u["variant"]),
+                s(&u["model_id"]),
+                u["threads"]
+            );
+        }
+    }
+    // A validation names its replay and its simulation: they sit beside it.
+    for r in m["runs"].as_array().into_iter().flatten() {
+        println!("{indent}├─ compared");
+        print_run(&dir.parent().unwrap_or(Path::new(".")).join(s(r)), &format!("{indent}│  "));
+    }
     println!("{indent}├─ code servesim {} at commit {}", s(&m["code"]["servesim"]), s(&m["code"]["git_commit"]));
     let files = m["files"].as_array().cloned().unwrap_or_default();
     for (i, f) in files.iter().enumerate() {

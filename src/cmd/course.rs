@@ -75,6 +75,8 @@ struct Course {
     rendered: Vec<(Figure, String)>,
     /// Ids of figures that plot a measurement made by this run.
     measured: Vec<String>,
+    /// The measured quantization gate's verdict and evidence (empty with --no-replay).
+    decisions: Vec<(String, String)>,
 }
 
 impl Course {
@@ -508,6 +510,7 @@ fn validation_figure(c: &mut Course, models: &Path, profile: &Path) -> Result<()
         seed: None,
         worker_spin_us: 0,
         out: dir.clone(),
+        scenario_source: Some("validation/scenario.toml".into()),
     };
     crate::cmd::validate::run(&args).context("validating the calibrated simulator against ONNX Runtime")?;
     let val = std::fs::read_dir(&dir)?
@@ -553,6 +556,95 @@ fn validation_figure(c: &mut Course, models: &Path, profile: &Path) -> Result<()
             ref_lines: vec![],
         }),
     })
+}
+
+/// The production contract on measured numbers: the fp32 teacher replayed on the validation's
+/// trace as the baseline, the int8 teacher's replay from the validation as the candidate, and
+/// the built-in `int8-vs-fp32` rules deciding (accuracy on the test labels, p99 latency, cost,
+/// drops). Writes `gates/<gate-id>/decision.json`; returns the report's rows.
+fn quantization_gate(c: &mut Course, models: &Path, final_out: &Path) -> Result<()> {
+    let dir = c.tmp.join("validation");
+    let val = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("val-")))
+        .ok_or_else(|| anyhow!("no validation to gate"))?;
+    let cmp: serde_json::Value = serde_json::from_slice(&std::fs::read(val.join("comparison.json"))?)?;
+    let candidate = cmp["replay_run"].as_str().unwrap_or("?").to_string();
+    let text = std::fs::read_to_string(dir.join("scenario.toml"))?
+        .replace("teacher-int8", "teacher-fp32")
+        .replace("precision = \"int8\"", "precision = \"fp32\"")
+        .replace("course-validation", "course-validation-fp32");
+    std::fs::write(dir.join("scenario-fp32.toml"), &text)?;
+    let config = ScenarioConfig::from_toml_str(&text)?;
+    let trace = traces::formats::read_trace(&val.join("trace.parquet"))?;
+    let val_name = val.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let trace_ref = crate::cmd::simulate::TraceRef {
+        id: traces::id::trace_id(&trace.requests, &trace.classes),
+        source: format!("../{val_name}/trace.parquet"),
+        requests: trace.requests.len() as u64,
+    };
+    let opts = replay::harness::ReplayOptions {
+        speed: 1.0,
+        threads: 1,
+        warmup: 5,
+        default_queue_capacity: 10_000,
+        stop: Some(crate::cmd::replay::ctrl_c()?),
+        worker_spin_us: 0,
+    };
+    let (baseline_dir, replayed) = crate::cmd::replay::write_run(
+        &config,
+        "validation/scenario-fp32.toml",
+        models,
+        &trace.requests,
+        trace_ref,
+        &opts,
+        &dir,
+    )
+    .context("replaying the fp32 teacher (the quantization gate's baseline)")?;
+    if replayed.summary.partial {
+        return Err(crate::error::input("course: the replay was stopped"));
+    }
+    let baseline = baseline_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let gates = c.tmp.join("gates");
+    let args = crate::cmd::contract::GateArgs {
+        baseline: baseline_dir.clone(),
+        candidate: dir.join(&candidate),
+        rules: "builtin:int8-vs-fp32".into(),
+        out: gates.clone(),
+        recorded_paths: Some([
+            final_out.join("validation").join(&baseline).display().to_string(),
+            final_out.join("validation").join(&candidate).display().to_string(),
+        ]),
+    };
+    crate::cmd::contract::gate(&args).context("gating the int8 teacher against the fp32 teacher")?;
+    let gate_dir = std::fs::read_dir(&gates)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.join("decision.json").is_file())
+        .ok_or_else(|| anyhow!("the gate wrote no decision"))?;
+    let d: serde_json::Value = serde_json::from_slice(&std::fs::read(gate_dir.join("decision.json"))?)?;
+    let num = |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.6}"));
+    let mut rows = vec![(
+        format!("verdict ({})", d["gate_id"].as_str().unwrap_or("?")),
+        format!(
+            "{} (exit code {}); baseline {baseline} (teacher-fp32), candidate {candidate} (teacher-int8), rules int8-vs-fp32",
+            d["verdict"].as_str().unwrap_or("?"),
+            d["exit_code"]
+        ),
+    )];
+    for e in d["evidence"].as_array().into_iter().flatten() {
+        rows.push((
+            format!("{} ({})", e["metric"].as_str().unwrap_or("?"), e["action"].as_str().unwrap_or("?")),
+            format!(
+                "baseline {}, candidate {}: {}",
+                num(&e["baseline"]),
+                num(&e["candidate"]),
+                e["outcome"].as_str().unwrap_or("?")
+            ),
+        ));
+    }
+    c.decisions = rows;
+    c.bar.inc(1);
+    Ok(())
 }
 
 /// Figure 5: cache hit ratio vs capacity for LRU, LFU and TTL, with Che's approximation.
@@ -755,7 +847,7 @@ fn llm_prefix_figure(c: &mut Course) -> Result<()> {
     })
 }
 
-fn write_index(dir: &Path, entries: &[IndexEntry]) -> Result<()> {
+fn write_index(dir: &Path, entries: &[IndexEntry], decisions: &[(String, String)]) -> Result<()> {
     std::fs::write(dir.join("index.json"), serde_json::to_string_pretty(entries)? + "\n")?;
     let mut md = String::from("# servesim course figures\n\nRegenerate with `servesim course`.\n\n");
     for e in entries {
@@ -773,6 +865,15 @@ fn write_index(dir: &Path, entries: &[IndexEntry]) -> Result<()> {
             e.run_ids.join(", ")
         );
     }
+    if !decisions.is_empty() {
+        md += "## Release decision, measured\n\nThe int8 teacher (candidate) against the fp32 teacher (baseline), both \
+               replayed on ONNX Runtime on the same requests, under the built-in `int8-vs-fp32` rules \
+               (`gates/*/decision.json`; `servesim lineage` on it walks back to both runs).\n\n| rule | evidence |\n|---|---|\n";
+        for (k, v) in decisions {
+            md += &format!("| {k} | {v} |\n");
+        }
+        md += "\n";
+    }
     std::fs::write(dir.join("index.md"), md)?;
     Ok(())
 }
@@ -787,7 +888,7 @@ pub fn run(args: &CourseArgs) -> Result<()> {
         std::fs::remove_dir_all(&tmp)?;
     }
     std::fs::create_dir_all(tmp.join("configs"))?;
-    let total = 4 * 8 - 2 + 7 + 21 + 20 + 21 + 1 + 1 + 1 + 18 + 18;
+    let total = 4 * 8 - 2 + 7 + 21 + 20 + 21 + 1 + 1 + 1 + 1 + 18 + 18;
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{spinner} course: {pos}/{len} simulations [{elapsed_precise}] {wide_bar}")
@@ -800,6 +901,7 @@ pub fn run(args: &CourseArgs) -> Result<()> {
         entries: Vec::new(),
         rendered: Vec::new(),
         measured: Vec::new(),
+        decisions: Vec::new(),
     };
     let result = (|| -> Result<()> {
         latency_vs_load(&mut c)?;
@@ -813,16 +915,24 @@ pub fn run(args: &CourseArgs) -> Result<()> {
         if !args.no_replay {
             let profile = args.profile.clone().unwrap_or_else(|| tmp.join("profiles/calibration.toml"));
             validation_figure(&mut c, &args.models, &profile)?;
+            quantization_gate(&mut c, &args.models, &args.out)?;
         }
         llm_figures(&mut c)?;
         llm_prefix_figure(&mut c)?;
-        write_index(&tmp, &c.entries)?;
+        write_index(&tmp, &c.entries, &c.decisions)?;
         let ids: Vec<(String, String)> = c
             .entries
             .iter()
             .map(|e| (format!("{} ({})", e.id, e.figure_id), format!("{} runs, configs in configs/", e.run_ids.len())))
             .collect();
-        let html = crate::cmd::report::report_html("servesim course figures", &c.rendered, &[("Figures", ids)]);
+        let mut sections = vec![("Figures", ids)];
+        if !c.decisions.is_empty() {
+            sections.push((
+                "Release decision, measured: int8 teacher vs fp32 teacher on ONNX Runtime",
+                c.decisions.clone(),
+            ));
+        }
+        let html = crate::cmd::report::report_html("servesim course figures", &c.rendered, &sections);
         std::fs::write(tmp.join("report.html"), html)?;
         Ok(())
     })();

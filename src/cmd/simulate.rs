@@ -62,6 +62,13 @@ pub struct SimulateArgs {
     /// Models directory the profile must have been measured on (with --profile).
     #[arg(long, value_name = "DIR", requires = "profile")]
     pub models: Option<PathBuf>,
+    /// How the manifest names the trace file, when not by `trace`'s path (validate writes the
+    /// trace into a directory that is renamed into place afterwards).
+    #[arg(skip)]
+    pub trace_source: Option<String>,
+    /// How the manifest names the scenario file, when not by `scenario`.
+    #[arg(skip)]
+    pub scenario_source: Option<String>,
 }
 
 /// The trace that drove a run, as the manifest names it.
@@ -83,6 +90,8 @@ struct Manifest<'a> {
     config_hash: String,
     trace: TraceRef,
     seed: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<crate::cmd::calibrate::ProfileRef>,
     code: crate::rundir::CodeVersion,
     files: Vec<FileRef<'a>>,
 }
@@ -174,7 +183,10 @@ pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
 
 /// Runs the command; returns the run directory and what the run produced.
 pub(crate) fn run_full(args: &SimulateArgs) -> Result<(PathBuf, Outcome)> {
-    let loaded = scenario::load(&args.scenario)?;
+    let mut loaded = scenario::load(&args.scenario)?;
+    if let Some(label) = &args.scenario_source {
+        loaded.source = label.clone();
+    }
     let mut config = loaded.config;
     if let Some(seed) = args.seed {
         config.seed = seed;
@@ -185,9 +197,10 @@ pub(crate) fn run_full(args: &SimulateArgs) -> Result<(PathBuf, Outcome)> {
         }
         config.requests = Some(n);
     }
-    if let (Some(profile), Some(models)) = (&args.profile, &args.models) {
-        crate::cmd::calibrate::apply_profile(&mut config, profile, models)?;
-    }
+    let profile = match (&args.profile, &args.models) {
+        (Some(profile), Some(models)) => Some(crate::cmd::calibrate::apply_profile(&mut config, profile, models)?),
+        _ => None,
+    };
     let seed = config.seed;
     if let Some(speed) = args.speed
         && !(speed.is_finite() && speed > 0.0)
@@ -209,7 +222,7 @@ pub(crate) fn run_full(args: &SimulateArgs) -> Result<(PathBuf, Outcome)> {
         config.workload = None;
         let n = trace.requests.len() as u64;
         let opts = RunOptions { seed, record: args.records, trace_driven: true };
-        let source = path.display().to_string();
+        let source = args.trace_source.clone().unwrap_or_else(|| path.display().to_string());
         drive(&config, trace.requests.into_iter(), &trace.classes, n, opts, source)?
     } else {
         let workload = config.workload.clone().ok_or_else(|| {
@@ -252,6 +265,7 @@ pub(crate) fn run_full(args: &SimulateArgs) -> Result<(PathBuf, Outcome)> {
         config_hash,
         trace: trace_ref,
         seed,
+        profile,
         code: version,
         files: files.iter().map(|(p, h)| FileRef { path: p, sha256: h }).collect(),
     };

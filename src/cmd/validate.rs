@@ -62,6 +62,10 @@ pub struct ValidateArgs {
     /// Parent directory of the three output directories.
     #[arg(long, short = 'o', default_value = "runs", value_name = "DIR")]
     pub out: PathBuf,
+    /// How manifests name the scenario file, when not by `scenario` (the course validates in a
+    /// directory that is renamed into place afterwards).
+    #[arg(skip)]
+    pub scenario_source: Option<String>,
 }
 
 /// Sim vs replay, one statistic.
@@ -114,14 +118,17 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     if !(args.speed > 0.0 && args.speed.is_finite()) {
         return Err(input(format!("--speed must be a positive number, got {}", args.speed)));
     }
-    let loaded = scenario::load(&args.scenario)?;
+    let mut loaded = scenario::load(&args.scenario)?;
+    if let Some(label) = &args.scenario_source {
+        loaded.source = label.clone();
+    }
     let mut config = loaded.config;
     if let Some(seed) = args.seed {
         config.seed = seed;
     }
     // Refuse a stale profile before spending the replay's wall time.
     let mut sim_config = config.clone();
-    crate::cmd::calibrate::apply_profile(&mut sim_config, &args.profile, &args.models)?;
+    let profile_ref = crate::cmd::calibrate::apply_profile(&mut sim_config, &args.profile, &args.models)?;
 
     let (mut trace, _) =
         load_requests(&mut config, args.trace.as_ref(), args.trace_format, args.requests, &loaded.source)?;
@@ -155,7 +162,10 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
         worker_spin_us: args.worker_spin_us,
     };
     config.workload = None;
-    let trace_ref = TraceRef { id: trace_id.clone(), source: trace_path.display().to_string(), requests: n };
+    // The runs sit beside the validation directory, so they name its trace relative to
+    // themselves: the path stays true when the directory is renamed into place or moved whole.
+    let final_trace = format!("../{val_id}/trace.parquet");
+    let trace_ref = TraceRef { id: trace_id.clone(), source: final_trace.clone(), requests: n };
     let (replay_dir, replayed) =
         write_run(&config, &loaded.source, &args.models, &trace.requests, trace_ref, &opts, &args.out)?;
     crate::cmd::replay::print_summary(&replayed, &replay_dir);
@@ -175,6 +185,8 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
         profile: Some(args.profile.clone()),
         models: Some(args.models.clone()),
         speed: None,
+        trace_source: Some(final_trace),
+        scenario_source: Some(loaded.source.clone()),
     };
     let (sim_dir, outcome) = crate::cmd::simulate::run_full(&sim_args)?;
     let Outcome::Classic(sim::RunResult { summary, records: Some(records) }) = outcome else {
@@ -205,6 +217,11 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     };
     let json = serde_json::to_string_pretty(&cmp)? + "\n";
     dir.write("comparison.json", json.as_bytes())?;
+    // The models the replay ran, as its manifest names them (variant, id, file).
+    let replay_models = std::fs::read(replay_dir.join("manifest.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .map_or(serde_json::Value::Null, |m| m["models"].clone());
     let files: Vec<serde_json::Value> =
         dir.files().iter().map(|(p, h)| serde_json::json!({"path": p, "sha256": h})).collect();
     let manifest = serde_json::json!({
@@ -212,10 +229,13 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
         "run_id": val_id,
         "kind": "validate",
         "scenario": config.name,
+        "scenario_source": loaded.source,
         "config_hash": format!("sha256:{}", sha256_hex(config.to_toml().as_bytes())),
         "trace": {"id": trace_id, "source": "trace.parquet", "requests": n},
         "seed": config.seed,
         "runs": [cmp.replay_run, cmp.sim_run],
+        "profile": profile_ref,
+        "models": replay_models,
         "code": code_version(),
         "files": files,
     });
