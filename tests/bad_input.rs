@@ -451,6 +451,18 @@ fn catalogue() -> Vec<Case> {
             &["workload.arrivals.rate", "inside a value"],
         ),
         case(
+            "cli course public traces not a directory",
+            vec![],
+            &["course", "--public-traces", "{dir}/nope", "--quick", "-o", "{dir}/out"],
+            &["--public-traces", "not a directory"],
+        ),
+        case(
+            "cli course public traces none there",
+            vec![("README.md", "no traces here".into())],
+            &["course", "--public-traces", "{dir}", "--quick", "-o", "{dir}/out"],
+            &["--public-traces", "AzureLLMInferenceTrace_conv.csv"],
+        ),
+        case(
             "cli models bad preset",
             vec![],
             &["models", "build", "--preset", "huge", "-o", "{dir}/out"],

@@ -487,6 +487,18 @@ fn check_flags_stale_profiles_and_sim_vs_replay_drift() {
     assert!(text.contains("stale") && text.contains("mdl-0000"), "{text}");
 }
 
+/// The course figures README.md shows (from docs/figures/).
+const README_FIGURES: [&str; 8] = [
+    "traces",
+    "latency-vs-load",
+    "batching-window",
+    "cache-hit-ratio",
+    "models-accuracy-vs-memory",
+    "hardware-cost-vs-slo",
+    "llm-ttft-tpot-vs-load",
+    "llm-kv-timeline",
+];
+
 #[test]
 fn course_renders_every_figure_deterministically_with_its_runs() {
     let tmp = tempfile::tempdir().unwrap();
@@ -505,7 +517,17 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("index.json")).unwrap()).unwrap();
     let figures = index.as_array().unwrap();
-    assert_eq!(figures.len(), 11);
+    assert_eq!(figures.len(), 12);
+    // The traces step: every trace the traces figure plots is a file with its id and statistics.
+    let traces: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("traces/index.json")).unwrap()).unwrap();
+    let trace_ids: Vec<&str> =
+        traces.as_array().unwrap().iter().map(|t| t["stats"]["trace_id"].as_str().unwrap()).collect();
+    assert!(trace_ids.len() >= 3, "{traces}");
+    for t in traces.as_array().unwrap() {
+        let inspected = ok(&["trace", "inspect", a.join("traces").join(t["file"].as_str().unwrap()).to_str().unwrap()]);
+        assert!(inspected.contains(t["stats"]["trace_id"].as_str().unwrap()), "{inspected}");
+    }
     for f in figures {
         for file in f["files"].as_array().unwrap() {
             let name = file.as_str().unwrap();
@@ -522,6 +544,7 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
             assert!(
                 config.is_file()
                     || validation_run.is_file()
+                    || trace_ids.contains(&id)
                     || (id.starts_with("mdl-") && models.join("index.json").is_file()),
                 "{id}"
             );
@@ -543,11 +566,30 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
             .unwrap_or_else(|e| panic!("{name}: no golden file ({e}); run with UPDATE_GOLDEN=1"));
         assert!(got == want, "{name} differs from tests/golden/course-quick (UPDATE_GOLDEN=1 if intended)");
     }
+    // The README shows some of these figures from docs/figures/: they must be what the code
+    // draws now (UPDATE_GOLDEN=1 refreshes them too).
+    let shown = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/figures");
+    for id in README_FIGURES {
+        let name = format!("{id}.svg");
+        let got = std::fs::read(a.join(&name)).unwrap();
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::create_dir_all(&shown).unwrap();
+            std::fs::write(shown.join(&name), &got).unwrap();
+        }
+        let want = std::fs::read(shown.join(&name)).unwrap_or_default();
+        assert!(got == want, "docs/figures/{name} is stale (UPDATE_GOLDEN=1 cargo test --test cli course)");
+        let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+        assert!(readme.contains(&format!("docs/figures/{name}")), "README.md does not show {name}");
+    }
     // Lineage walks from a figure (or the whole course) back to each run's config.
-    let fig = a.join(format!("{}.json", figures[1]["id"].as_str().unwrap()));
+    let by_id = |id: &str| figures.iter().find(|f| f["id"] == id).unwrap();
+    let window = by_id("batching-window");
+    let fig = a.join("batching-window.json");
     let tree = ok(&["lineage", fig.to_str().unwrap()]);
-    assert!(tree.contains(figures[1]["figure_id"].as_str().unwrap()), "{tree}");
-    for r in figures[1]["run_ids"].as_array().unwrap() {
+    assert!(tree.contains(window["figure_id"].as_str().unwrap()), "{tree}");
+    let traces_tree = ok(&["lineage", a.join("traces.json").to_str().unwrap()]);
+    assert!(traces_tree.contains("traces/poisson.parquet") && !traces_tree.contains("unauditable"), "{traces_tree}");
+    for r in window["run_ids"].as_array().unwrap() {
         assert!(tree.contains(r.as_str().unwrap()) && !tree.contains("NO CONFIG"), "{tree}");
     }
     assert!(ok(&["lineage", a.to_str().unwrap()]).contains("course at"));
@@ -570,7 +612,7 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
     assert!(tree.contains("teacher-fp32") && tree.contains("teacher-int8") && !tree.contains("cannot read"), "{tree}");
     assert!(std::fs::read_to_string(a.join("index.md")).unwrap().contains("Release decision, measured"));
     // A point's run id is the one `simulate` gives its config.
-    let id = figures[0]["run_ids"][0].as_str().unwrap();
+    let id = by_id("latency-vs-load")["run_ids"][0].as_str().unwrap();
     let config = a.join("configs").join(format!("{id}.toml"));
     let out = ok(&["simulate", "-s", config.to_str().unwrap(), "-o", tmp.path().join("runs").to_str().unwrap()]);
     assert!(out.contains(id), "{out}");

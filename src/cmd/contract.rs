@@ -290,6 +290,18 @@ fn lineage_of_other_artifacts(p: &Path) -> Result<Option<Result<()>>> {
             println!("{indent}model {run} (see its card: servesim lineage MODELS/<name>.card.json)");
             return;
         }
+        if run.starts_with("tr-") {
+            // The course's traces step: traces/index.json names the file of each trace id.
+            let index = configs.parent().unwrap_or(Path::new(".")).join("traces/index.json");
+            let file = read_json(&index)
+                .ok()
+                .and_then(|v| v.as_array()?.iter().find(|t| t["stats"]["trace_id"] == run).map(|t| s(&t["file"])));
+            match file {
+                Some(f) => println!("{indent}trace {run}: traces/{f}"),
+                None => println!("{indent}trace {run}: NOT IN {} (unauditable)", index.display()),
+            }
+            return;
+        }
         let path = configs.join(format!("{run}.toml"));
         match std::fs::read_to_string(&path)
             .ok()

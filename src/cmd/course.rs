@@ -26,11 +26,15 @@ use traces::workload::ArrivalSpec;
 Examples:
   servesim course                      # everything into ./course/
   servesim course --out /tmp/course --quick
+  servesim course --public-traces ../shared/traces --no-replay
 
-Writes OUT/ with <figure>.svg and <figure>.png, <figure>.json (the data behind each figure),
-configs/<run-id>.toml for every simulated point, index.md / index.json (file, caption, command
-and run ids per figure) and report.html (every figure inlined, opens offline). Same code and
-seed, same bytes.")]
+The pipeline: traces (traces/*.parquet + traces/index.json) -> simulations of every topic ->
+models (built into --models once) -> calibration on ONNX Runtime (profiles/) -> replay and
+validation (validation/) -> the measured int8-vs-fp32 release gate (gates/) -> figures and
+report. Writes OUT/ with <figure>.svg and <figure>.png, <figure>.json (the data behind each
+figure), configs/<run-id>.toml for every simulated point, index.md / index.json (file, caption,
+command and run ids per figure) and report.html (every figure inlined, opens offline). Same code
+and seed, same bytes (except figures marked `measured`).")]
 pub struct CourseArgs {
     /// Output directory (replaced as a whole).
     #[arg(long, short = 'o', default_value = "course", value_name = "DIR")]
@@ -50,6 +54,10 @@ pub struct CourseArgs {
     /// Skip the sim-vs-replay figure (it replays 2,000 requests on ONNX Runtime in real time).
     #[arg(long)]
     pub no_replay: bool,
+    /// A directory holding public traces (AzureLLMInferenceTrace_conv.csv, _code.csv,
+    /// mooncake_conversation_trace.jsonl; any subset): added to the traces step and its figure.
+    #[arg(long, value_name = "DIR")]
+    pub public_traces: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -143,6 +151,111 @@ fn set_rate(c: &mut ScenarioConfig, rate: f64) {
     if let Some(w) = c.workload.as_mut() {
         w.arrivals = ArrivalSpec::Poisson { rate };
     }
+}
+
+/// The pipeline's first step: the request traces. The workloads the course's scenarios draw are
+/// written as trace files (`traces/<name>.parquet`) with their ids and statistics
+/// (`traces/index.json`), with any public traces given by `--public-traces`; the figure shows
+/// how bursty each is: inter-arrival gaps in units of the trace's mean gap, against the
+/// exponential law of a Poisson process.
+fn traces_step(c: &mut Course, public: Option<&Path>) -> Result<()> {
+    let dir = c.tmp.join("traces");
+    std::fs::create_dir_all(&dir)?;
+    let n = (60_000 / c.scale).max(1000);
+    let mut traces: Vec<(String, String, traces::Trace)> = Vec::new();
+    let base = builtin("mm1")?;
+    for (name, label, arrivals) in [
+        ("poisson", "Poisson (mm1)", base.workload.as_ref().map(|w| w.arrivals.clone())),
+        ("gamma-cv2", "gamma, CV 2", Some(ArrivalSpec::Gamma { rate: 80.0, cv: 2.0 })),
+        ("bursty", "MMPP bursts (bursty)", builtin("bursty")?.workload.map(|w| w.arrivals)),
+    ] {
+        let mut w = base.workload.clone().ok_or_else(|| anyhow!("mm1 has no workload"))?;
+        w.arrivals = arrivals.ok_or_else(|| anyhow!("a course scenario has no workload"))?;
+        let requests: Vec<traces::Request> = w.generator(base.seed, n)?.collect();
+        traces.push((name.into(), label.into(), traces::Trace { requests, classes: traces::Trace::default_classes() }));
+    }
+    if let Some(dir) = public {
+        if !dir.is_dir() {
+            return Err(crate::error::input(format!("--public-traces {}: not a directory", dir.display())));
+        }
+        let before = traces.len();
+        for (name, label, file) in [
+            ("azure-conv", "Azure LLM conversation", "AzureLLMInferenceTrace_conv.csv"),
+            ("azure-code", "Azure LLM code", "AzureLLMInferenceTrace_code.csv"),
+            ("mooncake", "Mooncake conversation", "mooncake_conversation_trace.jsonl"),
+        ] {
+            let path = dir.join(file);
+            if path.is_file() {
+                traces.push((name.into(), label.into(), traces::formats::read_any(&path, None)?));
+            }
+        }
+        if traces.len() == before {
+            return Err(crate::error::input(format!(
+                "--public-traces {}: none of AzureLLMInferenceTrace_conv.csv, AzureLLMInferenceTrace_code.csv, \
+                 mooncake_conversation_trace.jsonl is there",
+                dir.display()
+            )));
+        }
+    }
+    let mut index = Vec::new();
+    let mut curves = Vec::new();
+    let mut ids = Vec::new();
+    for (name, label, trace) in &traces {
+        let file = format!("{name}.parquet");
+        traces::formats::write_trace(&dir.join(&file), trace)?;
+        let stats = traces::stats::stats(trace);
+        let mean_gap = 1.0 / stats.mean_rate_per_s;
+        // Gaps of zero (timestamps quantized to the trace's resolution) have no place on a log
+        // axis; the caption gives their share.
+        let gaps: Vec<f64> = trace
+            .requests
+            .windows(2)
+            .map(|w| (w[1].arrival.as_secs_f64() - w[0].arrival.as_secs_f64()) / mean_gap)
+            .filter(|g| *g > 0.0)
+            .collect();
+        curves.push(CdfCurve {
+            name: if stats.zero_gap_fraction >= 0.01 {
+                format!(
+                    "{label}: CV {:.2}, {:.0}% zero gaps (not drawn)",
+                    stats.interarrival_cv,
+                    100.0 * stats.zero_gap_fraction
+                )
+            } else {
+                format!("{label}: CV {:.2}", stats.interarrival_cv)
+            },
+            data: CdfData::Samples(gaps),
+            style: LineStyle::Solid,
+        });
+        ids.push(stats.trace_id.clone());
+        index.push(serde_json::json!({"name": name, "file": file, "label": label, "stats": stats}));
+    }
+    // Exponential gaps (Poisson): F(x) = 1 − e^(−x) at x in units of the mean.
+    let exp: Vec<[f64; 2]> = (1..200)
+        .map(|i| {
+            let p = f64::from(i) / 200.0;
+            [p, -(1.0 - p).ln()]
+        })
+        .collect();
+    curves.push(CdfCurve {
+        name: "exponential (Poisson, exact)".into(),
+        data: CdfData::Quantiles(exp),
+        style: LineStyle::Dashed,
+    });
+    std::fs::write(dir.join("index.json"), serde_json::to_string_pretty(&index)? + "\n")?;
+    c.bar.inc(1);
+    c.emit(Figure {
+        id: "traces".into(),
+        title: "Traces: how bursty are the arrivals?".into(),
+        caption: format!(
+            "Inter-arrival gaps in units of each trace's mean gap ({n} generated requests per workload at 80 \
+             requests/s{}). A Poisson process has exponential gaps (dashed) and CV 1; a larger CV means more \
+             short gaps and more long ones — bursts that queue — at the same mean rate. The traces are in \
+             traces/ with their ids and statistics (traces/index.json).",
+            if public.is_some() { "; public traces whole, zero gaps left out" } else { "" }
+        ),
+        run_ids: ids,
+        chart: Chart::Cdf(CdfChart { x: Axis::new("gap / mean gap", "×").log(), curves, ref_lines: vec![] }),
+    })
 }
 
 /// Figure 1: mean latency vs offered load per batching policy, with M/D/1 for no batching.
@@ -888,7 +1001,7 @@ pub fn run(args: &CourseArgs) -> Result<()> {
         std::fs::remove_dir_all(&tmp)?;
     }
     std::fs::create_dir_all(tmp.join("configs"))?;
-    let total = 4 * 8 - 2 + 7 + 21 + 20 + 21 + 1 + 1 + 1 + 1 + 18 + 18;
+    let total = 1 + 4 * 8 - 2 + 7 + 21 + 20 + 21 + 1 + 1 + 1 + 1 + 18 + 18;
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{spinner} course: {pos}/{len} simulations [{elapsed_precise}] {wide_bar}")
@@ -904,6 +1017,7 @@ pub fn run(args: &CourseArgs) -> Result<()> {
         decisions: Vec::new(),
     };
     let result = (|| -> Result<()> {
+        traces_step(&mut c, args.public_traces.as_deref())?;
         latency_vs_load(&mut c)?;
         batching_window(&mut c)?;
         frontier(&mut c)?;
