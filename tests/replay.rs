@@ -117,6 +117,11 @@ fn calibrate_writes_a_profile_that_simulate_uses_and_a_stale_one_is_refused() {
     assert_eq!(e.batch, vec![1, 2, 4, 8]);
     assert!(e.model_id.starts_with("mdl-") && e.median_ms.iter().all(|m| *m > 0.0));
     assert!(e.affine.is_some() && e.affine_floor.is_some());
+    // Measured through the replay's worker path: a server's busy time is the ONNX Runtime run
+    // plus the hand-offs around it, so each size's median busy time is at least its median run.
+    assert_eq!(e.run_median_ms.len(), 4);
+    assert!(e.median_ms.iter().zip(&e.run_median_ms).all(|(busy, run)| busy >= run && *run > 0.0), "{e:?}");
+    assert!(out.contains("ORT alone ms"), "{out}");
 
     let scn = scenario(tmp.path(), "teacher-fp32", 500.0, "");
     let runs = tmp.path().join("runs");
@@ -149,6 +154,11 @@ fn calibrate_writes_a_profile_that_simulate_uses_and_a_stale_one_is_refused() {
     assert_eq!(e.samples_ms.len(), 4);
     assert!(e.samples_ms.iter().all(|v| v.len() == 3));
 
+    // A profile of the first format (ONNX Runtime runs timed alone): stale, with the fix.
+    let v1 = tmp.path().join("v1.toml");
+    std::fs::write(&v1, text.replace("servesim.service-profile/2", "servesim.service-profile/1")).unwrap();
+    let a = args(&v1);
+    bad_input(&a.iter().map(String::as_str).collect::<Vec<_>>(), &["v1.toml", "stale", "re-run `servesim calibrate`"]);
     // Another model id: stale.
     let stale = tmp.path().join("stale.toml");
     std::fs::write(&stale, text.replacen(&e.model_id, "mdl-0000", 1)).unwrap();

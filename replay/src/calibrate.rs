@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::ReplayError;
 use crate::fit::{fit_affine, fit_affine_floor, quantile};
-use crate::model::{ModelFile, OrtModel, TestSplit, batch_input};
+use crate::harness::time_through_worker;
+use crate::model::{ModelFile, OrtModel, TestSplit};
 use crate::profile::{Entry, Machine, PROFILE_SCHEMA, Profile, UseModel};
 
 /// What to measure.
@@ -25,6 +26,10 @@ pub struct CalibrateOptions {
     pub repeats: usize,
     /// The build that measures (goes into the profile).
     pub created_by: String,
+    /// Poll instead of blocking where there is a core for it, as replay does by default
+    /// ([`crate::harness::ReplayOptions::poll`]): a profile should be measured the way the
+    /// replays it is compared with run.
+    pub poll: bool,
 }
 
 impl CalibrateOptions {
@@ -38,6 +43,7 @@ impl CalibrateOptions {
             warmup: 5,
             repeats: 30,
             created_by,
+            poll: true,
         }
     }
 }
@@ -77,15 +83,10 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
             progress(&format!("{name} × {threads} thread(s)"));
             let mut model = OrtModel::load(&file, threads, Some(split.features))?;
             model.warm_up(&split, &sizes, opts.warmup)?;
-            let inputs: Vec<Vec<f32>> =
-                sizes.iter().map(|&b| batch_input(&split, &(0..b as u64).collect::<Vec<_>>())).collect();
-            let mut times = vec![Vec::with_capacity(opts.repeats); sizes.len()];
-            // Interleaved over sizes, so slow drift (frequency, a neighbour's load) spreads evenly.
-            for _ in 0..opts.repeats {
-                for (i, x) in inputs.iter().enumerate() {
-                    times[i].push(model.time_run(x)? * 1e3);
-                }
-            }
+            // Through the replay's worker path, sizes interleaved (slow drift — frequency, a
+            // neighbour's load — spreads evenly): a server's busy time as a replay sees it.
+            let measured = time_through_worker(model, &split, &sizes, opts.repeats, opts.poll)?;
+            let times = &measured.occupancy_ms;
             let median_ms: Vec<f64> = times.iter().map(|t| quantile(t, 0.5)).collect();
             let xs: Vec<f64> = sizes.iter().map(|&b| b as f64).collect();
             entries.push(Entry {
@@ -98,6 +99,8 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
                 p10_ms: times.iter().map(|t| quantile(t, 0.1)).collect(),
                 p90_ms: times.iter().map(|t| quantile(t, 0.9)).collect(),
                 samples_ms: times.clone(),
+                run_median_ms: measured.run_ms.iter().map(|t| quantile(t, 0.5)).collect(),
+                polling: measured.polling,
                 affine: fit_affine(&xs, &median_ms),
                 affine_floor: fit_affine_floor(&xs, &median_ms),
                 median_ms,

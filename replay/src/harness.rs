@@ -1,11 +1,13 @@
 //! Real-time open-loop replay.
 //!
-//! Three kinds of threads:
-//! - the **release** thread sends each request at `start + arrival / speed` (it sleeps until
-//!   ~150 µs before the deadline, then spins), whether or not earlier requests have finished;
+//! Two kinds of threads:
 //! - one **worker** per device server owns an ONNX Runtime session over the device's variant and
 //!   runs the batches it is handed (rows of the test split: row = request id mod rows);
-//! - the **scheduling** thread (the caller's) owns the policies — the same `sim` response cache,
+//! - the **scheduling** thread (the caller's) releases each request at `start + arrival / speed`
+//!   (it blocks until ~150 µs before the next release or batcher timer, then polls), whether or
+//!   not earlier requests have finished — releasing on this thread costs no hand-off, where a
+//!   separate release thread cost a thread wake-up (tens of µs) per request — and owns the
+//!   policies — the same `sim` response cache,
 //!   router and per-device batchers the simulator uses, built from the same scenario — and feeds
 //!   them `now = SimTime(ns since the replay started)`. It carries out their decisions exactly as
 //!   `sim`'s engine does: cache lookup → router → bounded FIFO queue (drop if full while every
@@ -46,22 +48,22 @@ pub struct ReplayOptions {
     pub default_queue_capacity: u64,
     /// Set (e.g. by Ctrl-C) to stop releasing; in-flight batches finish, the result is partial.
     pub stop: Option<Arc<AtomicBool>>,
-    /// How long an idle worker polls for its next batch, and the scheduling thread for a running
-    /// batch's answer, before blocking, µs. Waking a blocked thread costs tens of µs of
-    /// hand-off; polling costs a core while it lasts.
-    pub worker_spin_us: u64,
+    /// Let the threads poll (busy-wait) instead of blocking when there is a core for each
+    /// (workers + the scheduling thread ≤ cores): waking a blocked thread costs 15–70 µs, and how
+    /// much depends on the load, which no profile can capture; polling makes hand-offs a few µs
+    /// at any load, at the price of keeping every core busy. See [`polling`].
+    pub poll: bool,
+}
+
+/// Whether `workers` worker threads and the scheduling thread poll: `allowed` and a core each.
+pub fn polling(allowed: bool, workers: usize) -> bool {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    allowed && workers < cores
 }
 
 impl Default for ReplayOptions {
     fn default() -> ReplayOptions {
-        ReplayOptions {
-            speed: 1.0,
-            threads: 1,
-            warmup: 5,
-            default_queue_capacity: 10_000,
-            stop: None,
-            worker_spin_us: 0,
-        }
+        ReplayOptions { speed: 1.0, threads: 1, warmup: 5, default_queue_capacity: 10_000, stop: None, poll: true }
     }
 }
 
@@ -213,9 +215,11 @@ impl ReplayRecord {
         self.arrival.saturating_sub(self.intended)
     }
 
-    /// Latency (finish − actual release), ns.
+    /// Latency (answer back on the scheduling thread − actual release), ns: what a client of the
+    /// front end waits, and what `simulate` models with a profile measured through the same
+    /// worker path (`calibrate`).
     pub fn latency_ns(&self) -> Option<u64> {
-        self.finish.map(|f| f.saturating_sub(self.arrival))
+        self.returned.or(self.finish).map(|f| f.saturating_sub(self.arrival))
     }
 }
 
@@ -343,6 +347,8 @@ pub struct ReplaySummary {
     pub devices: Vec<DeviceResult>,
     /// Cache hits (fresh + stale) over lookups.
     pub cache_hit_ratio: Option<f64>,
+    /// Whether the threads polled (see [`ReplayOptions::poll`]).
+    pub polling: bool,
     /// The measured accuracy again, under the name `simulate`'s summary gives answer quality,
     /// so the same gate rules (`quality`) compare replays: measured, not declared.
     pub quality: Option<f64>,
@@ -385,8 +391,11 @@ pub struct ReplayResult {
 }
 
 enum Msg {
-    Arrival { idx: usize, at: u64 },
-    ReleaseDone,
+    /// A release, made by the scheduling thread itself.
+    Arrival {
+        idx: usize,
+        at: u64,
+    },
     Done(Done),
     Failed(ReplayError),
 }
@@ -449,6 +458,7 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
     let mut devices = Vec::new();
     let mut handles = Vec::new();
     let mut n_workers = 0;
+    let poll = polling(opts.poll, plan.devices.iter().map(|d| d.servers as usize).sum());
     for (di, d) in plan.devices.iter().enumerate() {
         let batcher = d.batching.build();
         let sizes = warm_sizes(batcher.max_batch());
@@ -457,7 +467,7 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
             let (jtx, jrx) = mpsc::channel::<Job>();
             senders.push(jtx);
             let (file, split, tx, ready) = (plan.models[d.model].clone(), split.clone(), tx.clone(), ready_tx.clone());
-            let (threads, warmup, sizes, spin) = (opts.threads, opts.warmup, sizes.clone(), opts.worker_spin_us);
+            let (threads, warmup, sizes) = (opts.threads, opts.warmup, sizes.clone());
             handles.push(thread::spawn(move || {
                 let model = OrtModel::load(&file, threads, Some(split.features))
                     .and_then(|mut m| m.warm_up(&split, &sizes, warmup).map(|()| m));
@@ -465,7 +475,7 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
                     Ok(m) => {
                         ready.send(Ok(())).ok();
                         drop(ready);
-                        worker(m, di, s, &split, jrx, tx, Duration::from_micros(spin));
+                        worker(m, di, s, &split, jrx, tx, poll);
                     }
                     Err(e) => {
                         ready.send(Err(e)).ok();
@@ -500,10 +510,6 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
     let intended: Vec<u64> =
         requests.iter().map(|r| (r.arrival.as_secs_f64() / opts.speed * 1e9).round() as u64).collect();
     let stop = opts.stop.clone().unwrap_or_default();
-    let release = {
-        let (tx, intended, stop) = (tx.clone(), intended.clone(), stop.clone());
-        thread::spawn(move || release_loop(t0, &intended, &tx, &stop))
-    };
     drop(tx);
 
     let mut records: Vec<ReplayRecord> = requests
@@ -546,46 +552,48 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
         .collect();
     let candidates: Vec<usize> = (0..plan.devices.len()).collect();
     let mut batch_runs: Vec<f64> = Vec::new();
-    let mut release_done = false;
+    let mut next_release = 0usize;
     let mut failure: Option<ReplayError> = None;
     let mut last_finish = 0u64;
-    let spin_ns = opts.worker_spin_us * 1000;
 
     loop {
         let in_flight: usize = devices.iter().map(|d| d.in_service).sum();
-        if release_done && in_flight == 0 && devices.iter().all(|d| d.queue.is_empty() || d.timer.is_none()) {
+        let releasing = next_release < requests.len() && !stop.load(Ordering::Relaxed);
+        if !releasing && in_flight == 0 && devices.iter().all(|d| d.queue.is_empty() || d.timer.is_none()) {
             break;
         }
         if failure.is_some() {
             // The failed worker's batch never comes back: stop at once (the others are joined).
             break;
         }
-        let next_timer = devices.iter().filter_map(|d| d.timer).min();
-        let msg = match next_timer {
+        let next_timer = devices.iter().filter_map(|d| d.timer).min().map(|t| t.0);
+        let next_release_at = releasing.then(|| intended[next_release]);
+        let deadline = match (next_timer, next_release_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let msg = match deadline {
             Some(t) => {
                 let now = elapsed_ns(t0);
-                let left = t.0.saturating_sub(now);
-                if left <= TIMER_SPIN_NS {
-                    // A timed wait wakes 50–100 µs late; the last stretch is polled.
-                    match spin_recv(&rx, t0, t.0) {
+                let left = t.saturating_sub(now);
+                if left <= TIMER_SPIN_NS || poll {
+                    // A timed wait wakes 50–100 µs late; the last stretch is polled (all of it
+                    // when polling, in 50 ms slices so that a stop is noticed).
+                    match spin_recv(&rx, t0, t.min(now + 50_000_000)) {
                         Ok(m) => m,
                         Err(()) => break,
                     }
                 } else {
-                    match rx.recv_timeout(Duration::from_nanos(left - TIMER_SPIN_NS)) {
+                    // In slices, so that a stop is noticed within 50 ms.
+                    match rx.recv_timeout(Duration::from_nanos((left - TIMER_SPIN_NS).min(50_000_000))) {
                         Ok(m) => Some(m),
                         Err(RecvTimeoutError::Timeout) => None,
                         Err(RecvTimeoutError::Disconnected) => break,
                     }
                 }
             }
-            // With a batch running and polling allowed, poll for its answer first.
-            None if in_flight > 0 && spin_ns > 0 => match spin_recv(&rx, t0, elapsed_ns(t0) + spin_ns) {
-                Ok(Some(m)) => Some(m),
-                Ok(None) => match rx.recv() {
-                    Ok(m) => Some(m),
-                    Err(_) => break,
-                },
+            None if poll => match spin_recv(&rx, t0, elapsed_ns(t0) + 50_000_000) {
+                Ok(m) => m,
                 Err(()) => break,
             },
             None => match rx.recv() {
@@ -596,81 +604,88 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
         let now_ns = elapsed_ns(t0);
         let now = SimTime(now_ns);
         let mut touched: Vec<usize> = Vec::new();
-        match msg {
-            None => {}
-            Some(Msg::ReleaseDone) => release_done = true,
-            Some(Msg::Failed(e)) => {
-                stop.store(true, Ordering::Relaxed);
-                failure.get_or_insert(e);
-            }
-            Some(Msg::Arrival { idx, at }) => {
-                released[idx] = true;
-                let rec = &mut records[idx];
-                rec.arrival = at;
-                rec.enqueued = now_ns;
-                if let (Some(c), Some(key)) = (cache.as_mut(), requests[idx].cache_key) {
-                    lookups += 1;
-                    let (lookup, payload) = c.lookup_payload(key, now);
-                    match lookup {
-                        hit @ (Lookup::Hit | Lookup::StaleHit) => {
-                            hits += 1;
-                            rec.cache = if hit == Lookup::Hit { CacheOutcome::Hit } else { CacheOutcome::StaleHit };
-                            rec.finish = Some(now_ns);
-                            last_finish = last_finish.max(now_ns);
-                            if payload.is_finite() {
-                                let p = payload as u32;
-                                rec.prediction = Some(p);
-                                rec.correct = Some(plan.split.labels[plan.split.row_of(rec.id)] == p);
-                            }
-                            continue;
-                        }
-                        Lookup::StaleMiss => rec.cache = CacheOutcome::StaleMiss,
-                        Lookup::Miss => rec.cache = CacheOutcome::Miss,
-                    }
+        // A worker's message first, then every release that is due.
+        let mut events: Vec<Msg> = msg.into_iter().collect();
+        while next_release < requests.len() && intended[next_release] <= now_ns && !stop.load(Ordering::Relaxed) {
+            events.push(Msg::Arrival { idx: next_release, at: now_ns });
+            next_release += 1;
+        }
+        for event in events {
+            match event {
+                Msg::Failed(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    failure.get_or_insert(e);
                 }
-                for (c, d) in devices.iter().enumerate() {
-                    views[c] = DeviceView { queue_len: d.queue.len(), in_service: d.in_service, ..views[c] };
-                }
-                let di = router.route(&candidates, &views, now);
-                let dev = &mut devices[di];
-                rec.device = Some(di);
-                if stop.load(Ordering::Relaxed) || (dev.idle.is_empty() && dev.queue.len() as u64 >= dev.capacity) {
-                    rec.dropped = true;
-                    dev.dropped += 1;
-                } else {
-                    dev.queue.push_back((idx, now_ns));
-                    touched.push(di);
-                }
-            }
-            Some(Msg::Done(done)) => {
-                let dev = &mut devices[done.device];
-                let n = done.idxs.len();
-                dev.in_service -= n;
-                dev.idle.push(done.server);
-                dev.busy_ns += done.run_end - done.run_start;
-                dev.completed += n as u64;
-                dev.batcher.batch_done(n, SimTime(done.run_end - done.run_start));
-                batch_runs.push((done.run_end - done.run_start) as f64 / 1e6);
-                last_finish = last_finish.max(done.run_end);
-                for (&idx, &p) in done.idxs.iter().zip(&done.predictions) {
+                Msg::Arrival { idx, at } => {
+                    released[idx] = true;
                     let rec = &mut records[idx];
-                    rec.start = Some(done.run_start);
-                    rec.finish = Some(done.run_end);
-                    rec.ort_ns = Some(done.run_end - done.run_start);
-                    rec.prediction = Some(p);
-                    rec.correct = Some(plan.split.labels[plan.split.row_of(rec.id)] == p);
-                    rec.returned = Some(now_ns);
-                    let dispatch = rec.dispatch.unwrap_or(done.run_start);
-                    rec.overhead_ns = Some(
-                        rec.enqueued.saturating_sub(rec.arrival)
-                            + done.run_start.saturating_sub(dispatch)
-                            + now_ns.saturating_sub(done.run_end),
-                    );
+                    rec.arrival = at;
+                    rec.enqueued = at;
                     if let (Some(c), Some(key)) = (cache.as_mut(), requests[idx].cache_key) {
-                        c.insert_payload(key, now, p as f32);
+                        lookups += 1;
+                        let (lookup, payload) = c.lookup_payload(key, now);
+                        match lookup {
+                            hit @ (Lookup::Hit | Lookup::StaleHit) => {
+                                hits += 1;
+                                rec.cache = if hit == Lookup::Hit { CacheOutcome::Hit } else { CacheOutcome::StaleHit };
+                                rec.finish = Some(at);
+                                rec.returned = Some(at);
+                                last_finish = last_finish.max(at);
+                                if payload.is_finite() {
+                                    let p = payload as u32;
+                                    rec.prediction = Some(p);
+                                    rec.correct = Some(plan.split.labels[plan.split.row_of(rec.id)] == p);
+                                }
+                                continue;
+                            }
+                            Lookup::StaleMiss => rec.cache = CacheOutcome::StaleMiss,
+                            Lookup::Miss => rec.cache = CacheOutcome::Miss,
+                        }
+                    }
+                    for (c, d) in devices.iter().enumerate() {
+                        views[c] = DeviceView { queue_len: d.queue.len(), in_service: d.in_service, ..views[c] };
+                    }
+                    let di = router.route(&candidates, &views, now);
+                    let dev = &mut devices[di];
+                    rec.device = Some(di);
+                    if stop.load(Ordering::Relaxed) || (dev.idle.is_empty() && dev.queue.len() as u64 >= dev.capacity) {
+                        rec.dropped = true;
+                        dev.dropped += 1;
+                    } else {
+                        dev.queue.push_back((idx, now_ns));
+                        touched.push(di);
                     }
                 }
-                touched.push(done.device);
+                Msg::Done(done) => {
+                    let dev = &mut devices[done.device];
+                    let n = done.idxs.len();
+                    dev.in_service -= n;
+                    dev.idle.push(done.server);
+                    dev.busy_ns += done.run_end - done.run_start;
+                    dev.completed += n as u64;
+                    dev.batcher.batch_done(n, SimTime(done.run_end - done.run_start));
+                    batch_runs.push((done.run_end - done.run_start) as f64 / 1e6);
+                    last_finish = last_finish.max(now_ns);
+                    for (&idx, &p) in done.idxs.iter().zip(&done.predictions) {
+                        let rec = &mut records[idx];
+                        rec.start = Some(done.run_start);
+                        rec.finish = Some(done.run_end);
+                        rec.ort_ns = Some(done.run_end - done.run_start);
+                        rec.prediction = Some(p);
+                        rec.correct = Some(plan.split.labels[plan.split.row_of(rec.id)] == p);
+                        rec.returned = Some(now_ns);
+                        let dispatch = rec.dispatch.unwrap_or(done.run_start);
+                        rec.overhead_ns = Some(
+                            rec.enqueued.saturating_sub(rec.arrival)
+                                + done.run_start.saturating_sub(dispatch)
+                                + now_ns.saturating_sub(done.run_end),
+                        );
+                        if let (Some(c), Some(key)) = (cache.as_mut(), requests[idx].cache_key) {
+                            c.insert_payload(key, now, p as f32);
+                        }
+                    }
+                    touched.push(done.device);
+                }
             }
         }
         // Devices whose timer is due, and devices that changed, get the batcher's decision.
@@ -684,7 +699,6 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
         }
     }
     stop.store(true, Ordering::Relaxed);
-    release.join().map_err(|_| ReplayError::Harness("the release thread panicked".into()))?;
     for d in &mut devices {
         d.senders.clear();
     }
@@ -781,33 +795,7 @@ fn dispatch(
     }
 }
 
-fn release_loop(t0: Instant, intended: &[u64], tx: &Sender<Msg>, stop: &AtomicBool) {
-    const SPIN: u64 = 150_000;
-    for (idx, &at) in intended.iter().enumerate() {
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                tx.send(Msg::ReleaseDone).ok();
-                return;
-            }
-            let now = elapsed_ns(t0);
-            if now >= at {
-                break;
-            }
-            let left = at - now;
-            if left > SPIN {
-                // Sleep in slices so a stop is noticed within 50 ms.
-                thread::sleep(Duration::from_nanos((left - SPIN).min(50_000_000)));
-            } else {
-                std::hint::spin_loop();
-            }
-        }
-        if tx.send(Msg::Arrival { idx, at: elapsed_ns(t0) }).is_err() {
-            return;
-        }
-    }
-    tx.send(Msg::ReleaseDone).ok();
-}
-
+/// Runs the batches it is handed; `poll`: busy-waits for the next one instead of blocking.
 fn worker(
     mut model: OrtModel,
     device: usize,
@@ -815,12 +803,11 @@ fn worker(
     split: &TestSplit,
     jobs: Receiver<Job>,
     tx: Sender<Msg>,
-    spin: Duration,
+    poll: bool,
 ) {
     let next = |jobs: &Receiver<Job>| -> Option<Job> {
-        if !spin.is_zero() {
-            let until = Instant::now() + spin;
-            while Instant::now() < until {
+        if poll {
+            loop {
                 match jobs.try_recv() {
                     Ok(j) => return Some(j),
                     Err(mpsc::TryRecvError::Disconnected) => return None,
@@ -849,6 +836,91 @@ fn worker(
             }
         }
     }
+}
+
+/// Consecutive runs of one batch size in a calibration block.
+pub const CALIBRATION_BLOCK: usize = 10;
+
+/// Batch times measured the way a replay runs batches.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WorkerTimes {
+    /// Whether the worker and the caller polled.
+    pub polling: bool,
+    /// Per batch size, every run: hand-over to the worker → answer back on the calling thread,
+    /// ms (how long a replay's server is busy with the batch).
+    pub occupancy_ms: Vec<Vec<f64>>,
+    /// Per batch size, every run: the ONNX Runtime run alone, ms.
+    pub run_ms: Vec<Vec<f64>>,
+}
+
+/// Times batches through the replay's own worker path: each batch is handed over a channel to a
+/// worker thread that owns `model`, built there from test rows (different rows every time, as in
+/// a replay), run, and its answer sent back. Each size runs in blocks of [`CALIBRATION_BLOCK`]
+/// consecutive batches — a replay runs similar sizes back to back, and a session switching shape
+/// every run is measurably slower (5–10 % here) — and the blocks of all sizes are interleaved
+/// round after round, so slow drift spreads over every size; `repeats` runs per size in all.
+/// This is what `calibrate` measures, so that `simulate` models a server's busy time as a replay
+/// sees it, thread hand-offs included; `poll` as in [`ReplayOptions::poll`] (one worker).
+pub fn time_through_worker(
+    model: OrtModel,
+    split: &TestSplit,
+    sizes: &[usize],
+    repeats: usize,
+    poll: bool,
+) -> Result<WorkerTimes, ReplayError> {
+    let poll = polling(poll, 1);
+    let split = Arc::new(split.clone());
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let (jtx, jrx) = mpsc::channel::<Job>();
+    let handle = {
+        let split = split.clone();
+        thread::spawn(move || worker(model, 0, 0, &split, jrx, tx, poll))
+    };
+    let t0 = Instant::now();
+    let mut times = WorkerTimes {
+        polling: poll,
+        occupancy_ms: vec![Vec::with_capacity(repeats); sizes.len()],
+        run_ms: vec![Vec::with_capacity(repeats); sizes.len()],
+    };
+    let mut next_id = 0u64;
+    let gone = || ReplayError::Harness("the calibration worker died".into());
+    let mut left = vec![repeats; sizes.len()];
+    while left.iter().any(|&l| l > 0) {
+        for (i, &b) in sizes.iter().enumerate() {
+            let block = left[i].min(CALIBRATION_BLOCK);
+            left[i] -= block;
+            for _ in 0..block {
+                let ids: Vec<u64> = (next_id..next_id + b as u64).collect();
+                next_id += b as u64;
+                let sent = elapsed_ns(t0);
+                jtx.send(Job { t0, idxs: (0..b).collect(), ids }).map_err(|_| gone())?;
+                let answer = if poll {
+                    loop {
+                        match rx.try_recv() {
+                            Ok(m) => break Ok(m),
+                            Err(mpsc::TryRecvError::Empty) => std::hint::spin_loop(),
+                            Err(mpsc::TryRecvError::Disconnected) => break Err(gone()),
+                        }
+                    }
+                } else {
+                    rx.recv().map_err(|_| gone())
+                };
+                match answer {
+                    Ok(Msg::Done(d)) => {
+                        let back = elapsed_ns(t0);
+                        times.occupancy_ms[i].push((back - sent) as f64 / 1e6);
+                        times.run_ms[i].push((d.run_end - d.run_start) as f64 / 1e6);
+                    }
+                    Ok(Msg::Failed(e)) => return Err(e),
+                    Ok(Msg::Arrival { .. }) => return Err(gone()),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    drop(jtx);
+    handle.join().map_err(|_| gone())?;
+    Ok(times)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -945,6 +1017,7 @@ fn summarize(
             })
             .collect(),
         cache_hit_ratio: (lookups > 0).then(|| hits as f64 / lookups as f64),
+        polling: polling(opts.poll, plan.devices.iter().map(|d| d.servers as usize).sum()),
         quality: accuracy,
         drop_rate: ratio(dropped as f64, arrived as f64),
         slo: plan.slo_ms.map(|slo| SloResult {

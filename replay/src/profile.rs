@@ -1,10 +1,10 @@
 //! Service-time profiles: what `servesim calibrate` measures and `servesim simulate --profile`
 //! uses.
 //!
-//! A profile is a TOML file, schema `servesim.service-profile/1`:
+//! A profile is a TOML file, schema `servesim.service-profile/2`:
 //!
 //! ```toml
-//! schema = "servesim.service-profile/1"
+//! schema = "servesim.service-profile/2"
 //! created_by = "servesim 0.1.0 (abc1234)"
 //! models_dir = "models/course"
 //! use = "table"              # which service model simulate takes: table | affine | affine_floor
@@ -24,10 +24,12 @@
 //! warmup = 5                 # untimed runs of each batch size first
 //! repeats = 30               # timed runs of each batch size
 //! batch = [1, 2, 4, 8, 16, 32]
-//! median_ms = […]            # per batch size: median, 10th and 90th percentile of the runs
-//! p10_ms = […]
-//! p90_ms = […]
+//! median_ms = […]            # per batch size: median, 10th and 90th percentile of the busy
+//! p10_ms = […]               # time of a server: batch handed to a worker thread → answer back,
+//! p90_ms = […]               # measured through the replay's own worker path
 //! samples_ms = [[…], …]      # every timed run, per batch size
+//! run_median_ms = […]        # the ONNX Runtime run alone (median): the rest is thread hand-off
+//! polling = true             # the threads busy-waited for each other (replay's default)
 //! affine = { a_ms = …, b_ms = …, r2 = …, residuals_ms = […] }              # a + b·B (vs medians)
 //! affine_floor = { a_ms = …, b_ms = …, floor_ms = …, r2 = …, residuals_ms = […] }  # max(c, a + b·B)
 //! ```
@@ -42,7 +44,7 @@ use crate::fit::{AffineFit, AffineFloorFit};
 use crate::model::card_id;
 
 /// The schema tag.
-pub const PROFILE_SCHEMA: &str = "servesim.service-profile/1";
+pub const PROFILE_SCHEMA: &str = "servesim.service-profile/2";
 
 /// Which measured model `simulate` takes from a profile entry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,6 +140,14 @@ pub struct Entry {
     /// Every timed run, ms: one list per batch size.
     #[serde(default)]
     pub samples_ms: Vec<Vec<f64>>,
+    /// Median of the ONNX Runtime run alone per batch size, ms (the rest of `median_ms` is the
+    /// hand-off to the worker thread and back).
+    #[serde(default)]
+    pub run_median_ms: Vec<f64>,
+    /// Whether the worker and the measuring thread polled (busy-waited) for each other; a
+    /// replay that blocks pays tens of µs more per hand-off.
+    #[serde(default)]
+    pub polling: bool,
     /// `a + b·B` fitted to the medians.
     pub affine: Option<AffineFit>,
     /// `max(c, a + b·B)` fitted to the medians.
@@ -176,14 +186,26 @@ impl Profile {
         let bad = |reason: String| ReplayError::Profile { path: path.to_path_buf(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
         let p: Profile = toml::from_str(&text).map_err(|e| bad(format!("not a service profile: {e}")))?;
+        if p.schema == "servesim.service-profile/1" {
+            return Err(bad(format!(
+                "schema `{}` is stale: it timed ONNX Runtime runs alone, not a server's busy time through the \
+                 replay's worker path (`{PROFILE_SCHEMA}`); re-run `servesim calibrate`",
+                p.schema
+            )));
+        }
         if p.schema != PROFILE_SCHEMA {
             return Err(bad(format!("schema `{}`, expected `{PROFILE_SCHEMA}`", p.schema)));
         }
         for (i, e) in p.entries.iter().enumerate() {
             let n = e.batch.len();
-            if n == 0 || e.median_ms.len() != n || e.p10_ms.len() != n || e.p90_ms.len() != n {
+            if n == 0
+                || e.median_ms.len() != n
+                || e.p10_ms.len() != n
+                || e.p90_ms.len() != n
+                || e.run_median_ms.len() != n
+            {
                 return Err(bad(format!(
-                    "entries[{i}]: batch, median_ms, p10_ms and p90_ms need equal, non-zero lengths"
+                    "entries[{i}]: batch, median_ms, p10_ms, p90_ms and run_median_ms need equal, non-zero lengths"
                 )));
             }
             if let Some(s) = e.service(p.use_model) {

@@ -174,7 +174,12 @@ fn a_short_replay_completes_with_scored_records() {
     assert!(!s.partial);
     for rec in r.records.iter().filter(|r| r.finish.is_some()) {
         let (d, st, f) = (rec.dispatch.unwrap(), rec.start.unwrap(), rec.finish.unwrap());
-        assert!(rec.enqueued <= d && d <= st && st <= f, "{rec:?}");
+        let back = rec.returned.unwrap();
+        assert!(rec.enqueued <= d && d <= st && st <= f && f <= back, "{rec:?}");
+        // Released on the scheduling thread itself: no hand-off before the queue.
+        assert_eq!(rec.enqueued, rec.arrival, "{rec:?}");
+        // Latency ends when the answer is back on the scheduling thread.
+        assert_eq!(rec.latency_ns(), Some(back - rec.arrival));
         assert!(rec.batch_size >= 1 && rec.batch_size <= 8);
     }
     assert!(s.variants.iter().all(|v| v.accuracy.is_some_and(|a| a > 0.3)), "{:?}", s.variants);

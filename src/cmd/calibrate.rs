@@ -18,7 +18,9 @@ Examples:
   servesim simulate --scenario my.toml --profile profiles/tiny.toml --models models/tiny
 
 Per variant and thread setting: warm-up runs of every batch size, then --repeats timed runs
-(interleaved over batch sizes); median, p10 and p90; least-squares fits of a + b·B and
+(interleaved over batch sizes), each through the replay's own worker path (batch handed to a
+worker thread, built from test rows, run, answer back: a server's busy time as `replay` sees
+it; the ONNX Runtime run alone is reported beside it); median, p10 and p90; least-squares fits of a + b·B and
 max(c, a + b·B) with R² and residuals. The profile records each model's id and this machine:
 `simulate --profile` refuses it for other models or another machine (stale).")]
 pub struct CalibrateArgs {
@@ -40,6 +42,15 @@ pub struct CalibrateArgs {
     /// Timed runs of each batch size.
     #[arg(long, default_value_t = 30)]
     pub repeats: usize,
+    /// Which service model `simulate` takes from the profile: the medians per size (`table`),
+    /// a fit (`affine`, `affine_floor`), batch-1 runs resampled (`empirical`), or every size's
+    /// runs resampled (`samples`: keeps the measured spread).
+    #[arg(long = "use", default_value = "table", value_parser = ["table", "affine", "affine_floor", "empirical", "samples"])]
+    pub use_model: String,
+    /// Block instead of polling while handing batches to the worker thread (as `replay
+    /// --no-poll` does); by default the threads busy-wait, as replays do by default.
+    #[arg(long)]
+    pub no_poll: bool,
     /// Profile file to write.
     #[arg(long, short = 'o', default_value = "profile.toml", value_name = "FILE")]
     pub out: PathBuf,
@@ -59,7 +70,10 @@ pub fn run(args: &CalibrateArgs) -> Result<Profile> {
     opts.batch = args.batch.clone();
     opts.warmup = args.warmup;
     opts.repeats = args.repeats;
-    let profile = calibrate(&opts, &mut |what| eprintln!("calibrating {what}"))?;
+    opts.poll = !args.no_poll;
+    let mut profile = calibrate(&opts, &mut |what| eprintln!("calibrating {what}"))?;
+    profile.use_model = serde_json::from_value(serde_json::Value::String(args.use_model.clone()))
+        .map_err(|e| input(format!("--use {}: {e}", args.use_model)))?;
     write_atomic(&args.out, profile.to_toml().as_bytes())?;
     println!(
         "profile -> {}  ({}, {} cores, ONNX Runtime {})",
@@ -70,9 +84,12 @@ pub fn run(args: &CalibrateArgs) -> Result<Profile> {
     );
     for e in &profile.entries {
         println!("{} ({}), {} thread(s):", e.variant, e.model_id, e.threads);
-        println!("  {:>6}{:>12}{:>12}{:>12}", "batch", "median ms", "p10 ms", "p90 ms");
+        println!("  {:>6}{:>12}{:>12}{:>12}{:>14}", "batch", "median ms", "p10 ms", "p90 ms", "ORT alone ms");
         for i in 0..e.batch.len() {
-            println!("  {:>6}{:>12.4}{:>12.4}{:>12.4}", e.batch[i], e.median_ms[i], e.p10_ms[i], e.p90_ms[i]);
+            println!(
+                "  {:>6}{:>12.4}{:>12.4}{:>12.4}{:>14.4}",
+                e.batch[i], e.median_ms[i], e.p10_ms[i], e.p90_ms[i], e.run_median_ms[i]
+            );
         }
         if let Some(f) = &e.affine {
             println!("  a + b·B: a {:.4} ms  b {:.6} ms  R² {:.4}", f.a_ms, f.b_ms, f.r2);

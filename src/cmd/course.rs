@@ -621,7 +621,7 @@ fn validation_figure(c: &mut Course, models: &Path, profile: &Path) -> Result<()
         warmup: 5,
         requests: Some(2000),
         seed: None,
-        worker_spin_us: 0,
+        no_poll: false,
         out: dir.clone(),
         scenario_source: Some("validation/scenario.toml".into()),
     };
@@ -702,7 +702,7 @@ fn quantization_gate(c: &mut Course, models: &Path, final_out: &Path) -> Result<
         warmup: 5,
         default_queue_capacity: 10_000,
         stop: Some(crate::cmd::replay::ctrl_c()?),
-        worker_spin_us: 0,
+        poll: true,
     };
     let (baseline_dir, replayed) = crate::cmd::replay::write_run(
         &config,

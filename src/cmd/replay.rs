@@ -61,10 +61,12 @@ pub struct ReplayArgs {
     /// Queue bound of devices whose scenario sets no `queue_capacity`.
     #[arg(long, default_value_t = 10_000)]
     pub queue_capacity: u64,
-    /// How long an idle worker polls for its next batch before blocking, µs (0: block at once).
-    /// Polling saves the tens of µs of waking a thread but keeps a core busy while it lasts.
-    #[arg(long, default_value_t = 0, value_name = "US")]
-    pub worker_spin_us: u64,
+    /// Block instead of polling. By default the worker threads and the scheduling thread
+    /// busy-wait for each other when there is a core for each: hand-offs then cost a few µs at
+    /// any load instead of 15–70 µs that grow with it (the calibration profile should be made
+    /// the same way: `calibrate --no-poll`).
+    #[arg(long)]
+    pub no_poll: bool,
     /// Parent directory of the run directory.
     #[arg(long, short = 'o', default_value = "runs", value_name = "DIR")]
     pub out: PathBuf,
@@ -86,7 +88,7 @@ struct ReplaySettings {
     threads: usize,
     warmup: usize,
     default_queue_capacity: u64,
-    worker_spin_us: u64,
+    poll: bool,
     machine: replay::profile::Machine,
     onnxruntime_library: String,
 }
@@ -177,7 +179,7 @@ pub fn run(args: &ReplayArgs) -> Result<(PathBuf, ReplayResult)> {
         warmup: args.warmup,
         default_queue_capacity: args.queue_capacity,
         stop: Some(ctrl_c()?),
-        worker_spin_us: args.worker_spin_us,
+        poll: !args.no_poll,
     };
     let dir = write_run(&config, &loaded.source, &args.models, &requests, trace_ref, &opts, &args.out)?;
     if args.json {
@@ -249,7 +251,7 @@ pub(crate) fn write_run(
             threads: opts.threads,
             warmup: opts.warmup,
             default_queue_capacity: opts.default_queue_capacity,
-            worker_spin_us: opts.worker_spin_us,
+            poll: opts.poll,
             machine: replay::profile::Machine::current(),
             onnxruntime_library: replay::runtime::library_path()?.display().to_string(),
         },

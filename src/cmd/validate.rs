@@ -56,9 +56,10 @@ pub struct ValidateArgs {
     /// Run seed (overrides the scenario's).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// How long an idle replay worker polls before blocking, µs (see `servesim replay`).
-    #[arg(long, default_value_t = 0, value_name = "US")]
-    pub worker_spin_us: u64,
+    /// Block instead of polling (see `servesim replay --help`); the profile should have been
+    /// measured the same way.
+    #[arg(long)]
+    pub no_poll: bool,
     /// Parent directory of the three output directories.
     #[arg(long, short = 'o', default_value = "runs", value_name = "DIR")]
     pub out: PathBuf,
@@ -159,7 +160,7 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
         warmup: args.warmup,
         default_queue_capacity: 10_000,
         stop: Some(crate::cmd::replay::ctrl_c()?),
-        worker_spin_us: args.worker_spin_us,
+        poll: !args.no_poll,
     };
     config.workload = None;
     // The runs sit beside the validation directory, so they name its trace relative to
