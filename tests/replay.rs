@@ -292,6 +292,8 @@ fn validate_keeps_both_runs_and_a_comparison() {
         "200",
         "--warmup",
         "1",
+        "--replays",
+        "2",
         "--out",
         s(&runs),
     ]);
@@ -300,6 +302,28 @@ fn validate_keeps_both_runs_and_a_comparison() {
         serde_json::from_str(&std::fs::read_to_string(val.join("comparison.json")).unwrap()).unwrap();
     for k in ["latency_ms_p50", "latency_ms_p90", "latency_ms_p99"] {
         assert!(c[k]["replay"].as_f64().unwrap() > 0.0 && c[k]["sim"].as_f64().unwrap() > 0.0, "{c}");
+        // The median of two replays lies in their range; the flag says whether the sim does.
+        let (lo, hi) = (c[k]["replay_range"][0].as_f64().unwrap(), c[k]["replay_range"][1].as_f64().unwrap());
+        let (rep, sim) = (c[k]["replay"].as_f64().unwrap(), c[k]["sim"].as_f64().unwrap());
+        assert!(lo <= rep && rep <= hi, "{c}");
+        assert_eq!(c[k]["sim_within_replay_range"].as_bool(), Some(lo <= sim && sim <= hi), "{c}");
+    }
+    // Two replays of the same inputs are two runs (their ids differ), both kept and named.
+    let replays: Vec<&str> = c["replay_runs"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    assert_eq!(replays.len(), 2);
+    assert_ne!(replays[0], replays[1]);
+    assert_eq!(manifest(&val)["runs"].as_array().unwrap().len(), 4);
+    // The sim again on the first replay's own busy times (the simulator's error alone): a run
+    // of its own, from a scenario file kept in the validation directory.
+    let explained = &c["sim_with_replay_service"];
+    assert!(explained["latency_ms_p99"]["relative_error"].as_f64().unwrap().is_finite(), "{c}");
+    let explained_run = runs.join(explained["sim_run"].as_str().unwrap());
+    assert_eq!(manifest(&explained_run)["kind"], "simulate");
+    assert!(val.join("scenario-replay-service.toml").is_file());
+    let resolved = std::fs::read_to_string(explained_run.join("config.resolved.toml")).unwrap();
+    assert!(resolved.contains("table_samples"), "{resolved}");
+    for r in &replays {
+        assert_eq!(manifest(&runs.join(r))["kind"], "replay");
     }
     let ks = c["ks_distance"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&ks));

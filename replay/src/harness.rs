@@ -613,7 +613,6 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
         for event in events {
             match event {
                 Msg::Failed(e) => {
-                    stop.store(true, Ordering::Relaxed);
                     failure.get_or_insert(e);
                 }
                 Msg::Arrival { idx, at } => {
@@ -698,7 +697,6 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
             dispatch(&mut devices[di], &plan.devices[di], di, t0, now, &mut records, requests)?;
         }
     }
-    stop.store(true, Ordering::Relaxed);
     for d in &mut devices {
         d.senders.clear();
     }
@@ -839,7 +837,7 @@ fn worker(
 }
 
 /// Consecutive runs of one batch size in a calibration block.
-pub const CALIBRATION_BLOCK: usize = 10;
+pub const CALIBRATION_BLOCK: usize = 50;
 
 /// Batch times measured the way a replay runs batches.
 #[derive(Clone, Debug, Default, PartialEq)]

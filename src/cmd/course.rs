@@ -622,6 +622,7 @@ fn validation_figure(c: &mut Course, models: &Path, profile: &Path) -> Result<()
         requests: Some(2000),
         seed: None,
         no_poll: false,
+        replays: 1,
         out: dir.clone(),
         scenario_source: Some("validation/scenario.toml".into()),
     };
@@ -712,6 +713,7 @@ fn quantization_gate(c: &mut Course, models: &Path, final_out: &Path) -> Result<
         trace_ref,
         &opts,
         &dir,
+        0,
     )
     .context("replaying the fp32 teacher (the quantization gate's baseline)")?;
     if replayed.summary.partial {

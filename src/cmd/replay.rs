@@ -89,6 +89,8 @@ struct ReplaySettings {
     warmup: usize,
     default_queue_capacity: u64,
     poll: bool,
+    /// Which of several replays of the same inputs (validate --replays); 0 for a single one.
+    repetition: u32,
     machine: replay::profile::Machine,
     onnxruntime_library: String,
 }
@@ -152,14 +154,25 @@ pub(crate) fn load_requests(
 }
 
 /// Replay run id: like simulate's, with the kind, models and replay settings in the key.
-fn run_id(resolved: &str, trace_id: &str, seed: u64, models: &[ModelRef], speed: f64, threads: usize) -> String {
+fn run_id(
+    resolved: &str,
+    trace_id: &str,
+    seed: u64,
+    models: &[ModelRef],
+    speed: f64,
+    threads: usize,
+    repetition: u32,
+) -> String {
     let config_hash = format!("sha256:{}", sha256_hex(resolved.as_bytes()));
     let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
-    let key = format!(
+    let mut key = format!(
         "servesim-run-v1\0replay\0{config_hash}\0{trace_id}\0{seed}\0{}\0{}\0{speed}\0{threads}",
         code_version().servesim,
         ids.join(",")
     );
+    if repetition > 0 {
+        key += &format!("\0repetition {repetition}");
+    }
     format!("run-{}", &sha256_hex(key.as_bytes())[..16])
 }
 
@@ -181,7 +194,7 @@ pub fn run(args: &ReplayArgs) -> Result<(PathBuf, ReplayResult)> {
         stop: Some(ctrl_c()?),
         poll: !args.no_poll,
     };
-    let dir = write_run(&config, &loaded.source, &args.models, &requests, trace_ref, &opts, &args.out)?;
+    let dir = write_run(&config, &loaded.source, &args.models, &requests, trace_ref, &opts, &args.out, 0)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&dir.1.summary)?);
     } else {
@@ -203,6 +216,7 @@ pub(crate) fn ctrl_c() -> Result<Arc<AtomicBool>> {
 }
 
 /// Replays and writes the run directory.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write_run(
     config: &sim::ScenarioConfig,
     scenario_source: &str,
@@ -211,6 +225,7 @@ pub(crate) fn write_run(
     trace_ref: TraceRef,
     opts: &ReplayOptions,
     out: &std::path::Path,
+    repetition: u32,
 ) -> Result<(PathBuf, ReplayResult)> {
     let plan = Plan::new(config, models)?;
     let model_refs: Vec<ModelRef> = plan
@@ -229,7 +244,7 @@ pub(crate) fn write_run(
     let result = replay(&plan, requests, opts)?;
     let resolved = config.to_toml();
     let config_hash = format!("sha256:{}", sha256_hex(resolved.as_bytes()));
-    let run_id = run_id(&resolved, &trace_ref.id, config.seed, &model_refs, opts.speed, opts.threads);
+    let run_id = run_id(&resolved, &trace_ref.id, config.seed, &model_refs, opts.speed, opts.threads, repetition);
     let mut dir = RunDir::create(out, &run_id)?;
     dir.write("config.resolved.toml", resolved.as_bytes())?;
     dir.write("summary.json", (serde_json::to_string_pretty(&result.summary)? + "\n").as_bytes())?;
@@ -252,6 +267,7 @@ pub(crate) fn write_run(
             warmup: opts.warmup,
             default_queue_capacity: opts.default_queue_capacity,
             poll: opts.poll,
+            repetition,
             machine: replay::profile::Machine::current(),
             onnxruntime_library: replay::runtime::library_path()?.display().to_string(),
         },

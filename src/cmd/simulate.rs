@@ -72,7 +72,7 @@ pub struct SimulateArgs {
 }
 
 /// The trace that drove a run, as the manifest names it.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub(crate) struct TraceRef {
     /// Trace id.
     pub(crate) id: String,

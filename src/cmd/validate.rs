@@ -60,7 +60,12 @@ pub struct ValidateArgs {
     /// measured the same way.
     #[arg(long)]
     pub no_poll: bool,
-    /// Parent directory of the three output directories.
+    /// Replay the trace this many times: the sim is compared with the median replay, and each
+    /// statistic gets the replays' range (a replay is a measurement; its spread from one run to
+    /// the next is the noise floor any sim-vs-replay error must be read against).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub replays: u32,
+    /// Parent directory of the output directories.
     #[arg(long, short = 'o', default_value = "runs", value_name = "DIR")]
     pub out: PathBuf,
     /// How manifests name the scenario file, when not by `scenario` (the course validates in a
@@ -72,15 +77,30 @@ pub struct ValidateArgs {
 /// Sim vs replay, one statistic.
 #[derive(Debug, Serialize)]
 struct Pair {
+    /// The median over the replays.
     replay: f64,
+    /// Smallest and largest value over the replays.
+    replay_range: [f64; 2],
     sim: f64,
     /// (sim − replay) / replay.
     relative_error: f64,
+    /// The sim lies within the replays' range.
+    sim_within_replay_range: bool,
 }
 
 impl Pair {
-    fn new(replay: f64, sim: f64) -> Pair {
-        Pair { replay, sim, relative_error: if replay != 0.0 { (sim - replay) / replay } else { f64::NAN } }
+    /// `replays`: the statistic in each replay.
+    fn new(replays: &[f64], sim: f64) -> Pair {
+        let replay = replay::fit::quantile(replays, 0.5);
+        let lo = replays.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = replays.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        Pair {
+            replay,
+            replay_range: [lo, hi],
+            sim,
+            relative_error: if replay != 0.0 { (sim - replay) / replay } else { f64::NAN },
+            sim_within_replay_range: lo <= sim && sim <= hi,
+        }
     }
 }
 
@@ -88,7 +108,10 @@ impl Pair {
 struct Comparison {
     schema: &'static str,
     scenario: String,
+    /// The first replay.
     replay_run: String,
+    /// Every replay (`--replays`).
+    replay_runs: Vec<String>,
     sim_run: String,
     profile: String,
     profile_sha256: String,
@@ -98,12 +121,24 @@ struct Comparison {
     latency_ms_p90: Pair,
     latency_ms_p99: Pair,
     latency_ms_mean: Pair,
-    /// sup |F_replay − F_sim| over the completed requests' latencies.
+    /// sup |F_replay − F_sim| over the completed requests' latencies (every replay's pooled).
     ks_distance: f64,
     mean_batch_size: Pair,
     /// sim − replay.
     mean_batch_size_difference: f64,
     dropped: (u64, u64),
+    /// The sim again, given the busy times the first replay itself measured: the error left is
+    /// the simulator's (queueing, batching, routing), not the profile's.
+    sim_with_replay_service: Explained,
+}
+
+/// The sim given the first replay's measured busy times, against that replay.
+#[derive(Debug, Serialize)]
+struct Explained {
+    sim_run: String,
+    latency_ms_p50: Pair,
+    latency_ms_p90: Pair,
+    latency_ms_p99: Pair,
 }
 
 /// Two-sample Kolmogorov–Smirnov distance.
@@ -118,6 +153,9 @@ pub(crate) fn ks_distance(a: &[f64], b: &[f64]) -> f64 {
 pub fn run(args: &ValidateArgs) -> Result<()> {
     if !(args.speed > 0.0 && args.speed.is_finite()) {
         return Err(input(format!("--speed must be a positive number, got {}", args.speed)));
+    }
+    if args.replays == 0 {
+        return Err(input("--replays: must be at least 1"));
     }
     let mut loaded = scenario::load(&args.scenario)?;
     if let Some(label) = &args.scenario_source {
@@ -167,12 +205,17 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     // themselves: the path stays true when the directory is renamed into place or moved whole.
     let final_trace = format!("../{val_id}/trace.parquet");
     let trace_ref = TraceRef { id: trace_id.clone(), source: final_trace.clone(), requests: n };
-    let (replay_dir, replayed) =
-        write_run(&config, &loaded.source, &args.models, &trace.requests, trace_ref, &opts, &args.out)?;
-    crate::cmd::replay::print_summary(&replayed, &replay_dir);
-    if replayed.summary.partial {
-        return Err(input("validate: the replay was stopped; no comparison written"));
+    let mut replays = Vec::new();
+    for k in 0..args.replays {
+        let (dir, replayed) =
+            write_run(&config, &loaded.source, &args.models, &trace.requests, trace_ref.clone(), &opts, &args.out, k)?;
+        crate::cmd::replay::print_summary(&replayed, &dir);
+        if replayed.summary.partial {
+            return Err(input("validate: the replay was stopped; no comparison written"));
+        }
+        replays.push((dir, replayed));
     }
+    let replay_dir = replays[0].0.clone();
 
     let sim_args = SimulateArgs {
         scenario: args.scenario.clone(),
@@ -194,27 +237,79 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
         return Err(input("validate: [llm] scenarios are not replayed"));
     };
     let sim_lat: Vec<f64> = records.iter().filter_map(|r| r.finish.map(|f| (f - r.arrival).as_millis_f64())).collect();
-    let rep_lat: Vec<f64> = replayed.records.iter().filter_map(|r| r.latency_ns()).map(|l| l as f64 / 1e6).collect();
+
+    // The sim again, given the busy times the first replay measured (dispatch → answer back,
+    // per variant and batch size): what error is left belongs to the simulator, not the profile.
+    let first = &replays[0].1;
+    let mut measured: std::collections::BTreeMap<String, std::collections::BTreeMap<u32, Vec<f64>>> =
+        Default::default();
+    let mut seen = std::collections::HashSet::new();
+    for r in &first.records {
+        let (Some(d), Some(server), Some(sent), Some(back)) = (r.device, r.server, r.dispatch, r.returned) else {
+            continue;
+        };
+        if r.batch_size > 0 && seen.insert((d, server, sent)) {
+            let variant = first.summary.devices[d].variant.clone();
+            measured.entry(variant).or_default().entry(r.batch_size).or_default().push((back - sent) as f64 / 1e6);
+        }
+    }
+    let mut explained = sim_config.clone();
+    for dev in &mut explained.devices {
+        if let Some(m) = dev.variant.as_ref().and_then(|v| measured.get(v)) {
+            dev.service = Some(sim::service::ServiceSpec::TableSamples {
+                batch: m.keys().copied().collect(),
+                samples_ms: m.values().cloned().collect(),
+            });
+        }
+    }
+    dir.write("scenario-replay-service.toml", explained.to_toml().as_bytes())?;
+    let explained_args = SimulateArgs {
+        scenario: dir.path("scenario-replay-service.toml").display().to_string(),
+        profile: None,
+        models: None,
+        scenario_source: Some(format!("../{val_id}/scenario-replay-service.toml")),
+        ..sim_args
+    };
+    let (explained_dir, explained_outcome) = crate::cmd::simulate::run_full(&explained_args)?;
+    let Outcome::Classic(sim::RunResult { records: Some(explained_records), .. }) = explained_outcome else {
+        return Err(input("validate: [llm] scenarios are not replayed"));
+    };
+    let explained_lat: Vec<f64> =
+        explained_records.iter().filter_map(|r| r.finish.map(|f| (f - r.arrival).as_millis_f64())).collect();
+    let rep_lats: Vec<Vec<f64>> = replays
+        .iter()
+        .map(|(_, r)| r.records.iter().filter_map(|r| r.latency_ns()).map(|l| l as f64 / 1e6).collect())
+        .collect();
+    let pooled: Vec<f64> = rep_lats.concat();
     let q = replay::fit::quantile;
-    let rs = &replayed.summary;
+    let each = |f: &dyn Fn(usize) -> f64| -> Vec<f64> { (0..replays.len()).map(f).collect() };
+    let quantile_pair = |p: f64| Pair::new(&each(&|k| q(&rep_lats[k], p)), q(&sim_lat, p));
+    let mean_batch = Pair::new(&each(&|k| replays[k].1.summary.mean_batch_size), summary.batches.mean_size);
     let name = |p: &std::path::Path| p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
     let cmp = Comparison {
         schema: "servesim.validation/1",
         scenario: config.name.clone(),
         replay_run: name(&replay_dir),
+        replay_runs: replays.iter().map(|(d, _)| name(d)).collect(),
         sim_run: name(&sim_dir),
         profile: args.profile.display().to_string(),
         profile_sha256,
         speed: args.speed,
         requests: n,
-        latency_ms_p50: Pair::new(q(&rep_lat, 0.5), q(&sim_lat, 0.5)),
-        latency_ms_p90: Pair::new(q(&rep_lat, 0.9), q(&sim_lat, 0.9)),
-        latency_ms_p99: Pair::new(q(&rep_lat, 0.99), q(&sim_lat, 0.99)),
-        latency_ms_mean: Pair::new(rs.latency_ms.mean, summary.latency_ms.mean),
-        ks_distance: ks_distance(&rep_lat, &sim_lat),
-        mean_batch_size: Pair::new(rs.mean_batch_size, summary.batches.mean_size),
-        mean_batch_size_difference: summary.batches.mean_size - rs.mean_batch_size,
-        dropped: (rs.requests.dropped, summary.requests.dropped),
+        latency_ms_p50: quantile_pair(0.5),
+        latency_ms_p90: quantile_pair(0.9),
+        latency_ms_p99: quantile_pair(0.99),
+        latency_ms_mean: Pair::new(&each(&|k| replays[k].1.summary.latency_ms.mean), summary.latency_ms.mean),
+        ks_distance: ks_distance(&pooled, &sim_lat),
+        mean_batch_size_difference: summary.batches.mean_size - mean_batch.replay,
+        mean_batch_size: mean_batch,
+        dropped: (replays.iter().map(|(_, r)| r.summary.requests.dropped).sum(), summary.requests.dropped),
+        sim_with_replay_service: Explained {
+            sim_run: name(&explained_dir),
+            latency_ms_p50: Pair::new(&[q(&rep_lats[0], 0.5)], q(&explained_lat, 0.5)),
+            latency_ms_p90: Pair::new(&[q(&rep_lats[0], 0.9)], q(&explained_lat, 0.9)),
+            latency_ms_p99: Pair::new(&[q(&rep_lats[0], 0.99)], q(&explained_lat, 0.99)),
+        },
     };
     let json = serde_json::to_string_pretty(&cmp)? + "\n";
     dir.write("comparison.json", json.as_bytes())?;
@@ -234,7 +329,11 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
         "config_hash": format!("sha256:{}", sha256_hex(config.to_toml().as_bytes())),
         "trace": {"id": trace_id, "source": "trace.parquet", "requests": n},
         "seed": config.seed,
-        "runs": [cmp.replay_run, cmp.sim_run],
+        "runs": cmp
+            .replay_runs
+            .iter()
+            .chain([&cmp.sim_run, &cmp.sim_with_replay_service.sim_run])
+            .collect::<Vec<_>>(),
         "profile": profile_ref,
         "models": replay_models,
         "code": code_version(),
@@ -243,18 +342,35 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     dir.write("manifest.json", (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes())?;
     let path = dir.commit()?;
     println!("validation {val_id}  ->  {}", path.display());
-    println!("{:<14}{:>12}{:>12}{:>10}", "latency ms", "replay", "sim", "error");
+    println!(
+        "{:<14}{:>12}{:>22}{:>12}{:>10}  ({} replay(s): median and range)",
+        "latency ms",
+        "replay",
+        "replay range",
+        "sim",
+        "error",
+        replays.len()
+    );
     for (k, p) in [
         ("p50", &cmp.latency_ms_p50),
         ("p90", &cmp.latency_ms_p90),
         ("p99", &cmp.latency_ms_p99),
         ("mean", &cmp.latency_ms_mean),
     ] {
-        println!("{:<14}{:>12.4}{:>12.4}{:>9.1}%", k, p.replay, p.sim, 100.0 * p.relative_error);
+        let range = format!("{:.4}–{:.4}", p.replay_range[0], p.replay_range[1]);
+        let inside = if p.sim_within_replay_range { "  (within the range)" } else { "" };
+        println!("{:<14}{:>12.4}{:>22}{:>12.4}{:>9.1}%{inside}", k, p.replay, range, p.sim, 100.0 * p.relative_error);
     }
     println!(
         "KS distance {:.4}  mean batch size replay {:.3} sim {:.3}",
         cmp.ks_distance, cmp.mean_batch_size.replay, cmp.mean_batch_size.sim
+    );
+    let e = &cmp.sim_with_replay_service;
+    println!(
+        "sim given the first replay's own busy times (the simulator's error alone): p50 {:+.1}%  p90 {:+.1}%  p99 {:+.1}%",
+        100.0 * e.latency_ms_p50.relative_error,
+        100.0 * e.latency_ms_p90.relative_error,
+        100.0 * e.latency_ms_p99.relative_error
     );
     Ok(())
 }
