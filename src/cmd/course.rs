@@ -645,8 +645,9 @@ fn validation_figure(c: &mut Course, models: &Path, profile: &Path) -> Result<()
             "The int8 teacher on ONNX Runtime with dynamic batching (max 16, 1 ms) at 500 requests/s, 2,000 \
              requests released in real time, against the simulator running the same trace and batcher with \
              the calibrated profile. Errors (sim − replay)/replay: p50 {:+.1}%, p90 {:+.1}%, p99 {:+.1}%; \
-             KS distance {:.3}. The sim leaves out the harness's thread hand-offs and part of the spread: \
-             BENCHMARKS.md.",
+             KS distance {:.3}. The profile is each batch size's busy time measured through the replay's own \
+             worker path; what differs is mostly the machine's speed drifting between calibration and \
+             replay (BENCHMARKS.md).",
             err("p50"),
             err("p90"),
             err("p99"),

@@ -20,11 +20,13 @@ use traces::formats::SourceFormat;
 Examples:
   servesim calibrate --models models/tiny --out profile.toml
   servesim validate --scenario my.toml --models models/tiny --profile profile.toml --requests 3000
+  servesim validate -s my.toml --models models/tiny --profile profile.toml --replays 3
 
-Writes three directories under OUT: the replay run, the simulate run (with --records) and
-val-<id>/ with comparison.json (relative errors of p50/p90/p99 latency, the two-sample KS
-distance between the latency distributions, mean batch sizes) and trace.parquet, the trace both
-ran (arrival times already divided by --speed).")]
+Writes under OUT: the replay run(s), the simulate run (with --records), a second simulate run
+given the first replay's own busy times, and val-<id>/ with comparison.json (p50/p90/p99
+latency against the median replay, with the replays' range; the two-sample KS distance; mean
+batch sizes; the second sim's errors, which leave out the profile's), the scenario of the
+second sim, and trace.parquet, the trace all ran (arrival times already divided by --speed).")]
 pub struct ValidateArgs {
     /// Scenario: a TOML file or a built-in name.
     #[arg(long, short = 's', value_name = "FILE|NAME")]
