@@ -593,6 +593,16 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
         assert!(tree.contains(r.as_str().unwrap()) && !tree.contains("NO CONFIG"), "{tree}");
     }
     assert!(ok(&["lineage", a.to_str().unwrap()]).contains("course at"));
+    // Lineage by id alone: a figure, a trace and the calibration profile are found under --root.
+    let root = a.to_str().unwrap();
+    let tree = ok(&["lineage", window["figure_id"].as_str().unwrap(), "--root", root]);
+    assert!(tree.contains("figure batching-window") && !tree.contains("NO CONFIG"), "{tree}");
+    let tree = ok(&["lineage", trace_ids[0], "--root", root]);
+    assert!(tree.contains("traces/poisson.parquet"), "{tree}");
+    let profile_id = format!("prof-{}", &sha2_hex(&std::fs::read(&profile).unwrap())[..32]);
+    let tree = ok(&["lineage", &profile_id, "--root", tmp.path().to_str().unwrap()]);
+    assert!(tree.contains("profile prof-") && tree.contains("teacher-int8 = model mdl-"), "{tree}");
+    bad_input(&["lineage", "run-0000000000000000", "--root", root], &["run-0000000000000000", "no artifact"]);
     // The measured quantization gate: fp32 teacher (baseline) vs int8 teacher (candidate),
     // both replayed; the decision's quality evidence is each replay's measured accuracy, and
     // lineage walks from the decision to both runs (paths valid after the rename).

@@ -65,10 +65,74 @@ pub struct AuditArgs {
 Examples:
   servesim lineage runs/run-aaaa
   servesim lineage gates/gate-cccc
-  servesim lineage ../shared/traces/AzureLLMInferenceTrace_conv.csv")]
+  servesim lineage ../shared/traces/AzureLLMInferenceTrace_conv.csv
+  servesim lineage run-3f2a9c0d1e2b4a5c            # an id: found under --root (default .)
+  servesim lineage fig-9d1c… --root course
+
+An id is found by what carries it: run-/val-/gate-/swp- directories, fig- in a course's
+index.json, mdl- in a model card, tr- in a course's traces/index.json or a run's manifest,
+prof- a calibration profile (prof- + SHA-256 of the file). Directories named target, .git and
+.cache are not searched.")]
 pub struct LineageArgs {
-    /// A run directory, a gate decision directory or a trace file.
+    /// An artifact: a path (run, validation, gate decision or sweep directory, course or model
+    /// directory, figure data, model card, calibration profile, trace file) or an id.
     pub path: PathBuf,
+    /// Where to look for an id.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub root: PathBuf,
+}
+
+/// The id kinds `lineage` can look up.
+const ID_PREFIXES: [&str; 8] = ["run-", "val-", "gate-", "swp-", "fig-", "mdl-", "tr-", "prof-"];
+
+/// Finds the artifact that carries `id` under `root`: its path, or for a trace id only known
+/// from manifests, a note of the runs that used it.
+fn find_id(id: &str, root: &Path) -> Result<PathBuf> {
+    let walk = walkdir::WalkDir::new(root).max_depth(6).into_iter().filter_entry(|e| {
+        let name = e.file_name().to_string_lossy();
+        !(e.file_type().is_dir()
+            && (name == "target" || name == ".git" || name == ".cache" || name.starts_with(".tmp-")))
+    });
+    let mut used_by: Vec<PathBuf> = Vec::new();
+    for entry in walk.filter_map(|e| e.ok()) {
+        let p = entry.path();
+        let name = entry.file_name().to_string_lossy();
+        if entry.file_type().is_dir() {
+            if name == id && (p.join("manifest.json").is_file() || p.join("decision.json").is_file()) {
+                return Ok(p.to_path_buf());
+            }
+            continue;
+        }
+        if id.starts_with("mdl-") && name.ends_with(".card.json") {
+            if read_json(p).is_ok_and(|v| v["id"] == id) {
+                return Ok(p.to_path_buf());
+            }
+        } else if id.starts_with("fig-") && name == "index.json" {
+            let v = read_json(p).unwrap_or_default();
+            if let Some(f) = v.as_array().into_iter().flatten().find(|f| f["figure_id"] == id) {
+                return Ok(p.with_file_name(format!("{}.json", f["id"].as_str().unwrap_or(""))));
+            }
+        } else if id.starts_with("tr-") && name == "index.json" {
+            let v = read_json(p).unwrap_or_default();
+            if let Some(t) = v.as_array().into_iter().flatten().find(|t| t["stats"]["trace_id"] == id) {
+                return Ok(p.with_file_name(t["file"].as_str().unwrap_or("")));
+            }
+        } else if id.starts_with("tr-") && name == "manifest.json" {
+            if read_json(p).is_ok_and(|v| v["trace"]["id"] == id) {
+                used_by.extend(p.parent().map(Path::to_path_buf));
+            }
+        } else if id.starts_with("prof-") && name.ends_with(".toml") {
+            let sha = std::fs::read(p).map(|b| sha256_hex(&b)).unwrap_or_default();
+            if format!("prof-{}", &sha[..32.min(sha.len())]) == id {
+                return Ok(p.to_path_buf());
+            }
+        }
+    }
+    if let Some(run) = used_by.first() {
+        // No trace file names this id, but runs were driven by it: their manifests say where from.
+        return Ok(run.clone());
+    }
+    Err(input(format!("{id}: no artifact with this id under {}", root.display())))
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value> {
@@ -245,7 +309,15 @@ pub fn audit(args: &AuditArgs) -> Result<u8> {
 
 /// Runs `lineage`.
 pub fn lineage(args: &LineageArgs) -> Result<()> {
-    let p = &args.path;
+    let given = args.path.to_string_lossy();
+    let found;
+    let p = if !args.path.exists() && ID_PREFIXES.iter().any(|k| given.starts_with(k)) && !given.contains('/') {
+        found = find_id(&given, &args.root)?;
+        println!("{given}: {}", found.display());
+        &found
+    } else {
+        &args.path
+    };
     if p.join("decision.json").is_file() {
         let d = read_json(&p.join("decision.json"))?;
         println!("decision {} ({})", d["gate_id"].as_str().unwrap_or("?"), d["verdict"].as_str().unwrap_or("?"));
@@ -368,6 +440,21 @@ fn lineage_of_other_artifacts(p: &Path) -> Result<Option<Result<()>>> {
             for (i, r) in runs.iter().enumerate() {
                 let branch = if i + 1 == runs.len() { "└─ " } else { "├─ " };
                 print_config(&p.join("configs"), &s(r), branch);
+            }
+            return Ok(Some(Ok(())));
+        }
+    }
+    // A calibration profile.
+    if p.is_file() && p.extension().is_some_and(|e| e == "toml") {
+        if let Ok(profile) = replay::profile::Profile::load(p) {
+            let sha = sha256_hex(&std::fs::read(p)?);
+            println!("profile prof-{} ({}, {})", &sha[..32], profile.schema, p.display());
+            println!("├─ measured by {}", profile.created_by);
+            let m = &profile.machine;
+            println!("├─ machine {} ({} cores), ONNX Runtime {}", m.cpu, m.cores, m.onnxruntime);
+            for (i, e) in profile.entries.iter().enumerate() {
+                let branch = if i + 1 == profile.entries.len() { "└─" } else { "├─" };
+                println!("{branch} {} = model {} ({} threads, sizes {:?})", e.variant, e.model_id, e.threads, e.batch);
             }
             return Ok(Some(Ok(())));
         }
