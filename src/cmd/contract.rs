@@ -445,19 +445,20 @@ fn lineage_of_other_artifacts(p: &Path) -> Result<Option<Result<()>>> {
         }
     }
     // A calibration profile.
-    if p.is_file() && p.extension().is_some_and(|e| e == "toml") {
-        if let Ok(profile) = replay::profile::Profile::load(p) {
-            let sha = sha256_hex(&std::fs::read(p)?);
-            println!("profile prof-{} ({}, {})", &sha[..32], profile.schema, p.display());
-            println!("├─ measured by {}", profile.created_by);
-            let m = &profile.machine;
-            println!("├─ machine {} ({} cores), ONNX Runtime {}", m.cpu, m.cores, m.onnxruntime);
-            for (i, e) in profile.entries.iter().enumerate() {
-                let branch = if i + 1 == profile.entries.len() { "└─" } else { "├─" };
-                println!("{branch} {} = model {} ({} threads, sizes {:?})", e.variant, e.model_id, e.threads, e.batch);
-            }
-            return Ok(Some(Ok(())));
+    if p.is_file()
+        && p.extension().is_some_and(|e| e == "toml")
+        && let Ok(profile) = replay::profile::Profile::load(p)
+    {
+        let sha = sha256_hex(&std::fs::read(p)?);
+        println!("profile prof-{} ({}, {})", &sha[..32], profile.schema, p.display());
+        println!("├─ measured by {}", profile.created_by);
+        let m = &profile.machine;
+        println!("├─ machine {} ({} cores), ONNX Runtime {}", m.cpu, m.cores, m.onnxruntime);
+        for (i, e) in profile.entries.iter().enumerate() {
+            let branch = if i + 1 == profile.entries.len() { "└─" } else { "├─" };
+            println!("{branch} {} = model {} ({} threads, sizes {:?})", e.variant, e.model_id, e.threads, e.batch);
         }
+        return Ok(Some(Ok(())));
     }
     if p.is_file() && p.extension().is_some_and(|e| e == "json") {
         let v = read_json(p)?;
