@@ -109,6 +109,23 @@ pub struct Plan {
     pub split: TestSplit,
     /// The scenario's end-to-end latency objective, ms.
     pub slo_ms: Option<f64>,
+    /// The scenario's cascade, on real models.
+    pub cascade: Option<CascadePlan>,
+}
+
+/// A cascade as replay runs it: requests go to the student's devices; a student answer whose
+/// rule says so goes on to the teacher's devices, whose answer is final. With the `confidence`
+/// rule the confidence is the real student's (its top class probability), not the scenario's
+/// Beta model; with `probability` each request escalates with that probability (stream
+/// `cascade`, as in `sim`).
+#[derive(Clone, Debug)]
+pub struct CascadePlan {
+    /// Device indices serving the student.
+    pub student: Vec<usize>,
+    /// Device indices serving the teacher.
+    pub teacher: Vec<usize>,
+    /// The rule.
+    pub escalate: sim::config::Escalation,
 }
 
 impl Plan {
@@ -117,12 +134,6 @@ impl Plan {
         if config.llm.is_some() {
             return Err(ReplayError::Scenario(format!(
                 "`{}` is an [llm] scenario; replay runs request-level scenarios",
-                config.name
-            )));
-        }
-        if config.cascade.is_some() {
-            return Err(ReplayError::Scenario(format!(
-                "`{}` has a [cascade]; replay does not run cascades yet",
                 config.name
             )));
         }
@@ -166,6 +177,12 @@ impl Plan {
             models,
             split,
             slo_ms: config.slo.as_ref().map(|s| s.latency_ms),
+            cascade: resolved.cascade.as_ref().map(|c| {
+                let serving = |v: usize| -> Vec<usize> {
+                    (0..resolved.devices.len()).filter(|&i| resolved.devices[i].variant == Some(v)).collect()
+                };
+                CascadePlan { student: serving(c.student), teacher: serving(c.teacher), escalate: c.escalate.clone() }
+            }),
         })
     }
 }
@@ -207,6 +224,10 @@ pub struct ReplayRecord {
     pub returned: Option<u64>,
     /// Harness time: release → scheduler, dispatch → run start, run end → scheduler, ns.
     pub overhead_ns: Option<u64>,
+    /// In a cascade: the student's confidence in its answer (its top class probability).
+    pub confidence: Option<f32>,
+    /// In a cascade: the student's answer, when the request escalated to the teacher.
+    pub escalated_from: Option<u32>,
 }
 
 impl ReplayRecord {
@@ -349,6 +370,9 @@ pub struct ReplaySummary {
     pub cache_hit_ratio: Option<f64>,
     /// Whether the threads polled (see [`ReplayOptions::poll`]).
     pub polling: bool,
+    /// The cascade, measured on the real models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cascade: Option<CascadeResult>,
     /// The measured accuracy again, under the name `simulate`'s summary gives answer quality,
     /// so the same gate rules (`quality`) compare replays: measured, not declared.
     pub quality: Option<f64>,
@@ -359,6 +383,33 @@ pub struct ReplaySummary {
     pub slo: Option<SloResult>,
     /// Provisioned cost of the scenario's devices over the run.
     pub cost: CostResult,
+}
+
+/// A cascade on real models.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CascadeResult {
+    /// Escalated / answered by the student.
+    pub escalation_fraction: f64,
+    /// Mean confidence of the student's answers.
+    pub mean_student_confidence: f64,
+    /// Requests the student's answer settled.
+    pub kept: CascadePath,
+    /// Requests that went on to the teacher (their final answer is the teacher's).
+    pub escalated: CascadePath,
+    /// How often the student's own answer was right on the requests it escalated: what the
+    /// escalation saved.
+    pub student_accuracy_on_escalated: Option<f64>,
+}
+
+/// One path through a cascade.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CascadePath {
+    /// Completed requests.
+    pub requests: u64,
+    /// Accuracy of their final answers.
+    pub accuracy: Option<f64>,
+    /// Their latency, ms.
+    pub latency_ms: Dist,
 }
 
 /// A latency objective, measured.
@@ -407,6 +458,8 @@ struct Done {
     run_start: u64,
     run_end: u64,
     predictions: Vec<u32>,
+    /// Each answer's top class probability.
+    confidences: Vec<f32>,
 }
 
 struct Job {
@@ -533,6 +586,8 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
             ort_ns: None,
             returned: None,
             overhead_ns: None,
+            confidence: None,
+            escalated_from: None,
         })
         .collect();
     let mut released = vec![false; requests.len()];
@@ -550,7 +605,12 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
             cost_per_s: d.cost_per_s,
         })
         .collect();
-    let candidates: Vec<usize> = (0..plan.devices.len()).collect();
+    // In a cascade every request starts at the student's devices.
+    let candidates: Vec<usize> = match &plan.cascade {
+        Some(c) => c.student.clone(),
+        None => (0..plan.devices.len()).collect(),
+    };
+    let mut cascade_rng = traces::rng::stream(plan.seed, "cascade");
     let mut batch_runs: Vec<f64> = Vec::new();
     let mut next_release = 0usize;
     let mut failure: Option<ReplayError> = None;
@@ -665,7 +725,32 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
                     dev.batcher.batch_done(n, SimTime(done.run_end - done.run_start));
                     batch_runs.push((done.run_end - done.run_start) as f64 / 1e6);
                     last_finish = last_finish.max(now_ns);
-                    for (&idx, &p) in done.idxs.iter().zip(&done.predictions) {
+                    let from_student = plan.cascade.as_ref().filter(|c| c.student.contains(&done.device));
+                    for ((&idx, &p), &confidence) in done.idxs.iter().zip(&done.predictions).zip(&done.confidences) {
+                        if let Some(c) = from_student {
+                            records[idx].confidence = Some(confidence);
+                            let escalate = c.escalate.escalates(f64::from(confidence), &mut cascade_rng);
+                            if escalate {
+                                // On to the teacher: routed, queued and batched like an arrival.
+                                let rec = &mut records[idx];
+                                rec.escalated_from = Some(p);
+                                for (c, d) in devices.iter().enumerate() {
+                                    views[c] =
+                                        DeviceView { queue_len: d.queue.len(), in_service: d.in_service, ..views[c] };
+                                }
+                                let di = router.route(&c.teacher, &views, now);
+                                let dev = &mut devices[di];
+                                rec.device = Some(di);
+                                if dev.idle.is_empty() && dev.queue.len() as u64 >= dev.capacity {
+                                    rec.dropped = true;
+                                    dev.dropped += 1;
+                                } else {
+                                    dev.queue.push_back((idx, now_ns));
+                                    touched.push(di);
+                                }
+                                continue;
+                            }
+                        }
                         let rec = &mut records[idx];
                         rec.start = Some(done.run_start);
                         rec.finish = Some(done.run_end);
@@ -822,8 +907,9 @@ fn worker(
         match model.run(&x) {
             Ok(out) => {
                 let predictions = out.argmax();
+                let confidences = out.top_probability();
                 let run_end = elapsed_ns(t0);
-                let done = Done { device, server, idxs: job.idxs, run_start, run_end, predictions };
+                let done = Done { device, server, idxs: job.idxs, run_start, run_end, predictions, confidences };
                 if tx.send(Msg::Done(done)).is_err() {
                     return;
                 }
@@ -965,7 +1051,7 @@ fn summarize(
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let usd_per_hour = plan.devices.iter().map(|d| d.cost_per_s * 3600.0).sum::<f64>();
     let provisioned_usd = usd_per_hour * duration_s / 3600.0;
-    let accuracy = accuracy(&answered);
+    let overall_accuracy = accuracy(&answered);
     ReplaySummary {
         scenario: plan.scenario.clone(),
         speed: opts.speed,
@@ -980,7 +1066,12 @@ fn summarize(
         ),
         batch_run_ms: Dist::of(batch_runs),
         batches: batch_runs.len() as u64,
-        mean_batch_size: if batch_runs.is_empty() { 0.0 } else { served.len() as f64 / batch_runs.len() as f64 },
+        // Batch slots over batches (an escalated request was in two batches).
+        mean_batch_size: if batch_runs.is_empty() {
+            0.0
+        } else {
+            devices.iter().map(|d| d.completed).sum::<u64>() as f64 / batch_runs.len() as f64
+        },
         lateness_us: Dist::of(
             &records
                 .iter()
@@ -999,7 +1090,7 @@ fn summarize(
         handoff_return_us: Dist::of(
             &served.iter().filter_map(|r| Some(r.returned?.saturating_sub(r.finish?) as f64 / 1e3)).collect::<Vec<_>>(),
         ),
-        accuracy,
+        accuracy: overall_accuracy,
         variants,
         devices: plan
             .devices
@@ -1016,7 +1107,34 @@ fn summarize(
             .collect(),
         cache_hit_ratio: (lookups > 0).then(|| hits as f64 / lookups as f64),
         polling: polling(opts.poll, plan.devices.iter().map(|d| d.servers as usize).sum()),
-        quality: accuracy,
+        cascade: plan.cascade.as_ref().map(|_| {
+            let answered: Vec<&&ReplayRecord> = completed.iter().filter(|r| r.confidence.is_some()).collect();
+            let path = |escalated: bool| {
+                let mine: Vec<&&ReplayRecord> =
+                    answered.iter().filter(|r| r.escalated_from.is_some() == escalated).copied().collect();
+                CascadePath {
+                    requests: mine.len() as u64,
+                    accuracy: accuracy(&mine.iter().filter_map(|r| r.correct).collect::<Vec<_>>()),
+                    latency_ms: Dist::of(&mine.iter().filter_map(|r| r.latency_ns()).map(ms).collect::<Vec<_>>()),
+                }
+            };
+            let (kept, escalated) = (path(false), path(true));
+            let student_right: Vec<bool> = answered
+                .iter()
+                .filter_map(|r| r.escalated_from.map(|p| plan.split.labels[plan.split.row_of(r.id)] == p))
+                .collect();
+            CascadeResult {
+                escalation_fraction: ratio(escalated.requests as f64, (kept.requests + escalated.requests) as f64),
+                mean_student_confidence: ratio(
+                    answered.iter().filter_map(|r| r.confidence).map(f64::from).sum(),
+                    answered.len() as f64,
+                ),
+                kept,
+                escalated,
+                student_accuracy_on_escalated: accuracy(&student_right),
+            }
+        }),
+        quality: overall_accuracy,
         drop_rate: ratio(dropped as f64, arrived as f64),
         slo: plan.slo_ms.map(|slo| SloResult {
             latency_ms: slo,

@@ -158,6 +158,12 @@ pub struct BatchOutput {
 }
 
 impl BatchOutput {
+    /// The probability of each row's predicted class (its largest output): the model's
+    /// confidence, which a cascade compares with its threshold.
+    pub fn top_probability(&self) -> Vec<f32> {
+        self.probabilities.chunks(self.classes).map(|r| r.iter().copied().fold(f32::NEG_INFINITY, f32::max)).collect()
+    }
+
     /// The predicted class of each row (first maximum).
     pub fn argmax(&self) -> Vec<u32> {
         self.probabilities

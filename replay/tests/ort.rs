@@ -253,3 +253,94 @@ fn scenarios_replay_cannot_run_are_refused() {
     .unwrap_err();
     assert!(e.is_input_error() && e.to_string().contains("--speed"), "{e}");
 }
+
+/// A student → teacher cascade on the tiny models, escalating by `escalate` (a TOML table).
+fn cascade(escalate: &str) -> sim::ScenarioConfig {
+    sim::ScenarioConfig::parse(&format!(
+        r#"name = "cascade"
+seed = 9
+
+[workload.arrivals]
+kind = "poisson"
+rate = 400.0
+
+[[variants]]
+name = "student-int8"
+family = "student"
+precision = "int8"
+quality = 0.6
+weight_bytes = 1000
+service = {{ cpu = {{ kind = "deterministic", ms = 0.05 }} }}
+
+[[variants]]
+name = "teacher-fp32"
+family = "teacher"
+precision = "fp32"
+quality = 0.7
+weight_bytes = 1000
+service = {{ cpu = {{ kind = "deterministic", ms = 0.1 }} }}
+
+[[devices]]
+name = "s"
+kind = "cpu"
+variant = "student-int8"
+batching = {{ kind = "dynamic", max_batch = 8, max_queue_delay_ms = 0.5 }}
+
+[[devices]]
+name = "t"
+kind = "cpu"
+variant = "teacher-fp32"
+batching = {{ kind = "dynamic", max_batch = 8, max_queue_delay_ms = 0.5 }}
+
+[cascade]
+student = "student-int8"
+teacher = "teacher-fp32"
+escalate = {escalate}
+"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_cascade_escalates_on_the_real_students_confidence() {
+    let config = cascade(r#"{ kind = "confidence", threshold = 0.6, beta_a = 5.0, beta_b = 2.0 }"#);
+    let plan = Plan::new(&config, models()).unwrap();
+    let requests: Vec<traces::Request> = config.workload.as_ref().unwrap().generator(4, 400).unwrap().collect();
+    let r = replay(&plan, &requests, &ReplayOptions { warmup: 1, ..ReplayOptions::default() }).unwrap();
+    let c = r.summary.cascade.as_ref().expect("a cascade summary");
+    let (student, teacher) = (0usize, 1usize);
+    let mut escalated = 0;
+    for rec in r.records.iter().filter(|x| x.finish.is_some()) {
+        // Every request met the student first; it went on exactly when the student's own
+        // confidence was below the threshold, and then the teacher answered.
+        let conf = rec.confidence.expect("the student answered");
+        if conf < 0.6 {
+            escalated += 1;
+            assert!(rec.escalated_from.is_some() && rec.device == Some(teacher), "{rec:?}");
+        } else {
+            assert!(rec.escalated_from.is_none() && rec.device == Some(student), "{rec:?}");
+        }
+    }
+    assert_eq!(c.escalated.requests, escalated);
+    assert_eq!(c.kept.requests + c.escalated.requests, r.summary.requests.completed);
+    assert!((c.escalation_fraction - escalated as f64 / r.summary.requests.completed as f64).abs() < 1e-12);
+    // Device counts: the student served everyone, the teacher the escalated ones; an escalated
+    // request sat in two batches.
+    assert_eq!(r.summary.devices[student].completed, r.summary.requests.completed);
+    assert_eq!(r.summary.devices[teacher].completed, escalated);
+    let slots = r.summary.devices.iter().map(|d| d.completed).sum::<u64>() as f64;
+    assert!((r.summary.mean_batch_size - slots / r.summary.batches as f64).abs() < 1e-12);
+}
+
+#[test]
+fn a_cascade_by_probability_escalates_none_or_all_at_the_extremes() {
+    for (p, all) in [("0.0", false), ("1.0", true)] {
+        let config = cascade(&format!(r#"{{ kind = "probability", p = {p} }}"#));
+        let plan = Plan::new(&config, models()).unwrap();
+        let requests: Vec<traces::Request> = config.workload.as_ref().unwrap().generator(4, 100).unwrap().collect();
+        let r = replay(&plan, &requests, &ReplayOptions { warmup: 1, ..ReplayOptions::default() }).unwrap();
+        let c = r.summary.cascade.as_ref().unwrap();
+        assert_eq!(c.escalation_fraction, if all { 1.0 } else { 0.0 }, "p = {p}");
+        assert!(r.records.iter().filter(|x| x.finish.is_some()).all(|x| x.escalated_from.is_some() == all));
+    }
+}

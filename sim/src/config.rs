@@ -141,6 +141,19 @@ pub enum Escalation {
     },
 }
 
+impl Escalation {
+    /// Whether a student answer given with `confidence` goes on to the teacher (`rng`: the
+    /// `cascade` stream, drawn only by the `probability` rule). The one rule the engine and
+    /// `replay` (with a real student's confidence) both apply.
+    pub fn escalates(&self, confidence: f64, rng: &mut impl rand::Rng) -> bool {
+        use rand::RngExt as _;
+        match *self {
+            Escalation::Probability { p } => rng.random::<f64>() < p,
+            Escalation::Confidence { threshold, .. } => confidence < threshold,
+        }
+    }
+}
+
 fn default_seed() -> u64 {
     1
 }

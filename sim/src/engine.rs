@@ -11,7 +11,6 @@ use crate::config::{Escalation, RecordedService, Resolved, ScenarioConfig};
 use crate::metrics::{LatencyStats, TimeIntegral};
 use crate::policy::{BatchDecision, Batcher, Cache, DeviceView, Lookup, QueueView, Router};
 use crate::service::{ServiceSampler, ServiceSpec};
-use rand::RngExt;
 use rand_distr::{Beta, Distribution as _};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -643,10 +642,7 @@ impl<'a> Engine<'a> {
             return false;
         };
         self.t.escalation_checks += 1;
-        match c.escalate {
-            Escalation::Probability { p } => self.cascade_rng.random::<f64>() < p,
-            Escalation::Confidence { threshold, .. } => f64::from(job.confidence) < threshold,
-        }
+        c.escalate.escalates(f64::from(job.confidence), &mut self.cascade_rng)
     }
 
     /// Quality of `variant`'s answer to `job`.

@@ -299,7 +299,7 @@ fn records_table(records: &[ReplayRecord], plan: &Plan) -> Table {
     t.push("batch_size", TableColumn::U64(records.iter().map(|r| u64::from(r.batch_size)).collect()));
     t.push("dropped", TableColumn::Bool(records.iter().map(|r| r.dropped).collect()));
     t.push("cache", crate::cmd::simulate::cache_column(records.iter().map(|r| r.cache)));
-    t.push("escalated", TableColumn::Bool(vec![false; records.len()]));
+    t.push("escalated", TableColumn::Bool(records.iter().map(|r| r.escalated_from.is_some()).collect()));
     // Replay's own columns.
     t.push(
         "variant",
@@ -315,6 +315,11 @@ fn records_table(records: &[ReplayRecord], plan: &Plan) -> Table {
     t.push("ort_ms", col(&|r| r.ort_ns.map(|o| o as f64 / 1e6)));
     t.push("prediction", TableColumn::OptU64(records.iter().map(|r| r.prediction.map(u64::from)).collect()));
     t.push("correct", TableColumn::OptU64(records.iter().map(|r| r.correct.map(u64::from)).collect()));
+    t.push("student_confidence", col(&|r| r.confidence.map(f64::from)));
+    t.push(
+        "student_prediction",
+        TableColumn::OptU64(records.iter().map(|r| r.escalated_from.map(u64::from)).collect()),
+    );
     t
 }
 
@@ -361,6 +366,22 @@ pub(crate) fn print_summary(result: &ReplayResult, path: &std::path::Path) {
         println!(
             "  device {:<12} {:<18} completed {:>7}  dropped {:>6}  utilization {:.4}",
             d.name, d.variant, d.completed, d.dropped, d.utilization
+        );
+    }
+    if let Some(c) = &s.cascade {
+        let acc = |a: Option<f64>| a.map_or("-".to_string(), |a| format!("{a:.4}"));
+        println!(
+            "cascade: {:.1}% escalated (mean student confidence {:.3}); kept by the student {} (accuracy {}, p99 {:.3} ms), \
+             escalated {} (teacher's accuracy {}, the student's would have been {}, p99 {:.3} ms)",
+            100.0 * c.escalation_fraction,
+            c.mean_student_confidence,
+            c.kept.requests,
+            acc(c.kept.accuracy),
+            c.kept.latency_ms.p99,
+            c.escalated.requests,
+            acc(c.escalated.accuracy),
+            acc(c.student_accuracy_on_escalated),
+            c.escalated.latency_ms.p99
         );
     }
 }
