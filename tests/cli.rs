@@ -517,7 +517,7 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("index.json")).unwrap()).unwrap();
     let figures = index.as_array().unwrap();
-    assert_eq!(figures.len(), 12);
+    assert_eq!(figures.len(), 13);
     // The traces step: every trace the traces figure plots is a file with its id and statistics.
     let traces: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("traces/index.json")).unwrap()).unwrap();
@@ -541,9 +541,11 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
             // Points are simulation runs (with their config) or, for the model figure, model ids.
             let config = a.join("configs").join(format!("{id}.toml"));
             let validation_run = a.join("validation").join(id).join("manifest.json");
+            let cascade_run = a.join("cascade").join(id).join("manifest.json");
             assert!(
                 config.is_file()
                     || validation_run.is_file()
+                    || cascade_run.is_file()
                     || trace_ids.contains(&id)
                     || (id.starts_with("mdl-") && models.join("index.json").is_file()),
                 "{id}"
@@ -621,6 +623,13 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
     let tree = ok(&["lineage", gate.to_str().unwrap()]);
     assert!(tree.contains("teacher-fp32") && tree.contains("teacher-int8") && !tree.contains("cannot read"), "{tree}");
     assert!(std::fs::read_to_string(a.join("index.md")).unwrap().contains("Release decision, measured"));
+    // The cascade on real models: one replay per threshold, each a run with its own summary,
+    // and lineage from the figure reaches them (not a missing config).
+    let cascade = by_id("cascade-threshold");
+    assert_eq!(cascade["measured"], true);
+    assert_eq!(cascade["run_ids"].as_array().unwrap().len(), 7);
+    let tree = ok(&["lineage", a.join("cascade-threshold.json").to_str().unwrap()]);
+    assert!(tree.contains("(replay)") && !tree.contains("NO CONFIG"), "{tree}");
     // A point's run id is the one `simulate` gives its config.
     let id = by_id("latency-vs-load")["run_ids"][0].as_str().unwrap();
     let config = a.join("configs").join(format!("{id}.toml"));

@@ -375,6 +375,17 @@ fn lineage_of_other_artifacts(p: &Path) -> Result<Option<Result<()>>> {
             return;
         }
         let path = configs.join(format!("{run}.toml"));
+        // A measured run (replay, validation) keeps its own directory in a step's folder.
+        let course = configs.parent().unwrap_or(Path::new("."));
+        let run_dir = std::fs::read_dir(course)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path().join(run)))
+            .find(|d| d.join("manifest.json").is_file());
+        if let (false, Some(dir)) = (path.is_file(), run_dir) {
+            print_run(&dir, indent);
+            return;
+        }
         match std::fs::read_to_string(&path)
             .ok()
             .and_then(|t| sim::ScenarioConfig::from_toml_str(&t).ok().map(|c| (t, c)))
