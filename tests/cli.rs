@@ -1,27 +1,10 @@
 //! End-to-end tests of the `servesim` binary.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn servesim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_servesim")).args(args).output().expect("servesim runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = servesim(args);
-    assert!(o.status.success(), "servesim {args:?} failed:\n{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
-}
-
-/// Runs and expects exit code 2 with every word of `words` in the error.
-fn bad_input(args: &[&str], words: &[&str]) {
-    let o = servesim(args);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "servesim {args:?}: {err}");
-    for w in words {
-        assert!(err.contains(w), "servesim {args:?}: `{err}` lacks `{w}`");
-    }
-}
+mod common;
+use common::{bad_input, ok, servesim};
 
 fn shared(name: &str) -> String {
     let dir = std::env::var_os("SERVESIM_SHARED_TRACES")

@@ -4,28 +4,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-fn servesim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_servesim")).args(args).output().expect("servesim runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = servesim(args);
-    assert!(o.status.success(), "servesim {args:?} failed:\n{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
-}
-
-/// Runs and expects exit code 2 with every word of `words` in the error.
-fn bad_input(args: &[&str], words: &[&str]) {
-    let o = servesim(args);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "servesim {args:?}: {err}");
-    for w in words {
-        assert!(err.contains(w), "servesim {args:?}: `{err}` lacks `{w}`");
-    }
-}
+mod common;
+use common::{bad_input, ok, servesim};
 
 /// The tiny models, built once per test binary by the binary itself.
 fn models() -> &'static Path {

@@ -16,6 +16,46 @@ use traces::formats::{SourceFormat, Table, TableColumn};
 use traces::id::TraceHasher;
 use traces::{Request, SimTime};
 
+/// What `replay` and `validate` both take: the scenario, the requests, the models and how the
+/// harness runs them.
+#[derive(Debug, Args)]
+pub struct ReplayInput {
+    /// Scenario: a TOML file or a built-in name.
+    #[arg(long, short = 's', value_name = "FILE|NAME")]
+    pub scenario: String,
+    /// Trace to replay (CSV, Parquet or JSONL); the scenario's workload if omitted.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Schema of --trace, if detection should not decide.
+    #[arg(long, value_name = "servesim|azure|mooncake", requires = "trace")]
+    pub trace_format: Option<SourceFormat>,
+    /// Models directory (written by `servesim models build`).
+    #[arg(long, value_name = "DIR")]
+    pub models: PathBuf,
+    /// Replay speed: trace time is divided by this (a validation's simulation runs the same
+    /// sped-up arrivals).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// ONNX Runtime intra-op threads per session (for validate: the profile's `simulate_threads`).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Warm-up runs of each batch size per session before the clock starts.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    /// Number of requests (cuts a trace; size of a generated workload).
+    #[arg(long, short = 'n')]
+    pub requests: Option<u64>,
+    /// Run seed (overrides the scenario's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Block instead of polling. By default the worker threads and the scheduling thread
+    /// busy-wait for each other when there is a core for each: hand-offs then cost a few µs at
+    /// any load instead of 15–70 µs that grow with it (a calibration profile should be made the
+    /// same way: `calibrate --no-poll`).
+    #[arg(long)]
+    pub no_poll: bool,
+}
+
 /// Replay a trace in real time against real models and write a run directory.
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -31,42 +71,11 @@ same cache, router and batchers as `servesim simulate`. Writes OUT/<run-id>/ (ma
 kind `replay`, config.resolved.toml, summary.json, requests.parquet). Ctrl-C stops releasing,
 lets running batches finish and writes the run marked \"partial\": true; a second Ctrl-C exits.")]
 pub struct ReplayArgs {
-    /// Scenario: a TOML file or a built-in name.
-    #[arg(long, short = 's', value_name = "FILE|NAME")]
-    pub scenario: String,
-    /// Trace to replay (CSV, Parquet or JSONL); the scenario's workload if omitted.
-    #[arg(long, value_name = "FILE")]
-    pub trace: Option<PathBuf>,
-    /// Schema of --trace, if detection should not decide.
-    #[arg(long, value_name = "servesim|azure|mooncake", requires = "trace")]
-    pub trace_format: Option<SourceFormat>,
-    /// Models directory (written by `servesim models build`).
-    #[arg(long, value_name = "DIR")]
-    pub models: PathBuf,
-    /// Replay speed: trace time is divided by this.
-    #[arg(long, default_value_t = 1.0)]
-    pub speed: f64,
-    /// ONNX Runtime intra-op threads per session.
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
-    /// Warm-up runs of each batch size per session before the clock starts.
-    #[arg(long, default_value_t = 5)]
-    pub warmup: usize,
-    /// Number of requests (cuts a trace; size of a generated workload).
-    #[arg(long, short = 'n')]
-    pub requests: Option<u64>,
-    /// Run seed (overrides the scenario's).
-    #[arg(long)]
-    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub input: ReplayInput,
     /// Queue bound of devices whose scenario sets no `queue_capacity`.
     #[arg(long, default_value_t = 10_000)]
     pub queue_capacity: u64,
-    /// Block instead of polling. By default the worker threads and the scheduling thread
-    /// busy-wait for each other when there is a core for each: hand-offs then cost a few µs at
-    /// any load instead of 15–70 µs that grow with it (the calibration profile should be made
-    /// the same way: `calibrate --no-poll`).
-    #[arg(long)]
-    pub no_poll: bool,
     /// Parent directory of the run directory.
     #[arg(long, short = 'o', default_value = "runs", value_name = "DIR")]
     pub out: PathBuf,
@@ -178,23 +187,28 @@ fn run_id(
 
 /// Runs the command; returns the run directory and the result.
 pub fn run(args: &ReplayArgs) -> Result<(PathBuf, ReplayResult)> {
-    let loaded = scenario::load(&args.scenario)?;
+    let loaded = scenario::load(&args.input.scenario)?;
     let mut config = loaded.config;
-    if let Some(seed) = args.seed {
+    if let Some(seed) = args.input.seed {
         config.seed = seed;
     }
-    let (trace, trace_ref) =
-        load_requests(&mut config, args.trace.as_ref(), args.trace_format, args.requests, &loaded.source)?;
+    let (trace, trace_ref) = load_requests(
+        &mut config,
+        args.input.trace.as_ref(),
+        args.input.trace_format,
+        args.input.requests,
+        &loaded.source,
+    )?;
     let requests = trace.requests;
     let opts = ReplayOptions {
-        speed: args.speed,
-        threads: args.threads,
-        warmup: args.warmup,
+        speed: args.input.speed,
+        threads: args.input.threads,
+        warmup: args.input.warmup,
         default_queue_capacity: args.queue_capacity,
         stop: Some(ctrl_c()?),
-        poll: !args.no_poll,
+        poll: !args.input.no_poll,
     };
-    let dir = write_run(&config, &loaded.source, &args.models, &requests, trace_ref, &opts, &args.out, 0)?;
+    let dir = write_run(&config, &loaded.source, &args.input.models, &requests, trace_ref, &opts, &args.out, 0)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&dir.1.summary)?);
     } else {

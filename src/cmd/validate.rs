@@ -12,7 +12,6 @@ use replay::harness::ReplayOptions;
 use serde::Serialize;
 use std::path::PathBuf;
 use traces::SimTime;
-use traces::formats::SourceFormat;
 
 /// Replay, simulate the same trace with the profile, compare.
 #[derive(Debug, Args)]
@@ -28,40 +27,11 @@ latency against the median replay, with the replays' range; the two-sample KS di
 batch sizes; the second sim's errors, which leave out the profile's), the scenario of the
 second sim, and trace.parquet, the trace all ran (arrival times already divided by --speed).")]
 pub struct ValidateArgs {
-    /// Scenario: a TOML file or a built-in name.
-    #[arg(long, short = 's', value_name = "FILE|NAME")]
-    pub scenario: String,
-    /// Trace (CSV, Parquet or JSONL); the scenario's workload if omitted.
-    #[arg(long, value_name = "FILE")]
-    pub trace: Option<PathBuf>,
-    /// Schema of --trace.
-    #[arg(long, value_name = "servesim|azure|mooncake", requires = "trace")]
-    pub trace_format: Option<SourceFormat>,
-    /// Models directory.
-    #[arg(long, value_name = "DIR")]
-    pub models: PathBuf,
+    #[command(flatten)]
+    pub input: crate::cmd::replay::ReplayInput,
     /// Service-time profile from `servesim calibrate` for these models on this machine.
     #[arg(long, value_name = "FILE")]
     pub profile: PathBuf,
-    /// Replay speed (the simulation runs the same sped-up arrivals).
-    #[arg(long, default_value_t = 1.0)]
-    pub speed: f64,
-    /// ONNX Runtime intra-op threads per session (should be the profile's `simulate_threads`).
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
-    /// Warm-up runs of each batch size per session.
-    #[arg(long, default_value_t = 5)]
-    pub warmup: usize,
-    /// Number of requests.
-    #[arg(long, short = 'n')]
-    pub requests: Option<u64>,
-    /// Run seed (overrides the scenario's).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Block instead of polling (see `servesim replay --help`); the profile should have been
-    /// measured the same way.
-    #[arg(long)]
-    pub no_poll: bool,
     /// Replay the trace this many times: the sim is compared with the median replay, and each
     /// statistic gets the replays' range (a replay is a measurement; its spread from one run to
     /// the next is the noise floor any sim-vs-replay error must be read against).
@@ -153,29 +123,34 @@ pub(crate) fn ks_distance(a: &[f64], b: &[f64]) -> f64 {
 
 /// Runs the command.
 pub fn run(args: &ValidateArgs) -> Result<()> {
-    if !(args.speed > 0.0 && args.speed.is_finite()) {
-        return Err(input(format!("--speed must be a positive number, got {}", args.speed)));
+    if !(args.input.speed > 0.0 && args.input.speed.is_finite()) {
+        return Err(input(format!("--speed must be a positive number, got {}", args.input.speed)));
     }
     if args.replays == 0 {
         return Err(input("--replays: must be at least 1"));
     }
-    let mut loaded = scenario::load(&args.scenario)?;
+    let mut loaded = scenario::load(&args.input.scenario)?;
     if let Some(label) = &args.scenario_source {
         loaded.source = label.clone();
     }
     let mut config = loaded.config;
-    if let Some(seed) = args.seed {
+    if let Some(seed) = args.input.seed {
         config.seed = seed;
     }
     // Refuse a stale profile before spending the replay's wall time.
     let mut sim_config = config.clone();
-    let profile_ref = crate::cmd::calibrate::apply_profile(&mut sim_config, &args.profile, &args.models)?;
+    let profile_ref = crate::cmd::calibrate::apply_profile(&mut sim_config, &args.profile, &args.input.models)?;
 
-    let (mut trace, _) =
-        load_requests(&mut config, args.trace.as_ref(), args.trace_format, args.requests, &loaded.source)?;
+    let (mut trace, _) = load_requests(
+        &mut config,
+        args.input.trace.as_ref(),
+        args.input.trace_format,
+        args.input.requests,
+        &loaded.source,
+    )?;
     // Both runs see the sped-up arrivals: replay at speed 1 of the scaled trace.
     for r in &mut trace.requests {
-        r.arrival = SimTime((r.arrival.0 as f64 / args.speed).round() as u64);
+        r.arrival = SimTime((r.arrival.0 as f64 / args.input.speed).round() as u64);
     }
     let mut hasher = traces::id::TraceHasher::new(&trace.classes);
     for r in &trace.requests {
@@ -196,11 +171,11 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
 
     let opts = ReplayOptions {
         speed: 1.0,
-        threads: args.threads,
-        warmup: args.warmup,
+        threads: args.input.threads,
+        warmup: args.input.warmup,
         default_queue_capacity: 10_000,
         stop: Some(crate::cmd::replay::ctrl_c()?),
-        poll: !args.no_poll,
+        poll: !args.input.no_poll,
     };
     config.workload = None;
     // The runs sit beside the validation directory, so they name its trace relative to
@@ -209,8 +184,16 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     let trace_ref = TraceRef { id: trace_id.clone(), source: final_trace.clone(), requests: n };
     let mut replays = Vec::new();
     for k in 0..args.replays {
-        let (dir, replayed) =
-            write_run(&config, &loaded.source, &args.models, &trace.requests, trace_ref.clone(), &opts, &args.out, k)?;
+        let (dir, replayed) = write_run(
+            &config,
+            &loaded.source,
+            &args.input.models,
+            &trace.requests,
+            trace_ref.clone(),
+            &opts,
+            &args.out,
+            k,
+        )?;
         crate::cmd::replay::print_summary(&replayed, &dir);
         if replayed.summary.partial {
             return Err(input("validate: the replay was stopped; no comparison written"));
@@ -220,7 +203,7 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     let replay_dir = replays[0].0.clone();
 
     let sim_args = SimulateArgs {
-        scenario: args.scenario.clone(),
+        scenario: args.input.scenario.clone(),
         trace: Some(trace_path.clone()),
         trace_format: None,
         seed: Some(config.seed),
@@ -229,7 +212,7 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
         records: true,
         json: false,
         profile: Some(args.profile.clone()),
-        models: Some(args.models.clone()),
+        models: Some(args.input.models.clone()),
         speed: None,
         trace_source: Some(final_trace),
         scenario_source: Some(loaded.source.clone()),
@@ -296,7 +279,7 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
         sim_run: name(&sim_dir),
         profile: args.profile.display().to_string(),
         profile_sha256,
-        speed: args.speed,
+        speed: args.input.speed,
         requests: n,
         latency_ms_p50: quantile_pair(0.5),
         latency_ms_p90: quantile_pair(0.9),
