@@ -130,11 +130,10 @@ struct FileRef<'a> {
 /// The requests a replay or validation uses, and the trace reference the manifest names.
 pub(crate) fn load_requests(
     config: &mut sim::ScenarioConfig,
-    trace: Option<&PathBuf>,
-    format: Option<SourceFormat>,
-    requests: Option<u64>,
+    args: &ReplayInput,
     scenario_source: &str,
 ) -> Result<(traces::Trace, TraceRef)> {
+    let (trace, format, requests) = (args.trace.as_ref(), args.trace_format, args.requests);
     if requests == Some(0) {
         return Err(input("--requests: must be at least 1"));
     }
@@ -192,13 +191,7 @@ pub fn run(args: &ReplayArgs) -> Result<(PathBuf, ReplayResult)> {
     if let Some(seed) = args.input.seed {
         config.seed = seed;
     }
-    let (trace, trace_ref) = load_requests(
-        &mut config,
-        args.input.trace.as_ref(),
-        args.input.trace_format,
-        args.input.requests,
-        &loaded.source,
-    )?;
+    let (trace, trace_ref) = load_requests(&mut config, &args.input, &loaded.source)?;
     let requests = trace.requests;
     let opts = ReplayOptions {
         speed: args.input.speed,

@@ -141,13 +141,7 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     let mut sim_config = config.clone();
     let profile_ref = crate::cmd::calibrate::apply_profile(&mut sim_config, &args.profile, &args.input.models)?;
 
-    let (mut trace, _) = load_requests(
-        &mut config,
-        args.input.trace.as_ref(),
-        args.input.trace_format,
-        args.input.requests,
-        &loaded.source,
-    )?;
+    let (mut trace, _) = load_requests(&mut config, &args.input, &loaded.source)?;
     // Both runs see the sped-up arrivals: replay at speed 1 of the scaled trace.
     for r in &mut trace.requests {
         r.arrival = SimTime((r.arrival.0 as f64 / args.input.speed).round() as u64);
