@@ -30,8 +30,8 @@ Examples:
 
 The pipeline: traces (traces/*.parquet + traces/index.json) -> simulations of every topic ->
 models (built into --models once) -> calibration on ONNX Runtime (profiles/) -> replay and
-validation (validation/) -> the measured int8-vs-fp32 release gate (gates/) -> figures and
-report. Writes OUT/ with <figure>.svg and <figure>.png, <figure>.json (the data behind each
+validation (validation/) -> the measured int8-vs-fp32 release gate (gates/) -> the distillation
+cascade replayed at seven confidence thresholds (cascade/) -> figures and report. Writes OUT/ with <figure>.svg and <figure>.png, <figure>.json (the data behind each
 figure), configs/<run-id>.toml for every simulated point, index.md / index.json (file, caption,
 command and run ids per figure) and report.html (every figure inlined, opens offline). Same code
 and seed, same bytes (except figures marked `measured`).")]
