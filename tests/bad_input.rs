@@ -53,6 +53,10 @@ fn llm(from: &str, to: &str) -> String {
     ok.replacen(from, to, 1)
 }
 
+/// A calibration profile's header (schema 2), before its entries.
+const PROFILE_HEAD: &str = "schema = \"servesim.service-profile/2\"\ncreated_by = \"x\"\nmodels_dir = \"m\"\n\
+                            simulate_threads = 1\n[machine]\ncpu = \"c\"\ncores = 2\nonnxruntime = \"1.32.0\"\n";
+
 fn catalogue() -> Vec<Case> {
     let h = "id,arrival_s,input_size\n";
     vec![
@@ -449,6 +453,37 @@ fn catalogue() -> Vec<Case> {
             vec![],
             &["sweep", "-s", "mm1", "--vary", "workload.arrivals.rate.x=1", "-o", "{dir}/out"],
             &["workload.arrivals.rate", "inside a value"],
+        ),
+        // Calibration profiles and model directories.
+        case(
+            "profile not toml",
+            vec![("p.toml", "not = [toml\n".into())],
+            &["simulate", "-s", "quantization", "--profile", "{dir}/p.toml", "--models", "{dir}", "-o", "{dir}/out"],
+            &["p.toml", "not a service profile"],
+        ),
+        case(
+            "profile of the first schema",
+            vec![("p.toml", PROFILE_HEAD.replace("/2", "/1").replace("[machine]", "entries = []\n[machine]"))],
+            &["simulate", "-s", "quantization", "--profile", "{dir}/p.toml", "--models", "{dir}", "-o", "{dir}/out"],
+            &["p.toml", "stale", "re-run `servesim calibrate`"],
+        ),
+        case(
+            "profile lengths differ",
+            vec![(
+                "p.toml",
+                PROFILE_HEAD.to_string()
+                    + "[[entries]]\nvariant = \"teacher-fp32\"\nmodel_id = \"mdl-00\"\nthreads = 1\nwarmup = 1\n\
+                       repeats = 1\nbatch = [1, 2]\nmedian_ms = [1.0]\np10_ms = [1.0, 2.0]\np90_ms = [1.0, 2.0]\n\
+                       run_median_ms = [1.0, 2.0]\n",
+            )],
+            &["simulate", "-s", "quantization", "--profile", "{dir}/p.toml", "--models", "{dir}", "-o", "{dir}/out"],
+            &["p.toml", "entries[0]", "equal, non-zero lengths"],
+        ),
+        case(
+            "models directory without a test split",
+            vec![("README.md", "no models here".into())],
+            &["replay", "-s", "quantization", "--models", "{dir}", "-n", "10", "-o", "{dir}/out"],
+            &["test_split.csv", "cannot read"],
         ),
         case(
             "cli course public traces not a directory",
