@@ -20,6 +20,49 @@ pub struct CodeVersion {
     pub git_commit: String,
 }
 
+/// The trace that drove a run, as the manifest names it.
+#[derive(Clone, Debug, Serialize)]
+pub struct TraceRef {
+    /// Trace id.
+    pub id: String,
+    /// Where the requests came from (a path, or `generated`).
+    pub source: String,
+    /// How many.
+    pub requests: u64,
+}
+
+/// A run's `manifest.json` (schema `servesim.run/1`): what every kind of run records, and
+/// `extra`, a kind's own fields, between `seed` and `code`.
+#[derive(Debug, Serialize)]
+pub struct RunManifest<'a, E: Serialize> {
+    pub schema: &'static str,
+    pub run_id: &'a str,
+    pub kind: &'static str,
+    pub scenario: &'a str,
+    pub scenario_source: &'a str,
+    pub config_hash: String,
+    pub trace: TraceRef,
+    pub seed: u64,
+    #[serde(flatten)]
+    pub extra: E,
+    pub code: CodeVersion,
+    pub files: Vec<FileRef<'a>>,
+}
+
+/// One output file of a run and its hash.
+#[derive(Debug, Serialize)]
+pub struct FileRef<'a> {
+    pub path: &'a str,
+    pub sha256: &'a str,
+}
+
+impl<'a> FileRef<'a> {
+    /// The manifest's list of `(file, sha256)` pairs ([`RunDir::files`]).
+    pub fn list(files: &'a [(String, String)]) -> Vec<FileRef<'a>> {
+        files.iter().map(|(p, h)| FileRef { path: p, sha256: h }).collect()
+    }
+}
+
 /// Hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     traces::id::hex(&Sha256::digest(bytes))

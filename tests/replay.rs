@@ -57,6 +57,17 @@ batching = {{ kind = "dynamic", max_batch = 8, max_queue_delay_ms = 0.5 }}
     p
 }
 
+/// A quick calibration of `variants` of the tiny models (batch 1–8, 1 warm-up, 3 runs) into
+/// `out`; returns what `calibrate` printed.
+fn calibrate(variants: &[&str], out: &Path) -> String {
+    let mut args = vec!["calibrate", "--models", s(models()), "--batch", "1,2,4,8", "--warmup", "1", "--repeats", "3"];
+    for v in variants {
+        args.extend(["--variant", v]);
+    }
+    args.extend(["--out", s(out)]);
+    ok(&args)
+}
+
 fn manifest(run: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap()
 }
@@ -75,23 +86,7 @@ fn only_run(out: &Path, prefix: &str) -> PathBuf {
 fn calibrate_writes_a_profile_that_simulate_uses_and_a_stale_one_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let profile = tmp.path().join("profile.toml");
-    let out = ok(&[
-        "calibrate",
-        "--models",
-        s(models()),
-        "--variant",
-        "teacher-fp32",
-        "--variant",
-        "student-int8",
-        "--batch",
-        "1,2,4,8",
-        "--warmup",
-        "1",
-        "--repeats",
-        "3",
-        "--out",
-        s(&profile),
-    ]);
+    let out = calibrate(&["teacher-fp32", "student-int8"], &profile);
     assert!(out.contains("teacher-fp32") && out.contains("R²"), "{out}");
     let text = std::fs::read_to_string(&profile).unwrap();
     let parsed = replay::profile::Profile::load(&profile).unwrap();
@@ -246,21 +241,7 @@ fn overload_drops_at_the_bounded_queue_and_the_run_completes() {
 fn validate_keeps_both_runs_and_a_comparison() {
     let tmp = tempfile::tempdir().unwrap();
     let profile = tmp.path().join("profile.toml");
-    ok(&[
-        "calibrate",
-        "--models",
-        s(models()),
-        "--variant",
-        "student-fp32",
-        "--batch",
-        "1,2,4,8",
-        "--warmup",
-        "1",
-        "--repeats",
-        "3",
-        "--out",
-        s(&profile),
-    ]);
+    calibrate(&["student-fp32"], &profile);
     let scn = scenario(tmp.path(), "student-fp32", 1000.0, "");
     let runs = tmp.path().join("runs");
     ok(&[

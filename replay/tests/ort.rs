@@ -186,28 +186,21 @@ fn a_short_replay_completes_with_scored_records() {
     assert!(s.mean_batch_size >= 1.0);
 }
 
+/// A `[[variants]]` entry for model `name` (family and precision from its name) and a
+/// `[[devices]]` entry `device` serving it with `batching` (a TOML table).
+fn served(name: &str, device: &str, batching: &str) -> String {
+    let (family, precision) = name.split_once('-').unwrap();
+    format!(
+        "[[variants]]\nname = \"{name}\"\nfamily = \"{family}\"\nprecision = \"{precision}\"\nquality = 0.6\n\
+         weight_bytes = 1000\nservice = {{ cpu = {{ kind = \"deterministic\", ms = 0.05 }} }}\n\n\
+         [[devices]]\nname = \"{device}\"\nkind = \"cpu\"\nvariant = \"{name}\"\nbatching = {batching}\n\n"
+    )
+}
+
 /// A one-device scenario with the given batching table, no workload.
 fn one_device(batching: &str) -> sim::ScenarioConfig {
-    sim::ScenarioConfig::parse(&format!(
-        r#"name = "unit"
-seed = 1
-
-[[variants]]
-name = "student-fp32"
-family = "student"
-precision = "fp32"
-quality = 0.6
-weight_bytes = 1000
-service = {{ cpu = {{ kind = "deterministic", ms = 0.05 }} }}
-
-[[devices]]
-name = "d"
-kind = "cpu"
-variant = "student-fp32"
-batching = {batching}
-"#
-    ))
-    .unwrap()
+    sim::ScenarioConfig::parse(&format!("name = \"unit\"\nseed = 1\n\n{}", served("student-fp32", "d", batching)))
+        .unwrap()
 }
 
 #[test]
@@ -256,47 +249,12 @@ fn scenarios_replay_cannot_run_are_refused() {
 
 /// A student → teacher cascade on the tiny models, escalating by `escalate` (a TOML table).
 fn cascade(escalate: &str) -> sim::ScenarioConfig {
+    let dynamic = "{ kind = \"dynamic\", max_batch = 8, max_queue_delay_ms = 0.5 }";
     sim::ScenarioConfig::parse(&format!(
-        r#"name = "cascade"
-seed = 9
-
-[workload.arrivals]
-kind = "poisson"
-rate = 400.0
-
-[[variants]]
-name = "student-int8"
-family = "student"
-precision = "int8"
-quality = 0.6
-weight_bytes = 1000
-service = {{ cpu = {{ kind = "deterministic", ms = 0.05 }} }}
-
-[[variants]]
-name = "teacher-fp32"
-family = "teacher"
-precision = "fp32"
-quality = 0.7
-weight_bytes = 1000
-service = {{ cpu = {{ kind = "deterministic", ms = 0.1 }} }}
-
-[[devices]]
-name = "s"
-kind = "cpu"
-variant = "student-int8"
-batching = {{ kind = "dynamic", max_batch = 8, max_queue_delay_ms = 0.5 }}
-
-[[devices]]
-name = "t"
-kind = "cpu"
-variant = "teacher-fp32"
-batching = {{ kind = "dynamic", max_batch = 8, max_queue_delay_ms = 0.5 }}
-
-[cascade]
-student = "student-int8"
-teacher = "teacher-fp32"
-escalate = {escalate}
-"#
+        "name = \"cascade\"\nseed = 9\n\n[workload.arrivals]\nkind = \"poisson\"\nrate = 400.0\n\n{}{}\
+         [cascade]\nstudent = \"student-int8\"\nteacher = \"teacher-fp32\"\nescalate = {escalate}\n",
+        served("student-int8", "s", dynamic),
+        served("teacher-fp32", "t", dynamic)
     ))
     .unwrap()
 }

@@ -3,7 +3,7 @@
 
 use crate::cmd::simulate::TraceRef;
 use crate::error::input;
-use crate::rundir::{CodeVersion, RunDir, code_version, sha256_hex};
+use crate::rundir::{FileRef, RunDir, RunManifest, code_version, sha256_hex};
 use crate::scenario;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -104,27 +104,12 @@ struct ReplaySettings {
     onnxruntime_library: String,
 }
 
+/// What a replay's manifest adds to every run's.
 #[derive(Debug, Serialize)]
-struct Manifest<'a> {
-    schema: &'static str,
-    run_id: &'a str,
-    kind: &'static str,
-    scenario: &'a str,
-    scenario_source: &'a str,
-    config_hash: String,
-    trace: TraceRef,
-    seed: u64,
+struct ReplayManifest {
     models: Vec<ModelRef>,
     replay: ReplaySettings,
     partial: bool,
-    code: CodeVersion,
-    files: Vec<FileRef<'a>>,
-}
-
-#[derive(Debug, Serialize)]
-struct FileRef<'a> {
-    path: &'a str,
-    sha256: &'a str,
 }
 
 /// The requests a replay or validation uses, and the trace reference the manifest names.
@@ -258,7 +243,7 @@ pub(crate) fn write_run(
     records_table(&result.records, &plan).write(&dir.path("requests.parquet")).context("writing requests.parquet")?;
     dir.register("requests.parquet")?;
     let files: Vec<(String, String)> = dir.files().to_vec();
-    let manifest = Manifest {
+    let manifest = RunManifest {
         schema: "servesim.run/1",
         run_id: &run_id,
         kind: "replay",
@@ -267,20 +252,22 @@ pub(crate) fn write_run(
         config_hash,
         trace: trace_ref,
         seed: config.seed,
-        models: model_refs,
-        replay: ReplaySettings {
-            speed: opts.speed,
-            threads: opts.threads,
-            warmup: opts.warmup,
-            default_queue_capacity: opts.default_queue_capacity,
-            poll: opts.poll,
-            repetition,
-            machine: replay::profile::Machine::current(),
-            onnxruntime_library: replay::runtime::library_path()?.display().to_string(),
+        extra: ReplayManifest {
+            models: model_refs,
+            replay: ReplaySettings {
+                speed: opts.speed,
+                threads: opts.threads,
+                warmup: opts.warmup,
+                default_queue_capacity: opts.default_queue_capacity,
+                poll: opts.poll,
+                repetition,
+                machine: replay::profile::Machine::current(),
+                onnxruntime_library: replay::runtime::library_path()?.display().to_string(),
+            },
+            partial: result.summary.partial,
         },
-        partial: result.summary.partial,
         code: code_version(),
-        files: files.iter().map(|(p, h)| FileRef { path: p, sha256: h }).collect(),
+        files: FileRef::list(&files),
     };
     dir.write("manifest.json", (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes())?;
     Ok((dir.commit()?, result))

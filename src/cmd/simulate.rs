@@ -1,7 +1,7 @@
 //! `servesim simulate`.
 
 use crate::error::input;
-use crate::rundir::{RunDir, code_version, peak_rss_bytes, sha256_hex};
+use crate::rundir::{FileRef, RunDir, RunManifest, code_version, peak_rss_bytes, sha256_hex};
 use crate::scenario;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -71,35 +71,14 @@ pub struct SimulateArgs {
     pub scenario_source: Option<String>,
 }
 
-/// The trace that drove a run, as the manifest names it.
-#[derive(Clone, Debug, Serialize)]
-pub(crate) struct TraceRef {
-    /// Trace id.
-    pub(crate) id: String,
-    pub(crate) source: String,
-    pub(crate) requests: u64,
-}
+pub(crate) use crate::rundir::TraceRef;
 
+/// What a simulation's manifest adds to every run's.
 #[derive(Debug, Serialize)]
-struct Manifest<'a> {
-    schema: &'static str,
-    run_id: &'a str,
-    kind: &'static str,
-    scenario: &'a str,
-    scenario_source: &'a str,
-    config_hash: String,
-    trace: TraceRef,
-    seed: u64,
+struct SimulateManifest {
+    /// The calibration profile its service times came from (`--profile`).
     #[serde(skip_serializing_if = "Option::is_none")]
     profile: Option<crate::cmd::calibrate::ProfileRef>,
-    code: crate::rundir::CodeVersion,
-    files: Vec<FileRef<'a>>,
-}
-
-#[derive(Debug, Serialize)]
-struct FileRef<'a> {
-    path: &'a str,
-    sha256: &'a str,
 }
 
 /// Counts, hashes and shows progress over the requests as the engine pulls them.
@@ -256,7 +235,7 @@ pub(crate) fn run_full(args: &SimulateArgs) -> Result<(PathBuf, Outcome)> {
         dir.register("requests.parquet")?;
     }
     let files: Vec<(String, String)> = dir.files().to_vec();
-    let manifest = Manifest {
+    let manifest = RunManifest {
         schema: "servesim.run/1",
         run_id: &run_id,
         kind: "simulate",
@@ -265,9 +244,9 @@ pub(crate) fn run_full(args: &SimulateArgs) -> Result<(PathBuf, Outcome)> {
         config_hash,
         trace: trace_ref,
         seed,
-        profile,
+        extra: SimulateManifest { profile },
         code: version,
-        files: files.iter().map(|(p, h)| FileRef { path: p, sha256: h }).collect(),
+        files: FileRef::list(&files),
     };
     dir.write("manifest.json", (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes())?;
     let path = dir.commit()?;
