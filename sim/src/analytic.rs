@@ -157,6 +157,60 @@ impl MG1 {
     }
 }
 
+/// M/G/1 whose server stalls: up times exponential with rate α, stalls of a general duration D,
+/// preemptive-resume, stalls whether busy or idle (Avi-Itzhak & Naor, 1963). A request's
+/// completion time C (service plus the stalls that interrupt it) has E[C] = E[S](1 + αE[D]) and
+/// E[C²] = E[S²](1 + αE[D])² + αE[S]E[D²]; the mean wait is Pollaczek–Khinchine on C plus the
+/// stall left when a request finds the idle server stalled, αE[D²] / (2(1 + αE[D])).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MG1Stalls {
+    /// The stall-free queue.
+    pub base: MG1,
+    /// Stall rate α per second of up time.
+    pub rate: f64,
+    /// E[D], s.
+    pub stall_mean_s: f64,
+    /// E[D²], s².
+    pub stall_second_moment_s2: f64,
+}
+
+impl MG1Stalls {
+    /// The queue of completion times C.
+    pub fn completion(&self) -> MG1 {
+        let MG1 { lambda, mean_s, second_moment_s2 } = self.base;
+        let stretch = 1.0 + self.rate * self.stall_mean_s;
+        MG1 {
+            lambda,
+            mean_s: mean_s * stretch,
+            second_moment_s2: second_moment_s2 * stretch * stretch + self.rate * mean_s * self.stall_second_moment_s2,
+        }
+    }
+
+    /// Mean wait before the request's completion time starts.
+    pub fn wq_mean(&self) -> f64 {
+        let residual = self.rate * self.stall_second_moment_s2 / (2.0 * (1.0 + self.rate * self.stall_mean_s));
+        self.completion().wq_mean() + residual
+    }
+
+    /// The prediction (mean values only).
+    pub fn predict(&self) -> Prediction {
+        let c = self.completion();
+        let wq = self.wq_mean();
+        let w = wq + c.mean_s;
+        Prediction {
+            model: "M/G/1 with stalls".to_string(),
+            utilization: c.utilization(),
+            p_wait: None,
+            wq_mean_ms: wq * 1e3,
+            w_mean_ms: w * 1e3,
+            lq: self.base.lambda * wq,
+            l: self.base.lambda * w,
+            w_p50_ms: None,
+            w_p99_ms: None,
+        }
+    }
+}
+
 /// Largest term [`MD1::wait_cdf`] accepts in its alternating sum: cancellation costs about
 /// term × 1e-16, so results stay within 1e-9.
 const MD1_MAX_TERM: f64 = 1e7;

@@ -6,7 +6,7 @@
 
 use crate::catalog::{DeviceKind, VariantSpec, builtin_kinds};
 use crate::policy::{BatcherSpec, CacheSpec, RouterSpec};
-use crate::service::ServiceSpec;
+use crate::service::{ServiceSpec, StallSpec};
 use serde::{Deserialize, Serialize};
 use traces::SimTime;
 use traces::workload::WorkloadSpec;
@@ -205,6 +205,9 @@ pub struct DeviceSpec {
     /// Whether a trace's recorded service time overrides the distribution.
     #[serde(default)]
     pub recorded_service: RecordedService,
+    /// Stalls of each server (preempted worker, pauses); none if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stalls: Option<StallSpec>,
 }
 
 fn one() -> u32 {
@@ -385,6 +388,9 @@ impl ScenarioConfig {
                 }
             };
             service.validate(&format!("{key}.service"))?;
+            if let Some(st) = &d.stalls {
+                st.validate(&format!("{key}.stalls"))?;
+            }
             let shed_after = match d.shed_after_ms {
                 None => None,
                 Some(v) if v.is_finite() && v >= 0.0 => SimTime::from_millis_f64(v),
@@ -407,6 +413,7 @@ impl ScenarioConfig {
                     service: service.clone(),
                     batching: d.batching.clone(),
                     recorded_service: d.recorded_service,
+                    stalls: d.stalls.clone(),
                     cost_per_s: kind.as_ref().map_or(0.0, |k| k.price_per_hour / 3600.0),
                 });
             }
@@ -485,6 +492,8 @@ pub struct ResolvedDevice {
     pub batching: BatcherSpec,
     /// Recorded service times.
     pub recorded_service: RecordedService,
+    /// Stalls of each server.
+    pub stalls: Option<StallSpec>,
     /// $ per second while provisioned.
     pub cost_per_s: f64,
 }
@@ -560,6 +569,10 @@ mod tests {
     fn a_good_scenario_round_trips_through_its_resolved_toml() {
         let c = ScenarioConfig::parse(GOOD).unwrap();
         assert_eq!(ScenarioConfig::parse(&c.to_toml()).unwrap(), c);
+        let s = GOOD.replace("servers = 2", "servers = 2\nstalls = { rate_per_s = 1.5, duration_ms = [4.5, 5.25] }");
+        let c = ScenarioConfig::parse(&s).unwrap();
+        assert_eq!(c.devices[0].stalls.as_ref().unwrap().duration_ms, vec![4.5, 5.25]);
+        assert_eq!(ScenarioConfig::parse(&c.to_toml()).unwrap(), c);
     }
 
     #[test]
@@ -576,5 +589,12 @@ mod tests {
         assert!(e.contains("weibull"), "{e}");
         let e = err(&GOOD.replace("mean_ms = 5.0", "mean_ms = 0.0"));
         assert!(e.contains("devices[0].service.mean_ms"), "{e}");
+        let stalls = |v: &str| err(&GOOD.replace("servers = 2", &format!("servers = 2\nstalls = {v}")));
+        let e = stalls("{ rate_per_s = 0.0, duration_ms = [5.0] }");
+        assert!(e.contains("devices[0].stalls.rate_per_s") && e.contains("positive"), "{e}");
+        let e = stalls("{ rate_per_s = 1.0, duration_ms = [] }");
+        assert!(e.contains("devices[0].stalls.duration_ms") && e.contains("at least one"), "{e}");
+        let e = stalls("{ rate_per_s = 1.0, duration_ms = [5.0, -1.0] }");
+        assert!(e.contains("devices[0].stalls.duration_ms[1]"), "{e}");
     }
 }

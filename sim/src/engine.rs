@@ -5,12 +5,12 @@
 //! be answered by the response cache, or routed to a device replica whose batcher groups it with
 //! others; in a cascade, a student's answer may escalate the request to a teacher.
 
-use crate::analytic::{MD1, MG1, MMc, Prediction};
+use crate::analytic::{MD1, MG1, MG1Stalls, MMc, Prediction};
 use crate::calendar::{Calendar, ScheduleError};
 use crate::config::{Escalation, RecordedService, Resolved, ScenarioConfig};
 use crate::metrics::{LatencyStats, TimeIntegral};
 use crate::policy::{BatchDecision, Batcher, Cache, DeviceView, Lookup, QueueView, Router};
-use crate::service::{ServiceSampler, ServiceSpec};
+use crate::service::{ServiceSampler, ServiceSpec, Stalls};
 use rand_distr::{Beta, Distribution as _};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -139,6 +139,19 @@ pub fn predict(config: &ScenarioConfig) -> Option<Prediction> {
     }
     let lambda = w.mean_rate();
     let mean = service.mean_s();
+    if let Some(st) = &d.stalls {
+        if d.servers != 1 {
+            return None;
+        }
+        let n = st.duration_ms.len() as f64;
+        let q = MG1Stalls {
+            base: MG1 { lambda, mean_s: mean, second_moment_s2: service.second_moment_s2() },
+            rate: st.rate_per_s,
+            stall_mean_s: st.mean_duration_s(),
+            stall_second_moment_s2: st.duration_ms.iter().map(|d| (d / 1e3) * (d / 1e3)).sum::<f64>() / n,
+        };
+        return (q.completion().utilization() < 1.0).then(|| q.predict());
+    }
     if lambda * mean >= f64::from(d.servers) {
         return None;
     }
@@ -220,6 +233,8 @@ struct Device {
     sampler: ServiceSampler,
     rng: StreamRng,
     use_recorded: bool,
+    /// Per server: its stalls and their stream (empty: no stalls).
+    stalls: Vec<(Stalls, StreamRng)>,
     batcher: Box<dyn Batcher>,
     /// The batcher's pending wake-up; a timer event at any other time is stale and ignored.
     timer: Option<SimTime>,
@@ -383,6 +398,16 @@ impl<'a> Engine<'a> {
                     sampler: d.service.sampler(),
                     rng: stream(opts.seed, &format!("service/{i}")),
                     use_recorded: d.recorded_service == RecordedService::Prefer,
+                    stalls: d
+                        .stalls
+                        .iter()
+                        .flat_map(|spec| {
+                            (0..d.servers).map(move |k| {
+                                let mut rng = stream(opts.seed, &format!("stalls/{i}/{k}"));
+                                (Stalls::new(spec, &mut rng), rng)
+                            })
+                        })
+                        .collect(),
                     batcher,
                     timer: None,
                     view: DeviceView {
@@ -583,8 +608,11 @@ impl<'a> Engine<'a> {
                     dev.stats.batch_sizes[n] += 1;
                     dev.in_service += n;
                     dev.stats.busy.add(now, 1);
-                    self.cal
-                        .schedule(now.saturating_add(s), Event::Departure { device: DeviceId(di as u32), server })?;
+                    let done = match dev.stalls.get_mut(server as usize) {
+                        Some((stalls, rng)) => stalls.finish(now, s, rng),
+                        None => now.saturating_add(s),
+                    };
+                    self.cal.schedule(done, Event::Departure { device: DeviceId(di as u32), server })?;
                 }
                 BatchDecision::WaitUntil(t) => {
                     // One pending wake-up is enough unless the new one is earlier.

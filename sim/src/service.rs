@@ -6,6 +6,7 @@
 //! linearly interpolated between points and extrapolated from the last two beyond the end.
 
 use crate::config::{ConfigError, non_negative, positive};
+use rand::RngExt;
 use rand_distr::{Distribution, Exp, LogNormal};
 use serde::{Deserialize, Serialize};
 use traces::SimTime;
@@ -249,7 +250,6 @@ fn median(v: &[f64]) -> f64 {
 impl ServiceSampler {
     /// Time of a batch of `batch` requests.
     pub(crate) fn sample(&self, rng: &mut StreamRng, batch: usize) -> SimTime {
-        use rand::RngExt;
         match self {
             ServiceSampler::ByBatch(table, spec) => table
                 .get(batch)
@@ -267,6 +267,91 @@ impl ServiceSampler {
                 };
                 let ys: Vec<f64> = (0..sizes.len()).map(at).collect();
                 SimTime::from_millis_f64(interpolate(sizes, &ys, batch as f64)).unwrap_or(SimTime::MAX)
+            }
+        }
+    }
+}
+
+/// Stalls: moments when a server makes no progress — the worker thread preempted by the host or
+/// a neighbour, a garbage-collection pause — as a process in wall time, not a property of a run.
+/// A batch in service when a stall begins resumes where it was when the stall ends
+/// (preemptive-resume), and a batch dispatched during a stall starts when it ends; a stall while
+/// the server is idle costs nothing. Calibration measures them (`servesim calibrate`): on a
+/// shared VM, a few ms about once a second, which sets a replay's p99 at low load.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StallSpec {
+    /// Stalls per second of up time: the time from the end of one stall to the start of the next
+    /// is exponential with this rate.
+    pub rate_per_s: f64,
+    /// Durations, resampled uniformly, ms; at least one.
+    pub duration_ms: Vec<f64>,
+}
+
+impl StallSpec {
+    /// Checks parameters; errors name `key.field`.
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        positive(&format!("{key}.rate_per_s"), self.rate_per_s)?;
+        if self.duration_ms.is_empty() {
+            return Err(ConfigError::invalid(&format!("{key}.duration_ms"), "needs at least one value"));
+        }
+        for (i, v) in self.duration_ms.iter().enumerate() {
+            positive(&format!("{key}.duration_ms[{i}]"), *v)?;
+        }
+        Ok(())
+    }
+
+    /// Mean duration, s.
+    pub fn mean_duration_s(&self) -> f64 {
+        self.duration_ms.iter().sum::<f64>() / self.duration_ms.len() as f64 / 1e3
+    }
+}
+
+/// One server's stalls, drawn lazily from its own stream.
+#[derive(Clone, Debug)]
+pub struct Stalls {
+    gap: Exp<f64>,
+    durations_ns: Vec<u64>,
+    /// The next stall not yet over: [start, end).
+    next: (SimTime, SimTime),
+}
+
+impl Stalls {
+    /// The first stall after time zero.
+    pub fn new(spec: &StallSpec, rng: &mut StreamRng) -> Stalls {
+        let gap = Exp::new(spec.rate_per_s).expect("validated: the rate is positive and finite");
+        let durations_ns = spec.duration_ms.iter().map(|ms| SimTime::round_ns(ms * 1e6).as_nanos().max(1)).collect();
+        let mut s = Stalls { gap, durations_ns, next: (SimTime::ZERO, SimTime::ZERO) };
+        s.advance(rng);
+        s
+    }
+
+    /// Draws the stall after the current one.
+    fn advance(&mut self, rng: &mut StreamRng) {
+        let start = self.next.1.saturating_add(SimTime::round_ns(self.gap.sample(rng) * 1e9));
+        let d = self.durations_ns[rng.random_range(0..self.durations_ns.len())];
+        self.next = (start, start.saturating_add(SimTime(d)));
+    }
+
+    /// When `work` of service started at `start` is done, given the stalls on the way.
+    /// Calls must come in non-decreasing `start` order for one server.
+    pub fn finish(&mut self, start: SimTime, work: SimTime, rng: &mut StreamRng) -> SimTime {
+        let mut t = start;
+        let mut left = work.as_nanos();
+        loop {
+            let (s, e) = self.next;
+            if e <= t {
+                self.advance(rng);
+            } else if s <= t {
+                // Dispatched during a stall: nothing happens until it ends.
+                t = e;
+                self.advance(rng);
+            } else if s.as_nanos() - t.as_nanos() < left {
+                left -= s.as_nanos() - t.as_nanos();
+                t = e;
+                self.advance(rng);
+            } else {
+                return t.saturating_add(SimTime(left));
             }
         }
     }

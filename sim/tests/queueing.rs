@@ -75,3 +75,55 @@ fn littles_law_holds_on_a_long_run() {
     assert!(rel(l.l, exact.l) < 0.05, "L {} vs {}", l.l, exact.l);
     assert!(rel(s.mean_queue_length, exact.lq) < 0.06, "Lq {} vs {}", s.mean_queue_length, exact.lq);
 }
+
+fn with_stalls(mut cfg: sim::ScenarioConfig, rate_per_s: f64, duration_ms: &[f64]) -> sim::ScenarioConfig {
+    cfg.devices[0].stalls = Some(sim::service::StallSpec { rate_per_s, duration_ms: duration_ms.to_vec() });
+    cfg.validate().unwrap();
+    cfg
+}
+
+#[test]
+fn mg1_with_stalls_matches_avi_itzhak_and_naor() {
+    // D 10 ms at λ = 60/s, 50 ms stalls at 2/s of up time: stretch 1 + αE[D] = 1.1, E[C] = 11 ms,
+    // E[C²] = 1e-4·1.21 + 2·0.01·0.0025 = 1.71e-4 s², ρ_C = 0.66, Wq = 60·1.71e-4 / 0.68 s
+    // + 2·0.0025 / 2.2 s = 15.088 + 2.273 ms, W = 28.361 ms.
+    let cfg = with_stalls(single(60.0, 1, "{ kind = \"deterministic\", ms = 10.0 }"), 2.0, &[50.0]);
+    let exact = sim::predict(&cfg).unwrap();
+    assert_eq!(exact.model, "M/G/1 with stalls");
+    assert!(rel(exact.w_mean_ms, 28.361) < 1e-4, "{}", exact.w_mean_ms);
+    assert!(rel(exact.utilization, 0.66) < 1e-12);
+    let runs = over_seeds(&cfg, 16, 200_000);
+    let w = mean(&runs, |s| s.latency_ms.mean);
+    assert!(rel(w, exact.w_mean_ms) < 0.02, "E[W] {w} vs {}", exact.w_mean_ms);
+    // Without its stalls the same queue is M/D/1 and much faster: the stalls are what moved it.
+    let plain = sim::predict(&single(60.0, 1, "{ kind = \"deterministic\", ms = 10.0 }")).unwrap();
+    assert!(exact.w_mean_ms > 1.5 * plain.w_mean_ms);
+
+    // Exponential service and a two-point stall distribution (5 and 20 ms, 5/s).
+    let cfg = with_stalls(single(40.0, 1, "{ kind = \"exponential\", mean_ms = 15.0 }"), 5.0, &[5.0, 20.0]);
+    let exact = sim::predict(&cfg).unwrap();
+    let runs = over_seeds(&cfg, 16, 200_000);
+    let w = mean(&runs, |s| s.latency_ms.mean);
+    assert!(rel(w, exact.w_mean_ms) < 0.02, "E[W] {w} vs {}", exact.w_mean_ms);
+}
+
+#[test]
+fn a_saturated_server_is_stretched_by_one_plus_rate_times_mean_stall() {
+    // 20,000 requests of 1 ms all at t = 0: 20 s of work, interrupted by 5 ms stalls at 10/s of
+    // up time (Poisson: 200 ± 14 of them) → 21 s ± 0.07 s.
+    let mut cfg = with_stalls(single(1.0, 1, "{ kind = \"deterministic\", ms = 1.0 }"), 10.0, &[5.0]);
+    cfg.workload = None;
+    for seed in 0..3 {
+        let reqs: Vec<traces::Request> = (0..20_000).map(|i| traces::Request::new(i, sim::SimTime::ZERO, 1)).collect();
+        let r =
+            sim::run(&cfg, &mut reqs.into_iter(), sim::RunOptions { seed, record: true, trace_driven: true }).unwrap();
+        let recs = r.records.unwrap();
+        let last = recs.iter().filter_map(|r| r.finish).max().unwrap().as_secs_f64();
+        assert!(rel(last, 21.0) < 0.015, "seed {seed}: makespan {last} s");
+        // Every request took at least its 1 ms; the stretched ones by whole stalls.
+        for r in &recs {
+            let took = (r.finish.unwrap() - r.start.unwrap()).as_nanos();
+            assert!(took == 1_000_000 || took >= 6_000_000 - 1, "{took} ns");
+        }
+    }
+}
