@@ -147,6 +147,26 @@ fn calibrate_writes_a_profile_that_simulate_uses_and_a_stale_one_is_refused() {
     std::fs::write(&other, text.replacen(&format!("cpu = \"{}\"", parsed.machine.cpu), "cpu = \"Z80\"", 1)).unwrap();
     let a = args(&other);
     bad_input(&a.iter().map(String::as_str).collect::<Vec<_>>(), &["stale profile", "Z80"]);
+
+    // Stalls the calibration saw go to the device (unless the profile says `stalls = false`).
+    let mut stalled = parsed.clone();
+    stalled.entries[0].stalls =
+        Some(replay::profile::MeasuredStalls { rate_per_s: 2.5, duration_ms: vec![5.0, 6.0], above_ms: vec![1e3; 4] });
+    for (model, expect) in [(true, true), (false, false)] {
+        stalled.stalls = model;
+        let file = tmp.path().join(format!("stalls-{model}.toml"));
+        std::fs::write(&file, stalled.to_toml()).unwrap();
+        let out = tmp.path().join(format!("runs-stalls-{model}"));
+        let mut a = args(&file);
+        *a.last_mut().unwrap() = s(&out).into();
+        ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        let cfg = sim::ScenarioConfig::parse(
+            &std::fs::read_to_string(only_run(&out, "run-").join("config.resolved.toml")).unwrap(),
+        )
+        .unwrap();
+        let want = expect.then(|| sim::service::StallSpec { rate_per_s: 2.5, duration_ms: vec![5.0, 6.0] });
+        assert_eq!(cfg.devices[0].stalls, want, "profile stalls = {model}");
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@ use crate::ReplayError;
 use crate::fit::{fit_affine, fit_affine_floor, quantile};
 use crate::harness::time_through_worker;
 use crate::model::{ModelFile, OrtModel, TestSplit};
-use crate::profile::{Entry, Machine, PROFILE_SCHEMA, Profile, UseModel};
+use crate::profile::{Entry, Machine, MeasuredStalls, PROFILE_SCHEMA, Profile, UseModel};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -103,6 +103,7 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
                 polling: measured.polling,
                 affine: fit_affine(&xs, &median_ms),
                 affine_floor: fit_affine_floor(&xs, &median_ms),
+                stalls: MeasuredStalls::find(times),
                 median_ms,
             });
         }
@@ -113,6 +114,7 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
         models_dir: dir.display().to_string(),
         use_model: UseModel::Table,
         simulate_threads: opts.threads[0],
+        stalls: true,
         machine: Machine::current(),
         entries,
     })

@@ -11,6 +11,7 @@
 //!                            # | empirical (batch-1 runs resampled; only for devices that do not batch)
 //!                            # | samples (every size's runs resampled: the measured spread at any size)
 //! simulate_threads = 1       # which thread setting's entries simulate takes
+//! stalls = true              # simulate models the entries' measured stalls (see below)
 //!
 //! [machine]                  # a profile made on another machine is refused as stale
 //! cpu = "AMD EPYC 7B13"      # /proc/cpuinfo `model name`
@@ -32,15 +33,24 @@
 //! polling = true             # the threads busy-waited for each other (replay's default)
 //! affine = { a_ms = …, b_ms = …, r2 = …, residuals_ms = […] }              # a + b·B (vs medians)
 //! affine_floor = { a_ms = …, b_ms = …, floor_ms = …, r2 = …, residuals_ms = […] }  # max(c, a + b·B)
+//! # Stalls: runs longer than their size's median by more than max(1 ms, 10 × MAD) — the worker
+//! # preempted, not a slow run — as a process in wall time (absent if none was seen):
+//! stalls = { rate_per_s = …, duration_ms = […], above_ms = […] }  # per second measured; each
+//! #         stall's excess over its size's median; per size, the time above which a run stalled
 //! ```
+//!
+//! With `stalls = true` (the default) and an entry that saw stalls, `simulate` gives the device
+//! those stalls ([`sim::service::StallSpec`]) and leaves the stalled runs out of resampled
+//! service times (`samples`, `empirical`), so that a stall is counted once: by wall time, as it
+//! happens, not once per run.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sim::service::ServiceSpec;
+use sim::service::{ServiceSpec, StallSpec};
 
 use crate::ReplayError;
-use crate::fit::{AffineFit, AffineFloorFit};
+use crate::fit::{AffineFit, AffineFloorFit, quantile};
 use crate::model::card_id;
 
 /// The schema tag.
@@ -80,6 +90,9 @@ pub struct Profile {
     pub use_model: UseModel,
     /// Thread setting whose entries `simulate` uses.
     pub simulate_threads: usize,
+    /// Whether `simulate` models the measured stalls.
+    #[serde(default = "yes")]
+    pub stalls: bool,
     /// Where it was measured.
     pub machine: Machine,
     /// Measurements, one per variant × thread setting.
@@ -152,11 +165,84 @@ pub struct Entry {
     pub affine: Option<AffineFit>,
     /// `max(c, a + b·B)` fitted to the medians.
     pub affine_floor: Option<AffineFloorFit>,
+    /// Stalls seen while measuring, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stalls: Option<MeasuredStalls>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Stalls found among timed runs: a run longer than its size's median by more than
+/// max([`STALL_MIN_EXCESS_MS`], [`STALL_MADS`] × its size's median absolute deviation).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasuredStalls {
+    /// Stalls per second of measured time without them.
+    pub rate_per_s: f64,
+    /// Each stall's excess over the median of its size, ms.
+    pub duration_ms: Vec<f64>,
+    /// Per batch size: runs longer than this stalled, ms.
+    pub above_ms: Vec<f64>,
+}
+
+/// Least excess over the median that makes a run a stall, ms.
+pub const STALL_MIN_EXCESS_MS: f64 = 1.0;
+/// Median absolute deviations above the median that make a run a stall.
+pub const STALL_MADS: f64 = 10.0;
+
+impl MeasuredStalls {
+    /// Finds the stalls among `runs_ms` (per batch size, in any order); `None` if there are none.
+    pub fn find(runs_ms: &[Vec<f64>]) -> Option<MeasuredStalls> {
+        let mut above_ms = Vec::with_capacity(runs_ms.len());
+        let mut duration_ms = Vec::new();
+        let mut up_ms = 0.0;
+        for runs in runs_ms {
+            let median = quantile(runs, 0.5);
+            let deviations: Vec<f64> = runs.iter().map(|x| (x - median).abs()).collect();
+            let mad = quantile(&deviations, 0.5);
+            let above = median + STALL_MIN_EXCESS_MS.max(STALL_MADS * mad);
+            for &x in runs {
+                if x > above {
+                    duration_ms.push(x - median);
+                    up_ms += median;
+                } else {
+                    up_ms += x;
+                }
+            }
+            above_ms.push(above);
+        }
+        (!duration_ms.is_empty() && up_ms > 0.0).then(|| MeasuredStalls {
+            rate_per_s: duration_ms.len() as f64 / (up_ms / 1e3),
+            duration_ms,
+            above_ms,
+        })
+    }
+
+    /// As a device's stall model.
+    pub fn spec(&self) -> StallSpec {
+        StallSpec { rate_per_s: self.rate_per_s, duration_ms: self.duration_ms.clone() }
+    }
+
+    /// `runs` of size index `i` without the stalled ones.
+    fn unstalled(&self, i: usize, runs: &[f64]) -> Vec<f64> {
+        let above = self.above_ms.get(i).copied().unwrap_or(f64::INFINITY);
+        runs.iter().copied().filter(|&x| x <= above).collect()
+    }
 }
 
 impl Entry {
-    /// The service model `use_model` selects.
-    pub fn service(&self, use_model: UseModel) -> Option<ServiceSpec> {
+    /// The service model `use_model` selects; with `stalls`, resampled runs leave out the
+    /// stalled ones (the device stalls instead).
+    pub fn service(&self, use_model: UseModel, stalls: bool) -> Option<ServiceSpec> {
+        let runs = |i: usize| -> Vec<f64> {
+            match (&self.stalls, self.samples_ms.get(i)) {
+                (Some(st), Some(v)) if stalls => st.unstalled(i, v),
+                (_, Some(v)) => v.clone(),
+                (_, None) => Vec::new(),
+            }
+        };
         match use_model {
             UseModel::Table => Some(ServiceSpec::Table { batch: self.batch.clone(), ms: self.median_ms.clone() }),
             UseModel::Affine => self.affine.as_ref().map(|f| ServiceSpec::Affine { a_ms: f.a_ms, b_ms: f.b_ms }),
@@ -169,11 +255,12 @@ impl Entry {
                 if self.samples_ms.len() != self.batch.len() || self.samples_ms.iter().any(Vec::is_empty) {
                     return None;
                 }
-                Some(ServiceSpec::TableSamples { batch: self.batch.clone(), samples_ms: self.samples_ms.clone() })
+                let samples_ms: Vec<Vec<f64>> = (0..self.batch.len()).map(runs).collect();
+                Some(ServiceSpec::TableSamples { batch: self.batch.clone(), samples_ms })
             }
             UseModel::Empirical => {
                 let i = self.batch.iter().position(|&b| b == 1)?;
-                let values_ms = self.samples_ms.get(i).filter(|v| !v.is_empty())?.clone();
+                let values_ms = Some(runs(i)).filter(|v| !v.is_empty())?;
                 Some(ServiceSpec::Empirical { values_ms })
             }
         }
@@ -208,8 +295,14 @@ impl Profile {
                     "entries[{i}]: batch, median_ms, p10_ms, p90_ms and run_median_ms need equal, non-zero lengths"
                 )));
             }
-            if let Some(s) = e.service(p.use_model) {
+            if let Some(s) = e.service(p.use_model, p.stalls) {
                 s.validate(&format!("entries[{i}]")).map_err(|err| bad(err.to_string()))?;
+            }
+            if let Some(st) = &e.stalls {
+                st.spec().validate(&format!("entries[{i}].stalls")).map_err(|err| bad(err.to_string()))?;
+                if st.above_ms.len() != n {
+                    return Err(bad(format!("entries[{i}].stalls.above_ms: needs one value per batch size ({n})")));
+                }
             }
         }
         Ok(p)
@@ -253,5 +346,64 @@ impl Profile {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runs(base: f64, n: usize, extra: &[f64]) -> Vec<f64> {
+        let mut v = vec![base; n];
+        v.extend_from_slice(extra);
+        v
+    }
+
+    #[test]
+    fn stalls_are_runs_far_above_their_size_median_counted_per_second_of_up_time() {
+        // Size 1: 97 runs of 1 ms, one of 1.9 (0.9 ms over: not a stall), two of 6 (stalls of 5);
+        // size 2: 99 runs of 2 ms, one of 9 (a stall of 7). Up time: 97 + 1.9 + 2·1 + 100·2 ms.
+        let measured = vec![runs(1.0, 97, &[1.9, 6.0, 6.0]), runs(2.0, 99, &[9.0])];
+        let st = MeasuredStalls::find(&measured).unwrap();
+        assert_eq!(st.duration_ms, vec![5.0, 5.0, 7.0]);
+        assert_eq!(st.above_ms, vec![2.0, 3.0]);
+        assert!((st.rate_per_s - 3.0 / 0.3009).abs() < 1e-9, "{}", st.rate_per_s);
+        // A wide size needs 10 MADs: median 10, MAD 0.5 → above 15 ms.
+        let wide: Vec<f64> = [runs(9.5, 30, &[]), runs(10.0, 41, &[]), runs(10.5, 30, &[14.0, 16.0])].concat();
+        let st = MeasuredStalls::find(&[wide]).unwrap();
+        assert_eq!(st.duration_ms, vec![6.0]);
+        assert!(MeasuredStalls::find(&[runs(1.0, 50, &[1.5])]).is_none());
+    }
+
+    #[test]
+    fn modelled_stalls_leave_the_resampled_runs_and_go_to_the_device() {
+        let samples_ms = vec![runs(1.0, 97, &[1.9, 6.0, 6.0]), runs(2.0, 99, &[9.0])];
+        let e = Entry {
+            variant: "v".into(),
+            model_id: "mdl-x".into(),
+            threads: 1,
+            warmup: 1,
+            repeats: 100,
+            batch: vec![1, 2],
+            median_ms: vec![1.0, 2.0],
+            p10_ms: vec![1.0, 2.0],
+            p90_ms: vec![1.0, 2.0],
+            stalls: MeasuredStalls::find(&samples_ms),
+            samples_ms,
+            run_median_ms: vec![1.0, 2.0],
+            polling: true,
+            affine: None,
+            affine_floor: None,
+        };
+        let Some(ServiceSpec::TableSamples { samples_ms, .. }) = e.service(UseModel::Samples, true) else { panic!() };
+        assert_eq!(samples_ms.iter().map(Vec::len).collect::<Vec<_>>(), vec![98, 99]);
+        assert!(samples_ms.iter().flatten().all(|&x| x < 2.5));
+        let Some(ServiceSpec::TableSamples { samples_ms, .. }) = e.service(UseModel::Samples, false) else { panic!() };
+        assert_eq!(samples_ms.iter().map(Vec::len).collect::<Vec<_>>(), vec![100, 100]);
+        let Some(ServiceSpec::Empirical { values_ms }) = e.service(UseModel::Empirical, true) else { panic!() };
+        assert_eq!(values_ms.len(), 98);
+        let spec = e.stalls.as_ref().unwrap().spec();
+        assert_eq!(spec.duration_ms, vec![5.0, 5.0, 7.0]);
+        spec.validate("s").unwrap();
     }
 }

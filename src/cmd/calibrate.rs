@@ -51,6 +51,11 @@ pub struct CalibrateArgs {
     /// --no-poll` does); by default the threads busy-wait, as replays do by default.
     #[arg(long)]
     pub no_poll: bool,
+    /// Leave stalls out of what `simulate` models: by default a run longer than its size's
+    /// median by more than max(1 ms, 10 MADs) counts as a stall (the worker preempted), and
+    /// `simulate` stalls the device at the measured rate instead of resampling those runs.
+    #[arg(long)]
+    pub no_stalls: bool,
     /// Profile file to write.
     #[arg(long, short = 'o', default_value = "profile.toml", value_name = "FILE")]
     pub out: PathBuf,
@@ -74,6 +79,7 @@ pub fn run(args: &CalibrateArgs) -> Result<Profile> {
     let mut profile = calibrate(&opts, &mut |what| eprintln!("calibrating {what}"))?;
     profile.use_model = serde_json::from_value(serde_json::Value::String(args.use_model.clone()))
         .map_err(|e| input(format!("--use {}: {e}", args.use_model)))?;
+    profile.stalls = !args.no_stalls;
     write_atomic(&args.out, profile.to_toml().as_bytes())?;
     println!(
         "profile -> {}  ({}, {} cores, ONNX Runtime {})",
@@ -99,6 +105,16 @@ pub fn run(args: &CalibrateArgs) -> Result<Profile> {
                 "  max(c, a + b·B): a {:.4} ms  b {:.6} ms  c {:.4} ms  R² {:.4}",
                 f.a_ms, f.b_ms, f.floor_ms, f.r2
             );
+        }
+        match &e.stalls {
+            Some(st) => println!(
+                "  stalls: {} ({:.2}/s), {:.2} ms mean{}",
+                st.duration_ms.len(),
+                st.rate_per_s,
+                st.duration_ms.iter().sum::<f64>() / st.duration_ms.len() as f64,
+                if profile.stalls { "" } else { " (not modelled: --no-stalls)" }
+            ),
+            None => println!("  stalls: none seen"),
         }
     }
     Ok(profile)
@@ -138,6 +154,7 @@ pub(crate) struct ProfileUse {
 }
 
 /// Gives every device whose `variant` has an entry in the profile that entry's service model
+/// (and its measured stalls, unless the profile says `stalls = false` or the device declares its own)
 /// (after refusing a stale profile). Returns the profile's reference for the run's manifest.
 pub(crate) fn apply_profile(
     config: &mut sim::ScenarioConfig,
@@ -161,10 +178,13 @@ pub(crate) fn apply_profile(
                 d.name
             )));
         }
-        let service = entry.service(profile.use_model).ok_or_else(|| {
+        let service = entry.service(profile.use_model, profile.stalls).ok_or_else(|| {
             input(format!("{}: entry `{}` has no {:?} fit", profile_path.display(), entry.variant, profile.use_model))
         })?;
         d.service = Some(service);
+        if profile.stalls && d.stalls.is_none() {
+            d.stalls = entry.stalls.as_ref().map(|st| st.spec());
+        }
         applied += 1;
         if !used.iter().any(|u| u.variant == entry.variant) {
             used.push(ProfileUse {

@@ -140,6 +140,7 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     // Refuse a stale profile before spending the replay's wall time.
     let mut sim_config = config.clone();
     let profile_ref = crate::cmd::calibrate::apply_profile(&mut sim_config, &args.profile, &args.input.models)?;
+    let model_stalls = replay::profile::Profile::load(&args.profile)?.stalls;
 
     let (mut trace, _) = load_requests(&mut config, &args.input, &loaded.source)?;
     // Both runs see the sped-up arrivals: replay at speed 1 of the scaled trace.
@@ -232,13 +233,21 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
             measured.entry(variant).or_default().entry(r.batch_size).or_default().push((back - sent) as f64 / 1e6);
         }
     }
+    // Stalls among them are modelled as stalls, as a profile's are (counted by wall time, not
+    // resampled per batch), unless the profile leaves its stalls out.
     let mut explained = sim_config.clone();
     for dev in &mut explained.devices {
         if let Some(m) = dev.variant.as_ref().and_then(|v| measured.get(v)) {
-            dev.service = Some(sim::service::ServiceSpec::TableSamples {
-                batch: m.keys().copied().collect(),
-                samples_ms: m.values().cloned().collect(),
-            });
+            let mut samples_ms: Vec<Vec<f64>> = m.values().cloned().collect();
+            dev.stalls = None;
+            if model_stalls && let Some(st) = replay::profile::MeasuredStalls::find(&samples_ms) {
+                for (i, runs) in samples_ms.iter_mut().enumerate() {
+                    runs.retain(|&x| x <= st.above_ms[i]);
+                }
+                dev.stalls = Some(st.spec());
+            }
+            dev.service =
+                Some(sim::service::ServiceSpec::TableSamples { batch: m.keys().copied().collect(), samples_ms });
         }
     }
     dir.write("scenario-replay-service.toml", explained.to_toml().as_bytes())?;
