@@ -296,7 +296,7 @@ fn validate_keeps_both_runs_and_a_comparison() {
     let replays: Vec<&str> = c["replay_runs"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
     assert_eq!(replays.len(), 2);
     assert_ne!(replays[0], replays[1]);
-    assert_eq!(manifest(&val)["runs"].as_array().unwrap().len(), 4);
+    assert_eq!(manifest(&val)["runs"].as_array().unwrap().len(), 5);
     // The sim again on the first replay's own busy times (the simulator's error alone): a run
     // of its own, from a scenario file kept in the validation directory.
     let explained = &c["sim_with_replay_service"];
@@ -309,6 +309,23 @@ fn validate_keeps_both_runs_and_a_comparison() {
     for r in &replays {
         assert_eq!(manifest(&runs.join(r))["kind"], "replay");
     }
+    // The machine's speed during each replay against the profile's, and the sim a third time
+    // with the profile's times scaled by the median ratio (its table = the profile's × factor).
+    let ratios: Vec<f64> = c["profile_speed_ratio"].as_array().unwrap().iter().map(|r| r.as_f64().unwrap()).collect();
+    assert_eq!(ratios.len(), 2);
+    assert!(ratios.iter().all(|r| r.is_finite() && *r > 0.0), "{ratios:?}");
+    let factor = (ratios[0] + ratios[1]) / 2.0;
+    let at_speed = runs.join(c["sim_at_replay_speed"]["sim_run"].as_str().unwrap());
+    let scaled =
+        sim::ScenarioConfig::parse(&std::fs::read_to_string(at_speed.join("config.resolved.toml")).unwrap()).unwrap();
+    let sim::service::ServiceSpec::Table { ms, .. } = scaled.devices[0].service.as_ref().unwrap() else {
+        panic!("{scaled:?}")
+    };
+    let parsed = replay::profile::Profile::load(&profile).unwrap();
+    for (got, measured) in ms.iter().zip(&parsed.entries[0].median_ms) {
+        assert!((got / measured - factor).abs() < 1e-9, "{got} vs {measured} × {factor}");
+    }
+    assert!(val.join("scenario-replay-speed.toml").is_file());
     let ks = c["ks_distance"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&ks));
     assert_eq!(manifest(&runs.join(c["replay_run"].as_str().unwrap()))["kind"], "replay");

@@ -52,7 +52,10 @@ def rg(k):
     p=c[k]; return f"{p['replay_range'][0]:.2f}–{p['replay_range'][1]:.2f} / {p['sim']:.2f}"
 x=c['sim_with_replay_service']
 xe=lambda k: f"{100*x[k]['relative_error']:+.1f}%"
-print(f"| {b} {rate}/s ({u}) | {ov:.0f} µs | {lat:.2f} ms | {e('latency_ms_p50')} | {e('latency_ms_p90')} | {e('latency_ms_p99')} | {rg('latency_ms_p50')} | {rg('latency_ms_p99')} | {c['ks_distance']:.2f} | {c['mean_batch_size']['replay']:.2f} / {c['mean_batch_size']['sim']:.2f} | {xe('latency_ms_p50')} / {xe('latency_ms_p90')} / {xe('latency_ms_p99')} |")
+y=c['sim_at_replay_speed']
+ye=lambda k: f"{100*y[k]['relative_error']:+.1f}%" + (' ✓' if y[k]['sim_within_replay_range'] else '')
+sp=' '.join(f"{r:.2f}" for r in c['profile_speed_ratio'])
+print(f"| {b} {rate}/s ({u}) | {ov:.0f} µs | {lat:.2f} ms | {e('latency_ms_p50')} | {e('latency_ms_p90')} | {e('latency_ms_p99')} | {rg('latency_ms_p50')} | {rg('latency_ms_p99')} | {c['ks_distance']:.2f} | {c['mean_batch_size']['replay']:.2f} / {c['mean_batch_size']['sim']:.2f} | {xe('latency_ms_p50')} / {xe('latency_ms_p90')} / {xe('latency_ms_p99')} | {sp} | {ye('latency_ms_p50')} / {ye('latency_ms_p99')} |")
 PY
  done
 done

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::ReplayError;
 use crate::fit::{fit_affine, fit_affine_floor, quantile};
-use crate::harness::time_through_worker;
+use crate::harness::{CALIBRATION_BLOCK, time_through_worker};
 use crate::model::{ModelFile, OrtModel, TestSplit};
 use crate::profile::{Entry, Machine, MeasuredStalls, PROFILE_SCHEMA, Profile, UseModel};
 
@@ -24,6 +24,9 @@ pub struct CalibrateOptions {
     pub warmup: usize,
     /// Timed runs per batch size.
     pub repeats: usize,
+    /// Consecutive runs of one size before the next size's turn ([`CALIBRATION_BLOCK`]; 1:
+    /// the size changes at every run, as on a server whose batcher forms batches of mixed sizes).
+    pub block: usize,
     /// The build that measures (goes into the profile).
     pub created_by: String,
     /// Poll instead of blocking where there is a core for it, as replay does by default
@@ -42,6 +45,7 @@ impl CalibrateOptions {
             batch: vec![1, 2, 4, 8, 16, 32, 64],
             warmup: 5,
             repeats: 30,
+            block: CALIBRATION_BLOCK,
             created_by,
             poll: true,
         }
@@ -85,7 +89,7 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
             model.warm_up(&split, &sizes, opts.warmup)?;
             // Through the replay's worker path, sizes interleaved (slow drift — frequency, a
             // neighbour's load — spreads evenly): a server's busy time as a replay sees it.
-            let measured = time_through_worker(model, &split, &sizes, opts.repeats, opts.poll)?;
+            let measured = time_through_worker(model, &split, &sizes, opts.repeats, opts.block, opts.poll)?;
             let times = &measured.occupancy_ms;
             let median_ms: Vec<f64> = times.iter().map(|t| quantile(t, 0.5)).collect();
             let xs: Vec<f64> = sizes.iter().map(|&b| b as f64).collect();
@@ -95,6 +99,7 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
                 threads,
                 warmup: opts.warmup,
                 repeats: opts.repeats,
+                block: opts.block,
                 batch: opts.batch.clone(),
                 p10_ms: times.iter().map(|t| quantile(t, 0.1)).collect(),
                 p90_ms: times.iter().map(|t| quantile(t, 0.9)).collect(),

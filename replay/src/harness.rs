@@ -922,7 +922,7 @@ fn worker(
     }
 }
 
-/// Consecutive runs of one batch size in a calibration block.
+/// Consecutive runs of one batch size in a calibration block, by default.
 pub const CALIBRATION_BLOCK: usize = 50;
 
 /// Batch times measured the way a replay runs batches.
@@ -950,6 +950,7 @@ pub fn time_through_worker(
     split: &TestSplit,
     sizes: &[usize],
     repeats: usize,
+    block: usize,
     poll: bool,
 ) -> Result<WorkerTimes, ReplayError> {
     let poll = polling(poll, 1);
@@ -971,7 +972,7 @@ pub fn time_through_worker(
     let mut left = vec![repeats; sizes.len()];
     while left.iter().any(|&l| l > 0) {
         for (i, &b) in sizes.iter().enumerate() {
-            let block = left[i].min(CALIBRATION_BLOCK);
+            let block = left[i].min(block.max(1));
             left[i] -= block;
             for _ in 0..block {
                 let ids: Vec<u64> = (next_id..next_id + b as u64).collect();

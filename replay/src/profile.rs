@@ -24,6 +24,7 @@
 //! threads = 1                # ONNX Runtime intra-op threads
 //! warmup = 5                 # untimed runs of each batch size first
 //! repeats = 30               # timed runs of each batch size
+//! block = 50                 # consecutive runs of one size per turn (1: the size changes every run)
 //! batch = [1, 2, 4, 8, 16, 32]
 //! median_ms = […]            # per batch size: median, 10th and 90th percentile of the busy
 //! p10_ms = […]               # time of a server: batch handed to a worker thread → answer back,
@@ -142,6 +143,9 @@ pub struct Entry {
     pub warmup: usize,
     /// Timed runs per batch size.
     pub repeats: usize,
+    /// Consecutive runs of one size before the next size's turn.
+    #[serde(default = "default_block")]
+    pub block: usize,
     /// Batch sizes, increasing.
     pub batch: Vec<u32>,
     /// Median time per batch size, ms.
@@ -172,6 +176,10 @@ pub struct Entry {
 
 fn yes() -> bool {
     true
+}
+
+fn default_block() -> usize {
+    crate::harness::CALIBRATION_BLOCK
 }
 
 /// Stalls found among timed runs: a run longer than its size's median by more than
@@ -384,6 +392,7 @@ mod tests {
             threads: 1,
             warmup: 1,
             repeats: 100,
+            block: 50,
             batch: vec![1, 2],
             median_ms: vec![1.0, 2.0],
             p10_ms: vec![1.0, 2.0],

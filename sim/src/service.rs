@@ -118,6 +118,27 @@ impl ServiceSpec {
         }
     }
 
+    /// The same model with every time multiplied by `factor` (a machine that runs `factor`
+    /// times slower; shapes, spreads and batch-size dependence kept).
+    pub fn scaled(&self, factor: f64) -> ServiceSpec {
+        let all = |v: &[f64]| v.iter().map(|x| x * factor).collect::<Vec<f64>>();
+        match self {
+            ServiceSpec::Exponential { mean_ms } => ServiceSpec::Exponential { mean_ms: mean_ms * factor },
+            ServiceSpec::Deterministic { ms } => ServiceSpec::Deterministic { ms: ms * factor },
+            ServiceSpec::LogNormal { mean_ms, cv } => ServiceSpec::LogNormal { mean_ms: mean_ms * factor, cv: *cv },
+            ServiceSpec::Empirical { values_ms } => ServiceSpec::Empirical { values_ms: all(values_ms) },
+            ServiceSpec::Affine { a_ms, b_ms } => ServiceSpec::Affine { a_ms: a_ms * factor, b_ms: b_ms * factor },
+            ServiceSpec::AffineFloor { a_ms, b_ms, floor_ms } => {
+                ServiceSpec::AffineFloor { a_ms: a_ms * factor, b_ms: b_ms * factor, floor_ms: floor_ms * factor }
+            }
+            ServiceSpec::Table { batch, ms } => ServiceSpec::Table { batch: batch.clone(), ms: all(ms) },
+            ServiceSpec::TableSamples { batch, samples_ms } => ServiceSpec::TableSamples {
+                batch: batch.clone(),
+                samples_ms: samples_ms.iter().map(|v| all(v)).collect(),
+            },
+        }
+    }
+
     /// Mean time of a batch of `b` requests, seconds.
     pub fn batch_mean_s(&self, b: usize) -> f64 {
         let b = b as f64;
@@ -360,6 +381,28 @@ impl Stalls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scaling_multiplies_every_batch_size_mean_and_keeps_the_spread() {
+        let specs = [
+            ServiceSpec::Exponential { mean_ms: 4.0 },
+            ServiceSpec::Deterministic { ms: 2.0 },
+            ServiceSpec::LogNormal { mean_ms: 3.0, cv: 0.5 },
+            ServiceSpec::Empirical { values_ms: vec![1.0, 3.0] },
+            ServiceSpec::Affine { a_ms: 1.0, b_ms: 0.5 },
+            ServiceSpec::AffineFloor { a_ms: 1.0, b_ms: 0.5, floor_ms: 2.5 },
+            ServiceSpec::Table { batch: vec![1, 4], ms: vec![1.0, 2.5] },
+            ServiceSpec::TableSamples { batch: vec![1, 4], samples_ms: vec![vec![1.0, 2.0], vec![3.0, 5.0]] },
+        ];
+        for s in &specs {
+            let t = s.scaled(1.25);
+            t.validate("s").unwrap();
+            for b in [1, 2, 4, 9] {
+                assert!((t.batch_mean_s(b) - 1.25 * s.batch_mean_s(b)).abs() < 1e-12, "{s:?} at {b}");
+            }
+            assert!((t.second_moment_s2() - 1.25 * 1.25 * s.second_moment_s2()).abs() < 1e-15, "{s:?}");
+        }
+    }
 
     #[test]
     fn batch_models_compute_their_formulas() {

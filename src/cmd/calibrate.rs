@@ -51,6 +51,11 @@ pub struct CalibrateArgs {
     /// --no-poll` does); by default the threads busy-wait, as replays do by default.
     #[arg(long)]
     pub no_poll: bool,
+    /// Consecutive timed runs of one batch size before the next size's turn. Runs of one shape
+    /// back to back are faster than runs whose shape changes every time: 50 matches a server
+    /// without batching (always size 1), 1 a batching server (sizes change batch to batch).
+    #[arg(long, default_value_t = replay::harness::CALIBRATION_BLOCK, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub block: usize,
     /// Leave stalls out of what `simulate` models: by default a run longer than its size's
     /// median by more than max(1 ms, 10 MADs) counts as a stall (the worker preempted), and
     /// `simulate` stalls the device at the measured rate instead of resampling those runs.
@@ -75,6 +80,7 @@ pub fn run(args: &CalibrateArgs) -> Result<Profile> {
     opts.batch = args.batch.clone();
     opts.warmup = args.warmup;
     opts.repeats = args.repeats;
+    opts.block = args.block;
     opts.poll = !args.no_poll;
     let mut profile = calibrate(&opts, &mut |what| eprintln!("calibrating {what}"))?;
     profile.use_model = serde_json::from_value(serde_json::Value::String(args.use_model.clone()))

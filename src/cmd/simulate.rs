@@ -15,7 +15,7 @@ use traces::id::TraceHasher;
 use traces::{Request, SimTime};
 
 /// Simulate a scenario and write a run directory.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 #[command(after_help = "\
 Examples:
   servesim simulate --scenario mmc

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use replay::harness::ReplayOptions;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use traces::SimTime;
 
@@ -102,6 +103,74 @@ struct Comparison {
     /// The sim again, given the busy times the first replay itself measured: the error left is
     /// the simulator's (queueing, batching, routing), not the profile's.
     sim_with_replay_service: Explained,
+    /// Per replay: the median over its batches of busy time ÷ the profile's median for that
+    /// size (> 1: the machine ran slower than when it was calibrated).
+    profile_speed_ratio: Vec<f64>,
+    /// The sim with the profile's times scaled by the median of `profile_speed_ratio`, against
+    /// every replay: the prediction error left once the machine's speed of the day is known.
+    sim_at_replay_speed: Explained,
+}
+
+/// Completed requests' latencies, ms.
+fn latencies_ms(records: &[sim::engine::RequestRecord]) -> Vec<f64> {
+    records.iter().filter_map(|r| r.finish.map(|f| (f - r.arrival).as_millis_f64())).collect()
+}
+
+/// Writes `config` as `file` in the validation directory and simulates it on the validation's
+/// trace like `base` but without a profile (its service models are in it); returns the run and
+/// its latencies, ms.
+fn simulate_variant(
+    dir: &mut RunDir,
+    val_id: &str,
+    file: &str,
+    config: &sim::ScenarioConfig,
+    base: &SimulateArgs,
+) -> Result<(PathBuf, Vec<f64>)> {
+    dir.write(file, config.to_toml().as_bytes())?;
+    let args = SimulateArgs {
+        scenario: dir.path(file).display().to_string(),
+        profile: None,
+        models: None,
+        scenario_source: Some(format!("../{val_id}/{file}")),
+        ..base.clone()
+    };
+    let (run, outcome) = crate::cmd::simulate::run_full(&args)?;
+    let Outcome::Classic(sim::RunResult { records: Some(records), .. }) = outcome else {
+        return Err(input("validate: [llm] scenarios are not replayed"));
+    };
+    Ok((run, latencies_ms(&records)))
+}
+
+/// Each batch's busy time in a replay (dispatch → answer back), ms, per variant and size.
+fn busy_times(r: &replay::harness::ReplayResult) -> BTreeMap<String, BTreeMap<u32, Vec<f64>>> {
+    let mut measured: BTreeMap<String, BTreeMap<u32, Vec<f64>>> = BTreeMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for rec in &r.records {
+        let (Some(d), Some(server), Some(sent), Some(back)) = (rec.device, rec.server, rec.dispatch, rec.returned)
+        else {
+            continue;
+        };
+        if rec.batch_size > 0 && seen.insert((d, server, sent)) {
+            let variant = r.summary.devices[d].variant.clone();
+            measured.entry(variant).or_default().entry(rec.batch_size).or_default().push((back - sent) as f64 / 1e6);
+        }
+    }
+    measured
+}
+
+/// Median over the measured batches of busy time ÷ the profile's median for their size
+/// (interpolated between measured sizes); NaN if the profile measured none of the variants.
+fn speed_ratio(measured: &BTreeMap<String, BTreeMap<u32, Vec<f64>>>, profile: &replay::profile::Profile) -> f64 {
+    let mut ratios = Vec::new();
+    for (variant, by_size) in measured {
+        let Some(e) = profile.entry(variant) else { continue };
+        let table = sim::service::ServiceSpec::Table { batch: e.batch.clone(), ms: e.median_ms.clone() };
+        for (&b, times) in by_size {
+            let expected_ms = table.batch_mean_s(b as usize) * 1e3;
+            ratios.extend(times.iter().map(|t| t / expected_ms));
+        }
+    }
+    replay::fit::quantile(&ratios, 0.5)
 }
 
 /// The sim given the first replay's measured busy times, against that replay.
@@ -140,7 +209,7 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     // Refuse a stale profile before spending the replay's wall time.
     let mut sim_config = config.clone();
     let profile_ref = crate::cmd::calibrate::apply_profile(&mut sim_config, &args.profile, &args.input.models)?;
-    let model_stalls = replay::profile::Profile::load(&args.profile)?.stalls;
+    let profile = replay::profile::Profile::load(&args.profile)?;
 
     let (mut trace, _) = load_requests(&mut config, &args.input, &loaded.source)?;
     // Both runs see the sped-up arrivals: replay at speed 1 of the scaled trace.
@@ -216,23 +285,11 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     let Outcome::Classic(sim::RunResult { summary, records: Some(records) }) = outcome else {
         return Err(input("validate: [llm] scenarios are not replayed"));
     };
-    let sim_lat: Vec<f64> = records.iter().filter_map(|r| r.finish.map(|f| (f - r.arrival).as_millis_f64())).collect();
+    let sim_lat = latencies_ms(&records);
 
     // The sim again, given the busy times the first replay measured (dispatch → answer back,
     // per variant and batch size): what error is left belongs to the simulator, not the profile.
-    let first = &replays[0].1;
-    let mut measured: std::collections::BTreeMap<String, std::collections::BTreeMap<u32, Vec<f64>>> =
-        Default::default();
-    let mut seen = std::collections::HashSet::new();
-    for r in &first.records {
-        let (Some(d), Some(server), Some(sent), Some(back)) = (r.device, r.server, r.dispatch, r.returned) else {
-            continue;
-        };
-        if r.batch_size > 0 && seen.insert((d, server, sent)) {
-            let variant = first.summary.devices[d].variant.clone();
-            measured.entry(variant).or_default().entry(r.batch_size).or_default().push((back - sent) as f64 / 1e6);
-        }
-    }
+    let measured = busy_times(&replays[0].1);
     // Stalls among them are modelled as stalls, as a profile's are (counted by wall time, not
     // resampled per batch), unless the profile leaves its stalls out.
     let mut explained = sim_config.clone();
@@ -240,7 +297,9 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
         if let Some(m) = dev.variant.as_ref().and_then(|v| measured.get(v)) {
             let mut samples_ms: Vec<Vec<f64>> = m.values().cloned().collect();
             dev.stalls = None;
-            if model_stalls && let Some(st) = replay::profile::MeasuredStalls::find(&samples_ms) {
+            if profile.stalls
+                && let Some(st) = replay::profile::MeasuredStalls::find(&samples_ms)
+            {
                 for (i, runs) in samples_ms.iter_mut().enumerate() {
                     runs.retain(|&x| x <= st.above_ms[i]);
                 }
@@ -250,20 +309,23 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
                 Some(sim::service::ServiceSpec::TableSamples { batch: m.keys().copied().collect(), samples_ms });
         }
     }
-    dir.write("scenario-replay-service.toml", explained.to_toml().as_bytes())?;
-    let explained_args = SimulateArgs {
-        scenario: dir.path("scenario-replay-service.toml").display().to_string(),
-        profile: None,
-        models: None,
-        scenario_source: Some(format!("../{val_id}/scenario-replay-service.toml")),
-        ..sim_args
-    };
-    let (explained_dir, explained_outcome) = crate::cmd::simulate::run_full(&explained_args)?;
-    let Outcome::Classic(sim::RunResult { records: Some(explained_records), .. }) = explained_outcome else {
-        return Err(input("validate: [llm] scenarios are not replayed"));
-    };
-    let explained_lat: Vec<f64> =
-        explained_records.iter().filter_map(|r| r.finish.map(|f| (f - r.arrival).as_millis_f64())).collect();
+    let (explained_dir, explained_lat) =
+        simulate_variant(&mut dir, &val_id, "scenario-replay-service.toml", &explained, &sim_args)?;
+
+    // How much slower (> 1) or faster each replay's machine ran than the profile's: its batches'
+    // busy times over the profile's medians for their sizes. The sim a third time, with the
+    // profile's times scaled by the replays' median ratio: everything still predicted (spread,
+    // stalls, batch-size dependence, queueing) except the machine's speed of the day.
+    let speed_ratio: Vec<f64> = replays.iter().map(|(_, r)| speed_ratio(&busy_times(r), &profile)).collect();
+    let factor = replay::fit::quantile(&speed_ratio, 0.5);
+    let mut at_speed = sim_config.clone();
+    for dev in &mut at_speed.devices {
+        if dev.variant.as_deref().and_then(|v| profile.entry(v)).is_some() && factor.is_finite() {
+            dev.service = dev.service.as_ref().map(|s| s.scaled(factor));
+        }
+    }
+    let (at_speed_dir, at_speed_lat) =
+        simulate_variant(&mut dir, &val_id, "scenario-replay-speed.toml", &at_speed, &sim_args)?;
     let rep_lats: Vec<Vec<f64>> = replays
         .iter()
         .map(|(_, r)| r.records.iter().filter_map(|r| r.latency_ns()).map(|l| l as f64 / 1e6).collect())
@@ -298,6 +360,13 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
             latency_ms_p90: Pair::new(&[q(&rep_lats[0], 0.9)], q(&explained_lat, 0.9)),
             latency_ms_p99: Pair::new(&[q(&rep_lats[0], 0.99)], q(&explained_lat, 0.99)),
         },
+        profile_speed_ratio: speed_ratio.clone(),
+        sim_at_replay_speed: Explained {
+            sim_run: name(&at_speed_dir),
+            latency_ms_p50: Pair::new(&each(&|k| q(&rep_lats[k], 0.5)), q(&at_speed_lat, 0.5)),
+            latency_ms_p90: Pair::new(&each(&|k| q(&rep_lats[k], 0.9)), q(&at_speed_lat, 0.9)),
+            latency_ms_p99: Pair::new(&each(&|k| q(&rep_lats[k], 0.99)), q(&at_speed_lat, 0.99)),
+        },
     };
     let json = serde_json::to_string_pretty(&cmp)? + "\n";
     dir.write("comparison.json", json.as_bytes())?;
@@ -320,7 +389,7 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
         "runs": cmp
             .replay_runs
             .iter()
-            .chain([&cmp.sim_run, &cmp.sim_with_replay_service.sim_run])
+            .chain([&cmp.sim_run, &cmp.sim_with_replay_service.sim_run, &cmp.sim_at_replay_speed.sim_run])
             .collect::<Vec<_>>(),
         "profile": profile_ref,
         "models": replay_models,
@@ -356,6 +425,17 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     let e = &cmp.sim_with_replay_service;
     println!(
         "sim given the first replay's own busy times (the simulator's error alone): p50 {:+.1}%  p90 {:+.1}%  p99 {:+.1}%",
+        100.0 * e.latency_ms_p50.relative_error,
+        100.0 * e.latency_ms_p90.relative_error,
+        100.0 * e.latency_ms_p99.relative_error
+    );
+    let e = &cmp.sim_at_replay_speed;
+    println!(
+        "machine speed vs the profile (busy time ÷ profile, per replay): {}",
+        cmp.profile_speed_ratio.iter().map(|r| format!("{r:.3}")).collect::<Vec<_>>().join(" ")
+    );
+    println!(
+        "sim with the profile scaled to the replays' speed: p50 {:+.1}%  p90 {:+.1}%  p99 {:+.1}%",
         100.0 * e.latency_ms_p50.relative_error,
         100.0 * e.latency_ms_p90.relative_error,
         100.0 * e.latency_ms_p99.relative_error
