@@ -640,9 +640,10 @@ fn validation_figure(c: &mut Course, models: &Path, profile: &Path) -> Result<()
     let (rep, sim) = (run("replay_run"), run("sim_run"));
     let latencies = |id: &str| traces::formats::read_f64_column(&dir.join(id).join("requests.parquet"), "latency_ms");
     let err = |q: &str| cmp[format!("latency_ms_{q}")]["relative_error"].as_f64().unwrap_or(f64::NAN) * 100.0;
-    let alone = |q: &str| {
-        cmp["sim_with_replay_service"][format!("latency_ms_{q}")]["relative_error"].as_f64().unwrap_or(f64::NAN) * 100.0
-    };
+    let explained =
+        |sim: &str, q: &str| cmp[sim][format!("latency_ms_{q}")]["relative_error"].as_f64().unwrap_or(f64::NAN) * 100.0;
+    let alone = |q: &str| explained("sim_with_replay_service", q);
+    let at_speed = |q: &str| explained("sim_at_replay_speed", q);
     c.bar.inc(1);
     c.measured.push("validation".into());
     c.emit(Figure {
@@ -653,13 +654,18 @@ fn validation_figure(c: &mut Course, models: &Path, profile: &Path) -> Result<()
              requests released in real time, against the simulator running the same trace and batcher with \
              the calibrated profile. Errors (sim − replay)/replay: p50 {:+.1}%, p90 {:+.1}%, p99 {:+.1}%; \
              KS distance {:.3}. The profile is each batch size's busy time measured through the replay's own \
-             worker path. Given the replay's own busy times instead, the simulator is off by p50 {:+.1}%, \
-             p90 {:+.1}%, p99 {:+.1}%: the rest is the machine's speed drifting between calibration and \
-             replay (BENCHMARKS.md).",
+             worker path, with the stalls seen meanwhile (the worker thread preempted) as a process in \
+             wall time. During the replay the machine ran at {:.2}× the profile's busy times; with the \
+             profile scaled by that alone, the sim is off by p50 {:+.1}%, p99 {:+.1}%. Given the replay's \
+             own busy times, by p50 {:+.1}%, p90 {:+.1}%, p99 {:+.1}%: the rest is the machine's speed \
+             drifting between calibration and replay (BENCHMARKS.md).",
             err("p50"),
             err("p90"),
             err("p99"),
             cmp["ks_distance"].as_f64().unwrap_or(f64::NAN),
+            cmp["profile_speed_ratio"][0].as_f64().unwrap_or(f64::NAN),
+            at_speed("p50"),
+            at_speed("p99"),
             alone("p50"),
             alone("p90"),
             alone("p99"),

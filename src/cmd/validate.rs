@@ -298,11 +298,16 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
             let mut samples_ms: Vec<Vec<f64>> = m.values().cloned().collect();
             dev.stalls = None;
             if profile.stalls
-                && let Some(st) = replay::profile::MeasuredStalls::find(&samples_ms)
+                && let Some(mut st) = replay::profile::MeasuredStalls::find(&samples_ms)
             {
                 for (i, runs) in samples_ms.iter_mut().enumerate() {
                     runs.retain(|&x| x <= st.above_ms[i]);
                 }
+                // Stalls happen in wall time, idle or not: one that catches the idle worker shows
+                // up in the busy time of the request that arrives during it. So the rate is per
+                // second of the replay, not of its busy time (a calibration is busy throughout,
+                // where the two are the same).
+                st.rate_per_s = st.duration_ms.len() as f64 / replays[0].1.summary.duration_s.max(1e-9);
                 dev.stalls = Some(st.spec());
             }
             dev.service =
