@@ -190,6 +190,12 @@ fn catalogue() -> Vec<Case> {
             &["FILE", "requests", "invalid type"],
         ),
         sim_file(
+            "scenario stalls without durations",
+            "FILE",
+            scenario("name = \"d\"\n", "name = \"d\"\nstalls = { rate_per_s = 2.0, duration_ms = [] }\n"),
+            &["FILE", "devices[0].stalls.duration_ms", "at least one"],
+        ),
+        sim_file(
             "scenario zero requests",
             "FILE",
             scenario("requests = 100", "requests = 0"),
@@ -478,6 +484,24 @@ fn catalogue() -> Vec<Case> {
             )],
             &["simulate", "-s", "quantization", "--profile", "{dir}/p.toml", "--models", "{dir}", "-o", "{dir}/out"],
             &["p.toml", "entries[0]", "equal, non-zero lengths"],
+        ),
+        case(
+            "profile stalls not one threshold per size",
+            vec![(
+                "p.toml",
+                PROFILE_HEAD.to_string()
+                    + "[[entries]]\nvariant = \"teacher-fp32\"\nmodel_id = \"mdl-00\"\nthreads = 1\nwarmup = 1\n\
+                       repeats = 1\nbatch = [1, 2]\nmedian_ms = [1.0, 2.0]\np10_ms = [1.0, 2.0]\np90_ms = [1.0, 2.0]\n\
+                       run_median_ms = [1.0, 2.0]\nstalls = { rate_per_s = 1.0, duration_ms = [5.0], above_ms = [2.0] }\n",
+            )],
+            &["simulate", "-s", "quantization", "--profile", "{dir}/p.toml", "--models", "{dir}", "-o", "{dir}/out"],
+            &["p.toml", "entries[0].stalls.above_ms", "one value per batch size"],
+        ),
+        case(
+            "cli calibrate block zero",
+            vec![],
+            &["calibrate", "--models", "{dir}", "--block", "0", "-o", "{dir}/p.toml"],
+            &["--block", "0"],
         ),
         case(
             "models directory without a test split",
