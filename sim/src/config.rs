@@ -6,7 +6,7 @@
 
 use crate::catalog::{DeviceKind, VariantSpec, builtin_kinds};
 use crate::policy::{BatcherSpec, CacheSpec, RouterSpec};
-use crate::service::{ServiceSpec, StallSpec};
+use crate::service::{DriftSpec, ServiceSpec, StallSpec};
 use serde::{Deserialize, Serialize};
 use traces::SimTime;
 use traces::workload::WorkloadSpec;
@@ -208,6 +208,9 @@ pub struct DeviceSpec {
     /// Stalls of each server (preempted worker, pauses); none if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stalls: Option<StallSpec>,
+    /// The machine's speed over time (service times multiplied by it); none if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftSpec>,
 }
 
 fn one() -> u32 {
@@ -391,6 +394,9 @@ impl ScenarioConfig {
             if let Some(st) = &d.stalls {
                 st.validate(&format!("{key}.stalls"))?;
             }
+            if let Some(dr) = &d.drift {
+                dr.validate(&format!("{key}.drift"))?;
+            }
             let shed_after = match d.shed_after_ms {
                 None => None,
                 Some(v) if v.is_finite() && v >= 0.0 => SimTime::from_millis_f64(v),
@@ -414,6 +420,7 @@ impl ScenarioConfig {
                     batching: d.batching.clone(),
                     recorded_service: d.recorded_service,
                     stalls: d.stalls.clone(),
+                    drift: d.drift.clone(),
                     cost_per_s: kind.as_ref().map_or(0.0, |k| k.price_per_hour / 3600.0),
                 });
             }
@@ -494,6 +501,8 @@ pub struct ResolvedDevice {
     pub recorded_service: RecordedService,
     /// Stalls of each server.
     pub stalls: Option<StallSpec>,
+    /// Speed over time.
+    pub drift: Option<DriftSpec>,
     /// $ per second while provisioned.
     pub cost_per_s: f64,
 }
@@ -596,5 +605,9 @@ mod tests {
         assert!(e.contains("devices[0].stalls.duration_ms") && e.contains("at least one"), "{e}");
         let e = stalls("{ rate_per_s = 1.0, duration_ms = [5.0, -1.0] }");
         assert!(e.contains("devices[0].stalls.duration_ms[1]"), "{e}");
+        let e = err(&GOOD.replace("servers = 2", "servers = 2\ndrift = { step_ms = 100.0, factors = [] }"));
+        assert!(e.contains("devices[0].drift.factors") && e.contains("at least one"), "{e}");
+        let e = err(&GOOD.replace("servers = 2", "servers = 2\ndrift = { step_ms = 0.0, factors = [1.0] }"));
+        assert!(e.contains("devices[0].drift.step_ms"), "{e}");
     }
 }

@@ -10,7 +10,7 @@ use crate::calendar::{Calendar, ScheduleError};
 use crate::config::{Escalation, RecordedService, Resolved, ScenarioConfig};
 use crate::metrics::{LatencyStats, TimeIntegral};
 use crate::policy::{BatchDecision, Batcher, Cache, DeviceView, Lookup, QueueView, Router};
-use crate::service::{ServiceSampler, ServiceSpec, Stalls};
+use crate::service::{Drift, ServiceSampler, ServiceSpec, Stalls};
 use rand_distr::{Beta, Distribution as _};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -134,6 +134,7 @@ pub fn predict(config: &ScenarioConfig) -> Option<Prediction> {
         || !d.batching.is_none()
         || config.cache.is_some()
         || config.cascade.is_some()
+        || d.drift.is_some()
     {
         return None;
     }
@@ -235,6 +236,7 @@ struct Device {
     use_recorded: bool,
     /// Per server: its stalls and their stream (empty: no stalls).
     stalls: Vec<(Stalls, StreamRng)>,
+    drift: Option<Drift>,
     batcher: Box<dyn Batcher>,
     /// The batcher's pending wake-up; a timer event at any other time is stale and ignored.
     timer: Option<SimTime>,
@@ -408,6 +410,7 @@ impl<'a> Engine<'a> {
                             })
                         })
                         .collect(),
+                    drift: d.drift.as_ref().map(|spec| Drift::new(spec, &mut stream(opts.seed, &format!("drift/{i}")))),
                     batcher,
                     timer: None,
                     view: DeviceView {
@@ -600,7 +603,10 @@ impl<'a> Engine<'a> {
                     dev.stats.queue_len.add(now, -(n as i64));
                     let s = match slot.jobs[0].recorded() {
                         Some(t) if n == 1 && dev.use_recorded => t,
-                        _ => dev.sampler.sample(&mut dev.rng, n),
+                        _ => {
+                            let s = dev.sampler.sample(&mut dev.rng, n);
+                            dev.drift.as_ref().map_or(s, |d| d.apply(now, s))
+                        }
                     };
                     if n >= dev.stats.batch_sizes.len() {
                         dev.stats.batch_sizes.resize(n + 1, 0);

@@ -328,6 +328,67 @@ impl StallSpec {
     }
 }
 
+/// Drift: the machine's speed over time, as a calibration measured it — every service time a
+/// device samples is multiplied by the factor of the moment it starts. The factors follow one
+/// another every `step_ms`, cycling, from a random starting point (the device's own stream).
+/// Slow stretches of a few hundred ms build queues at high load that resampling runs one by one
+/// (i.i.d.) cannot: the spread is the same, its timing is not.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftSpec {
+    /// How long each factor lasts, ms.
+    pub step_ms: f64,
+    /// Speed factors in time order (1: the service model as given; 1.1: 10 % slower).
+    pub factors: Vec<f64>,
+}
+
+impl DriftSpec {
+    /// Checks parameters; errors name `key.field`.
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        positive(&format!("{key}.step_ms"), self.step_ms)?;
+        if self.factors.is_empty() {
+            return Err(ConfigError::invalid(&format!("{key}.factors"), "needs at least one value"));
+        }
+        for (i, v) in self.factors.iter().enumerate() {
+            positive(&format!("{key}.factors[{i}]"), *v)?;
+        }
+        Ok(())
+    }
+
+    /// Time-average factor.
+    pub fn mean_factor(&self) -> f64 {
+        self.factors.iter().sum::<f64>() / self.factors.len() as f64
+    }
+}
+
+/// A device's drift with its starting point drawn.
+#[derive(Clone, Debug)]
+pub struct Drift {
+    step_ns: u64,
+    factors: Vec<f64>,
+    offset_ns: u64,
+}
+
+impl Drift {
+    /// Draws the starting point.
+    pub fn new(spec: &DriftSpec, rng: &mut StreamRng) -> Drift {
+        let step_ns = SimTime::round_ns(spec.step_ms * 1e6).as_nanos().max(1);
+        let cycle = step_ns.saturating_mul(spec.factors.len() as u64);
+        Drift { step_ns, factors: spec.factors.clone(), offset_ns: rng.random_range(0..cycle) }
+    }
+
+    /// The factor at `t`.
+    pub fn factor(&self, t: SimTime) -> f64 {
+        let k = (t.as_nanos().wrapping_add(self.offset_ns) / self.step_ns) % self.factors.len() as u64;
+        self.factors[k as usize]
+    }
+
+    /// `work` started at `t`, at the speed of that moment.
+    pub fn apply(&self, t: SimTime, work: SimTime) -> SimTime {
+        SimTime::round_ns(work.as_nanos() as f64 * self.factor(t))
+    }
+}
+
 /// One server's stalls, drawn lazily from its own stream.
 #[derive(Clone, Debug)]
 pub struct Stalls {

@@ -127,3 +127,22 @@ fn a_saturated_server_is_stretched_by_one_plus_rate_times_mean_stall() {
         }
     }
 }
+
+#[test]
+fn drift_multiplies_each_service_by_the_factor_of_its_start_time() {
+    // 1 ms of work, the machine alternating 50 ms at full speed and 50 ms three times slower;
+    // arrivals at 20/s see both halves alike: services of exactly 1 or 3 ms, 2 ms on average.
+    let mut cfg = single(20.0, 1, "{ kind = \"deterministic\", ms = 1.0 }");
+    cfg.devices[0].drift = Some(sim::service::DriftSpec { step_ms: 50.0, factors: vec![1.0, 3.0] });
+    cfg.validate().unwrap();
+    assert!(sim::predict(&cfg).is_none(), "no closed form with drift");
+    let r = sim::run_generated(&cfg, 3, 40_000, true).unwrap();
+    let services: Vec<u64> =
+        r.records.unwrap().iter().map(|r| (r.finish.unwrap() - r.start.unwrap()).as_nanos()).collect();
+    assert!(services.iter().all(|&s| s == 1_000_000 || s == 3_000_000));
+    let mean_ms = services.iter().sum::<u64>() as f64 / services.len() as f64 / 1e6;
+    assert!(rel(mean_ms, 2.0) < 0.02, "mean service {mean_ms} ms");
+    // Which half comes first depends on the seed's starting point; the mix does not.
+    let other = sim::run_generated(&cfg, 4, 40_000, false).unwrap().summary;
+    assert!(rel(other.service_ms.mean, 2.0) < 0.02, "{}", other.service_ms.mean);
+}
