@@ -148,12 +148,16 @@ fn calibrate_writes_a_profile_that_simulate_uses_and_a_stale_one_is_refused() {
     let a = args(&other);
     bad_input(&a.iter().map(String::as_str).collect::<Vec<_>>(), &["stale profile", "Z80"]);
 
-    // Stalls the calibration saw go to the device (unless the profile says `stalls = false`).
+    // Stalls and drift the calibration saw go to the device (unless the profile says `stalls =
+    // false`, `drift = false`).
     let mut stalled = parsed.clone();
     stalled.entries[0].stalls =
         Some(replay::profile::MeasuredStalls { rate_per_s: 2.5, duration_ms: vec![5.0, 6.0], above_ms: vec![1e3; 4] });
+    let drift = sim::service::DriftSpec { step_ms: 200.0, factors: vec![1.0, 1.1] };
+    stalled.entries[0].drift = Some(drift.clone());
     for (model, expect) in [(true, true), (false, false)] {
         stalled.stalls = model;
+        stalled.drift = model;
         let file = tmp.path().join(format!("stalls-{model}.toml"));
         std::fs::write(&file, stalled.to_toml()).unwrap();
         let out = tmp.path().join(format!("runs-stalls-{model}"));
@@ -166,6 +170,7 @@ fn calibrate_writes_a_profile_that_simulate_uses_and_a_stale_one_is_refused() {
         .unwrap();
         let want = expect.then(|| sim::service::StallSpec { rate_per_s: 2.5, duration_ms: vec![5.0, 6.0] });
         assert_eq!(cfg.devices[0].stalls, want, "profile stalls = {model}");
+        assert_eq!(cfg.devices[0].drift, expect.then(|| drift.clone()), "profile drift = {model}");
     }
 }
 

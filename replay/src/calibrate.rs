@@ -7,7 +7,7 @@ use crate::ReplayError;
 use crate::fit::{fit_affine, fit_affine_floor, quantile};
 use crate::harness::{CALIBRATION_BLOCK, time_through_worker};
 use crate::model::{ModelFile, OrtModel, TestSplit};
-use crate::profile::{Entry, Machine, MeasuredStalls, PROFILE_SCHEMA, Profile, UseModel};
+use crate::profile::{Entry, Machine, MeasuredStalls, PROFILE_SCHEMA, Profile, UseModel, find_drift};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -92,6 +92,8 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
             let measured = time_through_worker(model, &split, &sizes, opts.repeats, opts.block, opts.poll)?;
             let times = &measured.occupancy_ms;
             let median_ms: Vec<f64> = times.iter().map(|t| quantile(t, 0.5)).collect();
+            let stalls = MeasuredStalls::find(times);
+            let drift = find_drift(times, opts.block, stalls.as_ref());
             let xs: Vec<f64> = sizes.iter().map(|&b| b as f64).collect();
             entries.push(Entry {
                 variant: name.clone(),
@@ -108,7 +110,8 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
                 polling: measured.polling,
                 affine: fit_affine(&xs, &median_ms),
                 affine_floor: fit_affine_floor(&xs, &median_ms),
-                stalls: MeasuredStalls::find(times),
+                stalls,
+                drift,
                 median_ms,
             });
         }
@@ -120,6 +123,7 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
         use_model: UseModel::Table,
         simulate_threads: opts.threads[0],
         stalls: true,
+        drift: true,
         machine: Machine::current(),
         entries,
     })

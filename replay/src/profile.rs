@@ -12,6 +12,7 @@
 //!                            # | samples (every size's runs resampled: the measured spread at any size)
 //! simulate_threads = 1       # which thread setting's entries simulate takes
 //! stalls = true              # simulate models the entries' measured stalls (see below)
+//! drift = true               # simulate models the entries' measured speed over time (see below)
 //!
 //! [machine]                  # a profile made on another machine is refused as stale
 //! cpu = "AMD EPYC 7B13"      # /proc/cpuinfo `model name`
@@ -38,17 +39,23 @@
 //! # preempted, not a slow run — as a process in wall time (absent if none was seen):
 //! stalls = { rate_per_s = …, duration_ms = […], above_ms = […] }  # per second measured; each
 //! #         stall's excess over its size's median; per size, the time above which a run stalled
+//! # Drift: the machine's speed round by round (a round = one block of every size), absent if
+//! # fewer than two rounds were measured:
+//! drift = { step_ms = …, factors = […] }  # mean round duration; per round, the median over
+//! #         sizes of (its block's median ÷ the size's median), stalled runs left out
 //! ```
 //!
 //! With `stalls = true` (the default) and an entry that saw stalls, `simulate` gives the device
 //! those stalls ([`sim::service::StallSpec`]) and leaves the stalled runs out of resampled
 //! service times (`samples`, `empirical`), so that a stall is counted once: by wall time, as it
-//! happens, not once per run.
+//! happens, not once per run. Likewise with `drift = true` the device's service times follow the
+//! measured speed over time ([`sim::service::DriftSpec`]) and each resampled run is divided by
+//! its round's factor, so that the spread the drift explains is not counted twice.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sim::service::{ServiceSpec, StallSpec};
+use sim::service::{DriftSpec, ServiceSpec, StallSpec};
 
 use crate::ReplayError;
 use crate::fit::{AffineFit, AffineFloorFit, quantile};
@@ -94,6 +101,9 @@ pub struct Profile {
     /// Whether `simulate` models the measured stalls.
     #[serde(default = "yes")]
     pub stalls: bool,
+    /// Whether `simulate` models the measured drift.
+    #[serde(default = "yes")]
+    pub drift: bool,
     /// Where it was measured.
     pub machine: Machine,
     /// Measurements, one per variant × thread setting.
@@ -172,6 +182,9 @@ pub struct Entry {
     /// Stalls seen while measuring, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stalls: Option<MeasuredStalls>,
+    /// The machine's speed round by round, if two rounds or more were measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftSpec>,
 }
 
 fn yes() -> bool {
@@ -228,28 +241,72 @@ impl MeasuredStalls {
         })
     }
 
+    /// Whether run `x` of size index `i` stalled.
+    pub fn stalled(&self, i: usize, x: f64) -> bool {
+        x > self.above_ms.get(i).copied().unwrap_or(f64::INFINITY)
+    }
+
     /// As a device's stall model.
     pub fn spec(&self) -> StallSpec {
         StallSpec { rate_per_s: self.rate_per_s, duration_ms: self.duration_ms.clone() }
     }
+}
 
-    /// `runs` of size index `i` without the stalled ones.
-    fn unstalled(&self, i: usize, runs: &[f64]) -> Vec<f64> {
-        let above = self.above_ms.get(i).copied().unwrap_or(f64::INFINITY);
-        runs.iter().copied().filter(|&x| x <= above).collect()
+/// The machine's speed round by round: `runs_ms[i]` are size i's runs in the order measured, in
+/// blocks of `block` per round (as [`crate::harness::time_through_worker`] measures them).
+/// Each round's factor is the median over sizes of its block's median ÷ the size's median;
+/// stalled runs are left out of both. `None` with fewer than two rounds.
+pub fn find_drift(runs_ms: &[Vec<f64>], block: usize, stalls: Option<&MeasuredStalls>) -> Option<DriftSpec> {
+    let block = block.max(1);
+    let rounds = runs_ms.iter().map(|r| r.len().div_ceil(block)).max().unwrap_or(0);
+    if rounds < 2 {
+        return None;
     }
+    let kept = |i: usize, v: &[f64]| -> Vec<f64> {
+        v.iter().copied().filter(|&x| !stalls.is_some_and(|s| s.stalled(i, x))).collect()
+    };
+    let medians: Vec<f64> = runs_ms.iter().enumerate().map(|(i, r)| quantile(&kept(i, r), 0.5)).collect();
+    let mut factors = Vec::with_capacity(rounds);
+    let mut full_rounds_ms = Vec::new();
+    for r in 0..rounds {
+        let mut ratios = Vec::new();
+        let mut duration = 0.0;
+        let mut full = true;
+        for (i, runs) in runs_ms.iter().enumerate() {
+            let lo = (r * block).min(runs.len());
+            let hi = ((r + 1) * block).min(runs.len());
+            full &= hi - lo == block;
+            duration += runs[lo..hi].iter().sum::<f64>();
+            let m = quantile(&kept(i, &runs[lo..hi]), 0.5);
+            if m.is_finite() && medians[i] > 0.0 {
+                ratios.push(m / medians[i]);
+            }
+        }
+        factors.push(if ratios.is_empty() { 1.0 } else { quantile(&ratios, 0.5) });
+        if full {
+            full_rounds_ms.push(duration);
+        }
+    }
+    let step_ms = if full_rounds_ms.is_empty() {
+        return None;
+    } else {
+        full_rounds_ms.iter().sum::<f64>() / full_rounds_ms.len() as f64
+    };
+    Some(DriftSpec { step_ms, factors })
 }
 
 impl Entry {
     /// The service model `use_model` selects; with `stalls`, resampled runs leave out the
     /// stalled ones (the device stalls instead).
-    pub fn service(&self, use_model: UseModel, stalls: bool) -> Option<ServiceSpec> {
+    pub fn service(&self, use_model: UseModel, stalls: bool, drift: bool) -> Option<ServiceSpec> {
         let runs = |i: usize| -> Vec<f64> {
-            match (&self.stalls, self.samples_ms.get(i)) {
-                (Some(st), Some(v)) if stalls => st.unstalled(i, v),
-                (_, Some(v)) => v.clone(),
-                (_, None) => Vec::new(),
-            }
+            let Some(v) = self.samples_ms.get(i) else { return Vec::new() };
+            let factors = self.drift.as_ref().filter(|_| drift).map(|d| &d.factors);
+            v.iter()
+                .enumerate()
+                .filter(|&(_, &x)| !(stalls && self.stalls.as_ref().is_some_and(|s| s.stalled(i, x))))
+                .map(|(j, &x)| x / factors.and_then(|f| f.get(j / self.block.max(1))).copied().unwrap_or(1.0))
+                .collect()
         };
         match use_model {
             UseModel::Table => Some(ServiceSpec::Table { batch: self.batch.clone(), ms: self.median_ms.clone() }),
@@ -303,8 +360,11 @@ impl Profile {
                     "entries[{i}]: batch, median_ms, p10_ms, p90_ms and run_median_ms need equal, non-zero lengths"
                 )));
             }
-            if let Some(s) = e.service(p.use_model, p.stalls) {
+            if let Some(s) = e.service(p.use_model, p.stalls, p.drift) {
                 s.validate(&format!("entries[{i}]")).map_err(|err| bad(err.to_string()))?;
+            }
+            if let Some(d) = &e.drift {
+                d.validate(&format!("entries[{i}].drift")).map_err(|err| bad(err.to_string()))?;
             }
             if let Some(st) = &e.stalls {
                 st.spec().validate(&format!("entries[{i}].stalls")).map_err(|err| bad(err.to_string()))?;
@@ -384,6 +444,43 @@ mod tests {
     }
 
     #[test]
+    fn drift_is_each_rounds_median_over_its_sizes_median_and_resampled_runs_are_divided_by_it() {
+        // Blocks of 2, three rounds; the machine runs twice as slow in the second.
+        let samples_ms = vec![vec![1.0, 1.0, 2.0, 2.0, 1.0, 1.0], vec![3.0, 3.0, 6.0, 6.0, 3.0, 3.0]];
+        let d = find_drift(&samples_ms, 2, None).unwrap();
+        assert_eq!(d.factors, vec![1.0, 2.0, 1.0]);
+        assert!((d.step_ms - 32.0 / 3.0).abs() < 1e-12, "{}", d.step_ms);
+        assert!(find_drift(&[vec![1.0, 1.0]], 2, None).is_none(), "one round: no drift");
+        let e = Entry {
+            variant: "v".into(),
+            model_id: "mdl-x".into(),
+            threads: 1,
+            warmup: 1,
+            repeats: 6,
+            block: 2,
+            batch: vec![1, 2],
+            median_ms: vec![1.0, 3.0],
+            p10_ms: vec![1.0, 3.0],
+            p90_ms: vec![2.0, 6.0],
+            stalls: None,
+            drift: Some(d),
+            samples_ms,
+            run_median_ms: vec![1.0, 3.0],
+            polling: true,
+            affine: None,
+            affine_floor: None,
+        };
+        let Some(ServiceSpec::TableSamples { samples_ms, .. }) = e.service(UseModel::Samples, true, true) else {
+            panic!()
+        };
+        assert_eq!(samples_ms, vec![vec![1.0; 6], vec![3.0; 6]]);
+        let Some(ServiceSpec::TableSamples { samples_ms, .. }) = e.service(UseModel::Samples, true, false) else {
+            panic!()
+        };
+        assert_eq!(samples_ms[0], vec![1.0, 1.0, 2.0, 2.0, 1.0, 1.0]);
+    }
+
+    #[test]
     fn modelled_stalls_leave_the_resampled_runs_and_go_to_the_device() {
         let samples_ms = vec![runs(1.0, 97, &[1.9, 6.0, 6.0]), runs(2.0, 99, &[9.0])];
         let e = Entry {
@@ -398,18 +495,23 @@ mod tests {
             p10_ms: vec![1.0, 2.0],
             p90_ms: vec![1.0, 2.0],
             stalls: MeasuredStalls::find(&samples_ms),
+            drift: None,
             samples_ms,
             run_median_ms: vec![1.0, 2.0],
             polling: true,
             affine: None,
             affine_floor: None,
         };
-        let Some(ServiceSpec::TableSamples { samples_ms, .. }) = e.service(UseModel::Samples, true) else { panic!() };
+        let Some(ServiceSpec::TableSamples { samples_ms, .. }) = e.service(UseModel::Samples, true, true) else {
+            panic!()
+        };
         assert_eq!(samples_ms.iter().map(Vec::len).collect::<Vec<_>>(), vec![98, 99]);
         assert!(samples_ms.iter().flatten().all(|&x| x < 2.5));
-        let Some(ServiceSpec::TableSamples { samples_ms, .. }) = e.service(UseModel::Samples, false) else { panic!() };
+        let Some(ServiceSpec::TableSamples { samples_ms, .. }) = e.service(UseModel::Samples, false, true) else {
+            panic!()
+        };
         assert_eq!(samples_ms.iter().map(Vec::len).collect::<Vec<_>>(), vec![100, 100]);
-        let Some(ServiceSpec::Empirical { values_ms }) = e.service(UseModel::Empirical, true) else { panic!() };
+        let Some(ServiceSpec::Empirical { values_ms }) = e.service(UseModel::Empirical, true, true) else { panic!() };
         assert_eq!(values_ms.len(), 98);
         let spec = e.stalls.as_ref().unwrap().spec();
         assert_eq!(spec.duration_ms, vec![5.0, 5.0, 7.0]);

@@ -61,6 +61,11 @@ pub struct CalibrateArgs {
     /// `simulate` stalls the device at the measured rate instead of resampling those runs.
     #[arg(long)]
     pub no_stalls: bool,
+    /// Leave the machine's speed over time out of what `simulate` models: by default, with two
+    /// rounds or more (repeats > block), each round's speed factor is recorded and `simulate`
+    /// multiplies service times by the factor of the moment, cycling through them.
+    #[arg(long)]
+    pub no_drift: bool,
     /// Profile file to write.
     #[arg(long, short = 'o', default_value = "profile.toml", value_name = "FILE")]
     pub out: PathBuf,
@@ -86,6 +91,7 @@ pub fn run(args: &CalibrateArgs) -> Result<Profile> {
     profile.use_model = serde_json::from_value(serde_json::Value::String(args.use_model.clone()))
         .map_err(|e| input(format!("--use {}: {e}", args.use_model)))?;
     profile.stalls = !args.no_stalls;
+    profile.drift = !args.no_drift;
     write_atomic(&args.out, profile.to_toml().as_bytes())?;
     println!(
         "profile -> {}  ({}, {} cores, ONNX Runtime {})",
@@ -121,6 +127,20 @@ pub fn run(args: &CalibrateArgs) -> Result<Profile> {
                 if profile.stalls { "" } else { " (not modelled: --no-stalls)" }
             ),
             None => println!("  stalls: none seen"),
+        }
+        match &e.drift {
+            Some(d) => {
+                let (lo, hi) = d.factors.iter().fold((f64::INFINITY, 0.0f64), |(l, h), &f| (l.min(f), h.max(f)));
+                println!(
+                    "  drift: {} rounds of {:.0} ms, speed factor {:.3}–{:.3}{}",
+                    d.factors.len(),
+                    d.step_ms,
+                    lo,
+                    hi,
+                    if profile.drift { "" } else { " (not modelled: --no-drift)" }
+                );
+            }
+            None => println!("  drift: one round only (repeats ≤ block): not measured"),
         }
     }
     Ok(profile)
@@ -160,7 +180,8 @@ pub(crate) struct ProfileUse {
 }
 
 /// Gives every device whose `variant` has an entry in the profile that entry's service model
-/// (and its measured stalls, unless the profile says `stalls = false` or the device declares its own)
+/// (and its measured stalls and drift, unless the profile says `stalls = false` / `drift = false` or
+/// the device declares its own)
 /// (after refusing a stale profile). Returns the profile's reference for the run's manifest.
 pub(crate) fn apply_profile(
     config: &mut sim::ScenarioConfig,
@@ -184,12 +205,15 @@ pub(crate) fn apply_profile(
                 d.name
             )));
         }
-        let service = entry.service(profile.use_model, profile.stalls).ok_or_else(|| {
+        let service = entry.service(profile.use_model, profile.stalls, profile.drift).ok_or_else(|| {
             input(format!("{}: entry `{}` has no {:?} fit", profile_path.display(), entry.variant, profile.use_model))
         })?;
         d.service = Some(service);
         if profile.stalls && d.stalls.is_none() {
             d.stalls = entry.stalls.as_ref().map(|st| st.spec());
+        }
+        if profile.drift && d.drift.is_none() {
+            d.drift = entry.drift.clone();
         }
         applied += 1;
         if !used.iter().any(|u| u.variant == entry.variant) {

@@ -297,6 +297,8 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
         if let Some(m) = dev.variant.as_ref().and_then(|v| measured.get(v)) {
             let mut samples_ms: Vec<Vec<f64>> = m.values().cloned().collect();
             dev.stalls = None;
+            // The replay's busy times carry its own drift; resampled, they stand for it.
+            dev.drift = None;
             if profile.stalls
                 && let Some(mut st) = replay::profile::MeasuredStalls::find(&samples_ms)
             {
