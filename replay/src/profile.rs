@@ -427,6 +427,35 @@ mod tests {
         v
     }
 
+    /// An entry of sizes 1 and 2 with these runs (medians and the rest are not read here).
+    fn entry(
+        samples_ms: Vec<Vec<f64>>,
+        block: usize,
+        stalls: Option<MeasuredStalls>,
+        drift: Option<DriftSpec>,
+    ) -> Entry {
+        let medians: Vec<f64> = samples_ms.iter().map(|v| quantile(v, 0.5)).collect();
+        Entry {
+            variant: "v".into(),
+            model_id: "mdl-x".into(),
+            threads: 1,
+            warmup: 1,
+            repeats: samples_ms[0].len(),
+            block,
+            batch: vec![1, 2],
+            median_ms: medians.clone(),
+            p10_ms: medians.clone(),
+            p90_ms: medians.clone(),
+            stalls,
+            drift,
+            samples_ms,
+            run_median_ms: medians,
+            polling: true,
+            affine: None,
+            affine_floor: None,
+        }
+    }
+
     #[test]
     fn stalls_are_runs_far_above_their_size_median_counted_per_second_of_up_time() {
         // Size 1: 97 runs of 1 ms, one of 1.9 (0.9 ms over: not a stall), two of 6 (stalls of 5);
@@ -451,25 +480,7 @@ mod tests {
         assert_eq!(d.factors, vec![1.0, 2.0, 1.0]);
         assert!((d.step_ms - 32.0 / 3.0).abs() < 1e-12, "{}", d.step_ms);
         assert!(find_drift(&[vec![1.0, 1.0]], 2, None).is_none(), "one round: no drift");
-        let e = Entry {
-            variant: "v".into(),
-            model_id: "mdl-x".into(),
-            threads: 1,
-            warmup: 1,
-            repeats: 6,
-            block: 2,
-            batch: vec![1, 2],
-            median_ms: vec![1.0, 3.0],
-            p10_ms: vec![1.0, 3.0],
-            p90_ms: vec![2.0, 6.0],
-            stalls: None,
-            drift: Some(d),
-            samples_ms,
-            run_median_ms: vec![1.0, 3.0],
-            polling: true,
-            affine: None,
-            affine_floor: None,
-        };
+        let e = entry(samples_ms, 2, None, Some(d));
         let Some(ServiceSpec::TableSamples { samples_ms, .. }) = e.service(UseModel::Samples, true, true) else {
             panic!()
         };
@@ -483,25 +494,8 @@ mod tests {
     #[test]
     fn modelled_stalls_leave_the_resampled_runs_and_go_to_the_device() {
         let samples_ms = vec![runs(1.0, 97, &[1.9, 6.0, 6.0]), runs(2.0, 99, &[9.0])];
-        let e = Entry {
-            variant: "v".into(),
-            model_id: "mdl-x".into(),
-            threads: 1,
-            warmup: 1,
-            repeats: 100,
-            block: 50,
-            batch: vec![1, 2],
-            median_ms: vec![1.0, 2.0],
-            p10_ms: vec![1.0, 2.0],
-            p90_ms: vec![1.0, 2.0],
-            stalls: MeasuredStalls::find(&samples_ms),
-            drift: None,
-            samples_ms,
-            run_median_ms: vec![1.0, 2.0],
-            polling: true,
-            affine: None,
-            affine_floor: None,
-        };
+        let stalls = MeasuredStalls::find(&samples_ms);
+        let e = entry(samples_ms, 50, stalls, None);
         let Some(ServiceSpec::TableSamples { samples_ms, .. }) = e.service(UseModel::Samples, true, true) else {
             panic!()
         };
