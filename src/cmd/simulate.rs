@@ -56,7 +56,8 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub json: bool,
     /// Service-time profile from `servesim calibrate`: devices whose `variant` it measured take
-    /// its service model. Refused if stale (other models than --models, or another machine).
+    /// its service model, and the stalls and drift it saw (unless the profile turns them off).
+    /// Refused if stale (other models than --models, or another machine).
     #[arg(long, value_name = "FILE", requires = "models")]
     pub profile: Option<PathBuf>,
     /// Models directory the profile must have been measured on (with --profile).
