@@ -146,3 +146,48 @@ fn drift_multiplies_each_service_by_the_factor_of_its_start_time() {
     let other = sim::run_generated(&cfg, 4, 40_000, false).unwrap().summary;
     assert!(rel(other.service_ms.mean, 2.0) < 0.02, "{}", other.service_ms.mean);
 }
+
+/// (id, finish ns) of a trace-driven run of `cfg` on arrivals at these µs.
+fn finishes(cfg: &sim::ScenarioConfig, arrivals_us: &[u64], seed: u64) -> Vec<u64> {
+    let reqs: Vec<traces::Request> = arrivals_us
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| traces::Request::new(i as u64, sim::SimTime::from_micros(a), 1))
+        .collect();
+    let r = sim::run(cfg, &mut reqs.into_iter(), sim::RunOptions { seed, record: true, trace_driven: true }).unwrap();
+    let mut recs = r.records.unwrap();
+    recs.sort_by_key(|r| r.id);
+    recs.iter().map(|r| r.finish.unwrap().as_nanos()).collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// One FIFO server with the same service times: stalls, and drift that only slows, can only
+    /// delay every request, never reorder them or speed one up.
+    #[test]
+    fn stalls_and_slowing_drift_only_delay(
+        gaps_us in proptest::collection::vec(0u64..3_000, 1..200),
+        rate in 1.0f64..200.0,
+        durations in proptest::collection::vec(0.01f64..5.0, 1..4),
+        factors in proptest::collection::vec(1.0f64..2.0, 1..4),
+        seed in 0u64..1_000,
+    ) {
+        let mut t = 0;
+        let arrivals: Vec<u64> = gaps_us.iter().map(|g| { t += g; t }).collect();
+        let mut cfg = single(1.0, 1, "{ kind = \"deterministic\", ms = 1.0 }");
+        cfg.workload = None;
+        let plain = finishes(&cfg, &arrivals, seed);
+        cfg.devices[0].stalls = Some(sim::service::StallSpec { rate_per_s: rate, duration_ms: durations });
+        let stalled = finishes(&cfg, &arrivals, seed);
+        cfg.devices[0].drift = Some(sim::service::DriftSpec { step_ms: 2.5, factors });
+        let drifted = finishes(&cfg, &arrivals, seed);
+        for i in 0..arrivals.len() {
+            proptest::prop_assert!(stalled[i] >= plain[i], "request {}: {} < {}", i, stalled[i], plain[i]);
+            proptest::prop_assert!(drifted[i] >= stalled[i], "request {}: {} < {}", i, drifted[i], stalled[i]);
+            if i > 0 {
+                proptest::prop_assert!(stalled[i] > stalled[i - 1] && drifted[i] > drifted[i - 1]);
+            }
+        }
+    }
+}
