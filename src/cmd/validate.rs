@@ -309,7 +309,16 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
                 // up in the busy time of the request that arrives during it. So the rate is per
                 // second of the replay, not of its busy time (a calibration is busy throughout,
                 // where the two are the same).
-                st.rate_per_s = st.duration_ms.len() as f64 / replays[0].1.summary.duration_s.max(1e-9);
+                // And per worker: the model has one stall process per server.
+                let first = &replays[0].1;
+                let workers: std::collections::HashSet<(usize, u32)> = first
+                    .records
+                    .iter()
+                    .filter_map(|r| Some((r.device?, r.server?)))
+                    .filter(|&(d, _)| dev.variant.as_deref() == Some(first.summary.devices[d].variant.as_str()))
+                    .collect();
+                st.rate_per_s =
+                    st.duration_ms.len() as f64 / first.summary.duration_s.max(1e-9) / workers.len().max(1) as f64;
                 dev.stalls = Some(st.spec());
             }
             dev.service =
