@@ -471,7 +471,7 @@ fn check_flags_stale_profiles_and_sim_vs_replay_drift() {
 }
 
 /// The course figures README.md shows (from docs/figures/).
-const README_FIGURES: [&str; 8] = [
+const README_FIGURES: [&str; 10] = [
     "traces",
     "latency-vs-load",
     "batching-window",
@@ -480,6 +480,8 @@ const README_FIGURES: [&str; 8] = [
     "hardware-cost-vs-slo",
     "llm-ttft-tpot-vs-load",
     "llm-kv-timeline",
+    "stalls",
+    "llm-prefix-hit-rate",
 ];
 
 #[test]
@@ -500,7 +502,7 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("index.json")).unwrap()).unwrap();
     let figures = index.as_array().unwrap();
-    assert_eq!(figures.len(), 13);
+    assert_eq!(figures.len(), 14);
     // The traces step: every trace the traces figure plots is a file with its id and statistics.
     let traces: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("traces/index.json")).unwrap()).unwrap();
