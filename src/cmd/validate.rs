@@ -23,10 +23,12 @@ Examples:
   servesim validate -s my.toml --models models/tiny --profile profile.toml --replays 3
 
 Writes under OUT: the replay run(s), the simulate run (with --records), a second simulate run
-given the first replay's own busy times, and val-<id>/ with comparison.json (p50/p90/p99
-latency against the median replay, with the replays' range; the two-sample KS distance; mean
-batch sizes; the second sim's errors, which leave out the profile's), the scenario of the
-second sim, and trace.parquet, the trace all ran (arrival times already divided by --speed).")]
+given the first replay's own busy times, a third with the profile scaled to the replays' speed,
+and val-<id>/ with comparison.json (p50/p90/p99 latency against the median replay, with the
+replays' range; the two-sample KS distance; mean batch sizes; the second sim's errors, which
+leave out the profile's; each replay's speed against the profile and the third sim's errors,
+which leave out only the machine's speed of the day), the scenarios of the second and third
+sims, and trace.parquet, the trace all ran (arrival times already divided by --speed).")]
 pub struct ValidateArgs {
     #[command(flatten)]
     pub input: crate::cmd::replay::ReplayInput,
