@@ -939,10 +939,11 @@ pub struct WorkerTimes {
 
 /// Times batches through the replay's own worker path: each batch is handed over a channel to a
 /// worker thread that owns `model`, built there from test rows (different rows every time, as in
-/// a replay), run, and its answer sent back. Each size runs in blocks of [`CALIBRATION_BLOCK`]
-/// consecutive batches — a replay runs similar sizes back to back, and a session switching shape
-/// every run is measurably slower (5–10 % here) — and the blocks of all sizes are interleaved
-/// round after round, so slow drift spreads over every size; `repeats` runs per size in all.
+/// a replay), run, and its answer sent back. Each size runs in blocks of `block` consecutive
+/// batches (a server without batching runs one size back to back; `block` = 1 changes size every
+/// run, as a batching server does) and the blocks of all sizes are interleaved round after round,
+/// so slow drift spreads over every size and each round measures the machine's speed of its
+/// moment ([`crate::profile::find_drift`]); `repeats` runs per size in all.
 /// This is what `calibrate` measures, so that `simulate` models a server's busy time as a replay
 /// sees it, thread hand-offs included; `poll` as in [`ReplayOptions::poll`] (one worker).
 pub fn time_through_worker(

@@ -51,9 +51,10 @@ pub struct CalibrateArgs {
     /// --no-poll` does); by default the threads busy-wait, as replays do by default.
     #[arg(long)]
     pub no_poll: bool,
-    /// Consecutive timed runs of one batch size before the next size's turn. Runs of one shape
-    /// back to back are faster than runs whose shape changes every time: 50 matches a server
-    /// without batching (always size 1), 1 a batching server (sizes change batch to batch).
+    /// Consecutive timed runs of one batch size before the next size's turn: 50 is how a server
+    /// without batching runs (always size 1), 1 how a batching server does (sizes change batch
+    /// to batch). Whether the shape changes cost time depends on the model and the sizes;
+    /// measure both if it matters (BENCHMARKS.md: no difference beyond noise at sizes 1–4 here).
     #[arg(long, default_value_t = replay::harness::CALIBRATION_BLOCK, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub block: usize,
     /// Leave stalls out of what `simulate` models: by default a run longer than its size's
