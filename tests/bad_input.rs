@@ -57,6 +57,25 @@ fn llm(from: &str, to: &str) -> String {
 const PROFILE_HEAD: &str = "schema = \"servesim.service-profile/2\"\ncreated_by = \"x\"\nmodels_dir = \"m\"\n\
                             simulate_threads = 1\n[machine]\ncpu = \"c\"\ncores = 2\nonnxruntime = \"1.32.0\"\n";
 
+/// A one-entry profile (schema 2) with `from` replaced by `to` in its entry.
+fn profile(from: &str, to: &str) -> String {
+    let entry = "[[entries]]\nvariant = \"teacher-fp32\"\nmodel_id = \"mdl-00\"\nthreads = 1\nwarmup = 1\n\
+                 repeats = 1\nbatch = [1, 2]\nmedian_ms = [1.0, 2.0]\np10_ms = [1.0, 2.0]\np90_ms = [1.0, 2.0]\n\
+                 run_median_ms = [1.0, 2.0]\n";
+    assert!(entry.contains(from), "{from}");
+    format!("{PROFILE_HEAD}{}", entry.replacen(from, to, 1))
+}
+
+/// `simulate` with `p.toml` (written from `text`) as its profile.
+fn profile_case(name: &'static str, text: String, words: &[&'static str]) -> Case {
+    case(
+        name,
+        vec![("p.toml", text)],
+        &["simulate", "-s", "quantization", "--profile", "{dir}/p.toml", "--models", "{dir}", "-o", "{dir}/out"],
+        words,
+    )
+}
+
 fn catalogue() -> Vec<Case> {
     let h = "id,arrival_s,input_size\n";
     vec![
@@ -461,40 +480,23 @@ fn catalogue() -> Vec<Case> {
             &["workload.arrivals.rate", "inside a value"],
         ),
         // Calibration profiles and model directories.
-        case(
-            "profile not toml",
-            vec![("p.toml", "not = [toml\n".into())],
-            &["simulate", "-s", "quantization", "--profile", "{dir}/p.toml", "--models", "{dir}", "-o", "{dir}/out"],
-            &["p.toml", "not a service profile"],
-        ),
-        case(
+        profile_case("profile not toml", "not = [toml\n".into(), &["p.toml", "not a service profile"]),
+        profile_case(
             "profile of the first schema",
-            vec![("p.toml", PROFILE_HEAD.replace("/2", "/1").replace("[machine]", "entries = []\n[machine]"))],
-            &["simulate", "-s", "quantization", "--profile", "{dir}/p.toml", "--models", "{dir}", "-o", "{dir}/out"],
+            PROFILE_HEAD.replace("/2", "/1").replace("[machine]", "entries = []\n[machine]"),
             &["p.toml", "stale", "re-run `servesim calibrate`"],
         ),
-        case(
+        profile_case(
             "profile lengths differ",
-            vec![(
-                "p.toml",
-                PROFILE_HEAD.to_string()
-                    + "[[entries]]\nvariant = \"teacher-fp32\"\nmodel_id = \"mdl-00\"\nthreads = 1\nwarmup = 1\n\
-                       repeats = 1\nbatch = [1, 2]\nmedian_ms = [1.0]\np10_ms = [1.0, 2.0]\np90_ms = [1.0, 2.0]\n\
-                       run_median_ms = [1.0, 2.0]\n",
-            )],
-            &["simulate", "-s", "quantization", "--profile", "{dir}/p.toml", "--models", "{dir}", "-o", "{dir}/out"],
+            profile("median_ms = [1.0, 2.0]", "median_ms = [1.0]"),
             &["p.toml", "entries[0]", "equal, non-zero lengths"],
         ),
-        case(
+        profile_case(
             "profile stalls not one threshold per size",
-            vec![(
-                "p.toml",
-                PROFILE_HEAD.to_string()
-                    + "[[entries]]\nvariant = \"teacher-fp32\"\nmodel_id = \"mdl-00\"\nthreads = 1\nwarmup = 1\n\
-                       repeats = 1\nbatch = [1, 2]\nmedian_ms = [1.0, 2.0]\np10_ms = [1.0, 2.0]\np90_ms = [1.0, 2.0]\n\
-                       run_median_ms = [1.0, 2.0]\nstalls = { rate_per_s = 1.0, duration_ms = [5.0], above_ms = [2.0] }\n",
-            )],
-            &["simulate", "-s", "quantization", "--profile", "{dir}/p.toml", "--models", "{dir}", "-o", "{dir}/out"],
+            profile(
+                "run_median_ms = [1.0, 2.0]\n",
+                "run_median_ms = [1.0, 2.0]\nstalls = { rate_per_s = 1.0, duration_ms = [5.0], above_ms = [2.0] }\n",
+            ),
             &["p.toml", "entries[0].stalls.above_ms", "one value per batch size"],
         ),
         case(

@@ -82,15 +82,7 @@ impl ServiceSpec {
                 positive(&format!("{key}.mean_ms"), *mean_ms)?;
                 positive(&format!("{key}.cv"), *cv)
             }
-            ServiceSpec::Empirical { values_ms } => {
-                if values_ms.is_empty() {
-                    return Err(ConfigError::invalid(&format!("{key}.values_ms"), "needs at least one value"));
-                }
-                for (i, v) in values_ms.iter().enumerate() {
-                    positive(&format!("{key}.values_ms[{i}]"), *v)?;
-                }
-                Ok(())
-            }
+            ServiceSpec::Empirical { values_ms } => positive_list(&format!("{key}.values_ms"), values_ms),
             ServiceSpec::Affine { a_ms, b_ms } => {
                 non_negative(&format!("{key}.a_ms"), *a_ms)?;
                 non_negative(&format!("{key}.b_ms"), *b_ms)?;
@@ -293,6 +285,17 @@ impl ServiceSampler {
     }
 }
 
+/// A non-empty list of positive finite numbers; errors name `key` or `key[i]`.
+fn positive_list(key: &str, values: &[f64]) -> Result<(), ConfigError> {
+    if values.is_empty() {
+        return Err(ConfigError::invalid(key, "needs at least one value"));
+    }
+    for (i, v) in values.iter().enumerate() {
+        positive(&format!("{key}[{i}]"), *v)?;
+    }
+    Ok(())
+}
+
 /// Stalls: moments when a server makes no progress — the worker thread preempted by the host or
 /// a neighbour, a garbage-collection pause — as a process in wall time, not a property of a run.
 /// A batch in service when a stall begins resumes where it was when the stall ends
@@ -313,13 +316,7 @@ impl StallSpec {
     /// Checks parameters; errors name `key.field`.
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         positive(&format!("{key}.rate_per_s"), self.rate_per_s)?;
-        if self.duration_ms.is_empty() {
-            return Err(ConfigError::invalid(&format!("{key}.duration_ms"), "needs at least one value"));
-        }
-        for (i, v) in self.duration_ms.iter().enumerate() {
-            positive(&format!("{key}.duration_ms[{i}]"), *v)?;
-        }
-        Ok(())
+        positive_list(&format!("{key}.duration_ms"), &self.duration_ms)
     }
 
     /// Mean duration, s.
@@ -346,18 +343,7 @@ impl DriftSpec {
     /// Checks parameters; errors name `key.field`.
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         positive(&format!("{key}.step_ms"), self.step_ms)?;
-        if self.factors.is_empty() {
-            return Err(ConfigError::invalid(&format!("{key}.factors"), "needs at least one value"));
-        }
-        for (i, v) in self.factors.iter().enumerate() {
-            positive(&format!("{key}.factors[{i}]"), *v)?;
-        }
-        Ok(())
-    }
-
-    /// Time-average factor.
-    pub fn mean_factor(&self) -> f64 {
-        self.factors.iter().sum::<f64>() / self.factors.len() as f64
+        positive_list(&format!("{key}.factors"), &self.factors)
     }
 }
 

@@ -291,7 +291,8 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
 
     // The sim again, given the busy times the first replay measured (dispatch → answer back,
     // per variant and batch size): what error is left belongs to the simulator, not the profile.
-    let measured = busy_times(&replays[0].1);
+    let busy: Vec<_> = replays.iter().map(|(_, r)| busy_times(r)).collect();
+    let measured = &busy[0];
     // Stalls among them are modelled as stalls, as a profile's are (counted by wall time, not
     // resampled per batch), unless the profile leaves its stalls out.
     let mut explained = sim_config.clone();
@@ -334,7 +335,7 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     // busy times over the profile's medians for their sizes. The sim a third time, with the
     // profile's times scaled by the replays' median ratio: everything still predicted (spread,
     // stalls, batch-size dependence, queueing) except the machine's speed of the day.
-    let speed_ratio: Vec<f64> = replays.iter().map(|(_, r)| speed_ratio(&busy_times(r), &profile)).collect();
+    let speed_ratio: Vec<f64> = busy.iter().map(|b| speed_ratio(b, &profile)).collect();
     let factor = replay::fit::quantile(&speed_ratio, 0.5);
     let mut at_speed = sim_config.clone();
     for dev in &mut at_speed.devices {
