@@ -53,11 +53,11 @@ fn llm(from: &str, to: &str) -> String {
     ok.replacen(from, to, 1)
 }
 
-/// A calibration profile's header (schema 2), before its entries.
-const PROFILE_HEAD: &str = "schema = \"servesim.service-profile/2\"\ncreated_by = \"x\"\nmodels_dir = \"m\"\n\
+/// A calibration profile's header (schema 3), before its entries.
+const PROFILE_HEAD: &str = "schema = \"servesim.service-profile/3\"\ncreated_by = \"x\"\nmodels_dir = \"m\"\n\
                             simulate_threads = 1\n[machine]\ncpu = \"c\"\ncores = 2\nonnxruntime = \"1.32.0\"\n";
 
-/// A one-entry profile (schema 2) with `from` replaced by `to` in its entry.
+/// A one-entry profile (schema 3) with `from` replaced by `to` in its entry.
 fn profile(from: &str, to: &str) -> String {
     let entry = "[[entries]]\nvariant = \"teacher-fp32\"\nmodel_id = \"mdl-00\"\nthreads = 1\nwarmup = 1\n\
                  repeats = 1\nbatch = [1, 2]\nmedian_ms = [1.0, 2.0]\np10_ms = [1.0, 2.0]\np90_ms = [1.0, 2.0]\n\
@@ -483,8 +483,23 @@ fn catalogue() -> Vec<Case> {
         profile_case("profile not toml", "not = [toml\n".into(), &["p.toml", "not a service profile"]),
         profile_case(
             "profile of the first schema",
-            PROFILE_HEAD.replace("/2", "/1").replace("[machine]", "entries = []\n[machine]"),
+            PROFILE_HEAD.replace("/3", "/1").replace("[machine]", "entries = []\n[machine]"),
             &["p.toml", "stale", "re-run `servesim calibrate`"],
+        ),
+        profile_case(
+            "profile of the second schema",
+            PROFILE_HEAD.replace("/3", "/2").replace("[machine]", "entries = []\n[machine]"),
+            &["p.toml", "stale", "idle gaps", "re-run `servesim calibrate`"],
+        ),
+        profile_case(
+            "profile cold starts with a negative slowdown",
+            profile(
+                "run_median_ms = [1.0, 2.0]\n",
+                "run_median_ms = [1.0, 2.0]\n[entries.cold]\ngap_ms = [0.0, 1.0]\nbatch = [1]\nburst = 1\nrounds = 1\n\
+                 warm_ms = [1.0]\nmedian_ms = [[[1.0]], [[1.2]]]\nresiduals_ms = [[[0.0]], [[0.0]]]\n\
+                 fit = { slowdown = -0.5, idle_tau_ms = 1.0, busy_tau_ms = 0.0 }\n",
+            ),
+            &["p.toml", "entries[0].cold.fit.slowdown", "non-negative"],
         ),
         profile_case(
             "profile lengths differ",

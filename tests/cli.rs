@@ -437,6 +437,8 @@ fn check_flags_stale_profiles_and_sim_vs_replay_drift() {
         models.to_str().unwrap(),
         "--variant",
         "student-int8",
+        "--gap-rounds",
+        "3",
         "--out",
         profile.to_str().unwrap(),
     ]);
@@ -494,7 +496,7 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
     let models = tmp.path().join("models");
     let profile = tmp.path().join("profile.toml");
     ok(&["models", "build", "--preset", "tiny", "--out", models.to_str().unwrap()]);
-    ok(&["calibrate", "--models", models.to_str().unwrap(), "--out", profile.to_str().unwrap()]);
+    ok(&["calibrate", "--models", models.to_str().unwrap(), "--gap-rounds", "3", "--out", profile.to_str().unwrap()]);
     for d in [&a, &b] {
         let (d, m, p) = (d.to_str().unwrap(), models.to_str().unwrap(), profile.to_str().unwrap());
         ok(&["course", "--quick", "--out", d, "--models", m, "--profile", p]);

@@ -60,7 +60,21 @@ batching = {{ kind = "dynamic", max_batch = 8, max_queue_delay_ms = 0.5 }}
 /// A quick calibration of `variants` of the tiny models (batch 1–8, 1 warm-up, 3 runs) into
 /// `out`; returns what `calibrate` printed.
 fn calibrate(variants: &[&str], out: &Path) -> String {
-    let mut args = vec!["calibrate", "--models", s(models()), "--batch", "1,2,4,8", "--warmup", "1", "--repeats", "3"];
+    let mut args = vec![
+        "calibrate",
+        "--models",
+        s(models()),
+        "--batch",
+        "1,2,4,8",
+        "--warmup",
+        "1",
+        "--repeats",
+        "3",
+        "--gaps",
+        "0,1,5",
+        "--gap-rounds",
+        "2",
+    ];
     for v in variants {
         args.extend(["--variant", v]);
     }
@@ -100,6 +114,15 @@ fn calibrate_writes_a_profile_that_simulate_uses_and_a_stale_one_is_refused() {
     assert_eq!(e.run_median_ms.len(), 4);
     assert!(e.median_ms.iter().zip(&e.run_median_ms).all(|(busy, run)| busy >= run && *run > 0.0), "{e:?}");
     assert!(out.contains("ORT alone ms"), "{out}");
+    // Bursts after idle gaps of 0, 1 and 5 ms, at the smallest and the largest size, and the
+    // cold-start model fitted to them.
+    let cold = e.cold.as_ref().expect("idle gaps measured");
+    assert_eq!(
+        (cold.gap_ms.as_slice(), cold.batch.as_slice(), cold.burst, cold.rounds),
+        (&[0.0, 1.0, 5.0][..], &[1, 8][..], 3, 2)
+    );
+    assert!(cold.median_ms.iter().flatten().flatten().all(|m| *m > 0.0) && cold.fit.slowdown >= 0.0, "{cold:?}");
+    assert!(out.contains("cold starts: slowdown"), "{out}");
 
     let scn = scenario(tmp.path(), "teacher-fp32", 500.0, "");
     let runs = tmp.path().join("runs");
@@ -134,7 +157,7 @@ fn calibrate_writes_a_profile_that_simulate_uses_and_a_stale_one_is_refused() {
 
     // A profile of the first format (ONNX Runtime runs timed alone): stale, with the fix.
     let v1 = tmp.path().join("v1.toml");
-    std::fs::write(&v1, text.replace("servesim.service-profile/2", "servesim.service-profile/1")).unwrap();
+    std::fs::write(&v1, text.replace("servesim.service-profile/3", "servesim.service-profile/1")).unwrap();
     let a = args(&v1);
     bad_input(&a.iter().map(String::as_str).collect::<Vec<_>>(), &["v1.toml", "stale", "re-run `servesim calibrate`"]);
     // Another model id: stale.
@@ -148,16 +171,23 @@ fn calibrate_writes_a_profile_that_simulate_uses_and_a_stale_one_is_refused() {
     let a = args(&other);
     bad_input(&a.iter().map(String::as_str).collect::<Vec<_>>(), &["stale profile", "Z80"]);
 
-    // Stalls and drift the calibration saw go to the device (unless the profile says `stalls =
-    // false`, `drift = false`).
+    // Stalls, drift and cold starts the calibration saw go to the device (unless the profile says
+    // `stalls = false`, `drift = false`, `cold = false`).
     let mut stalled = parsed.clone();
     stalled.entries[0].stalls =
         Some(replay::profile::MeasuredStalls { rate_per_s: 2.5, duration_ms: vec![5.0, 6.0], above_ms: vec![1e3; 4] });
-    let drift = sim::service::DriftSpec { step_ms: 200.0, factors: vec![1.0, 1.1] };
-    stalled.entries[0].drift = Some(drift.clone());
+    let measured = replay::profile::MeasuredDrift { step_ms: 200.0, factors: vec![1.0, 1.1, 1.05, 0.95] };
+    let drift = measured.spec().unwrap();
+    stalled.entries[0].drift = Some(measured);
+    let gaps = [0.0, 1.0, 10.0];
+    let runs: Vec<Vec<Vec<Vec<f64>>>> = [0.5, 0.7, 0.9].iter().map(|m| vec![vec![vec![*m; 3]]]).collect();
+    let cold = replay::profile::MeasuredCold::from_runs(&gaps, &[1], &[0.5], &runs).unwrap();
+    let cold_spec = cold.spec();
+    stalled.entries[0].cold = Some(cold);
     for (model, expect) in [(true, true), (false, false)] {
         stalled.stalls = model;
         stalled.drift = model;
+        stalled.cold = model;
         let file = tmp.path().join(format!("stalls-{model}.toml"));
         std::fs::write(&file, stalled.to_toml()).unwrap();
         let out = tmp.path().join(format!("runs-stalls-{model}"));
@@ -171,6 +201,7 @@ fn calibrate_writes_a_profile_that_simulate_uses_and_a_stale_one_is_refused() {
         let want = expect.then(|| sim::service::StallSpec { rate_per_s: 2.5, duration_ms: vec![5.0, 6.0] });
         assert_eq!(cfg.devices[0].stalls, want, "profile stalls = {model}");
         assert_eq!(cfg.devices[0].drift, expect.then(|| drift.clone()), "profile drift = {model}");
+        assert_eq!(cfg.devices[0].cold, expect.then(|| cold_spec.clone()), "profile cold = {model}");
     }
 }
 
@@ -301,7 +332,8 @@ fn validate_keeps_both_runs_and_a_comparison() {
     let replays: Vec<&str> = c["replay_runs"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
     assert_eq!(replays.len(), 2);
     assert_ne!(replays[0], replays[1]);
-    assert_eq!(manifest(&val)["runs"].as_array().unwrap().len(), 5);
+    // Two replays, the prediction, two in-sample diagnostics and one out-of-sample speed check.
+    assert_eq!(manifest(&val)["runs"].as_array().unwrap().len(), 6);
     // The sim again on the first replay's own busy times (the simulator's error alone): a run
     // of its own, from a scenario file kept in the validation directory.
     let explained = &c["sim_with_replay_service"];
@@ -331,6 +363,36 @@ fn validate_keeps_both_runs_and_a_comparison() {
         assert!((got / measured - factor).abs() < 1e-9, "{got} vs {measured} × {factor}");
     }
     assert!(val.join("scenario-replay-speed.toml").is_file());
+    // Out of sample: the speed measured on replay 0, scored on replay 1 (its table = the
+    // profile's × replay 0's ratio).
+    let oos = &c["speed_out_of_sample"].as_array().unwrap()[..];
+    assert_eq!(oos.len(), 1);
+    assert_eq!((oos[0]["fitted_on"].as_u64(), oos[0]["scored_on"].as_u64()), (Some(0), Some(1)));
+    assert!((oos[0]["factor"].as_f64().unwrap() - ratios[0]).abs() < 1e-12);
+    let oos_run = runs.join(oos[0]["sim_run"].as_str().unwrap());
+    let scaled =
+        sim::ScenarioConfig::parse(&std::fs::read_to_string(oos_run.join("config.resolved.toml")).unwrap()).unwrap();
+    let sim::service::ServiceSpec::Table { ms, .. } = scaled.devices[0].service.as_ref().unwrap() else {
+        panic!("{scaled:?}")
+    };
+    for (got, measured) in ms.iter().zip(&parsed.entries[0].median_ms) {
+        assert!((got / measured - ratios[0]).abs() < 1e-9, "{got} vs {measured} × {}", ratios[0]);
+    }
+    let p50 = &oos[0]["latency_ms_p50"];
+    let (rep, sim_p50) = (p50["replay"].as_f64().unwrap(), p50["sim"].as_f64().unwrap());
+    assert!((p50["relative_error"].as_f64().unwrap() - (sim_p50 - rep) / rep).abs() < 1e-12, "{c}");
+    // Busy time by idle gap: every batch of both replays lands in one bin.
+    let bins = c["busy_by_gap"].as_array().unwrap();
+    let batches: u64 = bins.iter().map(|b| b["batches"].as_u64().unwrap()).sum();
+    let replayed: u64 = replays
+        .iter()
+        .map(|r| {
+            let sm: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(runs.join(r).join("summary.json")).unwrap()).unwrap();
+            sm["batches"].as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(batches, replayed, "{bins:?}");
     let ks = c["ks_distance"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&ks));
     assert_eq!(manifest(&runs.join(c["replay_run"].as_str().unwrap()))["kind"], "replay");

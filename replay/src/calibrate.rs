@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use crate::ReplayError;
 use crate::fit::{fit_affine, fit_affine_floor, quantile};
-use crate::harness::{CALIBRATION_BLOCK, time_through_worker};
+use crate::harness::{CALIBRATION_BLOCK, time_after_gaps, time_through_worker};
 use crate::model::{ModelFile, OrtModel, TestSplit};
-use crate::profile::{Entry, Machine, MeasuredStalls, PROFILE_SCHEMA, Profile, UseModel, find_drift};
+use crate::profile::{Entry, Machine, MeasuredCold, MeasuredStalls, PROFILE_SCHEMA, Profile, UseModel, find_drift};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -27,6 +27,13 @@ pub struct CalibrateOptions {
     /// Consecutive runs of one size before the next size's turn ([`CALIBRATION_BLOCK`]; 1:
     /// the size changes at every run, as on a server whose batcher forms batches of mixed sizes).
     pub block: usize,
+    /// Idle gaps to time runs after, ms, increasing from 0 ([`DEFAULT_GAPS_MS`]); empty: no
+    /// cold-start measurement.
+    pub gaps_ms: Vec<f64>,
+    /// Bursts per gap and batch size.
+    pub gap_rounds: usize,
+    /// Back-to-back batches per burst after a gap.
+    pub gap_burst: usize,
     /// The build that measures (goes into the profile).
     pub created_by: String,
     /// Poll instead of blocking where there is a core for it, as replay does by default
@@ -46,11 +53,22 @@ impl CalibrateOptions {
             warmup: 5,
             repeats: 30,
             block: CALIBRATION_BLOCK,
+            gaps_ms: DEFAULT_GAPS_MS.to_vec(),
+            gap_rounds: DEFAULT_GAP_ROUNDS,
+            gap_burst: DEFAULT_GAP_BURST,
             created_by,
             poll: true,
         }
     }
 }
+
+/// Idle gaps a calibration times runs after by default, ms: from back-to-back to the gaps of a
+/// server at a few percent load.
+pub const DEFAULT_GAPS_MS: [f64; 8] = [0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0];
+/// Bursts per gap and batch size by default.
+pub const DEFAULT_GAP_ROUNDS: usize = 30;
+/// Back-to-back batches per burst after a gap by default: enough to see the slowdown wear off.
+pub const DEFAULT_GAP_BURST: usize = 3;
 
 /// All model names (`.onnx` stems) of a directory, sorted.
 pub fn model_names(dir: &Path) -> Result<Vec<String>, ReplayError> {
@@ -76,6 +94,17 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
     if opts.repeats == 0 {
         return Err(ReplayError::Argument("repeats must be at least 1".into()));
     }
+    if !opts.gaps_ms.is_empty()
+        && (opts.gaps_ms[0] != 0.0
+            || opts.gaps_ms.len() < 2
+            || opts.gaps_ms.windows(2).any(|w| w[0] >= w[1] || !w[1].is_finite())
+            || opts.gap_rounds == 0
+            || opts.gap_burst == 0)
+    {
+        return Err(ReplayError::Argument(
+            "idle gaps must start at 0, increase, and have another value above it; gap rounds at least 1".into(),
+        ));
+    }
     let dir = &opts.models_dir;
     let names = if opts.variants.is_empty() { model_names(dir)? } else { opts.variants.clone() };
     let split = TestSplit::load(dir)?;
@@ -91,6 +120,25 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
             // neighbour's load — spreads evenly): a server's busy time as a replay sees it.
             let measured = time_through_worker(model, &split, &sizes, opts.repeats, opts.block, opts.poll)?;
             let times = &measured.occupancy_ms;
+            let cold = if opts.gaps_ms.is_empty() {
+                None
+            } else {
+                progress(&format!("{name} × {threads} thread(s) after idle gaps"));
+                // The smallest and the largest size: enough to see whether the penalty depends on it.
+                let mut gap_sizes = vec![sizes[0]];
+                gap_sizes.extend(sizes.last().filter(|&&b| b != sizes[0]));
+                let mut model = OrtModel::load(&file, threads, Some(split.features))?;
+                model.warm_up(&split, &gap_sizes, opts.warmup)?;
+                let gaps_ns: Vec<u64> = opts.gaps_ms.iter().map(|g| (g * 1e6).round() as u64).collect();
+                let t =
+                    time_after_gaps(model, &split, &gap_sizes, &gaps_ns, opts.gap_burst, opts.gap_rounds, opts.poll)?;
+                let batch: Vec<u32> = gap_sizes.iter().map(|&b| b as u32).collect();
+                let warm: Vec<f64> = gap_sizes
+                    .iter()
+                    .map(|b| quantile(&times[sizes.iter().position(|s| s == b).expect("a measured size")], 0.5))
+                    .collect();
+                MeasuredCold::from_runs(&opts.gaps_ms, &batch, &warm, &t.occupancy_ms)
+            };
             let median_ms: Vec<f64> = times.iter().map(|t| quantile(t, 0.5)).collect();
             let stalls = MeasuredStalls::find(times);
             let drift = find_drift(times, opts.block, stalls.as_ref());
@@ -112,6 +160,7 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
                 affine_floor: fit_affine_floor(&xs, &median_ms),
                 stalls,
                 drift,
+                cold,
                 median_ms,
             });
         }
@@ -123,7 +172,8 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
         use_model: UseModel::Table,
         simulate_threads: opts.threads[0],
         stalls: true,
-        drift: true,
+        drift: false,
+        cold: true,
         machine: Machine::current(),
         entries,
     })

@@ -955,57 +955,135 @@ pub fn time_through_worker(
     poll: bool,
 ) -> Result<WorkerTimes, ReplayError> {
     let poll = polling(poll, 1);
-    let split = Arc::new(split.clone());
-    let (tx, rx) = mpsc::channel::<Msg>();
-    let (jtx, jrx) = mpsc::channel::<Job>();
-    let handle = {
-        let split = split.clone();
-        thread::spawn(move || worker(model, 0, 0, &split, jrx, tx, poll))
-    };
-    let t0 = Instant::now();
+    let (mut bench, handle) = WorkerBench::start(model, split, poll);
     let mut times = WorkerTimes {
         polling: poll,
         occupancy_ms: vec![Vec::with_capacity(repeats); sizes.len()],
         run_ms: vec![Vec::with_capacity(repeats); sizes.len()],
     };
-    let mut next_id = 0u64;
-    let gone = || ReplayError::Harness("the calibration worker died".into());
     let mut left = vec![repeats; sizes.len()];
     while left.iter().any(|&l| l > 0) {
         for (i, &b) in sizes.iter().enumerate() {
             let block = left[i].min(block.max(1));
             left[i] -= block;
             for _ in 0..block {
-                let ids: Vec<u64> = (next_id..next_id + b as u64).collect();
-                next_id += b as u64;
-                let sent = elapsed_ns(t0);
-                jtx.send(Job { t0, idxs: (0..b).collect(), ids }).map_err(|_| gone())?;
-                let answer = if poll {
-                    loop {
-                        match rx.try_recv() {
-                            Ok(m) => break Ok(m),
-                            Err(mpsc::TryRecvError::Empty) => std::hint::spin_loop(),
-                            Err(mpsc::TryRecvError::Disconnected) => break Err(gone()),
-                        }
-                    }
-                } else {
-                    rx.recv().map_err(|_| gone())
-                };
-                match answer {
-                    Ok(Msg::Done(d)) => {
-                        let back = elapsed_ns(t0);
-                        times.occupancy_ms[i].push((back - sent) as f64 / 1e6);
-                        times.run_ms[i].push((d.run_end - d.run_start) as f64 / 1e6);
-                    }
-                    Ok(Msg::Failed(e)) => return Err(e),
-                    Ok(Msg::Arrival { .. }) => return Err(gone()),
-                    Err(e) => return Err(e),
+                let (occupancy, run) = bench.round_trip(b)?;
+                times.occupancy_ms[i].push(occupancy);
+                times.run_ms[i].push(run);
+            }
+        }
+    }
+    bench.finish(handle)?;
+    Ok(times)
+}
+
+/// The calibration's end of a worker: hands it batches one at a time and waits for each answer
+/// the way the replay's scheduling thread does (polling or blocking).
+struct WorkerBench {
+    jtx: Sender<Job>,
+    rx: Receiver<Msg>,
+    t0: Instant,
+    poll: bool,
+    next_id: u64,
+}
+
+fn calibration_worker_gone() -> ReplayError {
+    ReplayError::Harness("the calibration worker died".into())
+}
+
+impl WorkerBench {
+    /// Starts a worker thread owning `model`.
+    fn start(model: OrtModel, split: &TestSplit, poll: bool) -> (WorkerBench, thread::JoinHandle<()>) {
+        let split = Arc::new(split.clone());
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let (jtx, jrx) = mpsc::channel::<Job>();
+        let handle = thread::spawn(move || worker(model, 0, 0, &split, jrx, tx, poll));
+        (WorkerBench { jtx, rx, t0: Instant::now(), poll, next_id: 0 }, handle)
+    }
+
+    /// One batch of `b` fresh rows: (hand-over → answer back, the ONNX Runtime run alone), ms.
+    fn round_trip(&mut self, b: usize) -> Result<(f64, f64), ReplayError> {
+        let ids: Vec<u64> = (self.next_id..self.next_id + b as u64).collect();
+        self.next_id += b as u64;
+        let sent = elapsed_ns(self.t0);
+        self.jtx.send(Job { t0: self.t0, idxs: (0..b).collect(), ids }).map_err(|_| calibration_worker_gone())?;
+        let answer = if self.poll {
+            loop {
+                match self.rx.try_recv() {
+                    Ok(m) => break Ok(m),
+                    Err(mpsc::TryRecvError::Empty) => std::hint::spin_loop(),
+                    Err(mpsc::TryRecvError::Disconnected) => break Err(calibration_worker_gone()),
+                }
+            }
+        } else {
+            self.rx.recv().map_err(|_| calibration_worker_gone())
+        };
+        match answer? {
+            Msg::Done(d) => {
+                let back = elapsed_ns(self.t0);
+                Ok(((back - sent) as f64 / 1e6, (d.run_end - d.run_start) as f64 / 1e6))
+            }
+            Msg::Failed(e) => Err(e),
+            Msg::Arrival { .. } => Err(calibration_worker_gone()),
+        }
+    }
+
+    /// Leaves the worker idle for `gap_ns`, the way a replay's idle server waits: the calling
+    /// thread spins when polling (as the scheduling thread does between releases), else sleeps.
+    fn idle(&self, gap_ns: u64) {
+        let until = elapsed_ns(self.t0) + gap_ns;
+        if self.poll {
+            while elapsed_ns(self.t0) < until {
+                std::hint::spin_loop();
+            }
+        } else if gap_ns > 0 {
+            thread::sleep(Duration::from_nanos(gap_ns));
+        }
+    }
+
+    fn finish(self, handle: thread::JoinHandle<()>) -> Result<(), ReplayError> {
+        drop(self.jtx);
+        handle.join().map_err(|_| calibration_worker_gone())
+    }
+}
+
+/// Busy times after controlled idle gaps, measured through the replay's worker path.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GapTimes {
+    /// Per gap, per batch size, per position in the burst after the gap, every run:
+    /// hand-over → answer back, ms.
+    pub occupancy_ms: Vec<Vec<Vec<Vec<f64>>>>,
+}
+
+/// Times bursts of `burst` back-to-back batches of each of `sizes` after each idle gap of
+/// `gaps_ns`, `rounds` times: a round visits every gap in order and each size once per gap, so
+/// the machine's slow drift spreads evenly over the gaps. How the first batch after a gap and the
+/// ones after it differ from back-to-back runs is the cold-start behaviour of
+/// [`sim::service::ColdSpec`].
+pub fn time_after_gaps(
+    model: OrtModel,
+    split: &TestSplit,
+    sizes: &[usize],
+    gaps_ns: &[u64],
+    burst: usize,
+    rounds: usize,
+    poll: bool,
+) -> Result<GapTimes, ReplayError> {
+    let (mut bench, handle) = WorkerBench::start(model, split, polling(poll, 1));
+    let burst = burst.max(1);
+    let mut times =
+        GapTimes { occupancy_ms: vec![vec![vec![Vec::with_capacity(rounds); burst]; sizes.len()]; gaps_ns.len()] };
+    for _ in 0..rounds {
+        for (g, &gap) in gaps_ns.iter().enumerate() {
+            for (i, &b) in sizes.iter().enumerate() {
+                bench.idle(gap);
+                for j in 0..burst {
+                    times.occupancy_ms[g][i][j].push(bench.round_trip(b)?.0);
                 }
             }
         }
     }
-    drop(jtx);
-    handle.join().map_err(|_| gone())?;
+    bench.finish(handle)?;
     Ok(times)
 }
 

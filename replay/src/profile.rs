@@ -1,10 +1,10 @@
 //! Service-time profiles: what `servesim calibrate` measures and `servesim simulate --profile`
 //! uses.
 //!
-//! A profile is a TOML file, schema `servesim.service-profile/2`:
+//! A profile is a TOML file, schema `servesim.service-profile/3`:
 //!
 //! ```toml
-//! schema = "servesim.service-profile/2"
+//! schema = "servesim.service-profile/3"
 //! created_by = "servesim 0.1.0 (abc1234)"
 //! models_dir = "models/course"
 //! use = "table"              # which service model simulate takes: table | affine | affine_floor
@@ -12,7 +12,8 @@
 //!                            # | samples (every size's runs resampled: the measured spread at any size)
 //! simulate_threads = 1       # which thread setting's entries simulate takes
 //! stalls = true              # simulate models the entries' measured stalls (see below)
-//! drift = true               # simulate models the entries' measured speed over time (see below)
+//! drift = false              # simulate models the entries' measured speed over time (opt-in)
+//! cold = true                # simulate models the entries' cold starts after idle gaps (see below)
 //!
 //! [machine]                  # a profile made on another machine is refused as stale
 //! cpu = "AMD EPYC 7B13"      # /proc/cpuinfo `model name`
@@ -43,26 +44,43 @@
 //! # fewer than two rounds were measured:
 //! drift = { step_ms = …, factors = […] }  # mean round duration; per round, the median over
 //! #         sizes of (its block's median ÷ the size's median), stalled runs left out
+//! # Cold starts: busy time after controlled idle gaps (the worker left idle g ms, the calling
+//! # thread waiting as a replay's scheduling thread does), absent if not measured:
+//! [entries.cold]
+//! gap_ms = [0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0]
+//! batch = [1, 64]            # sizes timed after each gap
+//! burst = 3                  # back-to-back batches after each gap
+//! rounds = 30                # bursts per gap and size
+//! warm_ms = […]              # per size: its back-to-back median (the blocks above)
+//! median_ms = [[[…]]]        # per gap, per size, per position in the burst
+//! fit = { slowdown = …, idle_tau_ms = …, busy_tau_ms = … }  # sim::service::ColdSpec
+//! residuals_ms = [[[…]]]     # measured − fitted, same shape as median_ms
 //! ```
+//!
+//! With `cold = true` (the default) and an entry that measured idle gaps, `simulate` gives the
+//! device that cold-start model ([`sim::service::ColdSpec`]): a server's slowdown builds up while
+//! it idles and wears off while it works, which is what separates a server at low load (long
+//! gaps) from the back-to-back runs of the blocks.
 //!
 //! With `stalls = true` (the default) and an entry that saw stalls, `simulate` gives the device
 //! those stalls ([`sim::service::StallSpec`]) and leaves the stalled runs out of resampled
 //! service times (`samples`, `empirical`), so that a stall is counted once: by wall time, as it
-//! happens, not once per run. Likewise with `drift = true` the device's service times follow the
-//! measured speed over time ([`sim::service::DriftSpec`]) and each resampled run is divided by
+//! happens, not once per run. Likewise with `drift = true` (opt-in: `calibrate --drift`) the
+//! device's service times follow a stationary AR(1) process fitted to the measured factors
+//! ([`sim::service::DriftSpec::fit`], three rounds or more) and each resampled run is divided by
 //! its round's factor, so that the spread the drift explains is not counted twice.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sim::service::{DriftSpec, ServiceSpec, StallSpec};
+use sim::service::{ColdSpec, DriftSpec, ServiceSpec, StallSpec};
 
 use crate::ReplayError;
 use crate::fit::{AffineFit, AffineFloorFit, quantile};
 use crate::model::card_id;
 
 /// The schema tag.
-pub const PROFILE_SCHEMA: &str = "servesim.service-profile/2";
+pub const PROFILE_SCHEMA: &str = "servesim.service-profile/3";
 
 /// Which measured model `simulate` takes from a profile entry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,9 +119,12 @@ pub struct Profile {
     /// Whether `simulate` models the measured stalls.
     #[serde(default = "yes")]
     pub stalls: bool,
-    /// Whether `simulate` models the measured drift.
-    #[serde(default = "yes")]
+    /// Whether `simulate` models the measured drift (opt-in: `calibrate --drift`).
+    #[serde(default)]
     pub drift: bool,
+    /// Whether `simulate` models the measured cold starts after idle gaps.
+    #[serde(default = "yes")]
+    pub cold: bool,
     /// Where it was measured.
     pub machine: Machine,
     /// Measurements, one per variant × thread setting.
@@ -184,7 +205,10 @@ pub struct Entry {
     pub stalls: Option<MeasuredStalls>,
     /// The machine's speed round by round, if two rounds or more were measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub drift: Option<DriftSpec>,
+    pub drift: Option<MeasuredDrift>,
+    /// Busy times after controlled idle gaps and the cold-start curve fitted to them, if measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold: Option<MeasuredCold>,
 }
 
 fn yes() -> bool {
@@ -252,11 +276,29 @@ impl MeasuredStalls {
     }
 }
 
+/// The machine's speed round by round, as measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasuredDrift {
+    /// Mean duration of a round, ms.
+    pub step_ms: f64,
+    /// Per round, in time order: its speed factor.
+    pub factors: Vec<f64>,
+}
+
+impl MeasuredDrift {
+    /// The stationary AR(1) process fitted to the factors ([`DriftSpec::fit`]); `None` with fewer
+    /// than three rounds.
+    pub fn spec(&self) -> Option<DriftSpec> {
+        DriftSpec::fit(self.step_ms, &self.factors)
+    }
+}
+
 /// The machine's speed round by round: `runs_ms[i]` are size i's runs in the order measured, in
 /// blocks of `block` per round (as [`crate::harness::time_through_worker`] measures them).
 /// Each round's factor is the median over sizes of its block's median ÷ the size's median;
 /// stalled runs are left out of both. `None` with fewer than two rounds.
-pub fn find_drift(runs_ms: &[Vec<f64>], block: usize, stalls: Option<&MeasuredStalls>) -> Option<DriftSpec> {
+pub fn find_drift(runs_ms: &[Vec<f64>], block: usize, stalls: Option<&MeasuredStalls>) -> Option<MeasuredDrift> {
     let block = block.max(1);
     let rounds = runs_ms.iter().map(|r| r.len().div_ceil(block)).max().unwrap_or(0);
     if rounds < 2 {
@@ -292,7 +334,142 @@ pub fn find_drift(runs_ms: &[Vec<f64>], block: usize, stalls: Option<&MeasuredSt
     } else {
         full_rounds_ms.iter().sum::<f64>() / full_rounds_ms.len() as f64
     };
-    Some(DriftSpec { step_ms, factors })
+    Some(MeasuredDrift { step_ms, factors })
+}
+
+/// Busy times after controlled idle gaps ([`crate::harness::time_after_gaps`]) and the
+/// cold-start model fitted to them ([`MeasuredCold::fit`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasuredCold {
+    /// Idle gaps before a burst, ms, increasing from 0 (0: straight after the previous burst).
+    pub gap_ms: Vec<f64>,
+    /// Batch sizes timed after each gap.
+    pub batch: Vec<u32>,
+    /// Back-to-back batches per burst.
+    pub burst: usize,
+    /// Bursts per gap and size.
+    pub rounds: usize,
+    /// The warm time of each size: its median in back-to-back blocks, ms.
+    pub warm_ms: Vec<f64>,
+    /// Per gap, per size, per position in the burst: median busy time, ms.
+    pub median_ms: Vec<Vec<Vec<f64>>>,
+    /// The fitted model.
+    pub fit: ColdSpec,
+    /// Per gap, per size, per position: measured − fitted median, ms.
+    pub residuals_ms: Vec<Vec<Vec<f64>>>,
+}
+
+/// The grid [`MeasuredCold`] searches τ_idle over, ms (log-spaced, 20 points a decade).
+pub const COLD_IDLE_TAU_MS: (f64, f64) = (0.05, 2_000.0);
+/// The grid it searches τ_busy over, ms (0, then log-spaced, 20 points a decade).
+pub const COLD_BUSY_TAU_MS: (f64, f64) = (0.05, 200.0);
+
+fn log_grid(lo: f64, hi: f64, per_decade: f64) -> Vec<f64> {
+    let n = ((hi / lo).log10() * per_decade).round() as usize;
+    (0..=n).map(|k| lo * (hi / lo).powf(k as f64 / n as f64)).collect()
+}
+
+impl MeasuredCold {
+    /// Summarises bursts measured per gap, size and position (`runs_ms[gap][size][position]`,
+    /// every round) and fits the model: for every (τ_idle, τ_busy) of the grids the experiment is
+    /// replayed through the model's state with S = 1 — rounds repeat, so twice over, the second
+    /// pass scored — each batch taking its measured median; the slowdown at each batch's start is
+    /// then S·u, so S ≥ 0 is linear least squares of (median − warm) on warm·u. The pair with the
+    /// least squared error wins. `None` unless the first gap is 0 and another is above it.
+    pub fn from_runs(
+        gap_ms: &[f64],
+        batch: &[u32],
+        warm_ms: &[f64],
+        runs_ms: &[Vec<Vec<Vec<f64>>>],
+    ) -> Option<MeasuredCold> {
+        if gap_ms.first() != Some(&0.0)
+            || gap_ms.len() < 2
+            || runs_ms.len() != gap_ms.len()
+            || warm_ms.len() != batch.len()
+            || runs_ms.iter().any(|per_size| per_size.len() != batch.len())
+        {
+            return None;
+        }
+        let median_ms: Vec<Vec<Vec<f64>>> = runs_ms
+            .iter()
+            .map(|per_size| per_size.iter().map(|per_pos| per_pos.iter().map(|r| quantile(r, 0.5)).collect()).collect())
+            .collect();
+        let burst = median_ms[0][0].len();
+        // The experiment in order, batch by batch.
+        // (gap before, size index, measured median, where it sits in `median_ms`).
+        type Run = (f64, usize, f64, (usize, usize, usize));
+        let mut order: Vec<Run> = Vec::new();
+        for (g, per_size) in median_ms.iter().enumerate() {
+            for (i, per_pos) in per_size.iter().enumerate() {
+                for (j, &m) in per_pos.iter().enumerate() {
+                    order.push((if j == 0 { gap_ms[g] } else { 0.0 }, i, m, (g, i, j)));
+                }
+            }
+        }
+        if order.iter().any(|o| !o.2.is_finite()) {
+            return None;
+        }
+        let unit = |idle_tau_ms: f64, busy_tau_ms: f64| -> Vec<f64> {
+            let spec = ColdSpec { slowdown: 1.0, idle_tau_ms, busy_tau_ms };
+            let mut s = 0.0;
+            let mut u = vec![0.0; order.len()];
+            for pass in 0..2 {
+                for (k, &(gap, _, took, _)) in order.iter().enumerate() {
+                    let start = spec.after_idle(s, gap);
+                    if pass == 1 {
+                        u[k] = start;
+                    }
+                    s = spec.after_busy(start, took);
+                }
+            }
+            u
+        };
+        let mut busy_taus = vec![0.0];
+        busy_taus.extend(log_grid(COLD_BUSY_TAU_MS.0, COLD_BUSY_TAU_MS.1, 20.0));
+        let mut best: Option<(ColdSpec, f64)> = None;
+        for idle in log_grid(COLD_IDLE_TAU_MS.0, COLD_IDLE_TAU_MS.1, 20.0) {
+            for &busy in &busy_taus {
+                let u = unit(idle, busy);
+                let (mut xy, mut xx) = (0.0, 0.0);
+                for (k, &(_, i, took, _)) in order.iter().enumerate() {
+                    let x = warm_ms[i] * u[k];
+                    xy += x * (took - warm_ms[i]);
+                    xx += x * x;
+                }
+                let slowdown = if xx > 0.0 { (xy / xx).max(0.0) } else { 0.0 };
+                let sse: f64 = order
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &(_, i, took, _))| (took - warm_ms[i] * (1.0 + slowdown * u[k])).powi(2))
+                    .sum();
+                if best.as_ref().is_none_or(|(_, b)| sse < *b) {
+                    best = Some((ColdSpec { slowdown, idle_tau_ms: idle, busy_tau_ms: busy }, sse));
+                }
+            }
+        }
+        let (fit, _) = best?;
+        let u = unit(fit.idle_tau_ms, fit.busy_tau_ms);
+        let mut residuals_ms = vec![vec![vec![0.0; burst]; batch.len()]; gap_ms.len()];
+        for (k, &(_, i, took, (g, bi, j))) in order.iter().enumerate() {
+            residuals_ms[g][bi][j] = took - warm_ms[i] * (1.0 + fit.slowdown * u[k]);
+        }
+        Some(MeasuredCold {
+            gap_ms: gap_ms.to_vec(),
+            batch: batch.to_vec(),
+            burst,
+            rounds: runs_ms[0][0].first().map_or(0, Vec::len),
+            warm_ms: warm_ms.to_vec(),
+            median_ms,
+            fit,
+            residuals_ms,
+        })
+    }
+
+    /// As a device's cold-start model.
+    pub fn spec(&self) -> ColdSpec {
+        self.fit.clone()
+    }
 }
 
 impl Entry {
@@ -338,6 +515,13 @@ impl Profile {
         let bad = |reason: String| ReplayError::Profile { path: path.to_path_buf(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
         let p: Profile = toml::from_str(&text).map_err(|e| bad(format!("not a service profile: {e}")))?;
+        if p.schema == "servesim.service-profile/2" {
+            return Err(bad(format!(
+                "schema `{}` is stale: it has no busy times after idle gaps, so `simulate` cannot model a \
+                 server that idles between requests (`{PROFILE_SCHEMA}` measures them); re-run `servesim calibrate`",
+                p.schema
+            )));
+        }
         if p.schema == "servesim.service-profile/1" {
             return Err(bad(format!(
                 "schema `{}` is stale: it timed ONNX Runtime runs alone, not a server's busy time through the \
@@ -364,7 +548,20 @@ impl Profile {
                 s.validate(&format!("entries[{i}]")).map_err(|err| bad(err.to_string()))?;
             }
             if let Some(d) = &e.drift {
-                d.validate(&format!("entries[{i}].drift")).map_err(|err| bad(err.to_string()))?;
+                DriftSpec { step_ms: d.step_ms, phi: 0.0, sigma: 0.0 }
+                    .validate(&format!("entries[{i}].drift"))
+                    .map_err(|err| bad(err.to_string()))?;
+                if let Some(j) = d.factors.iter().position(|f| !(*f > 0.0 && f.is_finite())) {
+                    return Err(bad(format!("entries[{i}].drift.factors[{j}]: must be a positive number")));
+                }
+            }
+            if let Some(c) = &e.cold {
+                c.spec().validate(&format!("entries[{i}].cold.fit")).map_err(|err| bad(err.to_string()))?;
+                if c.median_ms.len() != c.gap_ms.len() || c.warm_ms.len() != c.batch.len() {
+                    return Err(bad(format!(
+                        "entries[{i}].cold: median_ms needs one row per gap and warm_ms one value per batch size"
+                    )));
+                }
             }
             if let Some(st) = &e.stalls {
                 st.spec().validate(&format!("entries[{i}].stalls")).map_err(|err| bad(err.to_string()))?;
@@ -432,7 +629,7 @@ mod tests {
         samples_ms: Vec<Vec<f64>>,
         block: usize,
         stalls: Option<MeasuredStalls>,
-        drift: Option<DriftSpec>,
+        drift: Option<MeasuredDrift>,
     ) -> Entry {
         let medians: Vec<f64> = samples_ms.iter().map(|v| quantile(v, 0.5)).collect();
         Entry {
@@ -453,6 +650,7 @@ mod tests {
             polling: true,
             affine: None,
             affine_floor: None,
+            cold: None,
         }
     }
 

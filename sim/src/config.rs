@@ -6,7 +6,7 @@
 
 use crate::catalog::{DeviceKind, VariantSpec, builtin_kinds};
 use crate::policy::{BatcherSpec, CacheSpec, RouterSpec};
-use crate::service::{DriftSpec, ServiceSpec, StallSpec};
+use crate::service::{ColdSpec, DriftSpec, ServiceSpec, StallSpec};
 use serde::{Deserialize, Serialize};
 use traces::SimTime;
 use traces::workload::WorkloadSpec;
@@ -211,6 +211,9 @@ pub struct DeviceSpec {
     /// The machine's speed over time (service times multiplied by it); none if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<DriftSpec>,
+    /// Cold starts: extra service time after a server's idle gap; none if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold: Option<ColdSpec>,
 }
 
 fn one() -> u32 {
@@ -397,6 +400,9 @@ impl ScenarioConfig {
             if let Some(dr) = &d.drift {
                 dr.validate(&format!("{key}.drift"))?;
             }
+            if let Some(c) = &d.cold {
+                c.validate(&format!("{key}.cold"))?;
+            }
             let shed_after = match d.shed_after_ms {
                 None => None,
                 Some(v) if v.is_finite() && v >= 0.0 => SimTime::from_millis_f64(v),
@@ -421,6 +427,7 @@ impl ScenarioConfig {
                     recorded_service: d.recorded_service,
                     stalls: d.stalls.clone(),
                     drift: d.drift.clone(),
+                    cold: d.cold.clone(),
                     cost_per_s: kind.as_ref().map_or(0.0, |k| k.price_per_hour / 3600.0),
                 });
             }
@@ -503,6 +510,8 @@ pub struct ResolvedDevice {
     pub stalls: Option<StallSpec>,
     /// Speed over time.
     pub drift: Option<DriftSpec>,
+    /// Cold starts after idle gaps.
+    pub cold: Option<ColdSpec>,
     /// $ per second while provisioned.
     pub cost_per_s: f64,
 }
@@ -605,9 +614,9 @@ mod tests {
         assert!(e.contains("devices[0].stalls.duration_ms") && e.contains("at least one"), "{e}");
         let e = stalls("{ rate_per_s = 1.0, duration_ms = [5.0, -1.0] }");
         assert!(e.contains("devices[0].stalls.duration_ms[1]"), "{e}");
-        let e = err(&GOOD.replace("servers = 2", "servers = 2\ndrift = { step_ms = 100.0, factors = [] }"));
-        assert!(e.contains("devices[0].drift.factors") && e.contains("at least one"), "{e}");
-        let e = err(&GOOD.replace("servers = 2", "servers = 2\ndrift = { step_ms = 0.0, factors = [1.0] }"));
+        let e = err(&GOOD.replace("servers = 2", "servers = 2\ndrift = { step_ms = 100.0, phi = 1.0, sigma = 0.1 }"));
+        assert!(e.contains("devices[0].drift.phi") && e.contains("[0, 1)"), "{e}");
+        let e = err(&GOOD.replace("servers = 2", "servers = 2\ndrift = { step_ms = 0.0, phi = 0.5, sigma = 0.1 }"));
         assert!(e.contains("devices[0].drift.step_ms"), "{e}");
     }
 }

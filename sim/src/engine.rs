@@ -5,12 +5,12 @@
 //! be answered by the response cache, or routed to a device replica whose batcher groups it with
 //! others; in a cascade, a student's answer may escalate the request to a teacher.
 
-use crate::analytic::{MD1, MG1, MG1Stalls, MMc, Prediction};
+use crate::analytic::{MD1, MG1, MG1Cold, MG1Stalls, MMc, Prediction};
 use crate::calendar::{Calendar, ScheduleError};
 use crate::config::{Escalation, RecordedService, Resolved, ScenarioConfig};
 use crate::metrics::{LatencyStats, TimeIntegral};
 use crate::policy::{BatchDecision, Batcher, Cache, DeviceView, Lookup, QueueView, Router};
-use crate::service::{Drift, ServiceSampler, ServiceSpec, Stalls};
+use crate::service::{ColdSpec, ColdState, Drift, ServiceSampler, ServiceSpec, Stalls};
 use rand_distr::{Beta, Distribution as _};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -120,7 +120,9 @@ pub struct RequestRecord {
 
 /// The closed-form model matching a scenario run on its own workload, if there is one:
 /// one device, Poisson arrivals, unbounded FIFO queue, no batching, cache or cascade, ρ < 1;
-/// exponential service gives M/M/c, deterministic M/D/1, anything else with one server M/G/1.
+/// exponential service gives M/M/c, deterministic M/D/1, anything else with one server M/G/1;
+/// one server with stalls M/G/1 with stalls, one whose cold starts wear off after one batch
+/// M/G/1 with an exceptional first service (Welch).
 pub fn predict(config: &ScenarioConfig) -> Option<Prediction> {
     let w = config.workload.as_ref()?;
     let [d] = config.devices.as_slice() else {
@@ -151,10 +153,21 @@ pub fn predict(config: &ScenarioConfig) -> Option<Prediction> {
             stall_mean_s: st.mean_duration_s(),
             stall_second_moment_s2: st.duration_ms.iter().map(|d| (d / 1e3) * (d / 1e3)).sum::<f64>() / n,
         };
-        return (q.completion().utilization() < 1.0).then(|| q.predict());
+        return (q.completion().utilization() < 1.0 && d.cold.is_none()).then(|| q.predict());
     }
     if lambda * mean >= f64::from(d.servers) {
         return None;
+    }
+    if let Some(cold) = &d.cold {
+        // Exact only when the slowdown is gone after one batch: then just the batch that starts
+        // a busy period is slow (Welch's exceptional first service).
+        if d.servers != 1 || cold.busy_tau_ms != 0.0 {
+            return None;
+        }
+        let (f1, f2) = cold.factor_moments_exp_gap(lambda);
+        let base = MG1 { lambda, mean_s: mean, second_moment_s2: service.second_moment_s2() };
+        let q = MG1Cold { base, first_mean_s: base.mean_s * f1, first_second_moment_s2: base.second_moment_s2 * f2 };
+        return (q.base.utilization() < 1.0).then(|| q.predict());
     }
     match (service, d.servers) {
         (ServiceSpec::Exponential { .. }, c) => Some(MMc { lambda, mu: 1.0 / mean, c }.predict()),
@@ -221,6 +234,10 @@ struct PendingHit {
 struct InService {
     jobs: Vec<Job>,
     start: SimTime,
+    /// When the server last became idle (its previous batch ended; zero before the first).
+    free_since: SimTime,
+    /// Its cold-start state (used with a [`ColdSpec`]).
+    cold: ColdState,
 }
 
 struct Device {
@@ -237,6 +254,7 @@ struct Device {
     /// Per server: its stalls and their stream (empty: no stalls).
     stalls: Vec<(Stalls, StreamRng)>,
     drift: Option<Drift>,
+    cold: Option<ColdSpec>,
     batcher: Box<dyn Batcher>,
     /// The batcher's pending wake-up; a timer event at any other time is stale and ignored.
     timer: Option<SimTime>,
@@ -391,7 +409,12 @@ impl<'a> Engine<'a> {
                 Device {
                     queue: VecDeque::new(),
                     servers: (0..d.servers)
-                        .map(|_| InService { jobs: Vec::with_capacity(max_batch.min(1024)), start: SimTime::ZERO })
+                        .map(|_| InService {
+                            jobs: Vec::with_capacity(max_batch.min(1024)),
+                            start: SimTime::ZERO,
+                            free_since: SimTime::ZERO,
+                            cold: ColdState::default(),
+                        })
                         .collect(),
                     idle: (0..d.servers).rev().collect(),
                     in_service: 0,
@@ -410,7 +433,8 @@ impl<'a> Engine<'a> {
                             })
                         })
                         .collect(),
-                    drift: d.drift.as_ref().map(|spec| Drift::new(spec, &mut stream(opts.seed, &format!("drift/{i}")))),
+                    drift: d.drift.as_ref().map(|spec| Drift::new(spec, stream(opts.seed, &format!("drift/{i}")))),
+                    cold: d.cold.clone(),
                     batcher,
                     timer: None,
                     view: DeviceView {
@@ -604,8 +628,11 @@ impl<'a> Engine<'a> {
                     let s = match slot.jobs[0].recorded() {
                         Some(t) if n == 1 && dev.use_recorded => t,
                         _ => {
-                            let s = dev.sampler.sample(&mut dev.rng, n);
-                            dev.drift.as_ref().map_or(s, |d| d.apply(now, s))
+                            let mut s = dev.sampler.sample(&mut dev.rng, n);
+                            if let Some(cold) = &dev.cold {
+                                s = slot.cold.serve(cold, now - slot.free_since, s);
+                            }
+                            dev.drift.as_mut().map_or(s, |d| d.apply(now, s))
                         }
                     };
                     if n >= dev.stats.batch_sizes.len() {
@@ -637,6 +664,7 @@ impl<'a> Engine<'a> {
         let dev = &mut self.devices[di];
         let slot = &mut dev.servers[server as usize];
         let start = slot.start;
+        slot.free_since = now;
         let size = slot.jobs.len();
         // Swap the batch out for the (empty) scratch buffer: the server is free for a new batch at
         // once, even one started while these jobs are still being finished.

@@ -325,54 +325,185 @@ impl StallSpec {
     }
 }
 
-/// Drift: the machine's speed over time, as a calibration measured it — every service time a
-/// device samples is multiplied by the factor of the moment it starts. The factors follow one
-/// another every `step_ms`, cycling, from a random starting point (the device's own stream).
-/// Slow stretches of a few hundred ms build queues at high load that resampling runs one by one
-/// (i.i.d.) cannot: the spread is the same, its timing is not.
+/// Cold starts: a server that has been idle runs its next batches slower — on the machines
+/// measured (BENCHMARKS.md), batches after an idle stretch of tens of ms ran up to 1.8× their
+/// back-to-back time, and so did the batch right after such a slow one: the slowness builds up
+/// while the server idles and wears off while it works (clock frequency, caches and TLBs refilled,
+/// neighbours' data evicted). Modelled as a slowdown s per server, a multiple of the batch's warm
+/// service time:
+///
+/// ```text
+/// idle for g:            s ← S − (S − s) · exp(−g / τ_idle)      (builds up towards S)
+/// a batch of warm time w: takes w · (1 + s)
+/// after it, busy for d:   s ← s · exp(−d / τ_busy)               (wears off; τ_busy = 0: at once)
+/// ```
+///
+/// A server starts warm (s = 0: replay warms every session before its clock starts). A batch
+/// dispatched the moment its server frees up (g = 0) pays what is left of the slowdown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColdSpec {
+    /// S: the slowdown of a server that has idled long (0.5: batches take 1.5× their warm time).
+    pub slowdown: f64,
+    /// τ_idle: idle time over which the slowdown builds up, ms.
+    pub idle_tau_ms: f64,
+    /// τ_busy: busy time over which it wears off, ms (0: gone after one batch).
+    #[serde(default)]
+    pub busy_tau_ms: f64,
+}
+
+impl ColdSpec {
+    /// Checks parameters; errors name `key.field`.
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        non_negative(&format!("{key}.slowdown"), self.slowdown)?;
+        positive(&format!("{key}.idle_tau_ms"), self.idle_tau_ms)?;
+        non_negative(&format!("{key}.busy_tau_ms"), self.busy_tau_ms)
+    }
+
+    /// The slowdown after idling `gap_ms` with slowdown `s` left when the idling began.
+    pub fn after_idle(&self, s: f64, gap_ms: f64) -> f64 {
+        self.slowdown - (self.slowdown - s) * (-gap_ms.max(0.0) / self.idle_tau_ms).exp()
+    }
+
+    /// The slowdown left after working `busy_ms` with slowdown `s`.
+    pub fn after_busy(&self, s: f64, busy_ms: f64) -> f64 {
+        if self.busy_tau_ms == 0.0 { 0.0 } else { s * (-busy_ms.max(0.0) / self.busy_tau_ms).exp() }
+    }
+
+    /// The first two moments of the factor 1 + s of a batch that starts a busy period, when
+    /// τ_busy = 0 (so s = 0 when the idling begins) and the idle gap is exponential with rate
+    /// `lambda` (1/s) — the idle period of a single server fed by Poisson arrivals. With
+    /// a = 1/τ_idle: E[s] = S·a/(λ + a), E[s²] = S²·(1 − 2λ/(λ + a) + λ/(λ + 2a)).
+    pub fn factor_moments_exp_gap(&self, lambda: f64) -> (f64, f64) {
+        let k = self.slowdown;
+        let a = 1e3 / self.idle_tau_ms;
+        let m1 = k * a / (lambda + a);
+        let m2 = k * k * (1.0 - 2.0 * lambda / (lambda + a) + lambda / (lambda + 2.0 * a));
+        (1.0 + m1, 1.0 + 2.0 * m1 + m2)
+    }
+}
+
+/// One server's cold-start state.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ColdState {
+    /// The slowdown when the server last became idle.
+    pub slowdown: f64,
+}
+
+impl ColdState {
+    /// A batch of warm time `work` starting after an idle gap `gap`: its time, with the state
+    /// moved on to the batch's end.
+    pub fn serve(&mut self, spec: &ColdSpec, gap: SimTime, work: SimTime) -> SimTime {
+        let s = spec.after_idle(self.slowdown, gap.as_nanos() as f64 / 1e6);
+        let took = SimTime::round_ns(work.as_nanos() as f64 * (1.0 + s));
+        self.slowdown = spec.after_busy(s, took.as_nanos() as f64 / 1e6);
+        took
+    }
+}
+
+/// Drift: the machine's speed over time — every service time a device samples is multiplied by
+/// the speed factor of the moment it starts. The factor is a stationary process in steps of
+/// `step_ms`: its logarithm follows an AR(1) with median 1,
+///
+/// ```text
+/// x₀ ~ N(0, σ² / (1 − φ²)),   x_{k+1} = φ·x_k + σ·ε_k,   factor_k = exp(x_k)
+/// ```
+///
+/// so slow stretches last about 1/(1 − φ) steps and build queues at high load, which resampling
+/// runs one by one (i.i.d.) cannot. A calibration measures a factor per round and fits φ (the
+/// lag-1 autocorrelation of their logarithms) and σ ([`DriftSpec::fit`]); each device draws its
+/// own path (stream `drift/{device}`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DriftSpec {
     /// How long each factor lasts, ms.
     pub step_ms: f64,
-    /// Speed factors in time order (1: the service model as given; 1.1: 10 % slower).
-    pub factors: Vec<f64>,
+    /// Autocorrelation of the log factor from one step to the next, in [0, 1).
+    pub phi: f64,
+    /// Standard deviation of the log factor's innovation per step (≥ 0).
+    pub sigma: f64,
 }
 
 impl DriftSpec {
     /// Checks parameters; errors name `key.field`.
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         positive(&format!("{key}.step_ms"), self.step_ms)?;
-        positive_list(&format!("{key}.factors"), &self.factors)
+        if !(self.phi >= 0.0 && self.phi < 1.0) {
+            return Err(ConfigError::invalid(&format!("{key}.phi"), format!("must be in [0, 1), got {}", self.phi)));
+        }
+        non_negative(&format!("{key}.sigma"), self.sigma)
+    }
+
+    /// Fits the process to measured factors, one per step, in time order: with x = ln(factor)
+    /// centred on its mean, φ = the lag-1 autocorrelation of x (clamped to [0, 0.99]) and
+    /// σ = sd(x)·√(1 − φ²), so that the fitted process has the measured spread. `None` with fewer
+    /// than three factors or a non-positive one.
+    pub fn fit(step_ms: f64, factors: &[f64]) -> Option<DriftSpec> {
+        if factors.len() < 3 || factors.iter().any(|f| !(*f > 0.0 && f.is_finite())) {
+            return None;
+        }
+        let x: Vec<f64> = factors.iter().map(|f| f.ln()).collect();
+        let mean = x.iter().sum::<f64>() / x.len() as f64;
+        let c: Vec<f64> = x.iter().map(|v| v - mean).collect();
+        let var = c.iter().map(|v| v * v).sum::<f64>() / c.len() as f64;
+        let lag1 = c.windows(2).map(|w| w[0] * w[1]).sum::<f64>() / c.len() as f64;
+        let phi = if var > 0.0 { (lag1 / var).clamp(0.0, 0.99) } else { 0.0 };
+        Some(DriftSpec { step_ms, phi, sigma: var.sqrt() * (1.0 - phi * phi).sqrt() })
+    }
+
+    /// Standard deviation of the stationary log factor, σ/√(1 − φ²).
+    pub fn stationary_sd(&self) -> f64 {
+        self.sigma / (1.0 - self.phi * self.phi).sqrt()
     }
 }
 
-/// A device's drift with its starting point drawn.
+/// A device's drift: one path of the process, drawn lazily from the device's own stream as time
+/// moves on (calls come in non-decreasing time, as the engine's do).
 #[derive(Clone, Debug)]
 pub struct Drift {
     step_ns: u64,
-    factors: Vec<f64>,
-    offset_ns: u64,
+    phi: f64,
+    sigma: f64,
+    /// The step whose log factor is `x`.
+    step: u64,
+    x: f64,
+    rng: StreamRng,
 }
 
 impl Drift {
-    /// Draws the starting point.
-    pub fn new(spec: &DriftSpec, rng: &mut StreamRng) -> Drift {
+    /// Draws the first step from the stationary distribution.
+    pub fn new(spec: &DriftSpec, mut rng: StreamRng) -> Drift {
         let step_ns = SimTime::round_ns(spec.step_ms * 1e6).as_nanos().max(1);
-        let cycle = step_ns.saturating_mul(spec.factors.len() as u64);
-        Drift { step_ns, factors: spec.factors.clone(), offset_ns: rng.random_range(0..cycle) }
+        let x = spec.stationary_sd() * standard_normal(&mut rng);
+        Drift { step_ns, phi: spec.phi, sigma: spec.sigma, step: 0, x, rng }
     }
 
-    /// The factor at `t`.
-    pub fn factor(&self, t: SimTime) -> f64 {
-        let k = (t.as_nanos().wrapping_add(self.offset_ns) / self.step_ns) % self.factors.len() as u64;
-        self.factors[k as usize]
+    /// The factor at `t` (not before the last call's).
+    pub fn factor(&mut self, t: SimTime) -> f64 {
+        let k = t.as_nanos() / self.step_ns;
+        if k > self.step {
+            // n steps at once: x_{k+n} = φⁿ x_k + σ √((1 − φ²ⁿ)/(1 − φ²)) ε.
+            let n = (k - self.step).min(i32::MAX as u64) as i32;
+            let phin = self.phi.powi(n);
+            let sd = if self.phi == 0.0 {
+                self.sigma
+            } else {
+                self.sigma * ((1.0 - phin * phin) / (1.0 - self.phi * self.phi)).sqrt()
+            };
+            self.x = phin * self.x + sd * standard_normal(&mut self.rng);
+            self.step = k;
+        }
+        self.x.exp()
     }
 
     /// `work` started at `t`, at the speed of that moment.
-    pub fn apply(&self, t: SimTime, work: SimTime) -> SimTime {
+    pub fn apply(&mut self, t: SimTime, work: SimTime) -> SimTime {
         SimTime::round_ns(work.as_nanos() as f64 * self.factor(t))
     }
+}
+
+fn standard_normal(rng: &mut StreamRng) -> f64 {
+    rand_distr::StandardNormal.sample(rng)
 }
 
 /// One server's stalls, drawn lazily from its own stream.

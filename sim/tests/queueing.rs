@@ -128,23 +128,49 @@ fn a_saturated_server_is_stretched_by_one_plus_rate_times_mean_stall() {
     }
 }
 
-#[test]
-fn drift_multiplies_each_service_by_the_factor_of_its_start_time() {
-    // 1 ms of work, the machine alternating 50 ms at full speed and 50 ms three times slower;
-    // arrivals at 20/s see both halves alike: services of exactly 1 or 3 ms, 2 ms on average.
+/// Log service times of a run of 1 ms deterministic work under `drift`, in arrival order.
+fn drifted_log_services(drift: sim::service::DriftSpec, seed: u64) -> Vec<f64> {
     let mut cfg = single(20.0, 1, "{ kind = \"deterministic\", ms = 1.0 }");
-    cfg.devices[0].drift = Some(sim::service::DriftSpec { step_ms: 50.0, factors: vec![1.0, 3.0] });
+    cfg.devices[0].drift = Some(drift);
     cfg.validate().unwrap();
     assert!(sim::predict(&cfg).is_none(), "no closed form with drift");
-    let r = sim::run_generated(&cfg, 3, 40_000, true).unwrap();
-    let services: Vec<u64> =
-        r.records.unwrap().iter().map(|r| (r.finish.unwrap() - r.start.unwrap()).as_nanos()).collect();
-    assert!(services.iter().all(|&s| s == 1_000_000 || s == 3_000_000));
-    let mean_ms = services.iter().sum::<u64>() as f64 / services.len() as f64 / 1e6;
-    assert!(rel(mean_ms, 2.0) < 0.02, "mean service {mean_ms} ms");
-    // Which half comes first depends on the seed's starting point; the mix does not.
-    let other = sim::run_generated(&cfg, 4, 40_000, false).unwrap().summary;
-    assert!(rel(other.service_ms.mean, 2.0) < 0.02, "{}", other.service_ms.mean);
+    let mut recs = sim::run_generated(&cfg, seed, 40_000, true).unwrap().records.unwrap();
+    recs.sort_by_key(|r| r.id);
+    recs.iter().map(|r| ((r.finish.unwrap() - r.start.unwrap()).as_nanos() as f64 / 1e6).ln()).collect()
+}
+
+fn lag1(x: &[f64]) -> f64 {
+    let m = x.iter().sum::<f64>() / x.len() as f64;
+    let v = x.iter().map(|a| (a - m) * (a - m)).sum::<f64>();
+    x.windows(2).map(|w| (w[0] - m) * (w[1] - m)).sum::<f64>() / v
+}
+
+#[test]
+fn drift_is_a_stationary_ar1_on_the_log_speed_factor() {
+    // Steps of 50 ms, φ = 0.9, σ = 0.1: the log factor has stationary sd 0.1/√0.19 = 0.2294 and
+    // E[factor] = exp(0.2294²/2) = 1.0267; arrivals 50 ms apart on average see consecutive
+    // factors that are strongly correlated. 40,000 requests ≈ 40,000 steps ≈ 2,100 independent
+    // ones at φ = 0.9: the mean factor is known to ±0.5 %.
+    let spec = sim::service::DriftSpec { step_ms: 50.0, phi: 0.9, sigma: 0.1 };
+    let x = drifted_log_services(spec.clone(), 3);
+    let mean_factor = x.iter().map(|v| v.exp()).sum::<f64>() / x.len() as f64;
+    assert!(rel(mean_factor, (0.2294f64 * 0.2294 / 2.0).exp()) < 0.02, "mean factor {mean_factor}");
+    let m = x.iter().sum::<f64>() / x.len() as f64;
+    let sd = (x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / x.len() as f64).sqrt();
+    assert!(rel(sd, 0.2294) < 0.1, "sd of the log factor {sd}");
+    assert!(lag1(&x) > 0.5, "persistent: lag-1 correlation {}", lag1(&x));
+    // φ = 0 and 1 ms steps: a fresh factor every step, and requests 50 ms apart rarely share
+    // one — no memory from one request to the next.
+    let iid = drifted_log_services(sim::service::DriftSpec { step_ms: 1.0, phi: 0.0, sigma: 0.2294 }, 3);
+    assert!(lag1(&iid).abs() < 0.05, "i.i.d.: lag-1 correlation {}", lag1(&iid));
+    // σ = 0: the factor is exactly 1.
+    let flat = drifted_log_services(sim::service::DriftSpec { step_ms: 50.0, phi: 0.5, sigma: 0.0 }, 3);
+    assert!(flat.iter().all(|v| v.abs() < 1e-9));
+    // A fit to a long path of the process recovers it.
+    let mut drift = sim::service::Drift::new(&spec, traces::rng::stream(9, "drift/0"));
+    let factors: Vec<f64> = (0..20_000u64).map(|k| drift.factor(sim::SimTime::from_millis(50 * k))).collect();
+    let fit = sim::service::DriftSpec::fit(50.0, &factors).unwrap();
+    assert!((fit.phi - 0.9).abs() < 0.02 && rel(fit.sigma, 0.1) < 0.05, "{fit:?}");
 }
 
 /// (id, finish ns) of a trace-driven run of `cfg` on arrivals at these µs.
@@ -163,14 +189,16 @@ fn finishes(cfg: &sim::ScenarioConfig, arrivals_us: &[u64], seed: u64) -> Vec<u6
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
 
-    /// One FIFO server with the same service times: stalls, and drift that only slows, can only
-    /// delay every request, never reorder them or speed one up.
+    /// One FIFO server with the same service times: stalls, and cold starts on top of them, can
+    /// only delay every request, never reorder them or speed one up.
     #[test]
     fn stalls_and_slowing_drift_only_delay(
         gaps_us in proptest::collection::vec(0u64..3_000, 1..200),
         rate in 1.0f64..200.0,
         durations in proptest::collection::vec(0.01f64..5.0, 1..4),
-        factors in proptest::collection::vec(1.0f64..2.0, 1..4),
+        slowdown in 0.0f64..3.0,
+        idle_tau in 0.01f64..20.0,
+        busy_tau in 0.0f64..5.0,
         seed in 0u64..1_000,
     ) {
         let mut t = 0;
@@ -180,7 +208,7 @@ proptest::proptest! {
         let plain = finishes(&cfg, &arrivals, seed);
         cfg.devices[0].stalls = Some(sim::service::StallSpec { rate_per_s: rate, duration_ms: durations });
         let stalled = finishes(&cfg, &arrivals, seed);
-        cfg.devices[0].drift = Some(sim::service::DriftSpec { step_ms: 2.5, factors });
+        cfg.devices[0].cold = Some(sim::service::ColdSpec { slowdown, idle_tau_ms: idle_tau, busy_tau_ms: busy_tau });
         let drifted = finishes(&cfg, &arrivals, seed);
         for i in 0..arrivals.len() {
             proptest::prop_assert!(stalled[i] >= plain[i], "request {}: {} < {}", i, stalled[i], plain[i]);
@@ -189,5 +217,76 @@ proptest::proptest! {
                 proptest::prop_assert!(stalled[i] > stalled[i - 1] && drifted[i] > drifted[i - 1]);
             }
         }
+    }
+}
+
+fn with_cold(mut cfg: sim::ScenarioConfig, slowdown: f64, idle_tau_ms: f64, busy_tau_ms: f64) -> sim::ScenarioConfig {
+    cfg.devices[0].cold = Some(sim::service::ColdSpec { slowdown, idle_tau_ms, busy_tau_ms });
+    cfg.validate().unwrap();
+    cfg
+}
+
+#[test]
+fn mg1_with_cold_starts_matches_welchs_exceptional_first_service() {
+    // D 5 ms at λ = 100/s; a batch after an idle gap g takes D·(1 + 0.6·(1 − e^(−g/5 ms))), the
+    // slowdown gone after it (τ_busy = 0). The idle gap before a request that finds the server
+    // idle is Exp(λ), so with a = 1/τ = 200/s: E[s] = 0.6 · 200/300 = 0.4,
+    // E[s²] = 0.36 · (1 − 200/300 + 100/500) = 0.192; E[S₀] = 5 · 1.4 = 7 ms,
+    // E[S₀²] = 25e-6 · (1 + 0.8 + 0.192) = 49.8e-6 s²; ρ = 0.5;
+    // Wq = 100·25e-6/1 + 100·24.8e-6/(2·1.2) s = 2.5 + 1.0333 ms; p₀ = 0.5/1.2;
+    // W = 3.5333 + (5/12)·7 + (7/12)·5 = 9.3667 ms (M/D/1 without cold starts: 7.5 ms).
+    let cfg = with_cold(single(100.0, 1, "{ kind = \"deterministic\", ms = 5.0 }"), 0.6, 5.0, 0.0);
+    let exact = sim::predict(&cfg).unwrap();
+    assert_eq!(exact.model, "M/G/1 with cold starts");
+    assert!(rel(exact.w_mean_ms, 9.36667) < 1e-5, "{}", exact.w_mean_ms);
+    assert!(rel(exact.utilization, 1.0 - 0.5 / 1.2) < 1e-12);
+    let runs = over_seeds(&cfg, 16, 200_000);
+    let w = mean(&runs, |s| s.latency_ms.mean);
+    let wq = mean(&runs, |s| s.queue_delay_ms.mean);
+    let u = mean(&runs, |s| s.utilization);
+    assert!(rel(w, exact.w_mean_ms) < 0.01, "E[W] {w} vs {}", exact.w_mean_ms);
+    assert!(rel(wq, exact.wq_mean_ms) < 0.02, "E[Wq] {wq} vs {}", exact.wq_mean_ms);
+    assert!(rel(u, exact.utilization) < 0.01, "utilization {u} vs {}", exact.utilization);
+
+    // Lognormal service (cv 1) near saturation: few requests find the server idle, so cold
+    // starts matter less — and the formula still holds.
+    let cfg = with_cold(single(160.0, 1, "{ kind = \"log_normal\", mean_ms = 5.0, cv = 1.0 }"), 0.3, 0.5, 0.0);
+    let exact = sim::predict(&cfg).unwrap();
+    let runs = over_seeds(&cfg, 24, 400_000);
+    let w = mean(&runs, |s| s.latency_ms.mean);
+    assert!(rel(w, exact.w_mean_ms) < 0.02, "E[W] {w} vs {}", exact.w_mean_ms);
+    // A slowdown that lingers past one batch has no closed form here.
+    let lingering = with_cold(single(100.0, 1, "{ kind = \"deterministic\", ms = 5.0 }"), 0.6, 5.0, 1.0);
+    assert!(sim::predict(&lingering).is_none());
+}
+
+#[test]
+fn cold_starts_build_up_while_idle_and_wear_off_while_busy() {
+    // Three requests of 1 ms; S = 2, τ_idle = τ_busy = 1 ms. The first arrives at 10 ms to a
+    // server warm at 0: s = 2(1 − e^−10), it takes 1 + s. The second (at 10.5 ms) waits and
+    // starts the moment the server frees: it pays what is left, s·e^−(1 + s). The third arrives
+    // 1 ms after the second one's end: s builds up from there towards 2 over that 1 ms.
+    let mut cfg = with_cold(single(1.0, 1, "{ kind = \"deterministic\", ms = 1.0 }"), 2.0, 1.0, 1.0);
+    cfg.workload = None;
+    let s1 = 2.0 * (1.0 - (-10.0f64).exp());
+    let t1 = 1.0 + s1;
+    let s2 = s1 * (-t1).exp();
+    let t2 = 1.0 + s2;
+    let s3 = 2.0 - (2.0 - s2 * (-t2).exp()) * (-1.0f64).exp();
+    let t3 = 1.0 + s3;
+    let at = |ms: f64| sim::SimTime::from_millis_f64(ms).unwrap();
+    let third = 10.0 + t1 + t2 + 1.0;
+    let reqs = vec![
+        traces::Request::new(0, at(10.0), 1),
+        traces::Request::new(1, at(10.5), 1),
+        traces::Request::new(2, at(third), 1),
+    ];
+    let r =
+        sim::run(&cfg, &mut reqs.into_iter(), sim::RunOptions { seed: 1, record: true, trace_driven: true }).unwrap();
+    let mut recs = r.records.unwrap();
+    recs.sort_by_key(|r| r.id);
+    let took: Vec<f64> = recs.iter().map(|r| (r.finish.unwrap() - r.start.unwrap()).as_secs_f64() * 1e3).collect();
+    for (t, w) in took.iter().zip([t1, t2, t3]) {
+        assert!((t - w).abs() < 1e-5, "{took:?} vs {:?}", [t1, t2, t3]);
     }
 }

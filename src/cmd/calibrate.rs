@@ -62,11 +62,28 @@ pub struct CalibrateArgs {
     /// `simulate` stalls the device at the measured rate instead of resampling those runs.
     #[arg(long)]
     pub no_stalls: bool,
-    /// Leave the machine's speed over time out of what `simulate` models: by default, with two
-    /// rounds or more (repeats > block), each round's speed factor is recorded and `simulate`
-    /// multiplies service times by the factor of the moment, cycling through them.
+    /// Model the machine's speed over time (opt-in): with two rounds or more (repeats > block),
+    /// each round's speed factor is recorded (always) and, with this flag, `simulate` multiplies
+    /// service times by the factor of the moment.
     #[arg(long)]
-    pub no_drift: bool,
+    pub drift: bool,
+    /// Idle gaps to time bursts after, ms, comma-separated, increasing from 0: the worker is
+    /// left idle that long before each burst (the calling thread waiting as a replay's scheduling
+    /// thread does), at the smallest and the largest batch size. A slowdown that builds up while
+    /// idle and wears off while busy is fitted to them (sim's `cold` model) and `simulate` gives
+    /// it to every server.
+    #[arg(long, value_delimiter = ',', default_values_t = replay::calibrate::DEFAULT_GAPS_MS.to_vec())]
+    pub gaps: Vec<f64>,
+    /// Bursts per idle gap and batch size.
+    #[arg(long, default_value_t = replay::calibrate::DEFAULT_GAP_ROUNDS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub gap_rounds: usize,
+    /// Back-to-back batches per burst after each gap (the slowdown wearing off).
+    #[arg(long, default_value_t = replay::calibrate::DEFAULT_GAP_BURST, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub gap_burst: usize,
+    /// Measure no idle gaps: `simulate` then models a server's busy time as the same whether it
+    /// idled before or not.
+    #[arg(long)]
+    pub no_cold: bool,
     /// Profile file to write.
     #[arg(long, short = 'o', default_value = "profile.toml", value_name = "FILE")]
     pub out: PathBuf,
@@ -88,11 +105,15 @@ pub fn run(args: &CalibrateArgs) -> Result<Profile> {
     opts.repeats = args.repeats;
     opts.block = args.block;
     opts.poll = !args.no_poll;
+    opts.gaps_ms = if args.no_cold { Vec::new() } else { args.gaps.clone() };
+    opts.gap_rounds = args.gap_rounds;
+    opts.gap_burst = args.gap_burst;
     let mut profile = calibrate(&opts, &mut |what| eprintln!("calibrating {what}"))?;
     profile.use_model = serde_json::from_value(serde_json::Value::String(args.use_model.clone()))
         .map_err(|e| input(format!("--use {}: {e}", args.use_model)))?;
     profile.stalls = !args.no_stalls;
-    profile.drift = !args.no_drift;
+    profile.drift = args.drift;
+    profile.cold = !args.no_cold;
     write_atomic(&args.out, profile.to_toml().as_bytes())?;
     println!(
         "profile -> {}  ({}, {} cores, ONNX Runtime {})",
@@ -138,10 +159,35 @@ pub fn run(args: &CalibrateArgs) -> Result<Profile> {
                     d.step_ms,
                     lo,
                     hi,
-                    if profile.drift { "" } else { " (not modelled: --no-drift)" }
+                    if profile.drift { "" } else { " (not modelled; --drift models it)" }
                 );
             }
             None => println!("  drift: one round only (repeats ≤ block): not measured"),
+        }
+        match &e.cold {
+            Some(c) => {
+                println!(
+                    "  after idle gaps (median ms of a burst of {} at sizes {:?}; warm {}):",
+                    c.burst,
+                    c.batch,
+                    c.warm_ms.iter().map(|w| format!("{w:.4}")).collect::<Vec<_>>().join(" / ")
+                );
+                for (g, per_size) in c.gap_ms.iter().zip(&c.median_ms) {
+                    let cells: Vec<String> = per_size
+                        .iter()
+                        .map(|pos| pos.iter().map(|m| format!("{m:.4}")).collect::<Vec<_>>().join(" "))
+                        .collect();
+                    println!("    gap {g:>7} ms: {}", cells.join("  |  "));
+                }
+                println!(
+                    "  cold starts: slowdown {:.3} building up over τ_idle {:.3} ms, wearing off over τ_busy {:.3} ms{}",
+                    c.fit.slowdown,
+                    c.fit.idle_tau_ms,
+                    c.fit.busy_tau_ms,
+                    if profile.cold { "" } else { " (not modelled: --no-cold)" }
+                );
+            }
+            None => println!("  cold starts: not measured (--no-cold)"),
         }
     }
     Ok(profile)
@@ -214,7 +260,10 @@ pub(crate) fn apply_profile(
             d.stalls = entry.stalls.as_ref().map(|st| st.spec());
         }
         if profile.drift && d.drift.is_none() {
-            d.drift = entry.drift.clone();
+            d.drift = entry.drift.as_ref().and_then(|m| m.spec());
+        }
+        if profile.cold && d.cold.is_none() {
+            d.cold = entry.cold.as_ref().map(|c| c.spec());
         }
         applied += 1;
         if !used.iter().any(|u| u.variant == entry.variant) {

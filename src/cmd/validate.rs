@@ -102,15 +102,22 @@ struct Comparison {
     /// sim − replay.
     mean_batch_size_difference: f64,
     dropped: (u64, u64),
-    /// The sim again, given the busy times the first replay itself measured: the error left is
-    /// the simulator's (queueing, batching, routing), not the profile's.
+    /// In-sample diagnostic: the sim again, given the busy times the first replay itself
+    /// measured: the error left is the simulator's (queueing, batching, routing), not the
+    /// profile's.
     sim_with_replay_service: Explained,
     /// Per replay: the median over its batches of busy time ÷ the profile's median for that
     /// size (> 1: the machine ran slower than when it was calibrated).
     profile_speed_ratio: Vec<f64>,
-    /// The sim with the profile's times scaled by the median of `profile_speed_ratio`, against
-    /// every replay: the prediction error left once the machine's speed of the day is known.
+    /// In-sample diagnostic: the sim with the profile's times scaled by the median of
+    /// `profile_speed_ratio`, against the same replays the factor was measured on.
     sim_at_replay_speed: Explained,
+    /// Out of sample: the factor measured on replay k, the sim scaled by it, scored on replay
+    /// k + 1 (empty with one replay).
+    speed_out_of_sample: Vec<SpeedOutOfSample>,
+    /// Busy time by the server's idle gap before the batch: every replay's batches against the
+    /// profile's prediction for them (its size's median plus the cold-start extra).
+    busy_by_gap: Vec<GapBin>,
 }
 
 /// Completed requests' latencies, ms.
@@ -143,36 +150,141 @@ fn simulate_variant(
     Ok((run, latencies_ms(&records)))
 }
 
-/// Each batch's busy time in a replay (dispatch → answer back), ms, per variant and size.
-fn busy_times(r: &replay::harness::ReplayResult) -> BTreeMap<String, BTreeMap<u32, Vec<f64>>> {
-    let mut measured: BTreeMap<String, BTreeMap<u32, Vec<f64>>> = BTreeMap::new();
-    let mut seen = std::collections::HashSet::new();
+/// One batch a replay ran: its server's idle gap before it and its busy time.
+#[derive(Clone, Debug)]
+struct Batch {
+    /// (device, server): the batches of one server are consecutive, in time order.
+    server: (usize, u32),
+    variant: String,
+    size: u32,
+    /// Dispatch − the server's previous answer back (or the replay's start), ms.
+    gap_ms: f64,
+    /// Dispatch → answer back, ms.
+    busy_ms: f64,
+}
+
+/// Every batch of a replay, with its server's idle gap before it.
+fn batches(r: &replay::harness::ReplayResult) -> Vec<Batch> {
+    let mut runs: BTreeMap<(usize, u32, u64), (u32, u64)> = BTreeMap::new();
     for rec in &r.records {
         let (Some(d), Some(server), Some(sent), Some(back)) = (rec.device, rec.server, rec.dispatch, rec.returned)
         else {
             continue;
         };
-        if rec.batch_size > 0 && seen.insert((d, server, sent)) {
-            let variant = r.summary.devices[d].variant.clone();
-            measured.entry(variant).or_default().entry(rec.batch_size).or_default().push((back - sent) as f64 / 1e6);
+        if rec.batch_size > 0 {
+            runs.insert((d, server, sent), (rec.batch_size, back));
         }
+    }
+    let mut out = Vec::with_capacity(runs.len());
+    let mut last: Option<(usize, u32, u64)> = None;
+    for (&(d, server, sent), &(size, back)) in &runs {
+        let free_since = match last {
+            Some((ld, ls, lb)) if (ld, ls) == (d, server) => lb,
+            _ => 0,
+        };
+        out.push(Batch {
+            server: (d, server),
+            variant: r.summary.devices[d].variant.clone(),
+            size,
+            gap_ms: sent.saturating_sub(free_since) as f64 / 1e6,
+            busy_ms: (back - sent) as f64 / 1e6,
+        });
+        last = Some((d, server, back));
+    }
+    out
+}
+
+/// Each batch's busy time in a replay (dispatch → answer back), ms, per variant and size.
+fn busy_times(batches: &[Batch]) -> BTreeMap<String, BTreeMap<u32, Vec<f64>>> {
+    let mut measured: BTreeMap<String, BTreeMap<u32, Vec<f64>>> = BTreeMap::new();
+    for b in batches {
+        measured.entry(b.variant.clone()).or_default().entry(b.size).or_default().push(b.busy_ms);
     }
     measured
 }
 
-/// Median over the measured batches of busy time ÷ the profile's median for their size
-/// (interpolated between measured sizes); NaN if the profile measured none of the variants.
-fn speed_ratio(measured: &BTreeMap<String, BTreeMap<u32, Vec<f64>>>, profile: &replay::profile::Profile) -> f64 {
-    let mut ratios = Vec::new();
-    for (variant, by_size) in measured {
-        let Some(e) = profile.entry(variant) else { continue };
-        let table = sim::service::ServiceSpec::Table { batch: e.batch.clone(), ms: e.median_ms.clone() };
-        for (&b, times) in by_size {
-            let expected_ms = table.batch_mean_s(b as usize) * 1e3;
-            ratios.extend(times.iter().map(|t| t / expected_ms));
-        }
-    }
+/// What the profile predicts for each batch: its size's median times 1 + the server's cold-start
+/// slowdown at its start, when the profile models cold starts (the state carried along each
+/// server's batches, each taking its measured time).
+fn predicted_busy_ms(profile: &replay::profile::Profile, batches: &[Batch]) -> Vec<Option<f64>> {
+    let mut state: Option<((usize, u32), f64)> = None;
+    batches
+        .iter()
+        .map(|b| {
+            let e = profile.entry(&b.variant)?;
+            let table = sim::service::ServiceSpec::Table { batch: e.batch.clone(), ms: e.median_ms.clone() };
+            let warm = table.batch_mean_s(b.size as usize) * 1e3;
+            let Some(cold) = e.cold.as_ref().filter(|_| profile.cold).map(|c| c.spec()) else {
+                return Some(warm);
+            };
+            let left = match state {
+                Some((server, s)) if server == b.server => s,
+                _ => 0.0,
+            };
+            let s = cold.after_idle(left, b.gap_ms);
+            state = Some((b.server, cold.after_busy(s, b.busy_ms)));
+            Some(warm * (1.0 + s))
+        })
+        .collect()
+}
+
+/// Median over the batches of busy time ÷ what the profile predicts for them
+/// ([`predicted_busy_ms`]); NaN if the profile measured none of the variants.
+fn speed_ratio(batches: &[Batch], profile: &replay::profile::Profile) -> f64 {
+    let ratios: Vec<f64> =
+        batches.iter().zip(predicted_busy_ms(profile, batches)).filter_map(|(b, p)| p.map(|p| b.busy_ms / p)).collect();
     replay::fit::quantile(&ratios, 0.5)
+}
+
+/// Busy time against the server's idle gap before the batch, as a replay measured it and as the
+/// profile predicts it: the cold-start curve checked on serving, not on a calibration.
+#[derive(Debug, Serialize)]
+struct GapBin {
+    /// Gaps in [from, to), ms.
+    gap_ms: [f64; 2],
+    /// Batches in the bin (every replay).
+    batches: usize,
+    /// Their median busy time, ms.
+    replay_busy_ms: f64,
+    /// The median of what the profile predicts for the same batches, ms.
+    predicted_busy_ms: f64,
+}
+
+/// Gap bins (edges in ms) over every replay's batches (one list per replay).
+fn gap_bins(all: &[Vec<Batch>], profile: &replay::profile::Profile) -> Vec<GapBin> {
+    const EDGES: [f64; 8] = [0.0, 0.05, 0.2, 0.5, 2.0, 5.0, 20.0, f64::INFINITY];
+    let pairs: Vec<(&Batch, f64)> = all
+        .iter()
+        .flat_map(|r| r.iter().zip(predicted_busy_ms(profile, r)).filter_map(|(b, p)| Some((b, p?))))
+        .collect();
+    EDGES
+        .windows(2)
+        .filter_map(|w| {
+            let inside: Vec<&(&Batch, f64)> =
+                pairs.iter().filter(|(b, _)| b.gap_ms >= w[0] && b.gap_ms < w[1]).collect();
+            (!inside.is_empty()).then(|| GapBin {
+                gap_ms: [w[0], w[1]],
+                batches: inside.len(),
+                replay_busy_ms: replay::fit::quantile(&inside.iter().map(|(b, _)| b.busy_ms).collect::<Vec<_>>(), 0.5),
+                predicted_busy_ms: replay::fit::quantile(&inside.iter().map(|(_, p)| *p).collect::<Vec<_>>(), 0.5),
+            })
+        })
+        .collect()
+}
+
+/// A speed factor fitted on one replay and scored on the next.
+#[derive(Debug, Serialize)]
+struct SpeedOutOfSample {
+    /// Replay the factor was measured on (0-based).
+    fitted_on: usize,
+    /// Replay it is scored against.
+    scored_on: usize,
+    /// The factor (busy time ÷ profile prediction, median over the fitted replay's batches).
+    factor: f64,
+    sim_run: String,
+    latency_ms_p50: Pair,
+    latency_ms_p90: Pair,
+    latency_ms_p99: Pair,
 }
 
 /// The sim given the first replay's measured busy times, against that replay.
@@ -291,8 +403,8 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
 
     // The sim again, given the busy times the first replay measured (dispatch → answer back,
     // per variant and batch size): what error is left belongs to the simulator, not the profile.
-    let busy: Vec<_> = replays.iter().map(|(_, r)| busy_times(r)).collect();
-    let measured = &busy[0];
+    let ran: Vec<Vec<Batch>> = replays.iter().map(|(_, r)| batches(r)).collect();
+    let measured = &busy_times(&ran[0]);
     // Stalls among them are modelled as stalls, as a profile's are (counted by wall time, not
     // resampled per batch), unless the profile leaves its stalls out.
     let mut explained = sim_config.clone();
@@ -300,8 +412,10 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
         if let Some(m) = dev.variant.as_ref().and_then(|v| measured.get(v)) {
             let mut samples_ms: Vec<Vec<f64>> = m.values().cloned().collect();
             dev.stalls = None;
-            // The replay's busy times carry its own drift; resampled, they stand for it.
+            // The replay's busy times carry its own drift and cold starts; resampled, they
+            // stand for them.
             dev.drift = None;
+            dev.cold = None;
             if profile.stalls
                 && let Some(mut st) = replay::profile::MeasuredStalls::find(&samples_ms)
             {
@@ -335,20 +449,40 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     // busy times over the profile's medians for their sizes. The sim a third time, with the
     // profile's times scaled by the replays' median ratio: everything still predicted (spread,
     // stalls, batch-size dependence, queueing) except the machine's speed of the day.
-    let speed_ratio: Vec<f64> = busy.iter().map(|b| speed_ratio(b, &profile)).collect();
-    let factor = replay::fit::quantile(&speed_ratio, 0.5);
-    let mut at_speed = sim_config.clone();
-    for dev in &mut at_speed.devices {
-        if dev.variant.as_deref().and_then(|v| profile.entry(v)).is_some() && factor.is_finite() {
-            dev.service = dev.service.as_ref().map(|s| s.scaled(factor));
+    let speed_ratio: Vec<f64> = ran.iter().map(|b| speed_ratio(b, &profile)).collect();
+    let at_speed = |factor: f64| {
+        let mut c = sim_config.clone();
+        for dev in &mut c.devices {
+            if dev.variant.as_deref().and_then(|v| profile.entry(v)).is_some() && factor.is_finite() {
+                // Cold starts are a multiple of the service time: scaled with it.
+                dev.service = dev.service.as_ref().map(|s| s.scaled(factor));
+            }
         }
-    }
+        c
+    };
+    let factor = replay::fit::quantile(&speed_ratio, 0.5);
     let (at_speed_dir, at_speed_lat) =
-        simulate_variant(&mut dir, &val_id, "scenario-replay-speed.toml", &at_speed, &sim_args)?;
+        simulate_variant(&mut dir, &val_id, "scenario-replay-speed.toml", &at_speed(factor), &sim_args)?;
     let rep_lats: Vec<Vec<f64>> = replays
         .iter()
         .map(|(_, r)| r.records.iter().filter_map(|r| r.latency_ns()).map(|l| l as f64 / 1e6).collect())
         .collect();
+    let mut speed_out_of_sample = Vec::new();
+    for k in 1..replays.len() {
+        let f = speed_ratio[k - 1];
+        let file = format!("scenario-speed-of-replay-{}.toml", k - 1);
+        let (run, lat) = simulate_variant(&mut dir, &val_id, &file, &at_speed(f), &sim_args)?;
+        let pair = |p: f64| Pair::new(&[replay::fit::quantile(&rep_lats[k], p)], replay::fit::quantile(&lat, p));
+        speed_out_of_sample.push(SpeedOutOfSample {
+            fitted_on: k - 1,
+            scored_on: k,
+            factor: f,
+            sim_run: run.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string(),
+            latency_ms_p50: pair(0.5),
+            latency_ms_p90: pair(0.9),
+            latency_ms_p99: pair(0.99),
+        });
+    }
     let pooled: Vec<f64> = rep_lats.concat();
     let q = replay::fit::quantile;
     let each = |f: &dyn Fn(usize) -> f64| -> Vec<f64> { (0..replays.len()).map(f).collect() };
@@ -386,6 +520,8 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
             latency_ms_p90: Pair::new(&each(&|k| q(&rep_lats[k], 0.9)), q(&at_speed_lat, 0.9)),
             latency_ms_p99: Pair::new(&each(&|k| q(&rep_lats[k], 0.99)), q(&at_speed_lat, 0.99)),
         },
+        busy_by_gap: gap_bins(&ran, &profile),
+        speed_out_of_sample,
     };
     let json = serde_json::to_string_pretty(&cmp)? + "\n";
     dir.write("comparison.json", json.as_bytes())?;
@@ -409,6 +545,7 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
             .replay_runs
             .iter()
             .chain([&cmp.sim_run, &cmp.sim_with_replay_service.sim_run, &cmp.sim_at_replay_speed.sim_run])
+            .chain(cmp.speed_out_of_sample.iter().map(|o| &o.sim_run))
             .collect::<Vec<_>>(),
         "profile": profile_ref,
         "models": replay_models,
@@ -418,6 +555,7 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     dir.write("manifest.json", (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes())?;
     let path = dir.commit()?;
     println!("validation {val_id}  ->  {}", path.display());
+    println!("prediction (the sim from the profile alone) against the replays:");
     println!(
         "{:<14}{:>12}{:>22}{:>12}{:>10}  ({} replay(s): median and range)",
         "latency ms",
@@ -441,20 +579,44 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
         "KS distance {:.4}  mean batch size replay {:.3} sim {:.3}",
         cmp.ks_distance, cmp.mean_batch_size.replay, cmp.mean_batch_size.sim
     );
+    println!("busy time by the server's idle gap before the batch (replays vs the profile's prediction):");
+    for b in &cmp.busy_by_gap {
+        println!(
+            "  gap {:>6}–{:<6} ms  {:>6} batches  replay {:.4} ms  predicted {:.4} ms  ({:+.1}%)",
+            b.gap_ms[0],
+            if b.gap_ms[1].is_finite() { format!("{}", b.gap_ms[1]) } else { "∞".to_string() },
+            b.batches,
+            b.replay_busy_ms,
+            b.predicted_busy_ms,
+            100.0 * (b.predicted_busy_ms / b.replay_busy_ms - 1.0)
+        );
+    }
+    for o in &cmp.speed_out_of_sample {
+        println!(
+            "out of sample: speed {:.3} measured on replay {}, scored on replay {}: p50 {:+.1}%  p90 {:+.1}%  p99 {:+.1}%",
+            o.factor,
+            o.fitted_on,
+            o.scored_on,
+            100.0 * o.latency_ms_p50.relative_error,
+            100.0 * o.latency_ms_p90.relative_error,
+            100.0 * o.latency_ms_p99.relative_error
+        );
+    }
+    println!("in-sample diagnostics (fitted on the replays they are compared with; not accuracy):");
     let e = &cmp.sim_with_replay_service;
     println!(
-        "sim given the first replay's own busy times (the simulator's error alone): p50 {:+.1}%  p90 {:+.1}%  p99 {:+.1}%",
+        "  sim given the first replay's own busy times (the simulator's error alone): p50 {:+.1}%  p90 {:+.1}%  p99 {:+.1}%",
         100.0 * e.latency_ms_p50.relative_error,
         100.0 * e.latency_ms_p90.relative_error,
         100.0 * e.latency_ms_p99.relative_error
     );
     let e = &cmp.sim_at_replay_speed;
     println!(
-        "machine speed vs the profile (busy time ÷ profile, per replay): {}",
+        "  machine speed vs the profile (busy time ÷ profile, per replay): {}",
         cmp.profile_speed_ratio.iter().map(|r| format!("{r:.3}")).collect::<Vec<_>>().join(" ")
     );
     println!(
-        "sim with the profile scaled to the replays' speed: p50 {:+.1}%  p90 {:+.1}%  p99 {:+.1}%",
+        "  sim with the profile scaled to the same replays' speed: p50 {:+.1}%  p90 {:+.1}%  p99 {:+.1}%",
         100.0 * e.latency_ms_p50.relative_error,
         100.0 * e.latency_ms_p90.relative_error,
         100.0 * e.latency_ms_p99.relative_error
