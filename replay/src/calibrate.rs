@@ -65,6 +65,9 @@ impl CalibrateOptions {
 /// Idle gaps a calibration times runs after by default, ms: from back-to-back to the gaps of a
 /// server at a few percent load.
 pub const DEFAULT_GAPS_MS: [f64; 8] = [0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0];
+/// Bursts after gaps up to this long are searched for stalls too (after longer ones, the cold
+/// start's own spread would pass for stalls), ms.
+pub const STALL_SEARCH_MAX_GAP_MS: f64 = 10.0;
 /// Bursts per gap and batch size by default.
 pub const DEFAULT_GAP_ROUNDS: usize = 30;
 /// Back-to-back batches per burst after a gap by default: enough to see the slowdown wear off.
@@ -120,6 +123,8 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
             // neighbour's load — spreads evenly): a server's busy time as a replay sees it.
             let measured = time_through_worker(model, &split, &sizes, opts.repeats, opts.block, opts.poll)?;
             let times = &measured.occupancy_ms;
+            // Bursts after idle gaps: runs grouped by (gap, size, position in the burst).
+            let mut gap_groups: Vec<Vec<f64>> = Vec::new();
             let cold = if opts.gaps_ms.is_empty() {
                 None
             } else {
@@ -137,10 +142,20 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
                     .iter()
                     .map(|b| quantile(&times[sizes.iter().position(|s| s == b).expect("a measured size")], 0.5))
                     .collect();
+                // Where the cold start itself varies little (gaps up to 10 ms).
+                gap_groups = t
+                    .occupancy_ms
+                    .iter()
+                    .zip(&opts.gaps_ms)
+                    .filter(|(_, g)| **g <= STALL_SEARCH_MAX_GAP_MS)
+                    .flat_map(|(per_size, _)| per_size.iter().flatten().cloned())
+                    .collect();
                 MeasuredCold::from_runs(&opts.gaps_ms, &batch, &warm, &t.occupancy_ms)
             };
             let median_ms: Vec<f64> = times.iter().map(|t| quantile(t, 0.5)).collect();
-            let stalls = MeasuredStalls::find(times);
+            // Stalls are rare (a few a second): the bursts after short idle gaps add several
+            // times the blocks' runs, so they are searched too, each group against its own median.
+            let stalls = MeasuredStalls::find_in(times, &gap_groups);
             let drift = find_drift(times, opts.block, stalls.as_ref());
             let xs: Vec<f64> = sizes.iter().map(|&b| b as f64).collect();
             entries.push(Entry {

@@ -53,7 +53,7 @@
 //! rounds = 30                # bursts per gap and size
 //! warm_ms = […]              # per size: its back-to-back median (the blocks above)
 //! median_ms = [[[…]]]        # per gap, per size, per position in the burst
-//! fit = { slowdown = …, idle_tau_ms = …, busy_tau_ms = … }  # sim::service::ColdSpec
+//! fit = { slowdown = …, idle_tau_ms = …, busy_tau_ms = …, shape = … }  # sim::service::ColdSpec
 //! residuals_ms = [[[…]]]     # measured − fitted, same shape as median_ms
 //! ```
 //!
@@ -238,6 +238,16 @@ pub const STALL_MIN_EXCESS_MS: f64 = 1.0;
 pub const STALL_MADS: f64 = 10.0;
 
 impl MeasuredStalls {
+    /// Finds the stalls among `runs_ms` (per batch size) and among `more` (other groups of runs
+    /// alike enough to share a median, e.g. bursts after one idle gap): the rate and durations
+    /// count both, the thresholds (`above_ms`) are those of `runs_ms`' sizes.
+    pub fn find_in(runs_ms: &[Vec<f64>], more: &[Vec<f64>]) -> Option<MeasuredStalls> {
+        let all: Vec<Vec<f64>> = runs_ms.iter().chain(more).cloned().collect();
+        let mut found = MeasuredStalls::find(&all)?;
+        found.above_ms.truncate(runs_ms.len());
+        Some(found)
+    }
+
     /// Finds the stalls among `runs_ms` (per batch size, in any order); `None` if there are none.
     pub fn find(runs_ms: &[Vec<f64>]) -> Option<MeasuredStalls> {
         let mut above_ms = Vec::with_capacity(runs_ms.len());
@@ -360,19 +370,22 @@ pub struct MeasuredCold {
     pub residuals_ms: Vec<Vec<Vec<f64>>>,
 }
 
-/// The grid [`MeasuredCold`] searches τ_idle over, ms (log-spaced, 20 points a decade).
+/// The grid [`MeasuredCold`] searches τ_idle over, ms (log-spaced, 20 points a decade), cut at
+/// the longest gap measured.
 pub const COLD_IDLE_TAU_MS: (f64, f64) = (0.05, 2_000.0);
+/// The shapes k it tries.
+pub const COLD_SHAPES: [f64; 5] = [1.0, 1.5, 2.0, 3.0, 4.0];
 /// The grid it searches τ_busy over, ms (0, then log-spaced, 20 points a decade).
 pub const COLD_BUSY_TAU_MS: (f64, f64) = (0.05, 200.0);
 
 fn log_grid(lo: f64, hi: f64, per_decade: f64) -> Vec<f64> {
-    let n = ((hi / lo).log10() * per_decade).round() as usize;
+    let n = (((hi / lo).log10() * per_decade).round() as usize).max(1);
     (0..=n).map(|k| lo * (hi / lo).powf(k as f64 / n as f64)).collect()
 }
 
 impl MeasuredCold {
     /// Summarises bursts measured per gap, size and position (`runs_ms[gap][size][position]`,
-    /// every round) and fits the model: for every (τ_idle, τ_busy) of the grids the experiment is
+    /// every round) and fits the model: for every (τ_idle, k, τ_busy) of the grids the experiment is
     /// replayed through the model's state with S = 1 — rounds repeat, so twice over, the second
     /// pass scored — each batch taking its measured median; the slowdown at each batch's start is
     /// then S·u, so S ≥ 0 is linear least squares of (median − warm) on warm·u. The pair with the
@@ -400,9 +413,9 @@ impl MeasuredCold {
         // (gap before, size index, measured median, where it sits in `median_ms`).
         type Run = (f64, usize, f64, (usize, usize, usize));
         let mut order: Vec<Run> = Vec::new();
-        for (g, per_size) in median_ms.iter().enumerate() {
-            for (i, per_pos) in per_size.iter().enumerate() {
-                for (j, &m) in per_pos.iter().enumerate() {
+        for i in 0..batch.len() {
+            for (g, per_size) in median_ms.iter().enumerate() {
+                for (j, &m) in per_size[i].iter().enumerate() {
                     order.push((if j == 0 { gap_ms[g] } else { 0.0 }, i, m, (g, i, j)));
                 }
             }
@@ -410,8 +423,8 @@ impl MeasuredCold {
         if order.iter().any(|o| !o.2.is_finite()) {
             return None;
         }
-        let unit = |idle_tau_ms: f64, busy_tau_ms: f64| -> Vec<f64> {
-            let spec = ColdSpec { slowdown: 1.0, idle_tau_ms, busy_tau_ms };
+        let unit = |idle_tau_ms: f64, busy_tau_ms: f64, shape: f64| -> Vec<f64> {
+            let spec = ColdSpec { slowdown: 1.0, idle_tau_ms, busy_tau_ms, shape };
             let mut s = 0.0;
             let mut u = vec![0.0; order.len()];
             for pass in 0..2 {
@@ -428,9 +441,16 @@ impl MeasuredCold {
         let mut busy_taus = vec![0.0];
         busy_taus.extend(log_grid(COLD_BUSY_TAU_MS.0, COLD_BUSY_TAU_MS.1, 20.0));
         let mut best: Option<(ColdSpec, f64)> = None;
-        for idle in log_grid(COLD_IDLE_TAU_MS.0, COLD_IDLE_TAU_MS.1, 20.0) {
+        // τ_idle no longer than the longest gap measured: beyond it nothing says the slowdown
+        // keeps building up, and a curve still rising there would extrapolate without bound.
+        let longest =
+            gap_ms.last().copied().unwrap_or(COLD_IDLE_TAU_MS.1).clamp(COLD_IDLE_TAU_MS.0, COLD_IDLE_TAU_MS.1);
+        for (idle, &shape) in log_grid(COLD_IDLE_TAU_MS.0, longest, 20.0)
+            .into_iter()
+            .flat_map(|idle| COLD_SHAPES.iter().map(move |s| (idle, s)))
+        {
             for &busy in &busy_taus {
-                let u = unit(idle, busy);
+                let u = unit(idle, busy, shape);
                 let (mut xy, mut xx) = (0.0, 0.0);
                 for (k, &(_, i, took, _)) in order.iter().enumerate() {
                     let x = warm_ms[i] * u[k];
@@ -444,12 +464,12 @@ impl MeasuredCold {
                     .map(|(k, &(_, i, took, _))| (took - warm_ms[i] * (1.0 + slowdown * u[k])).powi(2))
                     .sum();
                 if best.as_ref().is_none_or(|(_, b)| sse < *b) {
-                    best = Some((ColdSpec { slowdown, idle_tau_ms: idle, busy_tau_ms: busy }, sse));
+                    best = Some((ColdSpec { slowdown, idle_tau_ms: idle, busy_tau_ms: busy, shape }, sse));
                 }
             }
         }
         let (fit, _) = best?;
-        let u = unit(fit.idle_tau_ms, fit.busy_tau_ms);
+        let u = unit(fit.idle_tau_ms, fit.busy_tau_ms, fit.shape);
         let mut residuals_ms = vec![vec![vec![0.0; burst]; batch.len()]; gap_ms.len()];
         for (k, &(_, i, took, (g, bi, j))) in order.iter().enumerate() {
             residuals_ms[g][bi][j] = took - warm_ms[i] * (1.0 + fit.slowdown * u[k]);
@@ -668,6 +688,48 @@ mod tests {
         let st = MeasuredStalls::find(&[wide]).unwrap();
         assert_eq!(st.duration_ms, vec![6.0]);
         assert!(MeasuredStalls::find(&[runs(1.0, 50, &[1.5])]).is_none());
+        // Other groups add their stalls and time, not thresholds: a burst group of 19 runs of
+        // 3 ms and one of 9 (a stall of 6) beside 100 runs of 1 ms.
+        let st = MeasuredStalls::find_in(&[runs(1.0, 100, &[])], &[runs(3.0, 19, &[9.0])]).unwrap();
+        assert_eq!((st.duration_ms.clone(), st.above_ms.clone()), (vec![6.0], vec![2.0]));
+        assert!((st.rate_per_s - 1.0 / 0.16).abs() < 1e-9, "{}", st.rate_per_s);
+    }
+
+    #[test]
+    fn cold_start_fit_recovers_the_model_that_made_the_bursts() {
+        // Bursts of 3 batches of warm time 1 ms after gaps of 0–100 ms, timed through the
+        // simulator's own cold-start state (S = 1, τ_idle = 20 ms, k = 2, τ_busy = 2 ms), twice
+        // around the experiment so that the second round starts where the first ended.
+        let truth = ColdSpec { slowdown: 1.0, idle_tau_ms: 20.0, busy_tau_ms: 2.0, shape: 2.0 };
+        let gaps = [0.0, 1.0, 3.0, 10.0, 30.0, 100.0];
+        let mut state = sim::service::ColdState::default();
+        let mut runs = vec![vec![vec![Vec::new(); 3]; 1]; gaps.len()];
+        for _ in 0..2 {
+            for (g, gap) in gaps.iter().enumerate() {
+                for (j, slot) in runs[g][0].iter_mut().enumerate() {
+                    let idle = sim::SimTime::from_millis_f64(if j == 0 { *gap } else { 0.0 }).unwrap();
+                    let took = state.serve(&truth, idle, sim::SimTime::from_millis(1));
+                    slot.push(took.as_nanos() as f64 / 1e6);
+                }
+            }
+        }
+        // Each group's median is the second round's run (of two, the upper): keep that one.
+        for per_size in &mut runs {
+            for pos in &mut per_size[0] {
+                pos.remove(0);
+            }
+        }
+        let c = MeasuredCold::from_runs(&gaps, &[1], &[1.0], &runs).unwrap();
+        let f = &c.fit;
+        assert_eq!(f.shape, 2.0, "{f:?}");
+        assert!((f.slowdown - 1.0).abs() < 0.03, "{f:?}");
+        assert!((f.idle_tau_ms / 20.0 - 1.0).abs() < 0.06 && (f.busy_tau_ms / 2.0 - 1.0).abs() < 0.06, "{f:?}");
+        assert!(c.residuals_ms.iter().flatten().flatten().all(|r| r.abs() < 0.01), "{c:?}");
+        // τ_idle stays within the gaps measured: a curve still rising at 100 ms is not extrapolated.
+        let rising: Vec<Vec<Vec<Vec<f64>>>> = gaps.iter().map(|g| vec![vec![vec![1.0 + g / 50.0]; 1]]).collect();
+        let r = MeasuredCold::from_runs(&gaps, &[1], &[1.0], &rising).unwrap();
+        assert!(r.fit.idle_tau_ms <= 100.0 + 1e-9, "{:?}", r.fit);
+        assert!(MeasuredCold::from_runs(&[1.0, 2.0], &[1], &[1.0], &rising[..2]).is_none(), "the first gap must be 0");
     }
 
     #[test]

@@ -208,7 +208,8 @@ proptest::proptest! {
         let plain = finishes(&cfg, &arrivals, seed);
         cfg.devices[0].stalls = Some(sim::service::StallSpec { rate_per_s: rate, duration_ms: durations });
         let stalled = finishes(&cfg, &arrivals, seed);
-        cfg.devices[0].cold = Some(sim::service::ColdSpec { slowdown, idle_tau_ms: idle_tau, busy_tau_ms: busy_tau });
+        cfg.devices[0].cold =
+            Some(sim::service::ColdSpec { slowdown, idle_tau_ms: idle_tau, busy_tau_ms: busy_tau, shape: 1.0 + busy_tau });
         let drifted = finishes(&cfg, &arrivals, seed);
         for i in 0..arrivals.len() {
             proptest::prop_assert!(stalled[i] >= plain[i], "request {}: {} < {}", i, stalled[i], plain[i]);
@@ -221,7 +222,7 @@ proptest::proptest! {
 }
 
 fn with_cold(mut cfg: sim::ScenarioConfig, slowdown: f64, idle_tau_ms: f64, busy_tau_ms: f64) -> sim::ScenarioConfig {
-    cfg.devices[0].cold = Some(sim::service::ColdSpec { slowdown, idle_tau_ms, busy_tau_ms });
+    cfg.devices[0].cold = Some(sim::service::ColdSpec { slowdown, idle_tau_ms, busy_tau_ms, shape: 1.0 });
     cfg.validate().unwrap();
     cfg
 }
@@ -255,6 +256,13 @@ fn mg1_with_cold_starts_matches_welchs_exceptional_first_service() {
     let runs = over_seeds(&cfg, 24, 400_000);
     let w = mean(&runs, |s| s.latency_ms.mean);
     assert!(rel(w, exact.w_mean_ms) < 0.02, "E[W] {w} vs {}", exact.w_mean_ms);
+    // A late build-up (shape 2: (g/τ)² in the exponent), its moments by quadrature.
+    let mut cfg = with_cold(single(60.0, 1, "{ kind = \"exponential\", mean_ms = 6.0 }"), 1.0, 8.0, 0.0);
+    cfg.devices[0].cold.as_mut().unwrap().shape = 2.0;
+    let exact = sim::predict(&cfg).unwrap();
+    let runs = over_seeds(&cfg, 16, 300_000);
+    let w = mean(&runs, |s| s.latency_ms.mean);
+    assert!(rel(w, exact.w_mean_ms) < 0.015, "E[W] {w} vs {}", exact.w_mean_ms);
     // A slowdown that lingers past one batch has no closed form here.
     let lingering = with_cold(single(100.0, 1, "{ kind = \"deterministic\", ms = 5.0 }"), 0.6, 5.0, 1.0);
     assert!(sim::predict(&lingering).is_none());
