@@ -198,7 +198,8 @@ fn calibrate_writes_a_profile_that_simulate_uses_and_a_stale_one_is_refused() {
             &std::fs::read_to_string(only_run(&out, "run-").join("config.resolved.toml")).unwrap(),
         )
         .unwrap();
-        let want = expect.then(|| sim::service::StallSpec { rate_per_s: 2.5, duration_ms: vec![5.0, 6.0] });
+        let want =
+            expect.then(|| sim::service::StallSpec { rate_per_s: 2.5, duration_ms: vec![5.0, 6.0], busy_only: true });
         assert_eq!(cfg.devices[0].stalls, want, "profile stalls = {model}");
         assert_eq!(cfg.devices[0].drift, expect.then(|| drift.clone()), "profile drift = {model}");
         assert_eq!(cfg.devices[0].cold, expect.then(|| cold_spec.clone()), "profile cold = {model}");

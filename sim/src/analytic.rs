@@ -179,6 +179,9 @@ pub struct MG1Stalls {
     pub stall_mean_s: f64,
     /// E[D²], s².
     pub stall_second_moment_s2: f64,
+    /// Stalls strike only busy servers: no stall is left to wait out when a request finds the
+    /// server idle (the residual term drops).
+    pub busy_only: bool,
 }
 
 impl MG1Stalls {
@@ -195,7 +198,11 @@ impl MG1Stalls {
 
     /// Mean wait before the request's completion time starts.
     pub fn wq_mean(&self) -> f64 {
-        let residual = self.rate * self.stall_second_moment_s2 / (2.0 * (1.0 + self.rate * self.stall_mean_s));
+        let residual = if self.busy_only {
+            0.0
+        } else {
+            self.rate * self.stall_second_moment_s2 / (2.0 * (1.0 + self.rate * self.stall_mean_s))
+        };
         self.completion().wq_mean() + residual
     }
 

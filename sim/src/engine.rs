@@ -152,6 +152,7 @@ pub fn predict(config: &ScenarioConfig) -> Option<Prediction> {
             rate: st.rate_per_s,
             stall_mean_s: st.mean_duration_s(),
             stall_second_moment_s2: st.duration_ms.iter().map(|d| (d / 1e3) * (d / 1e3)).sum::<f64>() / n,
+            busy_only: st.busy_only,
         };
         return (q.completion().utilization() < 1.0 && d.cold.is_none()).then(|| q.predict());
     }

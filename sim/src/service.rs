@@ -310,6 +310,11 @@ pub struct StallSpec {
     pub rate_per_s: f64,
     /// Durations, resampled uniformly, ms; at least one.
     pub duration_ms: Vec<f64>,
+    /// Stalls strike only while the server works (a stall that began while it idled is gone
+    /// by the next dispatch): the rate is per second of busy time, as a calibration measures it.
+    /// Default false: they strike in wall time, and a batch dispatched during one waits for its end.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub busy_only: bool,
 }
 
 impl StallSpec {
@@ -584,6 +589,7 @@ pub struct Stalls {
     durations_ns: Vec<u64>,
     /// The next stall not yet over: [start, end).
     next: (SimTime, SimTime),
+    busy_only: bool,
 }
 
 impl Stalls {
@@ -591,7 +597,7 @@ impl Stalls {
     pub fn new(spec: &StallSpec, rng: &mut StreamRng) -> Stalls {
         let gap = Exp::new(spec.rate_per_s).expect("validated: the rate is positive and finite");
         let durations_ns = spec.duration_ms.iter().map(|ms| SimTime::round_ns(ms * 1e6).as_nanos().max(1)).collect();
-        let mut s = Stalls { gap, durations_ns, next: (SimTime::ZERO, SimTime::ZERO) };
+        let mut s = Stalls { gap, durations_ns, next: (SimTime::ZERO, SimTime::ZERO), busy_only: spec.busy_only };
         s.advance(rng);
         s
     }
@@ -613,8 +619,11 @@ impl Stalls {
             if e <= t {
                 self.advance(rng);
             } else if s <= t {
-                // Dispatched during a stall: nothing happens until it ends.
-                t = e;
+                // Dispatched during a stall: nothing happens until it ends — unless stalls only
+                // strike busy servers, when the one that began in the idle time does not count.
+                if !self.busy_only {
+                    t = e;
+                }
                 self.advance(rng);
             } else if s.as_nanos() - t.as_nanos() < left {
                 left -= s.as_nanos() - t.as_nanos();

@@ -77,7 +77,8 @@ fn littles_law_holds_on_a_long_run() {
 }
 
 fn with_stalls(mut cfg: sim::ScenarioConfig, rate_per_s: f64, duration_ms: &[f64]) -> sim::ScenarioConfig {
-    cfg.devices[0].stalls = Some(sim::service::StallSpec { rate_per_s, duration_ms: duration_ms.to_vec() });
+    cfg.devices[0].stalls =
+        Some(sim::service::StallSpec { rate_per_s, duration_ms: duration_ms.to_vec(), busy_only: false });
     cfg.validate().unwrap();
     cfg
 }
@@ -95,6 +96,13 @@ fn mg1_with_stalls_matches_avi_itzhak_and_naor() {
     let runs = over_seeds(&cfg, 16, 200_000);
     let w = mean(&runs, |s| s.latency_ms.mean);
     assert!(rel(w, exact.w_mean_ms) < 0.02, "E[W] {w} vs {}", exact.w_mean_ms);
+    // Stalls that strike only a busy server: no stall to wait out on arrival, W = 26.088 ms.
+    let mut busy = cfg.clone();
+    busy.devices[0].stalls.as_mut().unwrap().busy_only = true;
+    let exact_busy = sim::predict(&busy).unwrap();
+    assert!(rel(exact_busy.w_mean_ms, 26.088) < 1e-4, "{}", exact_busy.w_mean_ms);
+    let w = mean(&over_seeds(&busy, 16, 200_000), |s| s.latency_ms.mean);
+    assert!(rel(w, exact_busy.w_mean_ms) < 0.02, "busy-only E[W] {w} vs {}", exact_busy.w_mean_ms);
     // Without its stalls the same queue is M/D/1 and much faster: the stalls are what moved it.
     let plain = sim::predict(&single(60.0, 1, "{ kind = \"deterministic\", ms = 10.0 }")).unwrap();
     assert!(exact.w_mean_ms > 1.5 * plain.w_mean_ms);
@@ -206,7 +214,7 @@ proptest::proptest! {
         let mut cfg = single(1.0, 1, "{ kind = \"deterministic\", ms = 1.0 }");
         cfg.workload = None;
         let plain = finishes(&cfg, &arrivals, seed);
-        cfg.devices[0].stalls = Some(sim::service::StallSpec { rate_per_s: rate, duration_ms: durations });
+        cfg.devices[0].stalls = Some(sim::service::StallSpec { rate_per_s: rate, duration_ms: durations, busy_only: rate > 100.0 });
         let stalled = finishes(&cfg, &arrivals, seed);
         cfg.devices[0].cold =
             Some(sim::service::ColdSpec { slowdown, idle_tau_ms: idle_tau, busy_tau_ms: busy_tau, shape: 1.0 + busy_tau });

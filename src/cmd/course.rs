@@ -939,7 +939,7 @@ fn cache_hit_ratio(c: &mut Course) -> Result<()> {
 /// machine) costs little capacity but sets the tail at low load.
 fn stalls_figure(c: &mut Course) -> Result<()> {
     const SERVICE_MS: f64 = 0.75;
-    let stalls = sim::service::StallSpec { rate_per_s: 2.0, duration_ms: vec![5.0] };
+    let stalls = sim::service::StallSpec { rate_per_s: 2.0, duration_ms: vec![5.0], busy_only: false };
     let mut base = builtin("mm1")?;
     base.devices[0].service = Some(sim::service::ServiceSpec::Deterministic { ms: SERVICE_MS });
     let loads = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8];

@@ -1,0 +1,108 @@
+//! The simulator's prediction against real replays, out of sample: calibrate the course's int8
+//! teacher on ONNX Runtime, then `validate` a dynamic-batching point at about 60 % load (8,000
+//! requests, median of 3 replays) — the sim runs from the profile alone, never from the replays
+//! it is compared with — and require p50 within 15 % and p99 within 50 %.
+//!
+//! Why 50 % at p99: on the 2-core VMs measured (BENCHMARKS.md, "fidelity test"), the p99 of
+//! three replays of the same trace spread ±20–40 % (a few slow runs in a row, stalls of the
+//! worker thread), and the prediction's p99 missed the replays' median by −40 % to +9 % over
+//! five runs while p50 stayed within 3 %. The bound still catches a broken service model (a
+//! cold-start curve extrapolated without bound, stalls counted twice) without failing on the
+//! machine's noise.
+//!
+//! A timing test: it has this test binary to itself (cargo runs test binaries one at a time) and
+//! builds the course preset's models (about 2.5 minutes) unless `SERVESIM_FIDELITY_MODELS` names
+//! a directory that has them.
+
+use std::path::{Path, PathBuf};
+
+mod common;
+use common::ok;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn prediction_from_the_profile_alone_matches_replays_at_60_percent_load_with_dynamic_batching() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models: PathBuf = match std::env::var_os("SERVESIM_FIDELITY_MODELS") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let dir = tmp.path().join("models");
+            ok(&["models", "build", "--preset", "course", "--out", s(&dir)]);
+            dir
+        }
+    };
+    let profile = tmp.path().join("profile.toml");
+    ok(&[
+        "calibrate",
+        "--models",
+        s(&models),
+        "--variant",
+        "teacher-int8",
+        "--batch",
+        "1,2,4,8,16",
+        "--warmup",
+        "20",
+        "--repeats",
+        "100",
+        "--use",
+        "samples",
+        "--out",
+        s(&profile),
+    ]);
+    let p = replay::profile::Profile::load(&profile).unwrap();
+    let batch1_ms = p.entries[0].median_ms[0];
+    // 60 % of what one server does without batching.
+    let rate = (0.6 / (batch1_ms / 1e3)).round();
+    let scenario = tmp.path().join("point.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name = \"fidelity\"\nseed = 11\n[workload.arrivals]\nkind = \"poisson\"\nrate = {rate}\n\
+             [[variants]]\nname = \"teacher-int8\"\nfamily = \"teacher\"\nprecision = \"int8\"\nquality = 0.66\n\
+             weight_bytes = 1\nservice = {{ cpu = {{ kind = \"affine\", a_ms = 0.6, b_ms = 0.07 }} }}\n\
+             [[devices]]\nname = \"cpu0\"\nkind = \"cpu\"\nvariant = \"teacher-int8\"\n\
+             batching = {{ kind = \"dynamic\", max_batch = 16, max_queue_delay_ms = 1.0 }}\n"
+        ),
+    )
+    .unwrap();
+    let runs = tmp.path().join("runs");
+    let out = ok(&[
+        "validate",
+        "--scenario",
+        s(&scenario),
+        "--models",
+        s(&models),
+        "--profile",
+        s(&profile),
+        "--requests",
+        "8000",
+        "--warmup",
+        "5",
+        "--replays",
+        "3",
+        "--out",
+        s(&runs),
+    ]);
+    eprintln!("{out}");
+    let val = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("val-"))
+        .unwrap();
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(val.join("comparison.json")).unwrap()).unwrap();
+    for (q, bound) in [("p50", 0.15), ("p99", 0.5)] {
+        let pair = &c[format!("latency_ms_{q}")];
+        let (replay, sim) = (pair["replay"].as_f64().unwrap(), pair["sim"].as_f64().unwrap());
+        let err = (sim - replay) / replay;
+        assert!(
+            err.abs() <= bound,
+            "{q}: sim {sim:.4} ms vs the median of 3 replays {replay:.4} ms ({:+.1} %, range {}); {c}",
+            100.0 * err,
+            pair["replay_range"]
+        );
+    }
+}
