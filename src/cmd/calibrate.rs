@@ -21,8 +21,13 @@ Per variant and thread setting: warm-up runs of every batch size, then --repeats
 (interleaved over batch sizes), each through the replay's own worker path (batch handed to a
 worker thread, built from test rows, run, answer back: a server's busy time as `replay` sees
 it; the ONNX Runtime run alone is reported beside it); median, p10 and p90; least-squares fits of a + b·B and
-max(c, a + b·B) with R² and residuals. The profile records each model's id and this machine:
-`simulate --profile` refuses it for other models or another machine (stale).")]
+max(c, a + b·B) with R² and residuals. Then bursts of --gap-burst batches after each idle gap of
+--gaps (at the smallest and the largest size, --gap-rounds times): a server that idled runs its
+next batches slower, and the slowdown S·(1 − e^(−(gap/τ_idle)^k)), wearing off over τ_busy of
+work, is fitted and used by `simulate` (--no-cold skips it). Stalls (runs far above their
+group's median) are searched in the blocks and the bursts after short gaps. The profile records
+each model's id and this machine: `simulate --profile` refuses it for other models or another
+machine (stale).")]
 pub struct CalibrateArgs {
     /// Models directory (written by `servesim models build`).
     #[arg(long, value_name = "DIR")]

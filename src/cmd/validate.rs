@@ -22,13 +22,17 @@ Examples:
   servesim validate --scenario my.toml --models models/tiny --profile profile.toml --requests 3000
   servesim validate -s my.toml --models models/tiny --profile profile.toml --replays 3
 
-Writes under OUT: the replay run(s), the simulate run (with --records), a second simulate run
-given the first replay's own busy times, a third with the profile scaled to the replays' speed,
-and val-<id>/ with comparison.json (p50/p90/p99 latency against the median replay, with the
-replays' range; the two-sample KS distance; mean batch sizes; the second sim's errors, which
-leave out the profile's; each replay's speed against the profile and the third sim's errors,
-which leave out only the machine's speed of the day), the scenarios of the second and third
-sims, and trace.parquet, the trace all ran (arrival times already divided by --speed).")]
+Prints the prediction first: the sim from the profile alone (its service times, cold starts
+after idle gaps and stalls, all measured by `calibrate` before any replay) against the median of
+the replays, with their range. Then, out of sample, the speed factor measured on replay k scored
+on replay k+1; then busy time by the server's idle gap (replays vs the profile); then, labelled
+as in-sample diagnostics (fitted on the replays they are compared with: not accuracy), a sim
+given the first replay's own busy times and a sim with the profile scaled to the replays' speed.
+
+Writes under OUT: the replay run(s), the simulate run (with --records), the diagnostic and
+out-of-sample simulate runs, and val-<id>/ with comparison.json (see docs/metrics.md,
+section Validation), the scenarios of the extra sims, and trace.parquet, the trace all ran (arrival
+times already divided by --speed).")]
 pub struct ValidateArgs {
     #[command(flatten)]
     pub input: crate::cmd::replay::ReplayInput,
