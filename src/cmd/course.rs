@@ -654,11 +654,12 @@ fn validation_figure(c: &mut Course, models: &Path, profile: &Path) -> Result<()
              requests released in real time, against the simulator running the same trace and batcher with \
              the calibrated profile. Errors (sim − replay)/replay: p50 {:+.1}%, p90 {:+.1}%, p99 {:+.1}%; \
              KS distance {:.3}. The profile is each batch size's busy time measured through the replay's own \
-             worker path, with the stalls seen meanwhile (the worker thread preempted) as a process in \
-             wall time. During the replay the machine ran at {:.2}× the profile's busy times; with the \
-             profile scaled by that alone, the sim is off by p50 {:+.1}%, p99 {:+.1}%. Given the replay's \
-             own busy times, by p50 {:+.1}%, p90 {:+.1}%, p99 {:+.1}%: the rest is the machine's speed \
-             drifting between calibration and replay (BENCHMARKS.md).",
+             worker path, the slowdown of a server after idle gaps (cold starts, fitted to bursts after \
+             gaps of 0–100 ms) and the stalls seen meanwhile (the worker thread preempted while it \
+             works). During the replay the machine ran at {:.2}× the profile's prediction; in-sample \
+             diagnostics, not accuracy: with the profile scaled by that, the sim is off by p50 {:+.1}%, \
+             p99 {:+.1}%; given the replay's own busy times, by p50 {:+.1}%, p90 {:+.1}%, p99 {:+.1}%: \
+             the rest is the machine's speed drifting between calibration and replay (BENCHMARKS.md).",
             err("p50"),
             err("p90"),
             err("p99"),
