@@ -74,6 +74,12 @@ fn calibrate(variants: &[&str], out: &Path) -> String {
         "0,1,5",
         "--gap-rounds",
         "2",
+        "--sustained-ms",
+        "5",
+        "--probe-loads",
+        "0.2,0.5",
+        "--probe-requests",
+        "40",
     ];
     for v in variants {
         args.extend(["--variant", v]);
@@ -123,6 +129,16 @@ fn calibrate_writes_a_profile_that_simulate_uses_and_a_stale_one_is_refused() {
     );
     assert!(cold.median_ms.iter().flatten().flatten().all(|m| *m > 0.0) && cold.fit.slowdown >= 0.0, "{cold:?}");
     assert!(out.contains("cold starts: slowdown"), "{out}");
+    // A sustained run (at least 30 runs) and the open-loop probe at two loads, every request
+    // served by the one server without batching.
+    let st = e.sustained.as_ref().expect("sustained run");
+    assert!(st.runs >= 30 && st.batch == 1 && (st.ratio - st.last_ms / st.first_ms).abs() < 1e-12, "{st:?}");
+    let probe = e.probe.as_ref().expect("probe");
+    assert_eq!(probe.points.iter().map(|p| p.load).collect::<Vec<_>>(), vec![0.2, 0.5]);
+    assert!(probe.points.iter().all(|p| p.batches == 40 && p.ratio > 0.0 && p.busy_median_ms > 0.0), "{probe:?}");
+    let capacity = 1e3 / e.median_ms[0];
+    assert!((probe.points[1].rate_per_s - 0.5 * capacity).abs() < 1e-9 * capacity);
+    assert!(out.contains("open-loop probe") && out.contains("sustained:"), "{out}");
 
     let scn = scenario(tmp.path(), "teacher-fp32", 500.0, "");
     let runs = tmp.path().join("runs");

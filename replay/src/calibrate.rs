@@ -4,10 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use crate::ReplayError;
+use crate::busy::{batches, predicted_busy_ms};
 use crate::fit::{fit_affine, fit_affine_floor, quantile};
-use crate::harness::{CALIBRATION_BLOCK, time_after_gaps, time_through_worker};
+use crate::harness::{CALIBRATION_BLOCK, Plan, ReplayOptions, replay, time_after_gaps, time_through_worker};
 use crate::model::{ModelFile, OrtModel, TestSplit};
-use crate::profile::{Entry, Machine, MeasuredCold, MeasuredStalls, PROFILE_SCHEMA, Profile, UseModel, find_drift};
+use crate::profile::{
+    Entry, Machine, MeasuredCold, MeasuredProbe, MeasuredStalls, MeasuredSustained, PROFILE_SCHEMA, ProbePoint,
+    Profile, UseModel, find_drift,
+};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -34,6 +38,13 @@ pub struct CalibrateOptions {
     pub gap_rounds: usize,
     /// Back-to-back batches per burst after a gap.
     pub gap_burst: usize,
+    /// Length of the sustained back-to-back run at the smallest size, ms (0: none).
+    pub sustained_ms: f64,
+    /// Loads of the open-loop probe, as fractions of one server's capacity at the smallest size
+    /// (empty: no probe).
+    pub probe_loads: Vec<f64>,
+    /// Requests per probe load.
+    pub probe_requests: usize,
     /// The build that measures (goes into the profile).
     pub created_by: String,
     /// Poll instead of blocking where there is a core for it, as replay does by default
@@ -56,6 +67,9 @@ impl CalibrateOptions {
             gaps_ms: DEFAULT_GAPS_MS.to_vec(),
             gap_rounds: DEFAULT_GAP_ROUNDS,
             gap_burst: DEFAULT_GAP_BURST,
+            sustained_ms: DEFAULT_SUSTAINED_MS,
+            probe_loads: DEFAULT_PROBE_LOADS.to_vec(),
+            probe_requests: DEFAULT_PROBE_REQUESTS,
             created_by,
             poll: true,
         }
@@ -65,6 +79,13 @@ impl CalibrateOptions {
 /// Idle gaps a calibration times runs after by default, ms: from back-to-back to the gaps of a
 /// server at a few percent load.
 pub const DEFAULT_GAPS_MS: [f64; 8] = [0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0];
+/// The sustained run by default, ms: as long as a short replay.
+pub const DEFAULT_SUSTAINED_MS: f64 = 3000.0;
+/// The open-loop probe's loads by default (fractions of one server's batch-1 capacity).
+pub const DEFAULT_PROBE_LOADS: [f64; 3] = [0.1, 0.4, 0.7];
+/// Requests per probe load by default.
+pub const DEFAULT_PROBE_REQUESTS: usize = 500;
+
 /// Bursts after gaps up to this long are searched for stalls too (after longer ones, the cold
 /// start's own spread would pass for stalls), ms.
 pub const STALL_SEARCH_MAX_GAP_MS: f64 = 10.0;
@@ -177,7 +198,18 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
                 drift,
                 cold,
                 median_ms,
+                sustained: None,
+                probe: None,
             });
+            let entry = entries.last_mut().expect("just pushed");
+            if opts.sustained_ms > 0.0 {
+                progress(&format!("{name} × {threads} thread(s) sustained"));
+                entry.sustained = Some(sustained(&file, &split, threads, sizes[0], entry.median_ms[0], opts)?);
+            }
+            if !opts.probe_loads.is_empty() {
+                progress(&format!("{name} × {threads} thread(s) open-loop probe"));
+                entry.probe = Some(probe(dir, entry, threads, opts)?);
+            }
         }
     }
     Ok(Profile {
@@ -192,4 +224,84 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
         machine: Machine::current(),
         entries,
     })
+}
+
+/// Back-to-back runs of one size for `opts.sustained_ms`: does a server that works without a
+/// break slow down (or speed up) over a replay's length?
+fn sustained(
+    file: &ModelFile,
+    split: &TestSplit,
+    threads: usize,
+    size: usize,
+    median_ms: f64,
+    opts: &CalibrateOptions,
+) -> Result<MeasuredSustained, ReplayError> {
+    let mut model = OrtModel::load(file, threads, Some(split.features))?;
+    model.warm_up(split, &[size], opts.warmup)?;
+    let runs = ((opts.sustained_ms / median_ms.max(1e-3)).ceil() as usize).clamp(30, 1_000_000);
+    let t = time_through_worker(model, split, &[size], runs, runs, opts.poll)?;
+    Ok(MeasuredSustained::from_runs(size as u32, &t.occupancy_ms[0]))
+}
+
+/// The open-loop probe: Poisson arrivals at each load, one server without batching, replayed
+/// on the wall clock like any replay; each batch's busy time against what the entry predicts
+/// for it (its size's median × 1 + the cold-start slowdown after its idle gap).
+fn probe(
+    dir: &std::path::Path,
+    entry: &Entry,
+    threads: usize,
+    opts: &CalibrateOptions,
+) -> Result<MeasuredProbe, ReplayError> {
+    let scenario = format!(
+        "name = \"calibration-probe\"\nseed = 1\n[[variants]]\nname = \"{v}\"\nfamily = \"teacher\"\n\
+         precision = \"fp32\"\nquality = 1.0\nweight_bytes = 1\nservice = {{ cpu = {{ kind = \"deterministic\", ms = {ms} }} }}\n\
+         [[devices]]\nname = \"probe\"\nkind = \"cpu\"\nvariant = \"{v}\"\n",
+        v = entry.variant,
+        ms = entry.median_ms[0],
+    );
+    let config = sim::ScenarioConfig::parse(&scenario).map_err(|e| ReplayError::Harness(format!("probe: {e}")))?;
+    let plan = Plan::new(&config, dir)?;
+    let profile = Profile {
+        schema: PROFILE_SCHEMA.to_string(),
+        created_by: opts.created_by.clone(),
+        models_dir: dir.display().to_string(),
+        use_model: UseModel::Table,
+        simulate_threads: threads,
+        stalls: true,
+        drift: false,
+        cold: true,
+        machine: Machine::current(),
+        entries: vec![entry.clone()],
+    };
+    let capacity_per_s = 1e3 / entry.median_ms[0];
+    let mut points = Vec::new();
+    let mut ratios = Vec::new();
+    for (k, &load) in opts.probe_loads.iter().enumerate() {
+        let rate = load * capacity_per_s;
+        let mut rng = traces::rng::stream(k as u64, "calibrate/probe");
+        let gaps = rand_distr::Exp::new(rate).map_err(|e| ReplayError::Argument(format!("probe load {load}: {e}")))?;
+        let mut t = 0.0f64;
+        let requests: Vec<traces::Request> = (0..opts.probe_requests)
+            .map(|i| {
+                t += rand_distr::Distribution::sample(&gaps, &mut rng);
+                traces::Request::new(i as u64, traces::SimTime::round_ns(t * 1e9), 1)
+            })
+            .collect();
+        let ro = ReplayOptions { threads, warmup: opts.warmup, poll: opts.poll, ..ReplayOptions::default() };
+        let result = replay(&plan, &requests, &ro)?;
+        let ran = batches(&result);
+        let predicted = predicted_busy_ms(&profile, &ran);
+        let r: Vec<f64> = ran.iter().zip(&predicted).filter_map(|(b, p)| p.map(|p| b.busy_ms / p)).collect();
+        points.push(ProbePoint {
+            load,
+            rate_per_s: rate,
+            batches: ran.len(),
+            median_gap_ms: quantile(&ran.iter().map(|b| b.gap_ms).collect::<Vec<_>>(), 0.5),
+            busy_median_ms: quantile(&ran.iter().map(|b| b.busy_ms).collect::<Vec<_>>(), 0.5),
+            predicted_median_ms: quantile(&predicted.iter().flatten().copied().collect::<Vec<_>>(), 0.5),
+            ratio: quantile(&r, 0.5),
+        });
+        ratios.extend(r);
+    }
+    Ok(MeasuredProbe { requests: opts.probe_requests, ratio: quantile(&ratios, 0.5), points })
 }

@@ -206,9 +206,86 @@ pub struct Entry {
     /// The machine's speed round by round, if two rounds or more were measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<MeasuredDrift>,
-    /// Busy times after controlled idle gaps and the cold-start curve fitted to them, if measured.
+    /// Busy times after controlled idle gaps and the cold-start model fitted to them, if measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cold: Option<MeasuredCold>,
+    /// A sustained back-to-back run, if measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sustained: Option<MeasuredSustained>,
+    /// The open-loop probe, if run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<MeasuredProbe>,
+}
+
+/// Back-to-back runs of one size for as long as a short replay: how the busy time moves when a
+/// server works without a break.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasuredSustained {
+    /// Batch size.
+    pub batch: u32,
+    /// Runs.
+    pub runs: usize,
+    /// Their total busy time, ms.
+    pub duration_ms: f64,
+    /// Median of the first third of the runs, ms.
+    pub first_ms: f64,
+    /// Median of the last third, ms.
+    pub last_ms: f64,
+    /// last_ms ÷ first_ms: > 1, the server slowed down as it kept working.
+    pub ratio: f64,
+}
+
+impl MeasuredSustained {
+    /// Summarises runs in the order measured (at least three).
+    pub fn from_runs(batch: u32, runs_ms: &[f64]) -> MeasuredSustained {
+        let third = (runs_ms.len() / 3).max(1);
+        let first_ms = quantile(&runs_ms[..third], 0.5);
+        let last_ms = quantile(&runs_ms[runs_ms.len() - third..], 0.5);
+        MeasuredSustained {
+            batch,
+            runs: runs_ms.len(),
+            duration_ms: runs_ms.iter().sum(),
+            first_ms,
+            last_ms,
+            ratio: last_ms / first_ms,
+        }
+    }
+}
+
+/// The open-loop probe: one server without batching, Poisson arrivals at a few loads, replayed on
+/// the wall clock; each batch's busy time against the entry's prediction for it (its size's
+/// median × 1 + the cold-start slowdown after its idle gap). A ratio far from 1 means serving
+/// does something the blocks and the bursts did not show.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasuredProbe {
+    /// Requests per load.
+    pub requests: usize,
+    /// Median over every probe batch of busy time ÷ prediction.
+    pub ratio: f64,
+    /// Per load.
+    pub points: Vec<ProbePoint>,
+}
+
+/// One load of the probe.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbePoint {
+    /// Fraction of one server's batch-1 capacity (1 ÷ its median).
+    pub load: f64,
+    /// Arrival rate, 1/s.
+    pub rate_per_s: f64,
+    /// Batches run.
+    pub batches: usize,
+    /// Median idle gap before a batch, ms.
+    pub median_gap_ms: f64,
+    /// Median busy time, ms.
+    pub busy_median_ms: f64,
+    /// Median of the predictions for the same batches, ms.
+    pub predicted_median_ms: f64,
+    /// Median of busy time ÷ prediction.
+    pub ratio: f64,
 }
 
 fn yes() -> bool {
@@ -638,8 +715,14 @@ impl Profile {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A one-entry profile (variant `v`, sizes 1 and 2 at 1 and 2 ms), for tests elsewhere.
+    pub(crate) const MINIMAL_PROFILE: &str = "schema = \"servesim.service-profile/3\"\ncreated_by = \"t\"\n\
+        models_dir = \"m\"\nsimulate_threads = 1\n[machine]\ncpu = \"c\"\ncores = 2\nonnxruntime = \"1.32.0\"\n\
+        [[entries]]\nvariant = \"v\"\nmodel_id = \"mdl-0\"\nthreads = 1\nwarmup = 1\nrepeats = 1\nbatch = [1, 2]\n\
+        median_ms = [1.0, 2.0]\np10_ms = [1.0, 2.0]\np90_ms = [1.0, 2.0]\nrun_median_ms = [1.0, 2.0]\n";
 
     fn runs(base: f64, n: usize, extra: &[f64]) -> Vec<f64> {
         let mut v = vec![base; n];
@@ -674,6 +757,8 @@ mod tests {
             affine: None,
             affine_floor: None,
             cold: None,
+            sustained: None,
+            probe: None,
         }
     }
 

@@ -27,7 +27,9 @@ next batches slower, and the slowdown S·(1 − e^(−(gap/τ_idle)^k)), wearing
 work, is fitted and used by `simulate` (--no-cold skips it). Stalls (runs far above their
 group's median) are searched in the blocks and the bursts after short gaps. The profile records
 each model's id and this machine: `simulate --profile` refuses it for other models or another
-machine (stale).")]
+machine (stale). Last, a sustained back-to-back run (--sustained-ms) and an open-loop probe
+(--probe-loads: one server, Poisson arrivals, replayed on the wall clock): measured and reported
+against the profile's own prediction, so that a profile says how well it describes serving.")]
 pub struct CalibrateArgs {
     /// Models directory (written by `servesim models build`).
     #[arg(long, value_name = "DIR")]
@@ -89,6 +91,21 @@ pub struct CalibrateArgs {
     /// idled before or not.
     #[arg(long)]
     pub no_cold: bool,
+    /// Length of a sustained back-to-back run at the smallest size, ms (0: none): whether a
+    /// server that works without a break slows down over a replay's length (recorded, reported).
+    #[arg(long, default_value_t = replay::calibrate::DEFAULT_SUSTAINED_MS)]
+    pub sustained_ms: f64,
+    /// Loads of the open-loop probe, comma-separated fractions of one server's batch-1 capacity:
+    /// Poisson arrivals replayed on one server without batching, each batch's busy time against
+    /// the profile's prediction for it (recorded, reported).
+    #[arg(long, value_delimiter = ',', default_values_t = replay::calibrate::DEFAULT_PROBE_LOADS.to_vec())]
+    pub probe_loads: Vec<f64>,
+    /// Requests per probe load.
+    #[arg(long, default_value_t = replay::calibrate::DEFAULT_PROBE_REQUESTS)]
+    pub probe_requests: usize,
+    /// Run no open-loop probe.
+    #[arg(long)]
+    pub no_probe: bool,
     /// Profile file to write.
     #[arg(long, short = 'o', default_value = "profile.toml", value_name = "FILE")]
     pub out: PathBuf,
@@ -113,6 +130,18 @@ pub fn run(args: &CalibrateArgs) -> Result<Profile> {
     opts.gaps_ms = if args.no_cold { Vec::new() } else { args.gaps.clone() };
     opts.gap_rounds = args.gap_rounds;
     opts.gap_burst = args.gap_burst;
+    opts.sustained_ms = args.sustained_ms;
+    opts.probe_loads = if args.no_probe { Vec::new() } else { args.probe_loads.clone() };
+    opts.probe_requests = args.probe_requests;
+    if !(args.sustained_ms >= 0.0 && args.sustained_ms.is_finite()) {
+        return Err(input(format!("--sustained-ms: must be a non-negative number of ms, got {}", args.sustained_ms)));
+    }
+    if let Some(l) = opts.probe_loads.iter().find(|l| !(**l > 0.0 && **l < 1.0)) {
+        return Err(input(format!("--probe-loads: each load must be in (0, 1), got {l}")));
+    }
+    if opts.probe_requests == 0 {
+        return Err(input("--probe-requests: must be at least 1"));
+    }
     let mut profile = calibrate(&opts, &mut |what| eprintln!("calibrating {what}"))?;
     profile.use_model = serde_json::from_value(serde_json::Value::String(args.use_model.clone()))
         .map_err(|e| input(format!("--use {}: {e}", args.use_model)))?;
@@ -193,6 +222,28 @@ pub fn run(args: &CalibrateArgs) -> Result<Profile> {
                 );
             }
             None => println!("  cold starts: not measured (--no-cold)"),
+        }
+        if let Some(st) = &e.sustained {
+            println!(
+                "  sustained: {} runs of size {} back to back ({:.0} ms): first third {:.4} ms, last third {:.4} ms ({:.3}×)",
+                st.runs, st.batch, st.duration_ms, st.first_ms, st.last_ms, st.ratio
+            );
+        }
+        if let Some(p) = &e.probe {
+            let pts: Vec<String> = p
+                .points
+                .iter()
+                .map(|q| {
+                    format!(
+                        "load {:.2} ({:.0}/s, median gap {:.2} ms): busy {:.4} ms vs {:.4} predicted ({:.3}×)",
+                        q.load, q.rate_per_s, q.median_gap_ms, q.busy_median_ms, q.predicted_median_ms, q.ratio
+                    )
+                })
+                .collect();
+            println!("  open-loop probe, {} requests a load (busy ÷ prediction {:.3}×):", p.requests, p.ratio);
+            for line in pts {
+                println!("    {line}");
+            }
         }
     }
     Ok(profile)

@@ -8,9 +8,9 @@ use crate::rundir::{RunDir, code_version, sha256_hex};
 use crate::scenario;
 use anyhow::{Context, Result};
 use clap::Args;
+use replay::busy::{Batch, GapBin, batches, busy_times, gap_bins, speed_ratio};
 use replay::harness::ReplayOptions;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use traces::SimTime;
 
@@ -152,128 +152,6 @@ fn simulate_variant(
         return Err(input("validate: [llm] scenarios are not replayed"));
     };
     Ok((run, latencies_ms(&records)))
-}
-
-/// One batch a replay ran: its server's idle gap before it and its busy time.
-#[derive(Clone, Debug)]
-struct Batch {
-    /// (device, server): the batches of one server are consecutive, in time order.
-    server: (usize, u32),
-    variant: String,
-    size: u32,
-    /// Dispatch − the server's previous answer back (or the replay's start), ms.
-    gap_ms: f64,
-    /// Dispatch → answer back, ms.
-    busy_ms: f64,
-}
-
-/// Every batch of a replay, with its server's idle gap before it.
-fn batches(r: &replay::harness::ReplayResult) -> Vec<Batch> {
-    let mut runs: BTreeMap<(usize, u32, u64), (u32, u64)> = BTreeMap::new();
-    for rec in &r.records {
-        let (Some(d), Some(server), Some(sent), Some(back)) = (rec.device, rec.server, rec.dispatch, rec.returned)
-        else {
-            continue;
-        };
-        if rec.batch_size > 0 {
-            runs.insert((d, server, sent), (rec.batch_size, back));
-        }
-    }
-    let mut out = Vec::with_capacity(runs.len());
-    let mut last: Option<(usize, u32, u64)> = None;
-    for (&(d, server, sent), &(size, back)) in &runs {
-        let free_since = match last {
-            Some((ld, ls, lb)) if (ld, ls) == (d, server) => lb,
-            _ => 0,
-        };
-        out.push(Batch {
-            server: (d, server),
-            variant: r.summary.devices[d].variant.clone(),
-            size,
-            gap_ms: sent.saturating_sub(free_since) as f64 / 1e6,
-            busy_ms: (back - sent) as f64 / 1e6,
-        });
-        last = Some((d, server, back));
-    }
-    out
-}
-
-/// Each batch's busy time in a replay (dispatch → answer back), ms, per variant and size.
-fn busy_times(batches: &[Batch]) -> BTreeMap<String, BTreeMap<u32, Vec<f64>>> {
-    let mut measured: BTreeMap<String, BTreeMap<u32, Vec<f64>>> = BTreeMap::new();
-    for b in batches {
-        measured.entry(b.variant.clone()).or_default().entry(b.size).or_default().push(b.busy_ms);
-    }
-    measured
-}
-
-/// What the profile predicts for each batch: its size's median times 1 + the server's cold-start
-/// slowdown at its start, when the profile models cold starts (the state carried along each
-/// server's batches, each taking its measured time).
-fn predicted_busy_ms(profile: &replay::profile::Profile, batches: &[Batch]) -> Vec<Option<f64>> {
-    let mut state: Option<((usize, u32), f64)> = None;
-    batches
-        .iter()
-        .map(|b| {
-            let e = profile.entry(&b.variant)?;
-            let table = sim::service::ServiceSpec::Table { batch: e.batch.clone(), ms: e.median_ms.clone() };
-            let warm = table.batch_mean_s(b.size as usize) * 1e3;
-            let Some(cold) = e.cold.as_ref().filter(|_| profile.cold).map(|c| c.spec()) else {
-                return Some(warm);
-            };
-            let left = match state {
-                Some((server, s)) if server == b.server => s,
-                _ => 0.0,
-            };
-            let s = cold.after_idle(left, b.gap_ms);
-            state = Some((b.server, cold.after_busy(s, b.busy_ms)));
-            Some(warm * (1.0 + s))
-        })
-        .collect()
-}
-
-/// Median over the batches of busy time ÷ what the profile predicts for them
-/// ([`predicted_busy_ms`]); NaN if the profile measured none of the variants.
-fn speed_ratio(batches: &[Batch], profile: &replay::profile::Profile) -> f64 {
-    let ratios: Vec<f64> =
-        batches.iter().zip(predicted_busy_ms(profile, batches)).filter_map(|(b, p)| p.map(|p| b.busy_ms / p)).collect();
-    replay::fit::quantile(&ratios, 0.5)
-}
-
-/// Busy time against the server's idle gap before the batch, as a replay measured it and as the
-/// profile predicts it: the cold-start curve checked on serving, not on a calibration.
-#[derive(Debug, Serialize)]
-struct GapBin {
-    /// Gaps in [from, to), ms.
-    gap_ms: [f64; 2],
-    /// Batches in the bin (every replay).
-    batches: usize,
-    /// Their median busy time, ms.
-    replay_busy_ms: f64,
-    /// The median of what the profile predicts for the same batches, ms.
-    predicted_busy_ms: f64,
-}
-
-/// Gap bins (edges in ms) over every replay's batches (one list per replay).
-fn gap_bins(all: &[Vec<Batch>], profile: &replay::profile::Profile) -> Vec<GapBin> {
-    const EDGES: [f64; 8] = [0.0, 0.05, 0.2, 0.5, 2.0, 5.0, 20.0, f64::INFINITY];
-    let pairs: Vec<(&Batch, f64)> = all
-        .iter()
-        .flat_map(|r| r.iter().zip(predicted_busy_ms(profile, r)).filter_map(|(b, p)| Some((b, p?))))
-        .collect();
-    EDGES
-        .windows(2)
-        .filter_map(|w| {
-            let inside: Vec<&(&Batch, f64)> =
-                pairs.iter().filter(|(b, _)| b.gap_ms >= w[0] && b.gap_ms < w[1]).collect();
-            (!inside.is_empty()).then(|| GapBin {
-                gap_ms: [w[0], w[1]],
-                batches: inside.len(),
-                replay_busy_ms: replay::fit::quantile(&inside.iter().map(|(b, _)| b.busy_ms).collect::<Vec<_>>(), 0.5),
-                predicted_busy_ms: replay::fit::quantile(&inside.iter().map(|(_, p)| *p).collect::<Vec<_>>(), 0.5),
-            })
-        })
-        .collect()
 }
 
 /// A speed factor fitted on one replay and scored on the next.
