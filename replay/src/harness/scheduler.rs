@@ -301,3 +301,90 @@ impl<'a> Scheduler<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scheduler_for(text: &str) -> (ScenarioConfig, Resolved) {
+        let config = ScenarioConfig::parse(text).unwrap();
+        let resolved = config.resolve().unwrap();
+        (config, resolved)
+    }
+
+    const ONE_DEVICE: &str = r#"
+        name = "one"
+        [cache]
+        policy = "lru"
+        capacity = 4
+        hit_ms = 0.25
+        [[devices]]
+        name = "d"
+        service = { kind = "deterministic", ms = 1.0 }
+    "#;
+
+    fn keyed(id: u64, at_ns: u64) -> Request {
+        Request { cache_key: Some(7), ..Request::new(id, SimTime(at_ns), 1) }
+    }
+
+    fn answer(device: usize, idxs: Vec<usize>, start: u64, end: u64) -> Done {
+        let n = idxs.len();
+        Done {
+            device,
+            server: 0,
+            idxs,
+            run_start: start,
+            run_end: end,
+            predictions: vec![2; n],
+            confidences: vec![1.0; n],
+        }
+    }
+
+    #[test]
+    fn a_cache_hit_is_answered_after_hit_ms_and_latency_runs_from_the_intended_release() {
+        let (config, resolved) = scheduler_for(ONE_DEVICE);
+        let requests = [keyed(0, 0), keyed(1, 5_000_000)];
+        let intended = [0, 5_000_000];
+        let mut s = Scheduler::new(&config, &resolved, 1, &requests, &intended, false);
+        let mut out = Vec::new();
+        s.release(0, SimTime(0), &mut out);
+        assert_eq!(out, vec![Dispatch { device: 0, server: 0, idxs: vec![0] }]);
+        s.done(answer(0, vec![0], 10_000, 1_000_000), SimTime(1_020_000), &mut out);
+        // Released 30 µs late; the cache answers 0.25 ms after the release.
+        s.release(1, SimTime(5_030_000), &mut out);
+        assert_eq!(s.deadline(), Some(SimTime(5_280_000)));
+        assert!(!s.quiescent());
+        s.wake(SimTime(5_279_999), &mut out);
+        assert_eq!(s.deadline(), Some(SimTime(5_280_000)), "not delivered before hit_ms");
+        s.wake(SimTime(5_281_000), &mut out);
+        assert!(s.quiescent());
+        let o = s.finish();
+        let hit = &o.records[1];
+        assert_eq!(
+            (hit.cache, hit.finish, hit.returned, hit.prediction),
+            (CacheOutcome::Hit, Some(5_280_000), Some(5_281_000), Some(2))
+        );
+        assert_eq!(hit.lateness_ns(), 30_000);
+        assert_eq!(hit.latency_ns(), Some(281_000));
+        assert_eq!(o.records[0].latency_ns(), Some(1_020_000));
+        assert_eq!((o.lookups, o.hits), (2, 1));
+    }
+
+    #[test]
+    fn a_queue_without_a_scenario_bound_drops_nothing() {
+        // 20,000 requests at once on one server: all wait (the replay's old 10,000 default would
+        // have dropped half).
+        let (config, resolved) = scheduler_for(ONE_DEVICE);
+        let requests: Vec<Request> = (0..20_000).map(|i| Request::new(i, SimTime(0), 1)).collect();
+        let intended = vec![0; requests.len()];
+        let mut s = Scheduler::new(&config, &resolved, 1, &requests, &intended, true);
+        let mut out = Vec::new();
+        for i in 0..requests.len() {
+            s.release(i, SimTime(0), &mut out);
+        }
+        assert_eq!(out.len(), 1);
+        let o = s.finish();
+        assert!(o.records.iter().all(|r| !r.dropped));
+        assert_eq!(o.devices[0].dropped, 0);
+    }
+}
