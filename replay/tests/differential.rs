@@ -140,16 +140,18 @@ fn drive(config: &sim::ScenarioConfig, seed: u64, requests: &[Request]) -> Vec<D
 
 #[test]
 fn the_engine_and_the_replay_scheduler_take_the_same_decisions() {
-    // A router that draws from its random stream, and one that reads the devices' loads.
+    // A router that draws from its random stream, and one that reads the devices' loads; two
+    // run seeds (router and cascade streams).
     for router in ["random", "join_shortest_queue"] {
-        same_decisions(&SCENARIO.replace("kind = \"random\"", &format!("kind = \"{router}\"")));
+        for seed in [5, 6] {
+            same_decisions(&SCENARIO.replace("kind = \"random\"", &format!("kind = \"{router}\"")), seed);
+        }
     }
 }
 
-fn same_decisions(scenario: &str) {
+fn same_decisions(scenario: &str, seed: u64) {
     let config = sim::ScenarioConfig::parse(scenario).unwrap();
     let requests = trace(4_000);
-    let seed = 5;
     let (result, engine) = sim::run_logged(
         &config,
         &mut requests.clone().into_iter(),
@@ -184,7 +186,10 @@ fn same_decisions(scenario: &str) {
     assert_eq!(count(&|d| matches!(d, Decision::Drop { .. } | Decision::Shed { .. })) as u64, s.requests.dropped);
 
     if let Some(i) = engine.iter().zip(&replay).position(|(a, b)| a != b) {
-        panic!("{}: decision {i} differs:\n  engine    {:?}\n  scheduler {:?}", config.name, engine[i], replay[i]);
+        panic!(
+            "{} (seed {seed}): decision {i} differs:\n  engine    {:?}\n  scheduler {:?}",
+            config.name, engine[i], replay[i]
+        );
     }
     assert_eq!(engine.len(), replay.len());
 }
