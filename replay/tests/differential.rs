@@ -187,8 +187,8 @@ fn same_decisions(scenario: &str, seed: u64) {
 
     if let Some(i) = engine.iter().zip(&replay).position(|(a, b)| a != b) {
         panic!(
-            "{} (seed {seed}): decision {i} differs:\n  engine    {:?}\n  scheduler {:?}",
-            config.name, engine[i], replay[i]
+            "{:?}, seed {seed}: decision {i} differs:\n  engine    {:?}\n  scheduler {:?}",
+            config.router, engine[i], replay[i]
         );
     }
     assert_eq!(engine.len(), replay.len());
