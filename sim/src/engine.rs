@@ -521,7 +521,8 @@ impl<'a> Engine<'a> {
     fn dispatch(&mut self, di: usize, now: SimTime) -> Result<(), SimError> {
         loop {
             match self.core.next(di, now, &mut self.batch) {
-                StationAction::Shed(w) => {
+                StationAction::Shed => {
+                    let w = self.batch.pop().expect("the shed request");
                     let stats = &mut self.devices[di].stats;
                     stats.queue_len.add(now, -1);
                     stats.counts.dropped += 1;

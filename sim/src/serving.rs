@@ -49,11 +49,13 @@ pub struct Waiting<T> {
     pub enqueued: SimTime,
 }
 
-/// What a station does next (see [`Station::next`]).
+/// What a station does next (see [`Station::next`]). It carries no request, so it comes back in
+/// registers: the requests a station lets go are in the caller's buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StationAction<T> {
-    /// The oldest waiting request waited past the deadline and is removed (call again).
-    Shed(Waiting<T>),
+pub enum StationAction {
+    /// The oldest waiting request waited past the deadline: it is removed, and is the one
+    /// element of the caller's buffer (call again with the buffer emptied).
+    Shed,
     /// A batch (now in the caller's buffer, in queue order) starts on `server` (call again).
     Start {
         /// The server, now busy.
@@ -148,15 +150,16 @@ impl<T: Copy> Station<T> {
         }
     }
 
-    /// The next thing to do at `now`: shed an expired request, start a batch (appended to `out`,
-    /// which the caller passes empty), or stop. Call until it returns `Arm` or `Idle`.
+    /// The next thing to do at `now`: shed an expired request or start a batch (either moved to
+    /// `out`, which the caller passes empty), or stop. Call until it returns `Arm` or `Idle`.
     #[inline]
-    pub fn next(&mut self, now: SimTime, out: &mut Vec<Waiting<T>>) -> StationAction<T> {
+    pub fn next(&mut self, now: SimTime, out: &mut Vec<Waiting<T>>) -> StationAction {
         if let Some(limit) = self.shed_after
             && let Some(front) = self.queue.front()
             && now.saturating_sub(front.enqueued) > limit
         {
-            return StationAction::Shed(self.queue.pop_front().expect("checked"));
+            out.push(self.queue.pop_front().expect("checked"));
+            return StationAction::Shed;
         }
         if self.queue.is_empty() || self.idle.is_empty() {
             return StationAction::Idle;
@@ -309,6 +312,27 @@ pub enum Decision {
     },
 }
 
+/// Appends to the decision log, out of the hot path (the engine's ordinary runs keep none).
+#[cold]
+#[inline(never)]
+fn record(log: &mut Vec<Decision>, d: Decision) {
+    log.push(d);
+}
+
+/// Logs a station's shed or batch (see [`record`]).
+#[cold]
+#[inline(never)]
+fn log_station<T: Ticket>(log: &mut Vec<Decision>, action: StationAction, di: usize, now: SimTime, out: &[Waiting<T>]) {
+    let ids = out.iter().map(|w| w.item.request_id());
+    match action {
+        StationAction::Shed => log.extend(ids.map(|id| Decision::Shed { at: now, id, device: di })),
+        StationAction::Start { server, .. } => {
+            log.push(Decision::Batch { at: now, device: di, server, ids: ids.collect() });
+        }
+        StationAction::Arm(_) | StationAction::Idle => {}
+    }
+}
+
 /// The front end, one station per device replica, and the optional decision log.
 pub struct Serving<T> {
     /// Cache, cascade and router.
@@ -400,7 +424,7 @@ impl<T: Ticket> Serving<T> {
             Lookup::Miss => return CacheCheck::Forward(CacheOutcome::Miss),
         };
         if let Some(log) = self.log.as_mut() {
-            log.push(Decision::CacheHit { at: now, id, stale: outcome == CacheOutcome::StaleHit });
+            record(log, Decision::CacheHit { at: now, id, stale: outcome == CacheOutcome::StaleHit });
         }
         CacheCheck::Answered { outcome, done: now.saturating_add(self.front.hit_time), payload }
     }
@@ -425,7 +449,7 @@ impl<T: Ticket> Serving<T> {
         };
         let escalated = rule.escalates(confidence, &mut self.front.cascade_rng);
         if let Some(log) = self.log.as_mut() {
-            log.push(Decision::Escalation { at: now, id, escalated });
+            record(log, Decision::Escalation { at: now, id, escalated });
         }
         escalated
     }
@@ -448,9 +472,9 @@ impl<T: Ticket> Serving<T> {
         let queued = self.stations[di].offer(item, now);
         if let Some(log) = self.log.as_mut() {
             let id = item.request_id();
-            log.push(Decision::Route { at: now, id, device: di });
+            record(log, Decision::Route { at: now, id, device: di });
             if queued.is_err() {
-                log.push(Decision::Drop { at: now, id, device: di });
+                record(log, Decision::Drop { at: now, id, device: di });
             }
         }
         match queued {
@@ -461,19 +485,12 @@ impl<T: Ticket> Serving<T> {
 
     /// [`Station::next`] of device `di`, logged.
     #[inline]
-    pub fn next(&mut self, di: usize, now: SimTime, out: &mut Vec<Waiting<T>>) -> StationAction<T> {
+    pub fn next(&mut self, di: usize, now: SimTime, out: &mut Vec<Waiting<T>>) -> StationAction {
         let action = self.stations[di].next(now, out);
-        if let Some(log) = self.log.as_mut() {
-            match action {
-                StationAction::Shed(w) => log.push(Decision::Shed { at: now, id: w.item.request_id(), device: di }),
-                StationAction::Start { server, .. } => log.push(Decision::Batch {
-                    at: now,
-                    device: di,
-                    server,
-                    ids: out.iter().map(|w| w.item.request_id()).collect(),
-                }),
-                StationAction::Arm(_) | StationAction::Idle => {}
-            }
+        if let Some(log) = self.log.as_mut()
+            && matches!(action, StationAction::Shed | StationAction::Start { .. })
+        {
+            log_station(log, action, di, now, out);
         }
         action
     }
@@ -541,7 +558,9 @@ mod tests {
         assert_eq!(s.offer(11, ms(1)), Err(11));
         // Waited 6 ms > 5 ms: shed when the station is next consulted.
         s.complete(0, 4, ms(6), ms(7));
-        assert_eq!(s.next(ms(7), &mut out), StationAction::Shed(Waiting { item: 10, enqueued: ms(1) }));
+        assert_eq!(s.next(ms(7), &mut out), StationAction::Shed);
+        assert_eq!(out, vec![Waiting { item: 10, enqueued: ms(1) }]);
+        out.clear();
         assert_eq!(s.next(ms(7), &mut out), StationAction::Idle);
         assert_eq!(s.queue_len(), 0);
     }

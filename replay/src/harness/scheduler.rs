@@ -281,7 +281,8 @@ impl<'a> Scheduler<'a> {
     fn dispatch(&mut self, di: usize, now: SimTime, out: &mut Vec<Dispatch>) {
         loop {
             match self.core.next(di, now, &mut self.batch) {
-                StationAction::Shed(w) => {
+                StationAction::Shed => {
+                    let w = self.batch.pop().expect("the shed request");
                     self.out.records[w.item.idx].dropped = true;
                     self.out.devices[di].dropped += 1;
                 }
