@@ -4,19 +4,17 @@
 //! - one **worker** per device server owns an ONNX Runtime session over the device's variant and
 //!   runs the batches it is handed (rows of the test split: row = request id mod rows);
 //! - the **scheduling** thread (the caller's) releases each request at `start + arrival / speed`
-//!   (it blocks until ~150 µs before the next release or batcher timer, then polls), whether or
-//!   not earlier requests have finished — releasing on this thread costs no hand-off, where a
-//!   separate release thread cost a thread wake-up (tens of µs) per request — and owns the
-//!   policies — the same `sim` response cache,
-//!   router and per-device batchers the simulator uses, built from the same scenario — and feeds
-//!   them `now = SimTime(ns since the replay started)`. It carries out their decisions exactly as
-//!   `sim`'s engine does: cache lookup → router → bounded FIFO queue (drop if full while every
-//!   server is busy) → batcher (`decide` until it stops dispatching, timers for `WaitUntil`).
+//!   (it blocks until ~150 µs before the next release, batcher wake-up or cache-hit delivery,
+//!   then polls), whether or not earlier requests have finished — releasing on this thread costs
+//!   no hand-off, where a separate release thread cost a thread wake-up (tens of µs) per request.
+//!   It owns a [`Scheduler`]: `sim`'s own serving core ([`sim::serving`]: cache → cascade stage →
+//!   router → queue → batcher → servers, the code the simulator's engine drives), fed
+//!   `now = SimTime(ns since the replay started)`; this file keeps only threads, clocks and
+//!   ONNX Runtime.
 //!
 //! All timestamps are nanoseconds since one `Instant`, taken after every session is loaded and
 //! warmed up.
 
-use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,14 +24,14 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sim::engine::CacheOutcome;
-use sim::policy::batcher::{BatchDecision, Batcher, BatcherSpec, QueueView};
-use sim::policy::cache::{Cache, Lookup};
-use sim::policy::router::{DeviceView, Router};
 use traces::{Request, SimTime};
 
 use crate::ReplayError;
 use crate::fit::quantile;
 use crate::model::{ModelFile, OrtModel, TestSplit, batch_input};
+
+mod scheduler;
+pub use scheduler::{DeviceTally, Dispatch, Outcome, Queued, Scheduler};
 
 /// Replay settings.
 #[derive(Clone, Debug)]
@@ -44,8 +42,6 @@ pub struct ReplayOptions {
     pub threads: usize,
     /// Warm-up runs of each batch size per session before the clock starts.
     pub warmup: usize,
-    /// Queue bound of devices whose scenario sets none (replay memory must stay bounded).
-    pub default_queue_capacity: u64,
     /// Set (e.g. by Ctrl-C) to stop releasing; in-flight batches finish, the result is partial.
     pub stop: Option<Arc<AtomicBool>>,
     /// Let the threads poll (busy-wait) instead of blocking when there is a core for each
@@ -63,7 +59,7 @@ pub fn polling(allowed: bool, workers: usize) -> bool {
 
 impl Default for ReplayOptions {
     fn default() -> ReplayOptions {
-        ReplayOptions { speed: 1.0, threads: 1, warmup: 5, default_queue_capacity: 10_000, stop: None, poll: true }
+        ReplayOptions { speed: 1.0, threads: 1, warmup: 5, stop: None, poll: true }
     }
 }
 
@@ -78,14 +74,8 @@ pub struct DevicePlan {
     pub model: usize,
     /// Concurrent batches (one worker and session each).
     pub servers: u32,
-    /// Queue bound (`None`: the default of [`ReplayOptions`]).
-    pub queue_capacity: Option<u64>,
-    /// Deadline shedding.
-    pub shed_after: Option<SimTime>,
-    /// The batching policy.
-    pub batching: BatcherSpec,
-    /// The router's view of one request's service time, s (from the scenario's service model).
-    pub service_s: f64,
+    /// The largest batch its batcher can form (sessions are warmed up to it).
+    pub max_batch: usize,
     /// $ per second.
     pub cost_per_s: f64,
 }
@@ -95,37 +85,20 @@ pub struct DevicePlan {
 pub struct Plan {
     /// Scenario name.
     pub scenario: String,
-    /// Seed of the router's random stream.
+    /// Seed of the router's and the cascade's random streams.
     pub seed: u64,
+    /// The scenario (its cache, router, queues and batchers are what the scheduler runs).
+    pub config: sim::ScenarioConfig,
+    /// The scenario resolved (device replicas, cascade stages).
+    pub resolved: sim::config::Resolved,
     /// Replicas.
     pub devices: Vec<DevicePlan>,
-    /// Routing policy.
-    pub router: sim::policy::router::RouterSpec,
-    /// Response cache.
-    pub cache: Option<sim::policy::cache::CacheSpec>,
     /// The distinct models used.
     pub models: Vec<ModelFile>,
     /// Inputs and labels.
     pub split: TestSplit,
     /// The scenario's end-to-end latency objective, ms.
     pub slo_ms: Option<f64>,
-    /// The scenario's cascade, on real models.
-    pub cascade: Option<CascadePlan>,
-}
-
-/// A cascade as replay runs it: requests go to the student's devices; a student answer whose
-/// rule says so goes on to the teacher's devices, whose answer is final. With the `confidence`
-/// rule the confidence is the real student's (its top class probability), not the scenario's
-/// Beta model; with `probability` each request escalates with that probability (stream
-/// `cascade`, as in `sim`).
-#[derive(Clone, Debug)]
-pub struct CascadePlan {
-    /// Device indices serving the student.
-    pub student: Vec<usize>,
-    /// Device indices serving the teacher.
-    pub teacher: Vec<usize>,
-    /// The rule.
-    pub escalate: sim::config::Escalation,
 }
 
 impl Plan {
@@ -161,28 +134,19 @@ impl Plan {
                 variant,
                 model,
                 servers: d.servers,
-                queue_capacity: d.queue_capacity,
-                shed_after: d.shed_after,
-                batching: d.batching.clone(),
-                service_s: d.service.batch_mean_s(1),
+                max_batch: d.batching.build().max_batch(),
                 cost_per_s: d.cost_per_s,
             });
         }
         Ok(Plan {
             scenario: config.name.clone(),
             seed: config.seed,
+            config: config.clone(),
+            resolved,
             devices,
-            router: config.router.clone(),
-            cache: config.cache.clone(),
             models,
             split,
             slo_ms: config.slo.as_ref().map(|s| s.latency_ms),
-            cascade: resolved.cascade.as_ref().map(|c| {
-                let serving = |v: usize| -> Vec<usize> {
-                    (0..resolved.devices.len()).filter(|&i| resolved.devices[i].variant == Some(v)).collect()
-                };
-                CascadePlan { student: serving(c.student), teacher: serving(c.teacher), escalate: c.escalate.clone() }
-            }),
         })
     }
 }
@@ -192,9 +156,10 @@ impl Plan {
 pub struct ReplayRecord {
     /// Request id.
     pub id: u64,
-    /// Intended release time (trace arrival / speed), ns.
+    /// Intended release time (trace arrival / speed), ns: the arrival the latency is measured
+    /// from, as in the simulator.
     pub intended: u64,
-    /// Actual release time, ns (the arrival the latency is measured from).
+    /// Actual release time, ns (late by the release lateness).
     pub arrival: u64,
     /// When the scheduler took it in, ns.
     pub enqueued: u64,
@@ -202,7 +167,7 @@ pub struct ReplayRecord {
     pub dispatch: Option<u64>,
     /// When ONNX Runtime started its batch, ns.
     pub start: Option<u64>,
-    /// When its answer was ready, ns.
+    /// When its answer was ready, ns (a cache hit: release + the scenario's `hit_ms`).
     pub finish: Option<u64>,
     /// Device index.
     pub device: Option<usize>,
@@ -236,11 +201,13 @@ impl ReplayRecord {
         self.arrival.saturating_sub(self.intended)
     }
 
-    /// Latency (answer back on the scheduling thread − actual release), ns: what a client of the
-    /// front end waits, and what `simulate` models with a profile measured through the same
-    /// worker path (`calibrate`).
+    /// Latency (answer back on the scheduling thread − intended release), ns: what a client of
+    /// the front end that sent the request on time waits, measured from the same arrival as the
+    /// simulator's latency, which models busy times measured through the same worker path
+    /// (`calibrate`). Release lateness is not hidden: it is part of this and reported on its own
+    /// ([`ReplayRecord::lateness_ns`]).
     pub fn latency_ns(&self) -> Option<u64> {
-        self.returned.or(self.finish).map(|f| f.saturating_sub(self.arrival))
+        self.returned.or(self.finish).map(|f| f.saturating_sub(self.intended))
     }
 }
 
@@ -319,8 +286,8 @@ pub struct DeviceResult {
     pub dropped: u64,
     /// Fraction of server time inside ONNX Runtime runs.
     pub utilization: f64,
-    /// Queue bound in force.
-    pub queue_capacity: u64,
+    /// The scenario's queue bound (`None`: unbounded).
+    pub queue_capacity: Option<u64>,
 }
 
 /// What a replay measured.
@@ -340,7 +307,7 @@ pub struct ReplaySummary {
     pub duration_s: f64,
     /// Completed requests per second of `duration_s`.
     pub throughput_per_s: f64,
-    /// Latency (finish − actual release), ms.
+    /// Latency (answer back − intended release), ms.
     pub latency_ms: Dist,
     /// Queue delay (dispatch − enqueue), ms.
     pub queue_delay_ms: Dist,
@@ -442,24 +409,27 @@ pub struct ReplayResult {
 }
 
 enum Msg {
-    /// A release, made by the scheduling thread itself.
-    Arrival {
-        idx: usize,
-        at: u64,
-    },
     Done(Done),
     Failed(ReplayError),
 }
 
-struct Done {
-    device: usize,
-    server: u32,
-    idxs: Vec<usize>,
-    run_start: u64,
-    run_end: u64,
-    predictions: Vec<u32>,
+/// A worker's answer to a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Done {
+    /// Device index.
+    pub device: usize,
+    /// Server (worker) of the device.
+    pub server: u32,
+    /// The batch's requests, by trace index.
+    pub idxs: Vec<usize>,
+    /// ONNX Runtime run start, ns.
+    pub run_start: u64,
+    /// ONNX Runtime run end, ns.
+    pub run_end: u64,
+    /// Each answer's predicted class.
+    pub predictions: Vec<u32>,
     /// Each answer's top class probability.
-    confidences: Vec<f32>,
+    pub confidences: Vec<f32>,
 }
 
 struct Job {
@@ -467,19 +437,6 @@ struct Job {
     t0: Instant,
     idxs: Vec<usize>,
     ids: Vec<u64>,
-}
-
-struct DeviceState {
-    queue: VecDeque<(usize, u64)>,
-    idle: Vec<u32>,
-    in_service: usize,
-    batcher: Box<dyn Batcher>,
-    timer: Option<SimTime>,
-    senders: Vec<Sender<Job>>,
-    capacity: u64,
-    busy_ns: u64,
-    completed: u64,
-    dropped: u64,
 }
 
 fn elapsed_ns(t0: Instant) -> u64 {
@@ -508,17 +465,16 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
 
     // Workers: load and warm up every session before the clock starts.
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), ReplayError>>();
-    let mut devices = Vec::new();
+    let mut senders: Vec<Vec<Sender<Job>>> = Vec::new();
     let mut handles = Vec::new();
     let mut n_workers = 0;
     let poll = polling(opts.poll, plan.devices.iter().map(|d| d.servers as usize).sum());
     for (di, d) in plan.devices.iter().enumerate() {
-        let batcher = d.batching.build();
-        let sizes = warm_sizes(batcher.max_batch());
-        let mut senders = Vec::new();
+        let sizes = warm_sizes(d.max_batch);
+        let mut device_senders = Vec::new();
         for s in 0..d.servers {
             let (jtx, jrx) = mpsc::channel::<Job>();
-            senders.push(jtx);
+            device_senders.push(jtx);
             let (file, split, tx, ready) = (plan.models[d.model].clone(), split.clone(), tx.clone(), ready_tx.clone());
             let (threads, warmup, sizes) = (opts.threads, opts.warmup, sizes.clone());
             handles.push(thread::spawn(move || {
@@ -537,18 +493,7 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
             }));
             n_workers += 1;
         }
-        devices.push(DeviceState {
-            queue: VecDeque::new(),
-            idle: (0..d.servers).rev().collect(),
-            in_service: 0,
-            batcher,
-            timer: None,
-            senders,
-            capacity: d.queue_capacity.unwrap_or(opts.default_queue_capacity),
-            busy_ns: 0,
-            completed: 0,
-            dropped: 0,
-        });
+        senders.push(device_senders);
     }
     drop(ready_tx);
     for _ in 0..n_workers {
@@ -565,70 +510,22 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
     let stop = opts.stop.clone().unwrap_or_default();
     drop(tx);
 
-    let mut records: Vec<ReplayRecord> = requests
-        .iter()
-        .zip(&intended)
-        .map(|(r, &at)| ReplayRecord {
-            id: r.id,
-            intended: at,
-            arrival: at,
-            enqueued: at,
-            dispatch: None,
-            start: None,
-            finish: None,
-            device: None,
-            server: None,
-            batch_size: 0,
-            dropped: false,
-            cache: CacheOutcome::None,
-            prediction: None,
-            correct: None,
-            ort_ns: None,
-            returned: None,
-            overhead_ns: None,
-            confidence: None,
-            escalated_from: None,
-        })
-        .collect();
-    let mut released = vec![false; requests.len()];
-    let mut router: Box<dyn Router> = plan.router.build(traces::rng::stream(plan.seed, "routing"));
-    let mut cache: Option<Cache> = plan.cache.as_ref().map(|c| c.build());
-    let (mut lookups, mut hits) = (0u64, 0u64);
-    let mut views: Vec<DeviceView> = plan
-        .devices
-        .iter()
-        .map(|d| DeviceView {
-            queue_len: 0,
-            in_service: 0,
-            servers: d.servers,
-            service_s: d.service_s,
-            cost_per_s: d.cost_per_s,
-        })
-        .collect();
-    // In a cascade every request starts at the student's devices.
-    let candidates: Vec<usize> = match &plan.cascade {
-        Some(c) => c.student.clone(),
-        None => (0..plan.devices.len()).collect(),
-    };
-    let mut cascade_rng = traces::rng::stream(plan.seed, "cascade");
-    let mut batch_runs: Vec<f64> = Vec::new();
+    let mut sched = Scheduler::new(&plan.config, &plan.resolved, plan.seed, requests, &intended, false);
     let mut next_release = 0usize;
     let mut failure: Option<ReplayError> = None;
-    let mut last_finish = 0u64;
+    let mut batches: Vec<Dispatch> = Vec::new();
 
     loop {
-        let in_flight: usize = devices.iter().map(|d| d.in_service).sum();
         let releasing = next_release < requests.len() && !stop.load(Ordering::Relaxed);
-        if !releasing && in_flight == 0 && devices.iter().all(|d| d.queue.is_empty() || d.timer.is_none()) {
+        if !releasing && sched.quiescent() {
             break;
         }
         if failure.is_some() {
             // The failed worker's batch never comes back: stop at once (the others are joined).
             break;
         }
-        let next_timer = devices.iter().filter_map(|d| d.timer).min().map(|t| t.0);
         let next_release_at = releasing.then(|| intended[next_release]);
-        let deadline = match (next_timer, next_release_at) {
+        let deadline = match (sched.deadline().map(|t| t.0), next_release_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -661,146 +558,48 @@ pub fn replay(plan: &Plan, requests: &[Request], opts: &ReplayOptions) -> Result
                 Err(_) => break,
             },
         };
-        let now_ns = elapsed_ns(t0);
-        let now = SimTime(now_ns);
-        let mut touched: Vec<usize> = Vec::new();
-        // A worker's message first, then every release that is due.
-        let mut events: Vec<Msg> = msg.into_iter().collect();
-        while next_release < requests.len() && intended[next_release] <= now_ns && !stop.load(Ordering::Relaxed) {
-            events.push(Msg::Arrival { idx: next_release, at: now_ns });
+        let now = SimTime(elapsed_ns(t0));
+        // A worker's message first, then every release that is due, then due wake-ups.
+        match msg {
+            Some(Msg::Failed(e)) => {
+                failure.get_or_insert(e);
+            }
+            Some(Msg::Done(done)) => sched.done(done, now, &mut batches),
+            None => {}
+        }
+        while next_release < requests.len() && intended[next_release] <= now.0 && !stop.load(Ordering::Relaxed) {
+            sched.release(next_release, now, &mut batches);
             next_release += 1;
         }
-        for event in events {
-            match event {
-                Msg::Failed(e) => {
-                    failure.get_or_insert(e);
-                }
-                Msg::Arrival { idx, at } => {
-                    released[idx] = true;
-                    let rec = &mut records[idx];
-                    rec.arrival = at;
-                    rec.enqueued = at;
-                    if let (Some(c), Some(key)) = (cache.as_mut(), requests[idx].cache_key) {
-                        lookups += 1;
-                        let (lookup, payload) = c.lookup_payload(key, now);
-                        match lookup {
-                            hit @ (Lookup::Hit | Lookup::StaleHit) => {
-                                hits += 1;
-                                rec.cache = if hit == Lookup::Hit { CacheOutcome::Hit } else { CacheOutcome::StaleHit };
-                                rec.finish = Some(at);
-                                rec.returned = Some(at);
-                                last_finish = last_finish.max(at);
-                                if payload.is_finite() {
-                                    let p = payload as u32;
-                                    rec.prediction = Some(p);
-                                    rec.correct = Some(plan.split.labels[plan.split.row_of(rec.id)] == p);
-                                }
-                                continue;
-                            }
-                            Lookup::StaleMiss => rec.cache = CacheOutcome::StaleMiss,
-                            Lookup::Miss => rec.cache = CacheOutcome::Miss,
-                        }
-                    }
-                    for (c, d) in devices.iter().enumerate() {
-                        views[c] = DeviceView { queue_len: d.queue.len(), in_service: d.in_service, ..views[c] };
-                    }
-                    let di = router.route(&candidates, &views, now);
-                    let dev = &mut devices[di];
-                    rec.device = Some(di);
-                    if stop.load(Ordering::Relaxed) || (dev.idle.is_empty() && dev.queue.len() as u64 >= dev.capacity) {
-                        rec.dropped = true;
-                        dev.dropped += 1;
-                    } else {
-                        dev.queue.push_back((idx, now_ns));
-                        touched.push(di);
-                    }
-                }
-                Msg::Done(done) => {
-                    let dev = &mut devices[done.device];
-                    let n = done.idxs.len();
-                    dev.in_service -= n;
-                    dev.idle.push(done.server);
-                    dev.busy_ns += done.run_end - done.run_start;
-                    dev.completed += n as u64;
-                    dev.batcher.batch_done(n, SimTime(done.run_end - done.run_start));
-                    batch_runs.push((done.run_end - done.run_start) as f64 / 1e6);
-                    last_finish = last_finish.max(now_ns);
-                    let from_student = plan.cascade.as_ref().filter(|c| c.student.contains(&done.device));
-                    for ((&idx, &p), &confidence) in done.idxs.iter().zip(&done.predictions).zip(&done.confidences) {
-                        if let Some(c) = from_student {
-                            records[idx].confidence = Some(confidence);
-                            let escalate = c.escalate.escalates(f64::from(confidence), &mut cascade_rng);
-                            if escalate {
-                                // On to the teacher: routed, queued and batched like an arrival.
-                                let rec = &mut records[idx];
-                                rec.escalated_from = Some(p);
-                                for (c, d) in devices.iter().enumerate() {
-                                    views[c] =
-                                        DeviceView { queue_len: d.queue.len(), in_service: d.in_service, ..views[c] };
-                                }
-                                let di = router.route(&c.teacher, &views, now);
-                                let dev = &mut devices[di];
-                                rec.device = Some(di);
-                                if dev.idle.is_empty() && dev.queue.len() as u64 >= dev.capacity {
-                                    rec.dropped = true;
-                                    dev.dropped += 1;
-                                } else {
-                                    dev.queue.push_back((idx, now_ns));
-                                    touched.push(di);
-                                }
-                                continue;
-                            }
-                        }
-                        let rec = &mut records[idx];
-                        rec.start = Some(done.run_start);
-                        rec.finish = Some(done.run_end);
-                        rec.ort_ns = Some(done.run_end - done.run_start);
-                        rec.prediction = Some(p);
-                        rec.correct = Some(plan.split.labels[plan.split.row_of(rec.id)] == p);
-                        rec.returned = Some(now_ns);
-                        let dispatch = rec.dispatch.unwrap_or(done.run_start);
-                        rec.overhead_ns = Some(
-                            rec.enqueued.saturating_sub(rec.arrival)
-                                + done.run_start.saturating_sub(dispatch)
-                                + now_ns.saturating_sub(done.run_end),
-                        );
-                        if let (Some(c), Some(key)) = (cache.as_mut(), requests[idx].cache_key) {
-                            c.insert_payload(key, now, p as f32);
-                        }
-                    }
-                    touched.push(done.device);
-                }
-            }
-        }
-        // Devices whose timer is due, and devices that changed, get the batcher's decision.
-        for (i, d) in devices.iter().enumerate() {
-            if d.timer.is_some_and(|t| t <= now) && !touched.contains(&i) {
-                touched.push(i);
-            }
-        }
-        for di in touched {
-            dispatch(&mut devices[di], &plan.devices[di], di, t0, now, &mut records, requests)?;
+        sched.wake(now, &mut batches);
+        for Dispatch { device, server, idxs } in batches.drain(..) {
+            let ids = idxs.iter().map(|&i| requests[i].id).collect();
+            senders[device][server as usize]
+                .send(Job { t0, idxs, ids })
+                .map_err(|_| ReplayError::Harness(format!("worker {server} of device {device} is gone")))?;
         }
     }
-    for d in &mut devices {
-        d.senders.clear();
-    }
+    senders.clear();
     for h in handles {
         h.join().map_err(|_| ReplayError::Harness("a worker thread panicked".into()))?;
     }
     if let Some(e) = failure {
         return Err(e);
     }
+    let mut outcome = sched.finish();
     let mut partial = false;
-    for (idx, rec) in records.iter_mut().enumerate() {
-        if !released[idx] || (rec.finish.is_none() && !rec.dropped) {
+    for (rec, &released) in outcome.records.iter_mut().zip(&outcome.released) {
+        if !released || (rec.finish.is_none() && !rec.dropped) {
             rec.dropped = true;
             partial = true;
         }
+        // Scored against the test label of row id mod rows.
+        if rec.finish.is_some() {
+            rec.correct = rec.prediction.map(|p| plan.split.labels[plan.split.row_of(rec.id)] == p);
+        }
     }
-    let summary =
-        summarize(plan, opts, &records, &released, &devices, &batch_runs, last_finish, partial, lookups, hits);
-    Ok(ReplayResult { records, summary })
+    let summary = summarize(plan, opts, &outcome, partial);
+    Ok(ReplayResult { records: outcome.records, summary })
 }
 
 /// How close to a batcher's timer the scheduling thread stops blocking and polls, ns.
@@ -819,62 +618,6 @@ fn spin_recv(rx: &Receiver<Msg>, t0: Instant, deadline: u64) -> Result<Option<Ms
             return Ok(None);
         }
         std::hint::spin_loop();
-    }
-}
-
-/// The engine's dispatch loop, on the wall clock.
-fn dispatch(
-    dev: &mut DeviceState,
-    plan: &DevicePlan,
-    di: usize,
-    t0: Instant,
-    now: SimTime,
-    records: &mut [ReplayRecord],
-    requests: &[Request],
-) -> Result<(), ReplayError> {
-    dev.timer = None;
-    loop {
-        if let Some(limit) = plan.shed_after {
-            while let Some(&(idx, enq)) = dev.queue.front() {
-                if now.0.saturating_sub(enq) <= limit.0 {
-                    break;
-                }
-                dev.queue.pop_front();
-                records[idx].dropped = true;
-                dev.dropped += 1;
-            }
-        }
-        if dev.queue.is_empty() || dev.idle.is_empty() {
-            return Ok(());
-        }
-        let view = QueueView {
-            len: dev.queue.len(),
-            oldest: dev.queue.front().map(|&(_, t)| SimTime(t)),
-            idle_servers: dev.idle.len() as u32,
-        };
-        match dev.batcher.decide(view, now) {
-            BatchDecision::Dispatch(n) => {
-                let n = n.clamp(1, dev.queue.len());
-                let server = dev.idle.pop().expect("checked non-empty");
-                let idxs: Vec<usize> = dev.queue.drain(..n).map(|(i, _)| i).collect();
-                for &i in &idxs {
-                    let r = &mut records[i];
-                    r.dispatch = Some(now.0);
-                    r.server = Some(server);
-                    r.batch_size = n as u32;
-                }
-                dev.in_service += n;
-                let ids = idxs.iter().map(|&i| requests[i].id).collect();
-                dev.senders[server as usize]
-                    .send(Job { t0, idxs, ids })
-                    .map_err(|_| ReplayError::Harness(format!("worker {server} of device {di} is gone")))?;
-            }
-            BatchDecision::WaitUntil(t) => {
-                dev.timer = Some(t.max(now));
-                return Ok(());
-            }
-            BatchDecision::Hold => return Ok(()),
-        }
     }
 }
 
@@ -1024,7 +767,6 @@ impl WorkerBench {
                 Ok(((back - sent) as f64 / 1e6, (d.run_end - d.run_start) as f64 / 1e6))
             }
             Msg::Failed(e) => Err(e),
-            Msg::Arrival { .. } => Err(calibration_worker_gone()),
         }
     }
 
@@ -1088,19 +830,9 @@ pub fn time_after_gaps(
     Ok(times)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn summarize(
-    plan: &Plan,
-    opts: &ReplayOptions,
-    records: &[ReplayRecord],
-    released: &[bool],
-    devices: &[DeviceState],
-    batch_runs: &[f64],
-    last_finish: u64,
-    partial: bool,
-    lookups: u64,
-    hits: u64,
-) -> ReplaySummary {
+fn summarize(plan: &Plan, opts: &ReplayOptions, outcome: &Outcome, partial: bool) -> ReplaySummary {
+    let Outcome { records, released, devices, batch_runs, last_finish, lookups, hits } = outcome;
+    let (last_finish, lookups, hits) = (*last_finish, *lookups, *hits);
     let arrived = released.iter().filter(|r| **r).count() as u64;
     let completed: Vec<&ReplayRecord> = records.iter().filter(|r| r.finish.is_some()).collect();
     let dropped = devices.iter().map(|d| d.dropped).sum::<u64>();
@@ -1177,18 +909,19 @@ fn summarize(
             .devices
             .iter()
             .zip(devices)
-            .map(|(p, d)| DeviceResult {
+            .zip(&plan.resolved.devices)
+            .map(|((p, d), r)| DeviceResult {
                 name: p.name.clone(),
                 variant: p.variant.clone(),
                 completed: d.completed,
                 dropped: d.dropped,
                 utilization: d.busy_ns as f64 / (horizon * f64::from(p.servers)),
-                queue_capacity: d.capacity,
+                queue_capacity: r.queue_capacity,
             })
             .collect(),
         cache_hit_ratio: (lookups > 0).then(|| hits as f64 / lookups as f64),
         polling: polling(opts.poll, plan.devices.iter().map(|d| d.servers as usize).sum()),
-        cascade: plan.cascade.as_ref().map(|_| {
+        cascade: plan.resolved.cascade.as_ref().map(|_| {
             let answered: Vec<&&ReplayRecord> = completed.iter().filter(|r| r.confidence.is_some()).collect();
             let path = |escalated: bool| {
                 let mine: Vec<&&ReplayRecord> =

@@ -9,9 +9,8 @@ use crate::analytic::{MD1, MG1, MG1Cold, MG1Stalls, MMc, Prediction};
 use crate::calendar::{Calendar, ScheduleError};
 use crate::config::{Escalation, RecordedService, Resolved, ScenarioConfig};
 use crate::metrics::{LatencyStats, TimeIntegral};
-use crate::policy::{BatchDecision, Batcher, Cache, DeviceView, Lookup, QueueView, Router};
 use crate::service::{ColdSpec, ColdState, Drift, ServiceSampler, ServiceSpec, Stalls};
-use rand_distr::{Beta, Distribution as _};
+use crate::serving::{Admission, CacheCheck, Confidence, Decision, Serving, Stage, StationAction, Ticket, Waiting};
 use serde::Serialize;
 use std::collections::VecDeque;
 use traces::rng::{StreamRng, stream};
@@ -178,24 +177,11 @@ pub fn predict(config: &ScenarioConfig) -> Option<Prediction> {
     }
 }
 
-/// Which model answers a request next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stage {
-    /// No cascade: any device.
-    Any,
-    /// Cascade, first pass.
-    Student,
-    /// Cascade, escalated.
-    Teacher,
-}
-
 /// A request inside the system. Kept small: it is copied through queues and batches.
 #[derive(Clone, Copy)]
 struct Job {
     id: u64,
     arrival: SimTime,
-    /// When it joined its current queue.
-    enqueued: SimTime,
     /// Recorded service time, ns; `NONE`: none.
     recorded: u64,
     /// Cache key, meaningful when `has_key`.
@@ -221,6 +207,12 @@ impl Job {
     }
 }
 
+impl Ticket for Job {
+    fn request_id(&self) -> u64 {
+        self.id
+    }
+}
+
 /// A cache hit on its way back.
 #[derive(Clone, Copy)]
 struct PendingHit {
@@ -233,22 +225,15 @@ struct PendingHit {
 
 /// A batch in service on one server.
 struct InService {
-    jobs: Vec<Job>,
+    jobs: Vec<Waiting<Job>>,
     start: SimTime,
-    /// When the server last became idle (its previous batch ended; zero before the first).
-    free_since: SimTime,
     /// Its cold-start state (used with a [`ColdSpec`]).
     cold: ColdState,
 }
 
+/// What the engine keeps of a device replica beside its [`crate::serving::Station`].
 struct Device {
-    queue: VecDeque<Job>,
     servers: Vec<InService>,
-    /// Idle servers; the most recently freed is on top.
-    idle: Vec<u32>,
-    in_service: usize,
-    capacity: Option<u64>,
-    shed_after: Option<SimTime>,
     sampler: ServiceSampler,
     rng: StreamRng,
     use_recorded: bool,
@@ -256,10 +241,7 @@ struct Device {
     stalls: Vec<(Stalls, StreamRng)>,
     drift: Option<Drift>,
     cold: Option<ColdSpec>,
-    batcher: Box<dyn Batcher>,
-    /// The batcher's pending wake-up; a timer event at any other time is stale and ignored.
-    timer: Option<SimTime>,
-    view: DeviceView,
+    cost_per_s: f64,
     variant: Option<usize>,
     stats: DeviceStats,
 }
@@ -275,16 +257,6 @@ struct DeviceStats {
     batch_sizes: Vec<u64>,
     /// Time from joining this device's queue to leaving it served.
     latency: LatencyStats,
-}
-
-impl Device {
-    fn queue_view(&self) -> QueueView {
-        QueueView {
-            len: self.queue.len(),
-            oldest: self.queue.front().map(|j| j.enqueued),
-            idle_servers: self.idle.len() as u32,
-        }
-    }
 }
 
 /// Everything the run accumulates beyond the devices.
@@ -326,24 +298,22 @@ struct PathAcc {
 struct Engine<'a> {
     resolved: &'a Resolved,
     cal: Calendar<Event>,
+    /// Admission, queues, batchers and routing: the serving core the replay harness also runs.
+    core: Serving<Job>,
     devices: Vec<Device>,
-    router: Box<dyn Router>,
-    cache: Option<Cache>,
-    cache_hit_time: SimTime,
     pending_hits: VecDeque<PendingHit>,
     /// Whether per-device latency needs its own histograms (else it equals the overall one).
     track_device_latency: bool,
-
-    cascade_rng: StreamRng,
-    confidence: Option<Beta<f64>>,
+    /// Confidence is drawn from a Beta model (a `confidence` cascade).
+    modelled_confidence: bool,
     /// Mean student confidence (scales confidence into the probability of a right answer).
     mean_confidence: f64,
-    candidates: [Vec<usize>; 3],
-    views: Vec<DeviceView>,
     slo: Option<SimTime>,
     records: Option<Vec<RequestRecord>>,
     /// A spare batch buffer (see `depart`).
-    scratch: Vec<Job>,
+    scratch: Vec<Waiting<Job>>,
+    /// The buffer the next batch is formed in (swapped into its server's slot).
+    batch: Vec<Waiting<Job>>,
     t: Totals,
 }
 
@@ -353,8 +323,27 @@ pub fn run(
     source: &mut dyn Iterator<Item = Request>,
     opts: RunOptions,
 ) -> Result<RunResult, SimError> {
+    run_inner(config, source, opts, false).map(|(r, _)| r)
+}
+
+/// [`run`], also returning every decision of the serving core in the order it was taken (for
+/// comparing drivers: `replay/tests/differential.rs`).
+pub fn run_logged(
+    config: &ScenarioConfig,
+    source: &mut dyn Iterator<Item = Request>,
+    opts: RunOptions,
+) -> Result<(RunResult, Vec<Decision>), SimError> {
+    run_inner(config, source, opts, true)
+}
+
+fn run_inner(
+    config: &ScenarioConfig,
+    source: &mut dyn Iterator<Item = Request>,
+    opts: RunOptions,
+    log: bool,
+) -> Result<(RunResult, Vec<Decision>), SimError> {
     let resolved = config.resolve()?;
-    let mut engine = Engine::new(config, &resolved, opts);
+    let mut engine = Engine::new(config, &resolved, opts, log);
     // The next arrival waits beside the calendar rather than in it, with the sequence number it
     // would have had there: the same order as a heap entry, one push and pop fewer per request.
     let mut pending = source.next().map(|r| (r.arrival, engine.cal.next_seq(), r));
@@ -383,8 +372,7 @@ pub fn run(
             Event::Departure { device, server } => engine.depart(device.0 as usize, server, now)?,
             Event::BatchTimer { device } => {
                 let di = device.0 as usize;
-                if engine.devices[di].timer == Some(now) {
-                    engine.devices[di].timer = None;
+                if engine.core.stations[di].timer_due(now) {
                     engine.dispatch(di, now)?;
                 }
             }
@@ -395,32 +383,28 @@ pub fn run(
         }
     }
     let summary = engine.summarize(config, opts);
-    Ok(RunResult { summary, records: engine.records })
+    let decisions = engine.core.take_decisions();
+    Ok((RunResult { summary, records: engine.records }, decisions))
 }
 
 impl<'a> Engine<'a> {
-    fn new(config: &ScenarioConfig, resolved: &'a Resolved, opts: RunOptions) -> Engine<'a> {
+    fn new(config: &ScenarioConfig, resolved: &'a Resolved, opts: RunOptions, log: bool) -> Engine<'a> {
+        let core: Serving<Job> = Serving::new(config, resolved, opts.seed, Confidence::Modelled, log);
         let devices: Vec<Device> = resolved
             .devices
             .iter()
+            .zip(&core.stations)
             .enumerate()
-            .map(|(i, d)| {
-                let batcher = d.batching.build();
-                let max_batch = batcher.max_batch();
+            .map(|(i, (d, station))| {
+                let max_batch = station.max_batch();
                 Device {
-                    queue: VecDeque::new(),
                     servers: (0..d.servers)
                         .map(|_| InService {
                             jobs: Vec::with_capacity(max_batch.min(1024)),
                             start: SimTime::ZERO,
-                            free_since: SimTime::ZERO,
                             cold: ColdState::default(),
                         })
                         .collect(),
-                    idle: (0..d.servers).rev().collect(),
-                    in_service: 0,
-                    capacity: d.queue_capacity,
-                    shed_after: d.shed_after,
                     sampler: d.service.sampler(),
                     rng: stream(opts.seed, &format!("service/{i}")),
                     use_recorded: d.recorded_service == RecordedService::Prefer,
@@ -436,52 +420,29 @@ impl<'a> Engine<'a> {
                         .collect(),
                     drift: d.drift.as_ref().map(|spec| Drift::new(spec, stream(opts.seed, &format!("drift/{i}")))),
                     cold: d.cold.clone(),
-                    batcher,
-                    timer: None,
-                    view: DeviceView {
-                        queue_len: 0,
-                        in_service: 0,
-                        servers: d.servers,
-                        service_s: d.service.batch_mean_s(1),
-                        cost_per_s: d.cost_per_s,
-                    },
+                    cost_per_s: d.cost_per_s,
                     variant: d.variant,
                     // Grown on demand: a batcher's maximum may be far above the batches it forms.
                     stats: DeviceStats { batch_sizes: vec![0; max_batch.min(1024) + 1], ..DeviceStats::default() },
                 }
             })
             .collect();
-        let all: Vec<usize> = (0..devices.len()).collect();
-        let serving =
-            |v: usize| -> Vec<usize> { (0..devices.len()).filter(|&i| devices[i].variant == Some(v)).collect() };
-        let (student, teacher) = match &resolved.cascade {
-            Some(c) => (serving(c.student), serving(c.teacher)),
-            None => (Vec::new(), Vec::new()),
+        let (modelled_confidence, mean_confidence) = match resolved.cascade.as_ref().map(|c| &c.escalate) {
+            Some(Escalation::Confidence { beta_a, beta_b, .. }) => (true, beta_a / (beta_a + beta_b)),
+            _ => (false, 1.0),
         };
-        let (confidence, mean_confidence) = match resolved.cascade.as_ref().map(|c| &c.escalate) {
-            Some(Escalation::Confidence { beta_a, beta_b, .. }) => {
-                (Some(Beta::new(*beta_a, *beta_b).expect("validated shapes")), beta_a / (beta_a + beta_b))
-            }
-            _ => (None, 1.0),
-        };
-        let views = devices.iter().map(|d| d.view).collect();
         Engine {
             resolved,
             cal: Calendar::new(),
-            router: config.router.build(stream(opts.seed, "routing")),
-            cache: config.cache.as_ref().map(|c| c.build()),
-            cache_hit_time: config.cache.as_ref().and_then(|c| SimTime::from_millis_f64(c.hit_ms)).unwrap_or_default(),
-
+            core,
             pending_hits: VecDeque::new(),
             track_device_latency: devices.len() > 1 || config.cache.is_some() || resolved.cascade.is_some(),
-            cascade_rng: stream(opts.seed, "cascade"),
-            confidence,
+            modelled_confidence,
             mean_confidence,
-            candidates: [all, student, teacher],
-            views,
             slo: config.slo.as_ref().and_then(|s| SimTime::from_millis_f64(s.latency_ms)),
             records: opts.record.then(Vec::new),
             scratch: Vec::new(),
+            batch: Vec::new(),
             t: Totals {
                 by_variant: (0..resolved.variants.len()).map(|_| VariantAcc::default()).collect(),
                 ..Totals::default()
@@ -494,43 +455,40 @@ impl<'a> Engine<'a> {
         self.t.arrived += 1;
         self.t.last_arrival = now;
         self.t.in_system.add(now, 1);
-        let mut outcome = CacheOutcome::None;
-        if let (Some(cache), Some(key)) = (self.cache.as_mut(), r.cache_key) {
-            let c = &mut self.t.cache;
-            c.lookups += 1;
-            let (lookup, quality) = cache.lookup_payload(key, now);
-            match lookup {
-                hit @ (Lookup::Hit | Lookup::StaleHit) => {
-                    let stale = hit == Lookup::StaleHit;
-                    if stale {
-                        c.stale_hits += 1;
-                    } else {
-                        c.hits += 1;
-                    }
-                    let at = now.saturating_add(self.cache_hit_time);
-                    self.pending_hits.push_back(PendingHit { id: r.id, arrival: now, quality, stale });
-                    self.cal.schedule(at, Event::CacheHit)?;
-                    return Ok(());
+        let outcome = match self.core.lookup(r.id, r.cache_key, now) {
+            CacheCheck::Answered { outcome, done, payload } => {
+                let c = &mut self.t.cache;
+                c.lookups += 1;
+                let stale = outcome == CacheOutcome::StaleHit;
+                if stale {
+                    c.stale_hits += 1;
+                } else {
+                    c.hits += 1;
                 }
-                Lookup::StaleMiss => {
-                    c.stale_misses += 1;
-                    outcome = CacheOutcome::StaleMiss;
-                }
-                Lookup::Miss => {
-                    c.misses += 1;
-                    outcome = CacheOutcome::Miss;
-                }
+                self.pending_hits.push_back(PendingHit { id: r.id, arrival: now, quality: payload, stale });
+                self.cal.schedule(done, Event::CacheHit)?;
+                return Ok(());
             }
-        }
-        let (stage, confidence) = match &self.confidence {
-            Some(beta) => (Stage::Student, beta.sample(&mut self.cascade_rng)),
-            None if self.resolved.cascade.is_some() => (Stage::Student, 1.0),
-            None => (Stage::Any, 1.0),
+            CacheCheck::Forward(outcome) => {
+                let c = &mut self.t.cache;
+                match outcome {
+                    CacheOutcome::StaleMiss => {
+                        c.lookups += 1;
+                        c.stale_misses += 1;
+                    }
+                    CacheOutcome::Miss => {
+                        c.lookups += 1;
+                        c.misses += 1;
+                    }
+                    _ => {}
+                }
+                outcome
+            }
         };
+        let (stage, confidence) = self.core.entry_stage();
         let job = Job {
             id: r.id,
             arrival: r.arrival,
-            enqueued: now,
             recorded: r.service.map_or(Job::NONE, SimTime::as_nanos),
             key: r.cache_key.unwrap_or(0),
             confidence: confidence as f32,
@@ -543,32 +501,22 @@ impl<'a> Engine<'a> {
     }
 
     /// Routes `job` to a device of its stage and queues it there (or drops it).
-    fn admit(&mut self, mut job: Job, now: SimTime) -> Result<(), SimError> {
-        job.enqueued = now;
-        let cands = match job.stage {
-            Stage::Any => &self.candidates[0],
-            Stage::Student => &self.candidates[1],
-            Stage::Teacher => &self.candidates[2],
-        };
-        let di = if cands.len() == 1 {
-            cands[0]
-        } else {
-            for &c in cands {
-                let d = &self.devices[c];
-                self.views[c] = DeviceView { queue_len: d.queue.len(), in_service: d.in_service, ..d.view };
+    fn admit(&mut self, job: Job, now: SimTime) -> Result<(), SimError> {
+        match self.core.admit(job, job.stage, now) {
+            Admission::Queued(di) => {
+                let stats = &mut self.devices[di].stats;
+                stats.counts.arrived += 1;
+                stats.queue_len.add(now, 1);
+                self.dispatch(di, now)
             }
-            self.router.route(cands, &self.views, now)
-        };
-        let dev = &mut self.devices[di];
-        dev.stats.counts.arrived += 1;
-        if dev.idle.is_empty() && dev.capacity.is_some_and(|cap| dev.queue.len() as u64 >= cap) {
-            dev.stats.counts.dropped += 1;
-            self.drop_job(job, Some(di), now);
-            return Ok(());
+            Admission::Dropped(di, job) => {
+                let stats = &mut self.devices[di].stats;
+                stats.counts.arrived += 1;
+                stats.counts.dropped += 1;
+                self.drop_job(job, Some(di), now);
+                Ok(())
+            }
         }
-        dev.queue.push_back(job);
-        dev.stats.queue_len.add(now, 1);
-        self.dispatch(di, now)
     }
 
     fn drop_job(&mut self, job: Job, device: Option<usize>, now: SimTime) {
@@ -590,48 +538,37 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Lets the device's batcher start batches on idle servers until it declines; arms its timer.
+    /// Lets the device's station shed and start batches on idle servers until it stops; arms
+    /// its timer.
     fn dispatch(&mut self, di: usize, now: SimTime) -> Result<(), SimError> {
         loop {
-            if let Some(limit) = self.devices[di].shed_after {
-                while let Some(job) = self.devices[di].queue.front().copied() {
-                    if now.saturating_sub(job.enqueued) <= limit {
-                        break;
-                    }
-                    let dev = &mut self.devices[di];
-                    dev.queue.pop_front();
-                    dev.stats.queue_len.add(now, -1);
-                    dev.stats.counts.dropped += 1;
-                    dev.stats.shed += 1;
+            match self.core.next(di, now, &mut self.batch) {
+                StationAction::Shed => {
+                    let w = self.batch.pop().expect("the shed request");
+                    let stats = &mut self.devices[di].stats;
+                    stats.queue_len.add(now, -1);
+                    stats.counts.dropped += 1;
+                    stats.shed += 1;
                     self.t.shed += 1;
-                    self.drop_job(job, Some(di), now);
+                    self.drop_job(w.item, Some(di), now);
                 }
-            }
-            let dev = &mut self.devices[di];
-            if dev.queue.is_empty() || dev.idle.is_empty() {
-                return Ok(());
-            }
-            match dev.batcher.decide(dev.queue_view(), now) {
-                BatchDecision::Dispatch(n) => {
-                    let n = n.clamp(1, dev.queue.len());
-                    let server = dev.idle.pop().expect("checked non-empty");
+                StationAction::Start { server, idle_gap } => {
+                    let dev = &mut self.devices[di];
                     let slot = &mut dev.servers[server as usize];
                     slot.start = now;
-                    let (front, back) = dev.queue.as_slices();
-                    let from_front = n.min(front.len());
-                    slot.jobs.extend_from_slice(&front[..from_front]);
-                    slot.jobs.extend_from_slice(&back[..n - from_front]);
-                    dev.queue.drain(..n);
-                    for job in &slot.jobs {
-                        self.t.wait.record(now - job.enqueued);
+                    std::mem::swap(&mut slot.jobs, &mut self.batch);
+                    let n = slot.jobs.len();
+                    for w in &slot.jobs {
+                        self.t.wait.record(now - w.enqueued);
                     }
                     dev.stats.queue_len.add(now, -(n as i64));
-                    let s = match slot.jobs[0].recorded() {
+                    let s = match slot.jobs[0].item.recorded() {
                         Some(t) if n == 1 && dev.use_recorded => t,
                         _ => {
                             let mut s = dev.sampler.sample(&mut dev.rng, n);
                             if let Some(cold) = &dev.cold {
-                                s = slot.cold.serve(cold, now - slot.free_since, s);
+                                // The server's idle time before this batch sets its cold start.
+                                s = slot.cold.serve(cold, idle_gap, s);
                             }
                             dev.drift.as_mut().map_or(s, |d| d.apply(now, s))
                         }
@@ -640,7 +577,6 @@ impl<'a> Engine<'a> {
                         dev.stats.batch_sizes.resize(n + 1, 0);
                     }
                     dev.stats.batch_sizes[n] += 1;
-                    dev.in_service += n;
                     dev.stats.busy.add(now, 1);
                     let done = match dev.stalls.get_mut(server as usize) {
                         Some((stalls, rng)) => stalls.finish(now, s, rng),
@@ -648,15 +584,11 @@ impl<'a> Engine<'a> {
                     };
                     self.cal.schedule(done, Event::Departure { device: DeviceId(di as u32), server })?;
                 }
-                BatchDecision::WaitUntil(t) => {
-                    // One pending wake-up is enough unless the new one is earlier.
-                    if t > now && dev.timer.is_none_or(|pending| t < pending) {
-                        dev.timer = Some(t);
-                        self.cal.schedule(t, Event::BatchTimer { device: DeviceId(di as u32) })?;
-                    }
+                StationAction::Arm(t) => {
+                    self.cal.schedule(t, Event::BatchTimer { device: DeviceId(di as u32) })?;
                     return Ok(());
                 }
-                BatchDecision::Hold => return Ok(()),
+                StationAction::Idle => return Ok(()),
             }
         }
     }
@@ -665,30 +597,28 @@ impl<'a> Engine<'a> {
         let dev = &mut self.devices[di];
         let slot = &mut dev.servers[server as usize];
         let start = slot.start;
-        slot.free_since = now;
         let size = slot.jobs.len();
         // Swap the batch out for the (empty) scratch buffer: the server is free for a new batch at
         // once, even one started while these jobs are still being finished.
         let mut jobs = std::mem::take(&mut self.scratch);
         std::mem::swap(&mut jobs, &mut slot.jobs);
-        dev.in_service -= size;
         dev.stats.busy.add(now, -1);
         dev.stats.counts.completed += size as u64;
         let service = now - start;
-        let cost_each = (dev.view.cost_per_s * service.as_secs_f64() / size as f64) as f32;
+        let cost_each = (dev.cost_per_s * service.as_secs_f64() / size as f64) as f32;
         let variant = dev.variant;
-        dev.batcher.batch_done(size, service);
-        dev.idle.push(server);
+        self.core.stations[di].complete(server, size, service, now);
         self.t.service.record_n(service, size as u64);
-        for job in &mut jobs {
+        for w in &mut jobs {
+            let job = &mut w.item;
             job.cost += cost_each;
             if self.track_device_latency {
-                self.devices[di].stats.latency.record(now - job.enqueued);
+                self.devices[di].stats.latency.record(now - w.enqueued);
             }
             if let Some(v) = variant {
                 self.t.by_variant[v].served += 1;
             }
-            if job.stage == Stage::Student && self.escalates(job) {
+            if job.stage == Stage::Student && self.escalates(job, now) {
                 job.stage = Stage::Teacher;
                 self.admit(*job, now)?;
                 continue;
@@ -700,18 +630,18 @@ impl<'a> Engine<'a> {
         self.dispatch(di, now)
     }
 
-    fn escalates(&mut self, job: &Job) -> bool {
-        let Some(c) = &self.resolved.cascade else {
+    fn escalates(&mut self, job: &Job, now: SimTime) -> bool {
+        if self.resolved.cascade.is_none() {
             return false;
-        };
+        }
         self.t.escalation_checks += 1;
-        c.escalate.escalates(f64::from(job.confidence), &mut self.cascade_rng)
+        self.core.escalates(job.id, f64::from(job.confidence), now)
     }
 
     /// Quality of `variant`'s answer to `job`.
     fn answer_quality(&self, job: &Job, variant: Option<usize>) -> Option<f64> {
         let v = &self.resolved.variants[variant?];
-        Some(if job.stage == Stage::Student && self.confidence.is_some() {
+        Some(if job.stage == Stage::Student && self.modelled_confidence {
             (v.quality * f64::from(job.confidence) / self.mean_confidence).min(1.0)
         } else {
             v.quality
@@ -740,7 +670,7 @@ impl<'a> Engine<'a> {
                 self.t.by_variant[v].answered += 1;
             }
         }
-        if let (Some(key), Some(cache)) = (job.key(), self.cache.as_mut()) {
+        if let (Some(key), Some(cache)) = (job.key(), self.core.front.cache()) {
             // The cached response remembers how good it is (NaN: unknown).
             cache.insert_payload(key, now, quality.map_or(f32::NAN, |q| q as f32));
         }

@@ -35,9 +35,10 @@ pub mod metrics;
 pub mod plan;
 pub mod policy;
 pub mod service;
+pub mod serving;
 
 pub use config::{ConfigError, ScenarioConfig};
-pub use engine::{RunOptions, RunResult, SimError, Summary, predict, run};
+pub use engine::{RunOptions, RunResult, SimError, Summary, predict, run, run_logged};
 pub use traces::SimTime;
 
 /// Requests simulated for a generated workload whose scenario gives no `requests`.

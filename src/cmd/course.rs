@@ -720,7 +720,6 @@ fn quantization_gate(c: &mut Course, models: &Path, final_out: &Path) -> Result<
         speed: 1.0,
         threads: 1,
         warmup: 5,
-        default_queue_capacity: 10_000,
         stop: Some(crate::cmd::replay::ctrl_c()?),
         poll: true,
     };

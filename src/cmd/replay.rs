@@ -67,15 +67,15 @@ Examples:
 
 Each device of the scenario runs its `variant` (= a model name in --models) on its own ONNX
 Runtime session(s); requests are released open-loop at trace time / --speed and go through the
-same cache, router and batchers as `servesim simulate`. Writes OUT/<run-id>/ (manifest.json with
+same serving core (cache, router, queues, batchers) as `servesim simulate`. As in the simulator,
+latency runs from the intended release (trace time / --speed; release lateness is its own column),
+a cache hit answers after the scenario's `hit_ms`, and a queue is bounded only by the scenario's
+`queue_capacity`. Writes OUT/<run-id>/ (manifest.json with
 kind `replay`, config.resolved.toml, summary.json, requests.parquet). Ctrl-C stops releasing,
 lets running batches finish and writes the run marked \"partial\": true; a second Ctrl-C exits.")]
 pub struct ReplayArgs {
     #[command(flatten)]
     pub input: ReplayInput,
-    /// Queue bound of devices whose scenario sets no `queue_capacity`.
-    #[arg(long, default_value_t = 10_000)]
-    pub queue_capacity: u64,
     /// Parent directory of the run directory.
     #[arg(long, short = 'o', default_value = "runs", value_name = "DIR")]
     pub out: PathBuf,
@@ -96,7 +96,6 @@ struct ReplaySettings {
     speed: f64,
     threads: usize,
     warmup: usize,
-    default_queue_capacity: u64,
     poll: bool,
     /// Which of several replays of the same inputs (validate --replays); 0 for a single one.
     repetition: u32,
@@ -182,7 +181,6 @@ pub fn run(args: &ReplayArgs) -> Result<(PathBuf, ReplayResult)> {
         speed: args.input.speed,
         threads: args.input.threads,
         warmup: args.input.warmup,
-        default_queue_capacity: args.queue_capacity,
         stop: Some(ctrl_c()?),
         poll: !args.input.no_poll,
     };
@@ -258,7 +256,6 @@ pub(crate) fn write_run(
                 speed: opts.speed,
                 threads: opts.threads,
                 warmup: opts.warmup,
-                default_queue_capacity: opts.default_queue_capacity,
                 poll: opts.poll,
                 repetition,
                 machine: replay::profile::Machine::current(),

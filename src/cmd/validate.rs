@@ -233,7 +233,6 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
         speed: 1.0,
         threads: args.input.threads,
         warmup: args.input.warmup,
-        default_queue_capacity: 10_000,
         stop: Some(crate::cmd::replay::ctrl_c()?),
         poll: !args.input.no_poll,
     };

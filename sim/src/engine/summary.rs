@@ -359,7 +359,7 @@ impl Engine<'_> {
                 usd_per_1000_requests: ratio(provisioned * 1000.0, t.completed as f64),
             },
             quality: (t.quality_n > 0).then(|| t.quality_sum / t.quality_n as f64),
-            cache: self.cache.as_ref().map(|_| CacheStats {
+            cache: self.core.front.has_cache().then(|| CacheStats {
                 lookups: c.lookups,
                 hits: c.hits,
                 stale_hits: c.stale_hits,

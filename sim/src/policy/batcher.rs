@@ -54,10 +54,18 @@ pub enum BatcherSpec {
         /// Longest wait of the oldest request before a partial batch goes, ms.
         timeout_ms: f64,
     },
-    /// Triton-style dynamic batching: when a server is free, dispatch `max_batch` if that many
-    /// wait, or the largest preferred size if that many wait; otherwise wait until the oldest
-    /// request has waited `max_queue_delay_ms`, then dispatch the largest preferred size that is
-    /// available (or everything waiting, up to `max_batch`, if none is).
+    /// Triton-style dynamic batching (Triton's `GetDynamicBatch`): when a server is free and
+    /// `n` requests wait,
+    /// - with `preferred_batch_sizes`, before the oldest request has waited
+    ///   `max_queue_delay_ms`: dispatch the largest preferred size ≤ min(n, `max_batch`) at once
+    ///   (so batches are capped at the largest preferred size while the delay runs, even when
+    ///   `max_batch` or more wait);
+    /// - otherwise, if `n` ≥ `max_batch` or the delay has passed: dispatch min(n, `max_batch`)
+    ///   (after the delay everything pending goes, up to `max_batch`);
+    /// - otherwise wait until the oldest request has waited the delay.
+    ///
+    /// Without preferred sizes: `max_batch` as soon as that many wait, else whatever waits once
+    /// the oldest has waited the delay.
     Dynamic {
         /// Largest batch.
         max_batch: usize,
@@ -228,20 +236,16 @@ impl Batcher for DynamicBatcher {
         let Some(oldest) = q.oldest.filter(|_| q.idle_servers > 0) else {
             return BatchDecision::Hold;
         };
-        if q.len >= self.max_batch {
-            return BatchDecision::Dispatch(self.max_batch);
-        }
-        if let Some(&largest) = self.preferred.last()
-            && q.len >= largest
-        {
-            return BatchDecision::Dispatch(largest);
-        }
+        let formable = q.len.min(self.max_batch);
         let deadline = oldest.saturating_add(self.delay);
-        if now < deadline {
-            return BatchDecision::WaitUntil(deadline);
+        let delay_passed = now >= deadline;
+        if !delay_passed && let Some(&best) = self.preferred.iter().rev().find(|&&p| p <= formable) {
+            return BatchDecision::Dispatch(best);
         }
-        let fitting = self.preferred.iter().rev().find(|&&p| p <= q.len).copied();
-        BatchDecision::Dispatch(fitting.unwrap_or(q.len))
+        if q.len >= self.max_batch || delay_passed {
+            return BatchDecision::Dispatch(formable);
+        }
+        BatchDecision::WaitUntil(deadline)
     }
     fn max_batch(&self) -> usize {
         self.max_batch
@@ -310,14 +314,54 @@ mod tests {
         assert_eq!(b.decide(q(0, 0, 1), at(30)), BatchDecision::Hold);
     }
 
+    /// Triton's `GetDynamicBatch` with preferred sizes {4, 8}, `max_batch` 16, delay 4 ms; the
+    /// oldest request arrived at 10 ms, so the delay ends at 14 ms.
+    fn triton() -> Box<dyn Batcher> {
+        BatcherSpec::Dynamic { max_batch: 16, max_queue_delay_ms: 4.0, preferred_batch_sizes: vec![8, 4] }.build()
+    }
+
     #[test]
-    fn dynamic_prefers_preferred_sizes() {
+    fn triton_sends_the_largest_preferred_size_that_can_be_formed_at_once() {
+        let mut b = triton();
+        // 5 waiting at 11 ms: preferred sizes ≤ 5 are {4}: 4 go now, without waiting.
+        assert_eq!(b.decide(q(5, 10, 1), at(11)), BatchDecision::Dispatch(4));
+        // 9 waiting: {4, 8} fit, 8 goes.
+        assert_eq!(b.decide(q(9, 10, 1), at(11)), BatchDecision::Dispatch(8));
+        // 3 waiting: no preferred size can be formed, and 3 < max_batch: wait for the delay.
+        assert_eq!(b.decide(q(3, 10, 1), at(11)), BatchDecision::WaitUntil(at(14)));
+    }
+
+    #[test]
+    fn triton_caps_batches_at_the_largest_preferred_size_before_the_delay() {
+        let mut b = triton();
+        // 20 waiting ≥ max_batch 16, but the delay has not passed: the largest preferred size
+        // ≤ min(20, 16) is 8, not 16.
+        assert_eq!(b.decide(q(20, 10, 1), at(11)), BatchDecision::Dispatch(8));
+        assert_eq!(b.decide(q(16, 10, 1), at(13)), BatchDecision::Dispatch(8));
+    }
+
+    #[test]
+    fn triton_sends_everything_pending_up_to_max_batch_after_the_delay() {
+        let mut b = triton();
+        // At 14 ms the oldest has waited 4 ms: 6 waiting all go (not the preferred 4) …
+        assert_eq!(b.decide(q(6, 10, 1), at(14)), BatchDecision::Dispatch(6));
+        // … 3 waiting (no preferred size formable) go too …
+        assert_eq!(b.decide(q(3, 10, 1), at(15)), BatchDecision::Dispatch(3));
+        // … and 20 waiting send max_batch = 16.
+        assert_eq!(b.decide(q(20, 10, 1), at(14)), BatchDecision::Dispatch(16));
+        // No idle server: nothing, whatever waits.
+        assert_eq!(b.decide(q(20, 10, 0), at(14)), BatchDecision::Hold);
+    }
+
+    #[test]
+    fn triton_preferred_sizes_above_what_waits_do_not_apply() {
+        // Preferred {8} only, max_batch 8: 6 waiting before the delay cannot form 8 and wait;
+        // 8 waiting go at once; after the delay 6 go.
         let mut b =
-            BatcherSpec::Dynamic { max_batch: 16, max_queue_delay_ms: 4.0, preferred_batch_sizes: vec![8, 4] }.build();
-        assert_eq!(b.decide(q(9, 10, 1), at(11)), BatchDecision::Dispatch(8)); // largest preferred reached
-        assert_eq!(b.decide(q(6, 10, 1), at(11)), BatchDecision::WaitUntil(at(14)));
-        assert_eq!(b.decide(q(6, 10, 1), at(14)), BatchDecision::Dispatch(4)); // largest preferred that fits
-        assert_eq!(b.decide(q(3, 10, 1), at(14)), BatchDecision::Dispatch(3)); // none fits: all
+            BatcherSpec::Dynamic { max_batch: 8, max_queue_delay_ms: 4.0, preferred_batch_sizes: vec![8] }.build();
+        assert_eq!(b.decide(q(6, 10, 1), at(12)), BatchDecision::WaitUntil(at(14)));
+        assert_eq!(b.decide(q(8, 10, 1), at(12)), BatchDecision::Dispatch(8));
+        assert_eq!(b.decide(q(6, 10, 1), at(14)), BatchDecision::Dispatch(6));
     }
 
     #[test]
