@@ -1,14 +1,10 @@
 //! The simulator's prediction against real replays, out of sample: calibrate the course's int8
 //! teacher on ONNX Runtime, then `validate` a dynamic-batching point at about 60 % load (8,000
 //! requests, median of 3 replays) — the sim runs from the profile alone, never from the replays
-//! it is compared with — and require p50 within 15 % and p99 within 50 %.
-//!
-//! Why 50 % at p99: on the 2-core VMs measured (BENCHMARKS.md, "fidelity test"), the p99 of
-//! three replays of the same trace spread ±20–40 % (a few slow runs in a row, stalls of the
-//! worker thread), and the prediction's p99 missed the replays' median by −40 % to +9 % over
-//! five runs while p50 stayed within 3 %. The bound still catches a broken service model (a
-//! cold-start curve extrapolated without bound, stalls counted twice) without failing on the
-//! machine's noise.
+//! it is compared with — and require p50, p90 and p99 within 15 %. The p99 is the hard one: it is
+//! set by the ~1 % of requests behind a stall of the worker thread, so the calibration must see
+//! enough stalls (it searches the blocks, the bursts after short gaps and the 3-s sustained run);
+//! with the blocks alone it missed by −40 % to +53 % (BENCHMARKS.md, "fidelity test").
 //!
 //! A timing test: it has this test binary to itself (cargo runs test binaries one at a time) and
 //! builds the course preset's models (about 2.5 minutes) unless `SERVESIM_FIDELITY_MODELS` names
@@ -94,7 +90,7 @@ fn prediction_from_the_profile_alone_matches_replays_at_60_percent_load_with_dyn
         .unwrap();
     let c: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(val.join("comparison.json")).unwrap()).unwrap();
-    for (q, bound) in [("p50", 0.15), ("p99", 0.5)] {
+    for (q, bound) in [("p50", 0.15), ("p90", 0.15), ("p99", 0.15)] {
         let pair = &c[format!("latency_ms_{q}")];
         let (replay, sim) = (pair["replay"].as_f64().unwrap(), pair["sim"].as_f64().unwrap());
         let err = (sim - replay) / replay;

@@ -174,8 +174,17 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
                 MeasuredCold::from_runs(&opts.gaps_ms, &batch, &warm, &t.occupancy_ms)
             };
             let median_ms: Vec<f64> = times.iter().map(|t| quantile(t, 0.5)).collect();
-            // Stalls are rare (a few a second): the bursts after short idle gaps add several
-            // times the blocks' runs, so they are searched too, each group against its own median.
+            // The sustained run: as long as a short replay, back to back.
+            let sustained = if opts.sustained_ms > 0.0 {
+                progress(&format!("{name} × {threads} thread(s) sustained"));
+                Some(sustained_runs(&file, &split, threads, sizes[0], median_ms[0], opts)?)
+            } else {
+                None
+            };
+            gap_groups.extend(sustained.iter().cloned());
+            // Stalls are rare (a few a second): the bursts after short idle gaps and the sustained
+            // run add several times the blocks' runs, so they are searched too, each group
+            // against its own median.
             let stalls = MeasuredStalls::find_in(times, &gap_groups);
             let drift = find_drift(times, opts.block, stalls.as_ref());
             let xs: Vec<f64> = sizes.iter().map(|&b| b as f64).collect();
@@ -198,14 +207,10 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
                 drift,
                 cold,
                 median_ms,
-                sustained: None,
+                sustained: sustained.map(|runs| MeasuredSustained::from_runs(opts.batch[0], &runs)),
                 probe: None,
             });
             let entry = entries.last_mut().expect("just pushed");
-            if opts.sustained_ms > 0.0 {
-                progress(&format!("{name} × {threads} thread(s) sustained"));
-                entry.sustained = Some(sustained(&file, &split, threads, sizes[0], entry.median_ms[0], opts)?);
-            }
             if !opts.probe_loads.is_empty() {
                 progress(&format!("{name} × {threads} thread(s) open-loop probe"));
                 entry.probe = Some(probe(dir, entry, threads, opts)?);
@@ -226,21 +231,21 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
     })
 }
 
-/// Back-to-back runs of one size for `opts.sustained_ms`: does a server that works without a
-/// break slow down (or speed up) over a replay's length?
-fn sustained(
+/// Back-to-back runs of one size for `opts.sustained_ms`, in order: does a server that works
+/// without a break slow down (or speed up) over a replay's length?
+fn sustained_runs(
     file: &ModelFile,
     split: &TestSplit,
     threads: usize,
     size: usize,
     median_ms: f64,
     opts: &CalibrateOptions,
-) -> Result<MeasuredSustained, ReplayError> {
+) -> Result<Vec<f64>, ReplayError> {
     let mut model = OrtModel::load(file, threads, Some(split.features))?;
     model.warm_up(split, &[size], opts.warmup)?;
     let runs = ((opts.sustained_ms / median_ms.max(1e-3)).ceil() as usize).clamp(30, 1_000_000);
     let t = time_through_worker(model, split, &[size], runs, runs, opts.poll)?;
-    Ok(MeasuredSustained::from_runs(size as u32, &t.occupancy_ms[0]))
+    Ok(t.occupancy_ms.into_iter().next().unwrap_or_default())
 }
 
 /// The open-loop probe: Poisson arrivals at each load, one server without batching, replayed
