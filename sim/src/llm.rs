@@ -28,7 +28,9 @@
 //! assert_eq!(s.tokens.output, 200 * 64);
 //! ```
 
+pub mod calibration;
 pub mod engine;
+pub mod groundtruth;
 pub mod kv;
 pub mod perf;
 pub mod shape;
@@ -72,9 +74,18 @@ pub struct LlmSpec {
     /// Share of device memory for weights + KV (the rest is activations and runtime; default 0.9).
     #[serde(default = "ninety")]
     pub memory_utilization: f64,
-    /// Roofline efficiency factors.
-    #[serde(default)]
-    pub efficiency: Efficiency,
+    /// Roofline efficiency factors (absent: the built-in calibration's for the device kind,
+    /// else [`Efficiency::default`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub efficiency: Option<Efficiency>,
+    /// Longest sequence (prompt + output tokens) the engine accepts, as vLLM's `max_model_len`:
+    /// a longer request is rejected at arrival and counted (absent: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_model_len: Option<u32>,
+    /// KV pages per replica as the engine allocated them (vLLM logs `num_gpu_blocks`); absent:
+    /// derived from memory, weights and `memory_utilization`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_blocks: Option<u64>,
     /// Iteration-time model (default: roofline).
     #[serde(default)]
     pub perf: PerfSpec,
@@ -341,7 +352,15 @@ impl LlmSpec {
                 format!("must be in (0, 1], got {}", self.memory_utilization),
             ));
         }
-        self.efficiency.validate("llm.efficiency")?;
+        if let Some(e) = &self.efficiency {
+            e.validate("llm.efficiency")?;
+        }
+        if self.max_model_len == Some(0) {
+            return Err(ConfigError::invalid("llm.max_model_len", "must be at least 1"));
+        }
+        if self.kv_blocks == Some(0) {
+            return Err(ConfigError::invalid("llm.kv_blocks", "must be at least 1"));
+        }
         self.perf.validate("llm.perf")?;
         positive("llm.kv_transfer_gb_s", self.kv_transfer_gb_s)?;
         positive("llm.swap_gb_s", self.swap_gb_s)?;
@@ -405,7 +424,8 @@ impl LlmSpec {
             let memory = f64::from(self.tensor_parallel) * kind.memory_gb * 1e9 * self.memory_utilization;
             let kv_room = memory - weight_bytes;
             let page_bytes = kv_bytes_per_token * f64::from(self.block_size);
-            let pages = if kv_room > 0.0 { (kv_room / page_bytes).floor() as u64 } else { 0 };
+            let derived = if kv_room > 0.0 { (kv_room / page_bytes).floor() as u64 } else { 0 };
+            let pages = if kv_room > 0.0 { self.kv_blocks.unwrap_or(derived) } else { 0 };
             let min_pages = self.prefix_cache.as_ref().map_or(1, |c| u64::from(c.block_tokens / self.block_size));
             if pages < min_pages {
                 return Err(ConfigError::invalid(
@@ -431,7 +451,7 @@ impl LlmSpec {
                     self.weights,
                     self.kv_cache,
                     self.compute,
-                    &self.efficiency,
+                    &self.efficiency.clone().unwrap_or_else(|| calibration::builtin_efficiency(&kind.name)),
                 )?,
                 PerfSpec::Table { prefill_tokens, prefill_ms, decode_batch, decode_ms, decode_ms_per_kv_token } => {
                     PerfModel::Table {

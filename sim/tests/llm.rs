@@ -321,3 +321,35 @@ fn weight_only_quantization_buys_kv_room_and_faster_decode() {
     // Prefill is compute-bound at fp16 either way: TTFT barely moves.
     assert!((int8.model.prefill_1024_ms / fp16.model.prefill_1024_ms - 1.0).abs() < 0.01);
 }
+
+#[test]
+fn max_model_len_rejects_at_arrival_and_slo_attainment_counts_it_as_a_miss() {
+    // max_model_len 300: A (100 + 3) runs, B (200 + 150 = 350 > 300) is refused at arrival.
+    let mut c = scenario(r#"{ kind = "continuous" }"#, "[llm.slo]\nttft_ms = 1000.0\ntpot_ms = 1000.0");
+    c.llm.as_mut().unwrap().max_model_len = Some(300);
+    let s = run(&c, vec![req(0, 0, 100, 3), req(1, 2, 200, 150)]);
+    assert_eq!((s.requests.arrived, s.requests.completed), (2, 1));
+    assert_eq!((s.requests.rejected, s.requests.rejected_too_long), (1, 1));
+    // A met both targets; B arrived and was refused: 1 of 2.
+    assert!(close(s.slo.as_ref().unwrap().attainment, 0.5));
+}
+
+#[test]
+fn chunked_prefill_spends_the_token_budget_on_decodes_first() {
+    // Budget 150 tokens. A (100-token prompt) prefills in one chunk at t = 0 (1 ms), then
+    // decodes. B (400 tokens) arrives at 0.5 ms: from t = 1 each iteration gives A's decode 1
+    // token and B a 149-token chunk, so B's prompt takes 3 iterations (149 + 149 + 102) while A
+    // keeps decoding in each of them. Iteration = prefill(chunk) + decode(1) from the table:
+    // 1.49 + 5 = 6.49 ms, 6.49 ms, then 1.02 + 5 = 6.02 ms.
+    let c =
+        scenario(r#"{ kind = "continuous", max_num_seqs = 8, max_batched_tokens = 150, chunked_prefill = true }"#, "");
+    let mut b = req(1, 0, 400, 2);
+    b.arrival = SimTime(500_000);
+    let s = run(&c, vec![req(0, 0, 100, 5), b]);
+    assert_eq!(s.requests.completed, 2);
+    // B's first token lands at 1 + 6.49 + 6.49 + 6.02 = 20 ms: TTFT 19.5 ms.
+    let ttft_b = 1.0 + 6.49 + 6.49 + 6.02 - 0.5;
+    assert!((s.latency_ms.ttft.max - ttft_b).abs() < 1e-3, "{:?}", s.latency_ms.ttft);
+    // A decoded in each of B's three iterations (no prefill-only iteration held it back).
+    assert_eq!(s.iterations.prefill_only, 0);
+}

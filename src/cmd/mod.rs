@@ -4,6 +4,7 @@ pub mod calibrate;
 pub mod check;
 pub mod contract;
 pub mod course;
+pub mod groundtruth;
 pub mod models;
 pub mod plan;
 pub mod replay;

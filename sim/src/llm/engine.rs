@@ -421,8 +421,10 @@ impl Engine {
         } else {
             pages(prompt + output - 1, bs)
         };
-        if need > self.replicas[r].kv.capacity() {
+        let too_long = self.r.spec.max_model_len.is_some_and(|m| prompt + output > u64::from(m));
+        if too_long || need > self.replicas[r].kv.capacity() {
             self.counts.rejected += 1;
+            self.counts.rejected_too_long += u64::from(too_long);
             if let Some(recs) = self.records.as_mut() {
                 recs.push(LlmRecord {
                     id: req.id,
@@ -750,7 +752,7 @@ impl Engine {
     }
 
     fn work_of(&self, plan: &Plan) -> Work {
-        let mut w = Work::default();
+        let mut w = Work { seqs: (plan.prefill.len() + plan.decode.len()) as u64, ..Work::default() };
         for &(id, n) in &plan.prefill {
             let c = self.seq(id).kv_tokens as f64;
             let n_f = n as f64;
@@ -807,12 +809,14 @@ impl Engine {
             let p = b.prompt as f64;
             w.prefill_tokens = n * b.prompt;
             w.attention_flops = n as f64 * self.r.shape.attention_flops(p * (p - 1.0) / 2.0);
+            w.seqs = n;
             plan.prefill = b.seqs.iter().map(|&s| (s, b.prompt)).collect();
         } else {
             let ctx = b.prompt + b.step - 1;
             w.decode_seqs = n;
             w.kv_read_tokens = n * ctx;
             w.attention_flops = n as f64 * self.r.shape.attention_flops(ctx as f64);
+            w.seqs = n;
             plan.decode = b.seqs.clone();
         }
         Some((w, 0.0, plan))
@@ -1021,6 +1025,7 @@ impl Engine {
                 self.r.shape.attention_flops(kv as f64)
             },
             kv_read_tokens: kv,
+            seqs: 1,
         };
         let scheduler = match &self.r.spec.scheduler {
             SchedulerSpec::Static { .. } => "static",
@@ -1051,11 +1056,7 @@ impl Engine {
             slo: self.r.spec.slo.as_ref().map(|s| TokenSloStats {
                 ttft_ms: s.ttft_ms,
                 tpot_ms: s.tpot_ms,
-                attainment: if self.counts.completed > 0 {
-                    self.good as f64 / self.counts.completed as f64
-                } else {
-                    0.0
-                },
+                attainment: if self.counts.arrived > 0 { self.good as f64 / self.counts.arrived as f64 } else { 0.0 },
                 goodput_per_s: per_s(self.good as f64),
             }),
             kv: KvStats {

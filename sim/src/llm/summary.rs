@@ -10,8 +10,11 @@ pub struct LlmCounts {
     pub arrived: u64,
     /// Requests whose last token was produced.
     pub completed: u64,
-    /// Requests refused at arrival: prompt + output need more KV memory than a replica has.
+    /// Requests refused at arrival: prompt + output need more KV memory than a replica has, or
+    /// exceed `max_model_len` (those also count in `rejected_too_long`).
     pub rejected: u64,
+    /// Requests refused at arrival because prompt + output tokens exceed `max_model_len`.
+    pub rejected_too_long: u64,
     /// Requests with 0 output tokens in the trace, run as 1 (the prefill's token).
     pub zero_output_as_one: u64,
 }
@@ -66,7 +69,7 @@ pub struct TokenSloStats {
     pub ttft_ms: f64,
     /// TPOT target, ms.
     pub tpot_ms: f64,
-    /// Share of completed requests meeting both targets.
+    /// Share of arrived requests that completed meeting both targets (a rejection is a miss).
     pub attainment: f64,
     /// Requests meeting both targets / horizon, 1/s.
     pub goodput_per_s: f64,
