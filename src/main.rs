@@ -67,6 +67,8 @@ enum Command {
     Lineage(cmd::contract::LineageArgs),
     /// Simulate real vLLM measurements (ground-truth cases) and compare with what was measured.
     Groundtruth(cmd::groundtruth::GroundtruthArgs),
+    /// Fit the LLM iteration model to ground-truth cases (with leave-one-out cross-validation).
+    CalibrateLlm(cmd::calibrate_llm::CalibrateLlmArgs),
     /// Generate, import and inspect request traces.
     #[command(subcommand)]
     Trace(cmd::trace::TraceCmd),
@@ -114,6 +116,7 @@ fn main() -> ExitCode {
         Command::Scenarios(a) => cmd::scenarios::run(a),
         Command::Trace(t) => cmd::trace::run(t),
         Command::Groundtruth(a) => cmd::groundtruth::run(a),
+        Command::CalibrateLlm(a) => cmd::calibrate_llm::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod calibrate;
+pub mod calibrate_llm;
 pub mod check;
 pub mod contract;
 pub mod course;

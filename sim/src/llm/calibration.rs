@@ -137,9 +137,159 @@ pub fn builtin_efficiency(kind: &str) -> Efficiency {
     }
 }
 
+/// The free parameters of the iteration model, in the order the search visits them, with the
+/// interval searched: compute and memory efficiency, per-iteration overhead (ms) and
+/// per-sequence overhead (µs).
+pub const PARAMS: [(&str, f64, f64); 4] =
+    [("compute", 0.05, 1.0), ("memory", 0.2, 1.0), ("overhead_ms", 0.0, 20.0), ("seq_overhead_us", 0.0, 300.0)];
+
+fn param(e: &Efficiency, i: usize) -> f64 {
+    [e.compute, e.memory, e.overhead_ms, e.seq_overhead_us][i]
+}
+
+fn set_param(e: &mut Efficiency, i: usize, v: f64) {
+    match i {
+        0 => e.compute = v,
+        1 => e.memory = v,
+        2 => e.overhead_ms = v,
+        _ => e.seq_overhead_us = v,
+    }
+}
+
+/// A term of the objective: |ln(sim / measured)|, capped at ln 2 so that a case the model
+/// cannot reach (an overloaded run whose clients timed out) weighs no more than a factor of two.
+pub fn log_error(measured: f64, sim: f64) -> f64 {
+    if !(measured > 0.0 && sim > 0.0 && sim.is_finite()) {
+        return std::f64::consts::LN_2;
+    }
+    (sim / measured).ln().abs().min(std::f64::consts::LN_2)
+}
+
+/// Coordinate search: each parameter in turn by golden-section search over its interval
+/// ([`PARAMS`]; in rounds after the first, ± `1 / 4^round` of it around the current value),
+/// keeping the current value unless the search found a lower objective. `steps` golden-section
+/// steps per parameter (the interval shrinks by 0.618 each). Returns the parameters and their
+/// objective. Deterministic: the same objective gives the same result.
+pub fn coordinate_search(
+    start: &Efficiency,
+    rounds: usize,
+    steps: usize,
+    objective: &mut dyn FnMut(&Efficiency) -> f64,
+) -> (Efficiency, f64) {
+    let mut best = start.clone();
+    let mut best_f = objective(&best);
+    let phi = (5f64.sqrt() - 1.0) / 2.0;
+    for round in 0..rounds {
+        for (i, &(_, lo0, hi0)) in PARAMS.iter().enumerate() {
+            let span = (hi0 - lo0) / 4f64.powi(round as i32);
+            let cur = param(&best, i);
+            let (mut lo, mut hi) =
+                if round == 0 { (lo0, hi0) } else { ((cur - span / 2.0).max(lo0), (cur + span / 2.0).min(hi0)) };
+            let mut eval = |v: f64| {
+                let mut e = best.clone();
+                set_param(&mut e, i, v);
+                objective(&e)
+            };
+            let mut a = hi - phi * (hi - lo);
+            let mut b = lo + phi * (hi - lo);
+            let (mut fa, mut fb) = (eval(a), eval(b));
+            for _ in 0..steps {
+                if fa <= fb {
+                    hi = b;
+                    b = a;
+                    fb = fa;
+                    a = hi - phi * (hi - lo);
+                    fa = eval(a);
+                } else {
+                    lo = a;
+                    a = b;
+                    fa = fb;
+                    b = lo + phi * (hi - lo);
+                    fb = eval(b);
+                }
+            }
+            let (v, f) = if fa <= fb { (a, fa) } else { (b, fb) };
+            if f < best_f {
+                set_param(&mut best, i, v);
+                best_f = f;
+            }
+        }
+    }
+    (best, best_f)
+}
+
+/// The training set of each case in leave-one-out cross-validation: the other cases of its
+/// device kind, or every other case (pooled) when its kind has no other case.
+pub fn leave_one_out_sets(kinds: &[String]) -> Vec<(Vec<usize>, Source)> {
+    (0..kinds.len())
+        .map(|i| {
+            let same: Vec<usize> = (0..kinds.len()).filter(|&j| j != i && kinds[j] == kinds[i]).collect();
+            if same.is_empty() {
+                ((0..kinds.len()).filter(|&j| j != i).collect(), Source::Pooled)
+            } else {
+                (same, Source::Device)
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_search_finds_the_minimum_of_a_separable_bowl() {
+        // Minimum at compute 0.7, memory 0.9, overhead 3 ms, 40 µs per sequence.
+        let target = [0.7, 0.9, 3.0, 40.0];
+        let mut calls = 0;
+        let mut f = |e: &Efficiency| {
+            calls += 1;
+            (0..4).map(|i| ((param(e, i) - target[i]) / (PARAMS[i].2 - PARAMS[i].1)).powi(2)).sum::<f64>()
+        };
+        let (e, v) = coordinate_search(&Efficiency::default(), 2, 20, &mut f);
+        for (i, t) in target.iter().enumerate() {
+            let tol = 1e-3 * (PARAMS[i].2 - PARAMS[i].1);
+            assert!((param(&e, i) - t).abs() < tol, "{}: {} vs {t}", PARAMS[i].0, param(&e, i));
+        }
+        assert!(v < 1e-6);
+        // One evaluation to start, then 2 + 20 per parameter and round.
+        assert_eq!(calls, 1 + 2 * 4 * 22);
+    }
+
+    #[test]
+    fn leave_one_out_holds_each_case_out_of_its_own_fit() {
+        let kinds: Vec<String> = ["h100", "h100", "rtx", "h100"].iter().map(|s| s.to_string()).collect();
+        let sets = leave_one_out_sets(&kinds);
+        assert_eq!(sets[0], (vec![1, 3], Source::Device));
+        assert_eq!(sets[3], (vec![0, 1], Source::Device));
+        // The only rtx case is predicted from every other case.
+        assert_eq!(sets[2], (vec![0, 1, 3], Source::Pooled));
+        // LOO on a tiny set: each case's own "measured" optimum is its compute efficiency; a fit
+        // is the training mean; the held-out prediction error is known by hand.
+        let optimum = [0.4, 0.6, 0.9, 0.8];
+        let errors: Vec<f64> = sets
+            .iter()
+            .enumerate()
+            .map(|(i, (train, _))| {
+                let mut f = |e: &Efficiency| train.iter().map(|&j| (e.compute - optimum[j]).powi(2)).sum::<f64>();
+                let (e, _) = coordinate_search(&Efficiency::default(), 1, 40, &mut f);
+                e.compute - optimum[i]
+            })
+            .collect();
+        // Case 0: mean(0.6, 0.8) − 0.4 = 0.3; 1: mean(0.4, 0.8) − 0.6 = 0; 2: mean(0.4, 0.6, 0.8)
+        // − 0.9 = −0.3; 3: mean(0.4, 0.6) − 0.8 = −0.3.
+        for (got, want) in errors.iter().zip([0.3, 0.0, -0.3, -0.3]) {
+            assert!((got - want).abs() < 1e-6, "{errors:?}");
+        }
+    }
+
+    #[test]
+    fn log_errors_are_symmetric_and_capped() {
+        assert!((log_error(100.0, 200.0) - log_error(200.0, 100.0)).abs() < 1e-12);
+        assert!((log_error(100.0, 150.0) - 1.5f64.ln()).abs() < 1e-12);
+        assert_eq!(log_error(1.0, 1e9), std::f64::consts::LN_2);
+        assert_eq!(log_error(1.0, 0.0), std::f64::consts::LN_2);
+    }
 
     #[test]
     fn stale_calibrations_are_refused_naming_the_key() {

@@ -20,7 +20,7 @@
 //!   system prompt's full blocks shared within its group.
 
 use super::calibration::{Calibration, Source};
-use super::perf::PerfSpec;
+use super::perf::{Efficiency, PerfSpec};
 use super::shape::ModelShape;
 use super::{LlmRouterSpec, LlmSpec, LlmSummary, PoolSpec, Preemption, PrefixCacheSpec, Role, SchedulerSpec};
 use crate::catalog::Precision;
@@ -493,20 +493,42 @@ impl Case {
     /// The scenario of this case with `model` and the parameters of `calibration` (the device
     /// kind's entry, else the pooled one — returned beside).
     pub fn scenario(&self, model: &ModelShape, calibration: &Calibration) -> Result<(ScenarioConfig, Source), String> {
+        let (entry, source) = calibration.entry(&self.server.gpu);
+        Ok((self.scenario_with(model, &entry.efficiency, entry.kv_reserve_gb)?, source))
+    }
+
+    /// GPU memory the engine kept outside weights and KV, GB, when the case recorded its KV
+    /// blocks: tp · memory · utilization − weights − kv_blocks · block bytes (None otherwise).
+    pub fn kv_reserve_gb(&self, model: &ModelShape) -> Option<f64> {
         let s = &self.server;
-        let (entry, source) = calibration.entry(&s.gpu);
+        let blocks = s.kv_blocks?;
+        let kind = crate::catalog::builtin_kinds().get(&s.gpu)?.clone();
+        let total = f64::from(s.tensor_parallel) * kind.memory_gb * 1e9 * s.gpu_memory_utilization;
+        let kv = blocks as f64 * f64::from(s.block_size) * model.kv_bytes_per_token(s.kv_cache_dtype);
+        Some((total - model.weight_bytes(s.dtype) - kv) / 1e9)
+    }
+
+    /// The scenario of this case with `model`, iteration parameters `eff` and `kv_reserve_gb`
+    /// of memory kept outside weights and KV (used only when the case recorded no KV blocks).
+    pub fn scenario_with(
+        &self,
+        model: &ModelShape,
+        eff: &Efficiency,
+        kv_reserve_gb: f64,
+    ) -> Result<ScenarioConfig, String> {
+        let s = &self.server;
         let mut c = ScenarioConfig::from_toml_str(&format!(
             "name = \"groundtruth-{}\"\ndescription = \"ground-truth case {}: {} on {} x {} (vLLM {})\"",
             self.id, self.id, s.model, s.tensor_parallel, s.gpu, s.engine_version
         ))
         .map_err(|e| e.to_string())?;
         let mut memory_utilization = s.gpu_memory_utilization;
-        if s.kv_blocks.is_none() && entry.kv_reserve_gb > 0.0 {
+        if s.kv_blocks.is_none() && kv_reserve_gb > 0.0 {
             // Fitted memory the engine keeps outside weights and KV: fewer usable bytes.
             let kinds = c.kinds().map_err(|e| e.to_string())?;
             if let Some(k) = kinds.get(&s.gpu) {
                 let total = f64::from(s.tensor_parallel) * k.memory_gb;
-                memory_utilization = ((total * s.gpu_memory_utilization - entry.kv_reserve_gb) / total).max(1e-6);
+                memory_utilization = ((total * s.gpu_memory_utilization - kv_reserve_gb) / total).max(1e-6);
             }
         }
         c.llm = Some(LlmSpec {
@@ -518,7 +540,7 @@ impl Case {
             tensor_parallel: s.tensor_parallel,
             block_size: s.block_size,
             memory_utilization,
-            efficiency: Some(entry.efficiency.clone()),
+            efficiency: Some(eff.clone()),
             max_model_len: Some(s.max_model_len),
             kv_blocks: s.kv_blocks,
             perf: PerfSpec::Roofline,
@@ -542,7 +564,7 @@ impl Case {
             timeline_interval_s: 1.0,
         });
         c.validate().map_err(|e| e.to_string())?;
-        Ok((c, source))
+        Ok(c)
     }
 }
 
