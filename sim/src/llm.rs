@@ -305,6 +305,8 @@ pub struct LlmReplica {
     pub perf: PerfModel,
     /// $ per second (all tensor-parallel devices).
     pub cost_per_s: f64,
+    /// Latency added to each request's TTFT and end-to-end latency outside the iterations, s.
+    pub request_overhead_s: f64,
 }
 
 /// An `[llm]` table ready to run.
@@ -443,6 +445,7 @@ impl LlmSpec {
                     ),
                 ));
             }
+            let eff = self.efficiency.clone().unwrap_or_else(|| calibration::builtin_efficiency(&kind.name));
             let perf = match &self.perf {
                 PerfSpec::Roofline => PerfModel::roofline(
                     &shape,
@@ -451,7 +454,7 @@ impl LlmSpec {
                     self.weights,
                     self.kv_cache,
                     self.compute,
-                    &self.efficiency.clone().unwrap_or_else(|| calibration::builtin_efficiency(&kind.name)),
+                    &eff,
                 )?,
                 PerfSpec::Table { prefill_tokens, prefill_ms, decode_batch, decode_ms, decode_ms_per_kv_token } => {
                     PerfModel::Table {
@@ -470,6 +473,7 @@ impl LlmSpec {
                     kv_pages: pages,
                     perf: perf.clone(),
                     cost_per_s: f64::from(self.tensor_parallel) * kind.price_per_hour / 3600.0,
+                    request_overhead_s: eff.request_overhead_ms / 1e3,
                 });
             }
         }

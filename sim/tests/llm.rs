@@ -65,6 +65,12 @@ fn continuous_batching_by_hand() {
     assert!(close(l.itl.mean, 19.0 / 3.0) && close(l.itl.max, 8.0) && l.itl.count == 3);
     assert!(close(s.horizon_s, 0.014));
     assert_eq!((s.iterations.count, s.iterations.prefill_only), (4, 1));
+    // A front-end latency of 2 ms per request adds 2 ms to every TTFT and e2e, nothing else.
+    let c = scenario(r#"{ kind = "continuous" }"#, "[llm.efficiency]\nrequest_overhead_ms = 2.0");
+    let t = run(&c, vec![req(0, 0, 100, 3), req(1, 2, 200, 2)]);
+    let m = &t.latency_ms;
+    assert!(close(m.ttft.mean, 5.5) && close(m.ttft.max, 8.0) && close(m.e2e.mean, 15.0), "{m:?}");
+    assert_eq!((&m.tpot, &m.itl, t.horizon_s), (&l.tpot, &l.itl, s.horizon_s));
 }
 
 #[test]

@@ -21,8 +21,9 @@ Examples:
   servesim calibrate-llm ../shared/groundtruth/cases/* --out calib.toml
   servesim groundtruth ../shared/groundtruth/cases/* --calibration calib.toml
 
-Fits compute and memory efficiency, the per-iteration overhead (ms) and the per-sequence
-overhead (us) per device kind, and once over every case (`pooled`, used for kinds without an
+Fits compute and memory efficiency, the per-iteration overhead (ms), the per-sequence
+overhead (us), the achieved share of the link bandwidth (comm) and the per-request front-end
+latency (ms) per device kind, and once over every case (`pooled`, used for kinds without an
 entry), by coordinate search with golden-section steps minimising the mean over cases of
 (|ln(sim/measured)| of mean TTFT + the same of mean E2E) / 2, each term capped at ln 2. The
 memory kept outside weights and KV is the median over the cases that recorded their KV blocks.
@@ -223,8 +224,8 @@ pub fn run(args: &CalibrateLlmArgs) -> Result<()> {
     println!("\nparameters (objective = mean capped |log error| of mean TTFT and E2E):");
     let show = |k: &str, e: &Efficiency, f: f64, r: f64| {
         println!(
-            "  {k:<14} compute {:.3}  memory {:.3}  overhead {:.3} ms  per sequence {:.1} us  kv reserve {:.2} GB  objective {:.4}",
-            e.compute, e.memory, e.overhead_ms, e.seq_overhead_us, r, f
+            "  {k:<9} compute {:.3}  memory {:.3}  overhead {:.3} ms  per sequence {:.1} us  comm {:.2}  request {:.1} ms  kv reserve {:.2} GB  objective {:.4}",
+            e.compute, e.memory, e.overhead_ms, e.seq_overhead_us, e.comm, e.request_overhead_ms, r, f
         );
     };
     show("pooled", &pooled_eff, pooled_f, pooled_reserve);

@@ -137,14 +137,20 @@ pub fn builtin_efficiency(kind: &str) -> Efficiency {
     }
 }
 
-/// The free parameters of the iteration model, in the order the search visits them, with the
-/// interval searched: compute and memory efficiency, per-iteration overhead (ms) and
-/// per-sequence overhead (µs).
-pub const PARAMS: [(&str, f64, f64); 4] =
-    [("compute", 0.05, 1.0), ("memory", 0.2, 1.0), ("overhead_ms", 0.0, 20.0), ("seq_overhead_us", 0.0, 300.0)];
+/// The free parameters, in the order the search visits them, with the interval searched:
+/// compute and memory efficiency, per-iteration overhead (ms), per-sequence overhead (µs), the
+/// achieved share of the link bandwidth in all-reduces, and the per-request front-end latency (ms).
+pub const PARAMS: [(&str, f64, f64); 6] = [
+    ("compute", 0.05, 1.0),
+    ("memory", 0.2, 1.0),
+    ("overhead_ms", 0.0, 20.0),
+    ("seq_overhead_us", 0.0, 300.0),
+    ("comm", 0.25, 2.0),
+    ("request_overhead_ms", 0.0, 100.0),
+];
 
 fn param(e: &Efficiency, i: usize) -> f64 {
-    [e.compute, e.memory, e.overhead_ms, e.seq_overhead_us][i]
+    [e.compute, e.memory, e.overhead_ms, e.seq_overhead_us, e.comm, e.request_overhead_ms][i]
 }
 
 fn set_param(e: &mut Efficiency, i: usize, v: f64) {
@@ -152,7 +158,9 @@ fn set_param(e: &mut Efficiency, i: usize, v: f64) {
         0 => e.compute = v,
         1 => e.memory = v,
         2 => e.overhead_ms = v,
-        _ => e.seq_overhead_us = v,
+        3 => e.seq_overhead_us = v,
+        4 => e.comm = v,
+        _ => e.request_overhead_ms = v,
     }
 }
 
@@ -239,12 +247,12 @@ mod tests {
 
     #[test]
     fn the_search_finds_the_minimum_of_a_separable_bowl() {
-        // Minimum at compute 0.7, memory 0.9, overhead 3 ms, 40 µs per sequence.
-        let target = [0.7, 0.9, 3.0, 40.0];
+        // Minimum at compute 0.7, memory 0.9, overhead 3 ms, 40 µs per sequence, comm 1.3, 12 ms.
+        let target = [0.7, 0.9, 3.0, 40.0, 1.3, 12.0];
         let mut calls = 0;
         let mut f = |e: &Efficiency| {
             calls += 1;
-            (0..4).map(|i| ((param(e, i) - target[i]) / (PARAMS[i].2 - PARAMS[i].1)).powi(2)).sum::<f64>()
+            (0..6).map(|i| ((param(e, i) - target[i]) / (PARAMS[i].2 - PARAMS[i].1)).powi(2)).sum::<f64>()
         };
         let (e, v) = coordinate_search(&Efficiency::default(), 2, 20, &mut f);
         for (i, t) in target.iter().enumerate() {
@@ -253,7 +261,7 @@ mod tests {
         }
         assert!(v < 1e-6);
         // One evaluation to start, then 2 + 20 per parameter and round.
-        assert_eq!(calls, 1 + 2 * 4 * 22);
+        assert_eq!(calls, 1 + 2 * 6 * 22);
     }
 
     #[test]

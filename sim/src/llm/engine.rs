@@ -96,6 +96,8 @@ struct Seq {
     last_token: SimTime,
     /// Replica it is on (or heading to).
     replica: usize,
+    /// Replica it entered by (its request overhead applies).
+    entry: usize,
 }
 
 impl Seq {
@@ -461,6 +463,7 @@ impl Engine {
             first_token: None,
             last_token: now,
             replica: r,
+            entry: r,
         };
         let id = match self.free_slots.pop() {
             Some(i) => {
@@ -872,6 +875,7 @@ impl Engine {
 
     /// Sequence `id` produced a token at `now`.
     fn token(&mut self, id: SeqId, now: SimTime) {
+        let front_end = self.front_end(id);
         let s = self.seq_mut(id);
         s.generated += 1;
         let gap = now - s.last_token;
@@ -879,7 +883,7 @@ impl Engine {
         s.last_token = now;
         if first {
             s.first_token = Some(now);
-            let ttft = now - s.arrival;
+            let ttft = now - s.arrival + front_end;
             self.ttft.record(ttft);
         } else {
             self.itl.record(gap);
@@ -887,12 +891,19 @@ impl Engine {
         self.tokens.output += 1;
     }
 
+    /// The latency a request pays outside the iterations (`request_overhead_ms` of the replica
+    /// it entered), added to its TTFT and end-to-end latency.
+    fn front_end(&self, id: SeqId) -> SimTime {
+        SimTime::round_ns(self.r.replicas[self.seq(id).entry].request_overhead_s * 1e9)
+    }
+
     /// Sequence `id` produced its last token at `now` (its memory is released by the caller).
     fn complete(&mut self, id: SeqId, now: SimTime) {
+        let front_end = self.front_end(id);
         let s = self.seqs[id].as_ref().expect("live sequence");
         let first = s.first_token.expect("a completed sequence had a first token");
-        let e2e = now - s.arrival;
-        let ttft = first - s.arrival;
+        let e2e = now - s.arrival + front_end;
+        let ttft = first - s.arrival + front_end;
         let tpot_ns = if s.output > 1 { (now - first).as_nanos() / (s.output - 1) } else { 0 };
         self.e2e.record(e2e);
         if s.output > 1 {

@@ -42,6 +42,22 @@ pub struct Efficiency {
     /// (default 0).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub seq_overhead_us: f64,
+    /// Achieved share of the interconnect's listed bandwidth in tensor-parallel all-reduces (the
+    /// link latency is divided by it too; default 1).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub comm: f64,
+    /// Latency every request pays outside the engine's iterations (API server, tokenization,
+    /// detokenization, streaming), added to its TTFT and end-to-end latency, ms (default 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub request_overhead_ms: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn is_one(v: &f64) -> bool {
+    *v == 1.0
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -57,7 +73,14 @@ fn default_memory() -> f64 {
 
 impl Default for Efficiency {
     fn default() -> Self {
-        Efficiency { compute: default_compute(), memory: default_memory(), overhead_ms: 0.0, seq_overhead_us: 0.0 }
+        Efficiency {
+            compute: default_compute(),
+            memory: default_memory(),
+            overhead_ms: 0.0,
+            seq_overhead_us: 0.0,
+            comm: 1.0,
+            request_overhead_ms: 0.0,
+        }
     }
 }
 
@@ -109,7 +132,9 @@ impl Efficiency {
             }
         }
         non_negative(&format!("{key}.overhead_ms"), self.overhead_ms)?;
-        non_negative(&format!("{key}.seq_overhead_us"), self.seq_overhead_us)
+        non_negative(&format!("{key}.seq_overhead_us"), self.seq_overhead_us)?;
+        non_negative(&format!("{key}.request_overhead_ms"), self.request_overhead_ms)?;
+        crate::config::positive(&format!("{key}.comm"), self.comm)
     }
 }
 
@@ -224,7 +249,9 @@ impl PerfModel {
         let tpf = f64::from(tp);
         let expert_bytes = shape.expert_params() * weights.bytes();
         let (link_bytes_per_s, link_latency_s) =
-            kind.interconnect.as_ref().map_or((f64::INFINITY, 0.0), |l| (l.bandwidth_gb_s * 1e9, l.latency_us / 1e6));
+            kind.interconnect.as_ref().map_or((f64::INFINITY, 0.0), |l| {
+                (l.bandwidth_gb_s * 1e9 * eff.comm, l.latency_us / 1e6 / eff.comm)
+            });
         let tp_comm = tp > 1 && kind.interconnect.is_some();
         Ok(PerfModel::Roofline(Box::new(Roofline {
             flops_per_token: 2.0 * shape.matmul_params_per_token(),
@@ -330,7 +357,7 @@ mod tests {
         let kinds = builtin_kinds();
         let h100 = &kinds["h100-sxm"];
         let s = builtin_shape("llama-2-70b").unwrap();
-        let eff = Efficiency { compute: 0.5, memory: 0.8, overhead_ms: 0.0, seq_overhead_us: 0.0 };
+        let eff = Efficiency { compute: 0.5, memory: 0.8, ..Efficiency::default() };
         let m = PerfModel::roofline(&s, h100, 4, Precision::Fp16, Precision::Fp16, Precision::Fp16, &eff).unwrap();
         let PerfModel::Roofline(r) = &m else { panic!("a roofline") };
         // 2 all-reduces × 80 layers, each 2 · 3/4 · tokens · 8192 · 2 B / 450 GB/s + 8 µs.
@@ -358,7 +385,7 @@ mod tests {
     fn a_moe_decode_reads_only_the_experts_it_touches_and_the_overheads_add() {
         let kinds = builtin_kinds();
         let s = builtin_shape("mixtral-8x7b").unwrap();
-        let eff = Efficiency { compute: 0.5, memory: 0.8, overhead_ms: 2.0, seq_overhead_us: 10.0 };
+        let eff = Efficiency { overhead_ms: 2.0, seq_overhead_us: 10.0, ..Efficiency::default() };
         let h100 = &kinds["h100-sxm"];
         let m = PerfModel::roofline(&s, h100, 1, Precision::Fp16, Precision::Fp16, Precision::Fp16, &eff).unwrap();
         // One token reads the dense weights and 2 of 8 experts: memory bound.
