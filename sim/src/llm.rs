@@ -106,6 +106,11 @@ pub struct LlmSpec {
     /// KV transfer bandwidth from a prefill to a decode replica, GB/s (disaggregation; default 25).
     #[serde(default = "twenty_five")]
     pub kv_transfer_gb_s: f64,
+    /// CPU KV offload per replica (vLLM's `kv_offloading_size`), GB: prefix blocks evicted from
+    /// the GPU stay in host memory and are loaded back (at `swap_gb_s`) instead of recomputed
+    /// (default 0: none).
+    #[serde(default, skip_serializing_if = "is_zero_f")]
+    pub cpu_offload_gb: f64,
     /// Host link bandwidth for swapped-out KV, GB/s (default 25).
     #[serde(default = "twenty_five")]
     pub swap_gb_s: f64,
@@ -131,6 +136,9 @@ fn twenty_five() -> f64 {
 }
 fn one_f() -> f64 {
     1.0
+}
+fn is_zero_f(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// How a replica forms its iterations.
@@ -366,6 +374,7 @@ impl LlmSpec {
         self.perf.validate("llm.perf")?;
         positive("llm.kv_transfer_gb_s", self.kv_transfer_gb_s)?;
         positive("llm.swap_gb_s", self.swap_gb_s)?;
+        crate::config::non_negative("llm.cpu_offload_gb", self.cpu_offload_gb)?;
         positive("llm.timeline_interval_s", self.timeline_interval_s)?;
         match &self.scheduler {
             SchedulerSpec::Static { max_num_seqs } if *max_num_seqs == 0 => {

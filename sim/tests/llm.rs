@@ -175,6 +175,34 @@ fn prefix_blocks_are_reused_and_skip_their_prefill() {
 }
 
 #[test]
+fn cpu_offload_keeps_evicted_prefix_blocks_and_loads_them_back() {
+    // 4 pages of 16 tokens; prefix blocks of 32 tokens (2 pages). A (40 tokens, block 1) runs
+    // and leaves block 1 cached. B (60 tokens, block 9) needs all 4 pages: block 1 is evicted.
+    // C (40 tokens, block 1) then finds block 1 in the CPU tier (with offload) and computes only
+    // its last 8 tokens, after loading 32 tokens × 4 B at 1 kB/s = 128 ms; without offload it
+    // computes all 40.
+    let reqs = || {
+        let mut v = vec![req(0, 0, 40, 2), req(1, 100, 60, 2), req(2, 200, 40, 2)];
+        v[0].prefix_blocks = Some(vec![1].into());
+        v[1].prefix_blocks = Some(vec![9].into());
+        v[2].prefix_blocks = Some(vec![1].into());
+        v
+    };
+    let sched = "{ kind = \"continuous\" }\nswap_gb_s = 0.000001";
+    let plain = run(&tiny(4.5, sched, "[llm.prefix_cache]\nblock_tokens = 32"), reqs());
+    let offload = run(&tiny(4.5, &format!("{sched}\ncpu_offload_gb = 0.000001"), "[llm.prefix_cache]\nblock_tokens = 32"), reqs());
+    // Block 1 is evicted for B, block 9 for C.
+    assert_eq!(plain.prefix.as_ref().unwrap().evictions, 2);
+    assert_eq!((plain.tokens.offload_loaded, plain.tokens.prefill_computed), (0, 140));
+    assert_eq!((offload.tokens.offload_loaded, offload.tokens.prefix_cached), (32, 32));
+    assert_eq!(offload.tokens.prefill_computed, 40 + 60 + 8);
+    assert_eq!(offload.prefix.as_ref().unwrap().hits, 1);
+    // C's first token waits for the load.
+    assert!(offload.latency_ms.ttft.max >= 128.0 && plain.latency_ms.ttft.max < 128.0, "{:?}", offload.latency_ms.ttft);
+    assert_eq!(offload.requests.completed, 3);
+}
+
+#[test]
 fn disaggregated_pools_hand_over_the_kv() {
     let pools = r#"
         [[llm.pools]]

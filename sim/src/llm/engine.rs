@@ -190,6 +190,8 @@ struct Engine {
     in_transfer: u64,
     last_arrival: SimTime,
     records: Option<Vec<LlmRecord>>,
+    /// Seconds of CPU-tier KV loads of the iteration being planned.
+    load_s: f64,
 }
 
 fn pages(tokens: u64, bs: u64) -> u64 {
@@ -206,12 +208,18 @@ impl Engine {
     fn new(name: &str, r: ResolvedLlm, seed: u64) -> Engine {
         let bs = u64::from(r.spec.block_size);
         let block_pages = r.spec.prefix_cache.as_ref().map_or(1, |c| u64::from(c.block_tokens) / bs);
+        let offload_blocks = match &r.spec.prefix_cache {
+            Some(c) if r.spec.cpu_offload_gb > 0.0 => {
+                (r.spec.cpu_offload_gb * 1e9 / (f64::from(c.block_tokens) * r.kv_bytes_per_token)).floor() as u64
+            }
+            _ => 0,
+        };
         let replicas: Vec<Replica> = r
             .replicas
             .iter()
             .map(|x| Replica {
                 role: x.role,
-                kv: KvPool::new(x.kv_pages, block_pages),
+                kv: KvPool::new(x.kv_pages, block_pages).with_offload(offload_blocks),
                 waiting: VecDeque::new(),
                 swapped: VecDeque::new(),
                 incoming: VecDeque::new(),
@@ -264,6 +272,7 @@ impl Engine {
             in_transfer: 0,
             last_arrival: SimTime::ZERO,
             records: None,
+            load_s: 0.0,
             r,
         }
     }
@@ -537,27 +546,36 @@ impl Engine {
             (s.prefill_target, s.prompt, s.blocks.len())
         };
         let mut matched = 0;
+        let mut blocks = Vec::new();
+        let mut offloaded = 0;
         if pbt > 0 && nblocks > 0 {
             let full = ((prompt / pbt) as usize).min(nblocks);
             let max_blocks = (((target - 1) / pbt) as usize).min(full);
-            let blocks = self.seq(id).blocks[..max_blocks].to_vec();
+            blocks = self.seq(id).blocks[..max_blocks].to_vec();
             matched = self.replicas[r].kv.acquire_prefix(&blocks);
+            // The prefix may continue in the CPU tier: those blocks load instead of computing.
+            offloaded = self.replicas[r].kv.peek_offloaded(&blocks[matched..]);
         }
         let cached = matched as u64 * pbt;
-        let remaining = target - cached;
+        let loaded = offloaded as u64 * pbt;
+        let remaining = target - cached - loaded;
         let chunk = chunk_budget.map_or(remaining, |b| b.min(remaining));
-        let need = pages(chunk, self.bs());
+        let need = pages(loaded + chunk, self.bs());
         if !self.replicas[r].kv.alloc(need) {
             if matched > 0 {
-                let blocks = self.seq(id).blocks[..matched].to_vec();
-                self.replicas[r].kv.release_prefix(&blocks);
+                self.replicas[r].kv.release_prefix(&blocks[..matched]);
             }
             return None;
         }
+        if offloaded > 0 {
+            self.replicas[r].kv.take_offloaded(&blocks[matched..matched + offloaded]);
+            self.tokens.offload_loaded += loaded;
+            self.load_s += loaded as f64 * self.r.kv_bytes_per_token / (self.r.spec.swap_gb_s * 1e9);
+        }
         if first {
             self.lookups += nblocks as u64;
-            self.hits += matched as u64;
-            self.tokens.prefix_cached += cached;
+            self.hits += (matched + offloaded) as u64;
+            self.tokens.prefix_cached += cached + loaded;
             self.queue.record(now - self.seq(id).arrival);
             self.seq_mut(id).first_cached = cached;
         }
@@ -567,8 +585,8 @@ impl Engine {
         }
         s.held = matched;
         s.cached_tokens = cached;
-        s.prefilled = cached;
-        s.kv_tokens = cached;
+        s.prefilled = cached + loaded;
+        s.kv_tokens = cached + loaded;
         s.own_pages = need;
         Some(chunk)
     }
@@ -747,6 +765,8 @@ impl Engine {
         if !chunked && plan.prefill.is_empty() {
             plan.decode = self.reserve_decodes(r, mode, &mut swap_s);
         }
+        // KV loaded back from the CPU tier for this iteration's admissions.
+        swap_s += std::mem::take(&mut self.load_s);
         if plan.prefill.is_empty() && plan.decode.is_empty() {
             return None;
         }

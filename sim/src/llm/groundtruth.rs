@@ -122,7 +122,7 @@ pub struct Server {
     pub prefix_caching: bool,
     /// GPU KV blocks the engine allocated, when recorded.
     pub kv_blocks: Option<u64>,
-    /// CPU KV offload, GiB (recorded; not simulated yet).
+    /// CPU KV offload, GiB (a second tier for evicted prefix blocks).
     pub cpu_offload_gib: f64,
 }
 
@@ -560,6 +560,8 @@ impl Case {
             router: if s.data_parallel > 1 { LlmRouterSpec::JoinShortestQueue } else { LlmRouterSpec::RoundRobin },
             slo: None,
             kv_transfer_gb_s: 25.0,
+            // vLLM's offload size is GiB.
+            cpu_offload_gb: s.cpu_offload_gib * 1.073_741_824,
             swap_gb_s: 25.0,
             timeline_interval_s: 1.0,
         });

@@ -28,8 +28,11 @@ pub struct TokenCounts {
     pub output: u64,
     /// Prompt tokens computed by prefill (recomputation included, cached prefix excluded).
     pub prefill_computed: u64,
-    /// Prompt tokens served from the prefix cache.
+    /// Prompt tokens served from the prefix cache (GPU blocks, and blocks loaded back from the
+    /// CPU tier).
     pub prefix_cached: u64,
+    /// Of those, prompt tokens loaded back from the CPU offload tier.
+    pub offload_loaded: u64,
     /// Tokens prefilled again after a recompute preemption.
     pub recomputed: u64,
     /// Tokens computed only as padding by static batching.
