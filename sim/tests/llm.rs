@@ -190,7 +190,10 @@ fn cpu_offload_keeps_evicted_prefix_blocks_and_loads_them_back() {
     };
     let sched = "{ kind = \"continuous\" }\nswap_gb_s = 0.000001";
     let plain = run(&tiny(4.5, sched, "[llm.prefix_cache]\nblock_tokens = 32"), reqs());
-    let offload = run(&tiny(4.5, &format!("{sched}\ncpu_offload_gb = 0.000001"), "[llm.prefix_cache]\nblock_tokens = 32"), reqs());
+    let offload = run(
+        &tiny(4.5, &format!("{sched}\ncpu_offload_gb = 0.000001"), "[llm.prefix_cache]\nblock_tokens = 32"),
+        reqs(),
+    );
     // Block 1 is evicted for B, block 9 for C.
     assert_eq!(plain.prefix.as_ref().unwrap().evictions, 2);
     assert_eq!((plain.tokens.offload_loaded, plain.tokens.prefill_computed), (0, 140));

@@ -28,7 +28,8 @@ entry), by coordinate search with golden-section steps minimising the mean over 
 (|ln(sim/measured)| of mean TTFT + the same of mean E2E) / 2, each term capped at ln 2. The
 memory kept outside weights and KV is the median over the cases that recorded their KV blocks.
 Prints the in-sample fit and, beside it, leave-one-out cross-validation: each case predicted by
-parameters fitted without it (on its kind's other cases, else on all other cases).
+parameters fitted without it (on its kind's other cases, else on all other cases), each fold
+warm-started from the in-sample fit and searched again in the last, narrowed round.
 The built-in calibration is regenerated with:
   servesim calibrate-llm ../shared/groundtruth/cases/* --out sim/src/llm/calibration.toml")]
 pub struct CalibrateLlmArgs {
@@ -97,9 +98,10 @@ impl Fitter<'_> {
         if v.is_empty() { 0.0 } else { median(&mut v).max(0.0) }
     }
 
-    fn fit(&self, set: &[usize], start: &Efficiency, rounds: usize) -> (Efficiency, f64, f64) {
+    fn fit(&self, set: &[usize], start: &Efficiency, first_round: usize, rounds: usize) -> (Efficiency, f64, f64) {
         let reserve = self.reserve(set);
-        let (e, f) = coordinate_search(start, rounds, self.steps, &mut |e| self.objective(set, e, reserve));
+        let (e, f) =
+            coordinate_search(start, first_round, rounds, self.steps, &mut |e| self.objective(set, e, reserve));
         (e, f, reserve)
     }
 }
@@ -156,14 +158,14 @@ pub fn run(args: &CalibrateLlmArgs) -> Result<()> {
         args.rounds,
         args.steps
     );
-    let (pooled_eff, pooled_f, pooled_reserve) = fitter.fit(&all, &Efficiency::default(), fitter.rounds);
+    let (pooled_eff, pooled_f, pooled_reserve) = fitter.fit(&all, &Efficiency::default(), 0, fitter.rounds);
     let mut by_kind: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, k) in kinds.iter().enumerate() {
         by_kind.entry(k.clone()).or_default().push(i);
     }
     let mut fitted: BTreeMap<String, (Efficiency, f64, f64)> = BTreeMap::new();
     for (k, set) in &by_kind {
-        let f = fitter.fit(set, &pooled_eff, fitter.rounds);
+        let f = fitter.fit(set, &pooled_eff, 0, fitter.rounds);
         eprintln!("  {k}: {} cases, objective {:.4}", set.len(), f.1);
         fitted.insert(k.clone(), f);
     }
@@ -191,7 +193,8 @@ pub fn run(args: &CalibrateLlmArgs) -> Result<()> {
                 Source::Device => &fitted[&kinds[i]].0,
                 Source::Pooled => &pooled_eff,
             };
-            let (e, _, r) = fitter.fit(train, start, 1);
+            // Warm start from the in-sample fit, one narrowed round (the last one).
+            let (e, _, r) = fitter.fit(train, start, fitter.rounds - 1, fitter.rounds);
             out.push(compare(&cases[i], &e, r, args.seed, *source)?);
         }
         Some(out)

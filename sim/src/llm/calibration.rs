@@ -174,12 +174,14 @@ pub fn log_error(measured: f64, sim: f64) -> f64 {
 }
 
 /// Coordinate search: each parameter in turn by golden-section search over its interval
-/// ([`PARAMS`]; in rounds after the first, ± `1 / 4^round` of it around the current value),
-/// keeping the current value unless the search found a lower objective. `steps` golden-section
-/// steps per parameter (the interval shrinks by 0.618 each). Returns the parameters and their
-/// objective. Deterministic: the same objective gives the same result.
+/// ([`PARAMS`]; in round r > 0, ± `1 / (2 · 4^r)` of it around the current value), keeping the
+/// current value unless the search found a lower objective. Rounds `first_round..rounds` run (a
+/// warm start from a fitted point skips the wide first round). `steps` golden-section steps per
+/// parameter (the interval shrinks by 0.618 each). Returns the parameters and their objective.
+/// Deterministic: the same objective gives the same result.
 pub fn coordinate_search(
     start: &Efficiency,
+    first_round: usize,
     rounds: usize,
     steps: usize,
     objective: &mut dyn FnMut(&Efficiency) -> f64,
@@ -187,7 +189,7 @@ pub fn coordinate_search(
     let mut best = start.clone();
     let mut best_f = objective(&best);
     let phi = (5f64.sqrt() - 1.0) / 2.0;
-    for round in 0..rounds {
+    for round in first_round..rounds {
         for (i, &(_, lo0, hi0)) in PARAMS.iter().enumerate() {
             let span = (hi0 - lo0) / 4f64.powi(round as i32);
             let cur = param(&best, i);
@@ -254,7 +256,7 @@ mod tests {
             calls += 1;
             (0..6).map(|i| ((param(e, i) - target[i]) / (PARAMS[i].2 - PARAMS[i].1)).powi(2)).sum::<f64>()
         };
-        let (e, v) = coordinate_search(&Efficiency::default(), 2, 20, &mut f);
+        let (e, v) = coordinate_search(&Efficiency::default(), 0, 2, 20, &mut f);
         for (i, t) in target.iter().enumerate() {
             let tol = 1e-3 * (PARAMS[i].2 - PARAMS[i].1);
             assert!((param(&e, i) - t).abs() < tol, "{}: {} vs {t}", PARAMS[i].0, param(&e, i));
@@ -280,7 +282,7 @@ mod tests {
             .enumerate()
             .map(|(i, (train, _))| {
                 let mut f = |e: &Efficiency| train.iter().map(|&j| (e.compute - optimum[j]).powi(2)).sum::<f64>();
-                let (e, _) = coordinate_search(&Efficiency::default(), 1, 40, &mut f);
+                let (e, _) = coordinate_search(&Efficiency::default(), 0, 1, 40, &mut f);
                 e.compute - optimum[i]
             })
             .collect();

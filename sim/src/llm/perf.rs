@@ -248,10 +248,10 @@ impl PerfModel {
         })?;
         let tpf = f64::from(tp);
         let expert_bytes = shape.expert_params() * weights.bytes();
-        let (link_bytes_per_s, link_latency_s) =
-            kind.interconnect.as_ref().map_or((f64::INFINITY, 0.0), |l| {
-                (l.bandwidth_gb_s * 1e9 * eff.comm, l.latency_us / 1e6 / eff.comm)
-            });
+        let (link_bytes_per_s, link_latency_s) = kind
+            .interconnect
+            .as_ref()
+            .map_or((f64::INFINITY, 0.0), |l| (l.bandwidth_gb_s * 1e9 * eff.comm, l.latency_us / 1e6 / eff.comm));
         let tp_comm = tp > 1 && kind.interconnect.is_some();
         Ok(PerfModel::Roofline(Box::new(Roofline {
             flops_per_token: 2.0 * shape.matmul_params_per_token(),
