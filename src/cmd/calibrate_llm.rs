@@ -30,8 +30,8 @@ memory kept outside weights and KV is the median over the cases that recorded th
 Prints the in-sample fit and, beside it, leave-one-out cross-validation: each case predicted by
 parameters fitted without it (on its kind's other cases, else on all other cases), each fold
 warm-started from the in-sample fit and searched again in the last, narrowed round.
-The built-in calibration is regenerated with:
-  servesim calibrate-llm ../shared/groundtruth/cases/* --out sim/src/llm/calibration.toml")]
+The built-in calibration was made (and is regenerated) with:
+  servesim calibrate-llm ../shared/groundtruth/cases/* --out sim/src/llm/calibration.toml --steps 4 --no-loo")]
 pub struct CalibrateLlmArgs {
     /// Case directories.
     #[arg(required = true, value_name = "CASE_DIR")]
