@@ -65,6 +65,10 @@ enum Command {
     Check(cmd::check::CheckArgs),
     /// Print where a run, decision or trace came from.
     Lineage(cmd::contract::LineageArgs),
+    /// Simulate real vLLM measurements (ground-truth cases) and compare with what was measured.
+    Groundtruth(cmd::groundtruth::GroundtruthArgs),
+    /// Fit the LLM iteration model to ground-truth cases (with leave-one-out cross-validation).
+    CalibrateLlm(cmd::calibrate_llm::CalibrateLlmArgs),
     /// Generate, import and inspect request traces.
     #[command(subcommand)]
     Trace(cmd::trace::TraceCmd),
@@ -111,6 +115,8 @@ fn main() -> ExitCode {
         Command::Models(m) => cmd::models::run(m),
         Command::Scenarios(a) => cmd::scenarios::run(a),
         Command::Trace(t) => cmd::trace::run(t),
+        Command::Groundtruth(a) => cmd::groundtruth::run(a),
+        Command::CalibrateLlm(a) => cmd::calibrate_llm::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -97,6 +97,34 @@ pub struct DeviceKind {
     /// When the price was read (YYYY-MM-DD).
     #[serde(default)]
     pub price_date: String,
+    /// Device-to-device link used by tensor parallelism (absent: TP communication is not modelled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interconnect: Option<Interconnect>,
+    /// Where memory, bandwidth and peaks come from (datasheet URL) and when it was read.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub spec_source: String,
+}
+
+/// Kind of device-to-device link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkKind {
+    /// NVIDIA NVLink (through NVSwitch on 8-GPU boards).
+    Nvlink,
+    /// PCI Express through the host.
+    Pcie,
+}
+
+/// The link tensor-parallel all-reduces run over.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interconnect {
+    /// NVLink or PCIe.
+    pub kind: LinkKind,
+    /// Bandwidth per direction per device, GB/s.
+    pub bandwidth_gb_s: f64,
+    /// Latency of one small all-reduce, µs.
+    pub latency_us: f64,
 }
 
 #[derive(Deserialize)]
@@ -121,6 +149,10 @@ impl DeviceKind {
         positive(&format!("{key}.bandwidth_gb_s"), self.bandwidth_gb_s)?;
         if !(self.price_per_hour.is_finite() && self.price_per_hour >= 0.0) {
             return Err(ConfigError::invalid(&format!("{key}.price_per_hour"), "must be a non-negative finite number"));
+        }
+        if let Some(link) = &self.interconnect {
+            positive(&format!("{key}.interconnect.bandwidth_gb_s"), link.bandwidth_gb_s)?;
+            crate::config::non_negative(&format!("{key}.interconnect.latency_us"), link.latency_us)?;
         }
         Ok(())
     }
@@ -186,5 +218,25 @@ mod tests {
         }
         assert!(k["h100"].bandwidth_gb_s > k["a100"].bandwidth_gb_s);
         assert!(k["t4"].accelerates.contains(&Precision::Int8));
+    }
+
+    #[test]
+    fn the_llm_devices_have_links_sources_and_prices() {
+        let k = builtin_kinds();
+        for name in ["h100-sxm", "h200", "a100-80gb", "l40s", "l4", "rtx-4090", "rtx-pro-6000", "b200"] {
+            let d = &k[name];
+            d.validate(name).unwrap();
+            assert!(d.spec_source.starts_with("http"), "{name}");
+            assert!(!d.price_source.is_empty() && d.price_date.len() == 10, "{name}");
+            assert!(d.peak_tflops.get(Precision::Fp16).is_some() && d.peak_tflops.get(Precision::Bf16).is_some());
+            let link = d.interconnect.as_ref().unwrap_or_else(|| panic!("{name} has no interconnect"));
+            // Data-center boards talk over NVLink, the PCIe cards over the host.
+            let nvlink = matches!(name, "h100-sxm" | "h200" | "a100-80gb" | "b200");
+            assert_eq!(link.kind == LinkKind::Nvlink, nvlink, "{name}");
+        }
+        assert!(
+            k["b200"].bandwidth_gb_s > k["h200"].bandwidth_gb_s
+                && k["h200"].bandwidth_gb_s > k["h100-sxm"].bandwidth_gb_s
+        );
     }
 }

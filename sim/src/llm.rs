@@ -28,7 +28,9 @@
 //! assert_eq!(s.tokens.output, 200 * 64);
 //! ```
 
+pub mod calibration;
 pub mod engine;
+pub mod groundtruth;
 pub mod kv;
 pub mod perf;
 pub mod shape;
@@ -72,9 +74,18 @@ pub struct LlmSpec {
     /// Share of device memory for weights + KV (the rest is activations and runtime; default 0.9).
     #[serde(default = "ninety")]
     pub memory_utilization: f64,
-    /// Roofline efficiency factors.
-    #[serde(default)]
-    pub efficiency: Efficiency,
+    /// Roofline efficiency factors (absent: the built-in calibration's for the device kind,
+    /// else [`Efficiency::default`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub efficiency: Option<Efficiency>,
+    /// Longest sequence (prompt + output tokens) the engine accepts, as vLLM's `max_model_len`:
+    /// a longer request is rejected at arrival and counted (absent: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_model_len: Option<u32>,
+    /// KV pages per replica as the engine allocated them (vLLM logs `num_gpu_blocks`); absent:
+    /// derived from memory, weights and `memory_utilization`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_blocks: Option<u64>,
     /// Iteration-time model (default: roofline).
     #[serde(default)]
     pub perf: PerfSpec,
@@ -95,6 +106,11 @@ pub struct LlmSpec {
     /// KV transfer bandwidth from a prefill to a decode replica, GB/s (disaggregation; default 25).
     #[serde(default = "twenty_five")]
     pub kv_transfer_gb_s: f64,
+    /// CPU KV offload per replica (vLLM's `kv_offloading_size`), GB: prefix blocks evicted from
+    /// the GPU stay in host memory and are loaded back (at `swap_gb_s`) instead of recomputed
+    /// (default 0: none).
+    #[serde(default, skip_serializing_if = "is_zero_f")]
+    pub cpu_offload_gb: f64,
     /// Host link bandwidth for swapped-out KV, GB/s (default 25).
     #[serde(default = "twenty_five")]
     pub swap_gb_s: f64,
@@ -120,6 +136,9 @@ fn twenty_five() -> f64 {
 }
 fn one_f() -> f64 {
     1.0
+}
+fn is_zero_f(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// How a replica forms its iterations.
@@ -294,6 +313,8 @@ pub struct LlmReplica {
     pub perf: PerfModel,
     /// $ per second (all tensor-parallel devices).
     pub cost_per_s: f64,
+    /// Latency added to each request's TTFT and end-to-end latency outside the iterations, s.
+    pub request_overhead_s: f64,
 }
 
 /// An `[llm]` table ready to run.
@@ -341,10 +362,19 @@ impl LlmSpec {
                 format!("must be in (0, 1], got {}", self.memory_utilization),
             ));
         }
-        self.efficiency.validate("llm.efficiency")?;
+        if let Some(e) = &self.efficiency {
+            e.validate("llm.efficiency")?;
+        }
+        if self.max_model_len == Some(0) {
+            return Err(ConfigError::invalid("llm.max_model_len", "must be at least 1"));
+        }
+        if self.kv_blocks == Some(0) {
+            return Err(ConfigError::invalid("llm.kv_blocks", "must be at least 1"));
+        }
         self.perf.validate("llm.perf")?;
         positive("llm.kv_transfer_gb_s", self.kv_transfer_gb_s)?;
         positive("llm.swap_gb_s", self.swap_gb_s)?;
+        crate::config::non_negative("llm.cpu_offload_gb", self.cpu_offload_gb)?;
         positive("llm.timeline_interval_s", self.timeline_interval_s)?;
         match &self.scheduler {
             SchedulerSpec::Static { max_num_seqs } if *max_num_seqs == 0 => {
@@ -405,7 +435,8 @@ impl LlmSpec {
             let memory = f64::from(self.tensor_parallel) * kind.memory_gb * 1e9 * self.memory_utilization;
             let kv_room = memory - weight_bytes;
             let page_bytes = kv_bytes_per_token * f64::from(self.block_size);
-            let pages = if kv_room > 0.0 { (kv_room / page_bytes).floor() as u64 } else { 0 };
+            let derived = if kv_room > 0.0 { (kv_room / page_bytes).floor() as u64 } else { 0 };
+            let pages = if kv_room > 0.0 { self.kv_blocks.unwrap_or(derived) } else { 0 };
             let min_pages = self.prefix_cache.as_ref().map_or(1, |c| u64::from(c.block_tokens / self.block_size));
             if pages < min_pages {
                 return Err(ConfigError::invalid(
@@ -423,6 +454,7 @@ impl LlmSpec {
                     ),
                 ));
             }
+            let eff = self.efficiency.clone().unwrap_or_else(|| calibration::builtin_efficiency(&kind.name));
             let perf = match &self.perf {
                 PerfSpec::Roofline => PerfModel::roofline(
                     &shape,
@@ -431,7 +463,7 @@ impl LlmSpec {
                     self.weights,
                     self.kv_cache,
                     self.compute,
-                    &self.efficiency,
+                    &eff,
                 )?,
                 PerfSpec::Table { prefill_tokens, prefill_ms, decode_batch, decode_ms, decode_ms_per_kv_token } => {
                     PerfModel::Table {
@@ -450,6 +482,7 @@ impl LlmSpec {
                     kv_pages: pages,
                     perf: perf.clone(),
                     cost_per_s: f64::from(self.tensor_parallel) * kind.price_per_hour / 3600.0,
+                    request_overhead_s: eff.request_overhead_ms / 1e3,
                 });
             }
         }

@@ -65,6 +65,12 @@ fn continuous_batching_by_hand() {
     assert!(close(l.itl.mean, 19.0 / 3.0) && close(l.itl.max, 8.0) && l.itl.count == 3);
     assert!(close(s.horizon_s, 0.014));
     assert_eq!((s.iterations.count, s.iterations.prefill_only), (4, 1));
+    // A front-end latency of 2 ms per request adds 2 ms to every TTFT and e2e, nothing else.
+    let c = scenario(r#"{ kind = "continuous" }"#, "[llm.efficiency]\nrequest_overhead_ms = 2.0");
+    let t = run(&c, vec![req(0, 0, 100, 3), req(1, 2, 200, 2)]);
+    let m = &t.latency_ms;
+    assert!(close(m.ttft.mean, 5.5) && close(m.ttft.max, 8.0) && close(m.e2e.mean, 15.0), "{m:?}");
+    assert_eq!((&m.tpot, &m.itl, t.horizon_s), (&l.tpot, &l.itl, s.horizon_s));
 }
 
 #[test]
@@ -166,6 +172,37 @@ fn prefix_blocks_are_reused_and_skip_their_prefill() {
     assert_eq!((p.lookups, p.hits), (9, 3));
     assert_eq!(s.tokens.prefix_cached, 96);
     assert_eq!(s.tokens.prefill_computed, 210 - 96);
+}
+
+#[test]
+fn cpu_offload_keeps_evicted_prefix_blocks_and_loads_them_back() {
+    // 4 pages of 16 tokens; prefix blocks of 32 tokens (2 pages). A (40 tokens, block 1) runs
+    // and leaves block 1 cached. B (60 tokens, block 9) needs all 4 pages: block 1 is evicted.
+    // C (40 tokens, block 1) then finds block 1 in the CPU tier (with offload) and computes only
+    // its last 8 tokens, after loading 32 tokens × 4 B at 1 kB/s = 128 ms; without offload it
+    // computes all 40.
+    let reqs = || {
+        let mut v = vec![req(0, 0, 40, 2), req(1, 100, 60, 2), req(2, 200, 40, 2)];
+        v[0].prefix_blocks = Some(vec![1].into());
+        v[1].prefix_blocks = Some(vec![9].into());
+        v[2].prefix_blocks = Some(vec![1].into());
+        v
+    };
+    let sched = "{ kind = \"continuous\" }\nswap_gb_s = 0.000001";
+    let plain = run(&tiny(4.5, sched, "[llm.prefix_cache]\nblock_tokens = 32"), reqs());
+    let offload = run(
+        &tiny(4.5, &format!("{sched}\ncpu_offload_gb = 0.000001"), "[llm.prefix_cache]\nblock_tokens = 32"),
+        reqs(),
+    );
+    // Block 1 is evicted for B, block 9 for C.
+    assert_eq!(plain.prefix.as_ref().unwrap().evictions, 2);
+    assert_eq!((plain.tokens.offload_loaded, plain.tokens.prefill_computed), (0, 140));
+    assert_eq!((offload.tokens.offload_loaded, offload.tokens.prefix_cached), (32, 32));
+    assert_eq!(offload.tokens.prefill_computed, 40 + 60 + 8);
+    assert_eq!(offload.prefix.as_ref().unwrap().hits, 1);
+    // C's first token waits for the load.
+    assert!(offload.latency_ms.ttft.max >= 128.0 && plain.latency_ms.ttft.max < 128.0, "{:?}", offload.latency_ms.ttft);
+    assert_eq!(offload.requests.completed, 3);
 }
 
 #[test]
@@ -320,4 +357,36 @@ fn weight_only_quantization_buys_kv_room_and_faster_decode() {
     assert!(int4.latency_ms.tpot.mean < int8.latency_ms.tpot.mean);
     // Prefill is compute-bound at fp16 either way: TTFT barely moves.
     assert!((int8.model.prefill_1024_ms / fp16.model.prefill_1024_ms - 1.0).abs() < 0.01);
+}
+
+#[test]
+fn max_model_len_rejects_at_arrival_and_slo_attainment_counts_it_as_a_miss() {
+    // max_model_len 300: A (100 + 3) runs, B (200 + 150 = 350 > 300) is refused at arrival.
+    let mut c = scenario(r#"{ kind = "continuous" }"#, "[llm.slo]\nttft_ms = 1000.0\ntpot_ms = 1000.0");
+    c.llm.as_mut().unwrap().max_model_len = Some(300);
+    let s = run(&c, vec![req(0, 0, 100, 3), req(1, 2, 200, 150)]);
+    assert_eq!((s.requests.arrived, s.requests.completed), (2, 1));
+    assert_eq!((s.requests.rejected, s.requests.rejected_too_long), (1, 1));
+    // A met both targets; B arrived and was refused: 1 of 2.
+    assert!(close(s.slo.as_ref().unwrap().attainment, 0.5));
+}
+
+#[test]
+fn chunked_prefill_spends_the_token_budget_on_decodes_first() {
+    // Budget 150 tokens. A (100-token prompt) prefills in one chunk at t = 0 (1 ms), then
+    // decodes. B (400 tokens) arrives at 0.5 ms: from t = 1 each iteration gives A's decode 1
+    // token and B a 149-token chunk, so B's prompt takes 3 iterations (149 + 149 + 102) while A
+    // keeps decoding in each of them. Iteration = prefill(chunk) + decode(1) from the table:
+    // 1.49 + 5 = 6.49 ms, 6.49 ms, then 1.02 + 5 = 6.02 ms.
+    let c =
+        scenario(r#"{ kind = "continuous", max_num_seqs = 8, max_batched_tokens = 150, chunked_prefill = true }"#, "");
+    let mut b = req(1, 0, 400, 2);
+    b.arrival = SimTime(500_000);
+    let s = run(&c, vec![req(0, 0, 100, 5), b]);
+    assert_eq!(s.requests.completed, 2);
+    // B's first token lands at 1 + 6.49 + 6.49 + 6.02 = 20 ms: TTFT 19.5 ms.
+    let ttft_b = 1.0 + 6.49 + 6.49 + 6.02 - 0.5;
+    assert!((s.latency_ms.ttft.max - ttft_b).abs() < 1e-3, "{:?}", s.latency_ms.ttft);
+    // A decoded in each of B's three iterations (no prefill-only iteration held it back).
+    assert_eq!(s.iterations.prefill_only, 0);
 }

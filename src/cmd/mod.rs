@@ -1,9 +1,11 @@
 //! One module per subcommand.
 
 pub mod calibrate;
+pub mod calibrate_llm;
 pub mod check;
 pub mod contract;
 pub mod course;
+pub mod groundtruth;
 pub mod models;
 pub mod plan;
 pub mod replay;

@@ -96,6 +96,8 @@ struct Seq {
     last_token: SimTime,
     /// Replica it is on (or heading to).
     replica: usize,
+    /// Replica it entered by (its request overhead applies).
+    entry: usize,
 }
 
 impl Seq {
@@ -188,6 +190,8 @@ struct Engine {
     in_transfer: u64,
     last_arrival: SimTime,
     records: Option<Vec<LlmRecord>>,
+    /// Seconds of CPU-tier KV loads of the iteration being planned.
+    load_s: f64,
 }
 
 fn pages(tokens: u64, bs: u64) -> u64 {
@@ -204,12 +208,18 @@ impl Engine {
     fn new(name: &str, r: ResolvedLlm, seed: u64) -> Engine {
         let bs = u64::from(r.spec.block_size);
         let block_pages = r.spec.prefix_cache.as_ref().map_or(1, |c| u64::from(c.block_tokens) / bs);
+        let offload_blocks = match &r.spec.prefix_cache {
+            Some(c) if r.spec.cpu_offload_gb > 0.0 => {
+                (r.spec.cpu_offload_gb * 1e9 / (f64::from(c.block_tokens) * r.kv_bytes_per_token)).floor() as u64
+            }
+            _ => 0,
+        };
         let replicas: Vec<Replica> = r
             .replicas
             .iter()
             .map(|x| Replica {
                 role: x.role,
-                kv: KvPool::new(x.kv_pages, block_pages),
+                kv: KvPool::new(x.kv_pages, block_pages).with_offload(offload_blocks),
                 waiting: VecDeque::new(),
                 swapped: VecDeque::new(),
                 incoming: VecDeque::new(),
@@ -262,6 +272,7 @@ impl Engine {
             in_transfer: 0,
             last_arrival: SimTime::ZERO,
             records: None,
+            load_s: 0.0,
             r,
         }
     }
@@ -421,8 +432,10 @@ impl Engine {
         } else {
             pages(prompt + output - 1, bs)
         };
-        if need > self.replicas[r].kv.capacity() {
+        let too_long = self.r.spec.max_model_len.is_some_and(|m| prompt + output > u64::from(m));
+        if too_long || need > self.replicas[r].kv.capacity() {
             self.counts.rejected += 1;
+            self.counts.rejected_too_long += u64::from(too_long);
             if let Some(recs) = self.records.as_mut() {
                 recs.push(LlmRecord {
                     id: req.id,
@@ -459,6 +472,7 @@ impl Engine {
             first_token: None,
             last_token: now,
             replica: r,
+            entry: r,
         };
         let id = match self.free_slots.pop() {
             Some(i) => {
@@ -532,27 +546,36 @@ impl Engine {
             (s.prefill_target, s.prompt, s.blocks.len())
         };
         let mut matched = 0;
+        let mut blocks = Vec::new();
+        let mut offloaded = 0;
         if pbt > 0 && nblocks > 0 {
             let full = ((prompt / pbt) as usize).min(nblocks);
             let max_blocks = (((target - 1) / pbt) as usize).min(full);
-            let blocks = self.seq(id).blocks[..max_blocks].to_vec();
+            blocks = self.seq(id).blocks[..max_blocks].to_vec();
             matched = self.replicas[r].kv.acquire_prefix(&blocks);
+            // The prefix may continue in the CPU tier: those blocks load instead of computing.
+            offloaded = self.replicas[r].kv.peek_offloaded(&blocks[matched..]);
         }
         let cached = matched as u64 * pbt;
-        let remaining = target - cached;
+        let loaded = offloaded as u64 * pbt;
+        let remaining = target - cached - loaded;
         let chunk = chunk_budget.map_or(remaining, |b| b.min(remaining));
-        let need = pages(chunk, self.bs());
+        let need = pages(loaded + chunk, self.bs());
         if !self.replicas[r].kv.alloc(need) {
             if matched > 0 {
-                let blocks = self.seq(id).blocks[..matched].to_vec();
-                self.replicas[r].kv.release_prefix(&blocks);
+                self.replicas[r].kv.release_prefix(&blocks[..matched]);
             }
             return None;
         }
+        if offloaded > 0 {
+            self.replicas[r].kv.take_offloaded(&blocks[matched..matched + offloaded]);
+            self.tokens.offload_loaded += loaded;
+            self.load_s += loaded as f64 * self.r.kv_bytes_per_token / (self.r.spec.swap_gb_s * 1e9);
+        }
         if first {
             self.lookups += nblocks as u64;
-            self.hits += matched as u64;
-            self.tokens.prefix_cached += cached;
+            self.hits += (matched + offloaded) as u64;
+            self.tokens.prefix_cached += cached + loaded;
             self.queue.record(now - self.seq(id).arrival);
             self.seq_mut(id).first_cached = cached;
         }
@@ -562,8 +585,8 @@ impl Engine {
         }
         s.held = matched;
         s.cached_tokens = cached;
-        s.prefilled = cached;
-        s.kv_tokens = cached;
+        s.prefilled = cached + loaded;
+        s.kv_tokens = cached + loaded;
         s.own_pages = need;
         Some(chunk)
     }
@@ -742,6 +765,8 @@ impl Engine {
         if !chunked && plan.prefill.is_empty() {
             plan.decode = self.reserve_decodes(r, mode, &mut swap_s);
         }
+        // KV loaded back from the CPU tier for this iteration's admissions.
+        swap_s += std::mem::take(&mut self.load_s);
         if plan.prefill.is_empty() && plan.decode.is_empty() {
             return None;
         }
@@ -750,7 +775,7 @@ impl Engine {
     }
 
     fn work_of(&self, plan: &Plan) -> Work {
-        let mut w = Work::default();
+        let mut w = Work { seqs: (plan.prefill.len() + plan.decode.len()) as u64, ..Work::default() };
         for &(id, n) in &plan.prefill {
             let c = self.seq(id).kv_tokens as f64;
             let n_f = n as f64;
@@ -807,12 +832,14 @@ impl Engine {
             let p = b.prompt as f64;
             w.prefill_tokens = n * b.prompt;
             w.attention_flops = n as f64 * self.r.shape.attention_flops(p * (p - 1.0) / 2.0);
+            w.seqs = n;
             plan.prefill = b.seqs.iter().map(|&s| (s, b.prompt)).collect();
         } else {
             let ctx = b.prompt + b.step - 1;
             w.decode_seqs = n;
             w.kv_read_tokens = n * ctx;
             w.attention_flops = n as f64 * self.r.shape.attention_flops(ctx as f64);
+            w.seqs = n;
             plan.decode = b.seqs.clone();
         }
         Some((w, 0.0, plan))
@@ -868,6 +895,7 @@ impl Engine {
 
     /// Sequence `id` produced a token at `now`.
     fn token(&mut self, id: SeqId, now: SimTime) {
+        let front_end = self.front_end(id);
         let s = self.seq_mut(id);
         s.generated += 1;
         let gap = now - s.last_token;
@@ -875,7 +903,7 @@ impl Engine {
         s.last_token = now;
         if first {
             s.first_token = Some(now);
-            let ttft = now - s.arrival;
+            let ttft = now - s.arrival + front_end;
             self.ttft.record(ttft);
         } else {
             self.itl.record(gap);
@@ -883,12 +911,19 @@ impl Engine {
         self.tokens.output += 1;
     }
 
+    /// The latency a request pays outside the iterations (`request_overhead_ms` of the replica
+    /// it entered), added to its TTFT and end-to-end latency.
+    fn front_end(&self, id: SeqId) -> SimTime {
+        SimTime::round_ns(self.r.replicas[self.seq(id).entry].request_overhead_s * 1e9)
+    }
+
     /// Sequence `id` produced its last token at `now` (its memory is released by the caller).
     fn complete(&mut self, id: SeqId, now: SimTime) {
+        let front_end = self.front_end(id);
         let s = self.seqs[id].as_ref().expect("live sequence");
         let first = s.first_token.expect("a completed sequence had a first token");
-        let e2e = now - s.arrival;
-        let ttft = first - s.arrival;
+        let e2e = now - s.arrival + front_end;
+        let ttft = first - s.arrival + front_end;
         let tpot_ns = if s.output > 1 { (now - first).as_nanos() / (s.output - 1) } else { 0 };
         self.e2e.record(e2e);
         if s.output > 1 {
@@ -1021,6 +1056,7 @@ impl Engine {
                 self.r.shape.attention_flops(kv as f64)
             },
             kv_read_tokens: kv,
+            seqs: 1,
         };
         let scheduler = match &self.r.spec.scheduler {
             SchedulerSpec::Static { .. } => "static",
@@ -1051,11 +1087,7 @@ impl Engine {
             slo: self.r.spec.slo.as_ref().map(|s| TokenSloStats {
                 ttft_ms: s.ttft_ms,
                 tpot_ms: s.tpot_ms,
-                attainment: if self.counts.completed > 0 {
-                    self.good as f64 / self.counts.completed as f64
-                } else {
-                    0.0
-                },
+                attainment: if self.counts.arrived > 0 { self.good as f64 / self.counts.arrived as f64 } else { 0.0 },
                 goodput_per_s: per_s(self.good as f64),
             }),
             kv: KvStats {

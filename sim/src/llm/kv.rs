@@ -8,6 +8,11 @@
 //! unreferenced cached blocks before it fails, so the cache only ever uses memory nobody else
 //! needs.
 //!
+//! With CPU offload (vLLM's `kv_offloading_size`), a cached block evicted from the GPU moves to
+//! a second tier in host memory of `cpu_blocks` blocks (least recently evicted dropped first);
+//! a later request whose prefix continues there loads those blocks back instead of computing
+//! them ([`KvPool::take_offloaded`]). The tier only holds ids: it costs no GPU pages.
+//!
 //! **Invariant:** owned pages + cached blocks × pages per block ≤ capacity, always.
 
 use lru::LruCache;
@@ -21,6 +26,7 @@ pub struct KvPool {
     refs: FxHashMap<u64, u32>,
     evictable: LruCache<u64, (), FxBuildHasher>,
     evictions: u64,
+    offloaded: Option<LruCache<u64, (), FxBuildHasher>>,
 }
 
 impl KvPool {
@@ -33,7 +39,36 @@ impl KvPool {
             refs: FxHashMap::default(),
             evictable: LruCache::unbounded_with_hasher(FxBuildHasher),
             evictions: 0,
+            offloaded: None,
         }
+    }
+
+    /// The same pool with a CPU tier of `blocks` prefix blocks (0: none).
+    pub fn with_offload(mut self, blocks: u64) -> KvPool {
+        self.offloaded = std::num::NonZeroUsize::new(usize::try_from(blocks).unwrap_or(usize::MAX))
+            .map(|n| LruCache::with_hasher(n, FxBuildHasher));
+        self
+    }
+
+    /// Blocks held by the CPU tier.
+    pub fn offloaded_blocks(&self) -> u64 {
+        self.offloaded.as_ref().map_or(0, |c| c.len() as u64)
+    }
+
+    /// Number of leading `blocks` in the CPU tier (no change).
+    pub fn peek_offloaded(&self, blocks: &[u64]) -> usize {
+        self.offloaded.as_ref().map_or(0, |cpu| blocks.iter().take_while(|h| cpu.contains(h)).count())
+    }
+
+    /// Number of leading `blocks` in the CPU tier; they leave it (they are loaded back into pages
+    /// the caller allocates).
+    pub fn take_offloaded(&mut self, blocks: &[u64]) -> usize {
+        let n = self.peek_offloaded(blocks);
+        let Some(cpu) = self.offloaded.as_mut() else { return 0 };
+        for h in &blocks[..n] {
+            cpu.pop(h);
+        }
+        n
     }
 
     /// Capacity, pages.
@@ -76,6 +111,9 @@ impl KvPool {
             let (h, ()) = self.evictable.pop_lru().expect("available() counted this block");
             self.refs.remove(&h);
             self.evictions += 1;
+            if let Some(cpu) = self.offloaded.as_mut() {
+                cpu.put(h, ());
+            }
         }
         self.owned += pages;
         debug_assert!(self.used() <= self.capacity);
@@ -165,6 +203,28 @@ mod tests {
         assert!(!kv.alloc(1), "full of owned pages: nothing to evict");
         kv.free(10);
         assert_eq!(kv.used(), 0);
+    }
+
+    #[test]
+    fn evicted_blocks_move_to_the_cpu_tier_and_come_back_once() {
+        let mut kv = KvPool::new(4, 2).with_offload(1);
+        assert!(kv.alloc(4));
+        kv.publish(1);
+        kv.publish(2);
+        kv.release_prefix(&[1, 2]);
+        // Two pages needed: block 1 (least recent) leaves the GPU for the CPU tier.
+        assert!(kv.alloc(2));
+        assert_eq!((kv.cached_blocks(), kv.offloaded_blocks()), (1, 1));
+        // Two more: block 2 goes too; the tier holds one block, so block 1 is dropped.
+        assert!(kv.alloc(2));
+        assert_eq!((kv.cached_blocks(), kv.offloaded_blocks()), (0, 1));
+        assert_eq!(kv.take_offloaded(&[1, 2]), 0, "block 1 was dropped; a prefix must lead");
+        assert_eq!(kv.peek_offloaded(&[2, 9]), 1);
+        assert_eq!(kv.take_offloaded(&[2, 9]), 1);
+        assert_eq!(kv.take_offloaded(&[2]), 0, "taken: it is in GPU pages now");
+        assert_eq!(kv.used(), 4, "the tier costs no GPU pages");
+        let mut plain = KvPool::new(4, 2);
+        assert_eq!(plain.take_offloaded(&[1]), 0);
     }
 
     #[test]

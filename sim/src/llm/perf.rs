@@ -5,12 +5,19 @@
 //! decoding sequence. With the roofline its time is
 //!
 //! ```text
-//! t = max( FLOPs / (tp · peak · η_compute),  bytes / (tp · bandwidth · η_memory) ) + overhead
-//! FLOPs = 2 · params · tokens + Σ attention FLOPs (4 · layers · hidden · context per token)
-//! bytes = weight bytes + KV bytes read (context of every sequence) + KV bytes written (new tokens)
+//! t = max( FLOPs / (tp · peak · η_compute),  bytes / (tp · bandwidth · η_memory) )
+//!     + comm + overhead + per_seq · sequences
+//! FLOPs = 2 · matmul params · tokens + 2 · hidden · vocab · sequences (LM head, once per
+//!         sequence) + Σ attention FLOPs (4 · layers · heads · head_dim · context per token)
+//! bytes = dense weight bytes + expert bytes · share of experts touched
+//!         + KV bytes read (context of every sequence) + KV bytes written (new tokens)
+//! comm  = 2 all-reduces per layer, each 2 · (tp − 1)/tp · tokens · hidden · bytes / link bandwidth
+//!         + link latency (0 when tp = 1)
 //! ```
 //!
-//! so a small decode batch is bound by reading the weights and a long prefill by compute.
+//! so a small decode batch is bound by reading the weights and a long prefill by compute. The
+//! embedding lookup is not a matmul and is not counted; a mixture of experts computes with its
+//! active experts and reads the experts its tokens touch, `1 − (1 − k/E)^tokens` of them.
 
 use crate::catalog::{DeviceKind, Precision};
 use crate::config::{ConfigError, non_negative};
@@ -31,6 +38,30 @@ pub struct Efficiency {
     /// Fixed cost of every iteration (scheduling, kernel launches), ms (default 0).
     #[serde(default)]
     pub overhead_ms: f64,
+    /// CPU cost per sequence in an iteration (input preparation, sampling, detokenization), µs
+    /// (default 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seq_overhead_us: f64,
+    /// Achieved share of the interconnect's listed bandwidth in tensor-parallel all-reduces (the
+    /// link latency is divided by it too; default 1).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub comm: f64,
+    /// Latency every request pays outside the engine's iterations (API server, tokenization,
+    /// detokenization, streaming), added to its TTFT and end-to-end latency, ms (default 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub request_overhead_ms: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn is_one(v: &f64) -> bool {
+    *v == 1.0
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 fn default_compute() -> f64 {
@@ -42,7 +73,14 @@ fn default_memory() -> f64 {
 
 impl Default for Efficiency {
     fn default() -> Self {
-        Efficiency { compute: default_compute(), memory: default_memory(), overhead_ms: 0.0 }
+        Efficiency {
+            compute: default_compute(),
+            memory: default_memory(),
+            overhead_ms: 0.0,
+            seq_overhead_us: 0.0,
+            comm: 1.0,
+            request_overhead_ms: 0.0,
+        }
     }
 }
 
@@ -93,7 +131,10 @@ impl Efficiency {
                 return Err(ConfigError::invalid(&format!("{key}.{f}"), format!("must be in (0, 1], got {v}")));
             }
         }
-        non_negative(&format!("{key}.overhead_ms"), self.overhead_ms)
+        non_negative(&format!("{key}.overhead_ms"), self.overhead_ms)?;
+        non_negative(&format!("{key}.seq_overhead_us"), self.seq_overhead_us)?;
+        non_negative(&format!("{key}.request_overhead_ms"), self.request_overhead_ms)?;
+        crate::config::positive(&format!("{key}.comm"), self.comm)
     }
 }
 
@@ -108,6 +149,8 @@ pub struct Work {
     pub attention_flops: f64,
     /// KV tokens read (every sequence's context before this iteration).
     pub kv_read_tokens: u64,
+    /// Sequences in the iteration (each runs the LM head once and costs its CPU overhead).
+    pub seqs: u64,
 }
 
 impl Work {
@@ -121,20 +164,7 @@ impl Work {
 #[derive(Clone, Debug, PartialEq)]
 pub enum PerfModel {
     /// Roofline.
-    Roofline {
-        /// 2 · params: FLOPs per token through the weights.
-        flops_per_token: f64,
-        /// Achieved FLOP/s of the replica (all tensor-parallel devices).
-        flops_per_s: f64,
-        /// Weight bytes read per iteration.
-        weight_bytes: f64,
-        /// KV bytes per token.
-        kv_bytes_per_token: f64,
-        /// Achieved bytes/s of the replica.
-        bytes_per_s: f64,
-        /// Fixed cost, s.
-        overhead_s: f64,
-    },
+    Roofline(Box<Roofline>),
     /// Measured points.
     Table {
         /// (tokens, ms).
@@ -144,6 +174,59 @@ pub enum PerfModel {
         /// ms per KV token read.
         per_kv_ms: f64,
     },
+}
+
+/// The roofline of one replica, in the units [`PerfModel::iteration_s`] needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Roofline {
+    /// 2 · matmul params: FLOPs per token through the weights.
+    pub flops_per_token: f64,
+    /// 2 · hidden · vocab: LM-head FLOPs per sequence.
+    pub flops_per_seq: f64,
+    /// Achieved FLOP/s of the replica (all tensor-parallel devices).
+    pub flops_per_s: f64,
+    /// Weight bytes read by every iteration (all but the experts).
+    pub dense_bytes: f64,
+    /// Expert weight bytes (read in proportion to the experts touched).
+    pub expert_bytes: f64,
+    /// Experts per layer and experts per token (0, 0 for a dense model).
+    pub experts: (u32, u32),
+    /// KV bytes per token.
+    pub kv_bytes_per_token: f64,
+    /// Achieved bytes/s of the replica.
+    pub bytes_per_s: f64,
+    /// All-reduce bytes per token per layer pass: 2 · (tp − 1)/tp · hidden · activation bytes
+    /// (0 when tp = 1).
+    pub comm_bytes_per_token: f64,
+    /// All-reduces per iteration (2 per layer; 0 when tp = 1).
+    pub all_reduces: f64,
+    /// Link bandwidth, bytes/s.
+    pub link_bytes_per_s: f64,
+    /// Link latency per all-reduce, s.
+    pub link_latency_s: f64,
+    /// Fixed cost, s.
+    pub overhead_s: f64,
+    /// Cost per sequence, s.
+    pub seq_overhead_s: f64,
+}
+
+impl Roofline {
+    /// Share of the expert weights an iteration of `tokens` tokens reads.
+    fn expert_share(&self, tokens: u64) -> f64 {
+        let (e, k) = self.experts;
+        if e == 0 {
+            return 1.0;
+        }
+        1.0 - (1.0 - f64::from(k) / f64::from(e)).powf(tokens as f64)
+    }
+
+    /// Seconds of the all-reduces of an iteration over `tokens` tokens.
+    pub fn comm_s(&self, tokens: u64) -> f64 {
+        if self.all_reduces == 0.0 {
+            return 0.0;
+        }
+        self.all_reduces * (self.comm_bytes_per_token * tokens as f64 / self.link_bytes_per_s + self.link_latency_s)
+    }
 }
 
 impl PerfModel {
@@ -163,31 +246,48 @@ impl PerfModel {
                 format!("device kind `{}` lists no peak for {compute:?} in the catalog", kind.name),
             )
         })?;
-        let tp = f64::from(tp);
-        Ok(PerfModel::Roofline {
-            flops_per_token: 2.0 * shape.params,
-            flops_per_s: tp * peak * 1e12 * eff.compute,
-            weight_bytes: shape.weight_bytes(weights),
+        let tpf = f64::from(tp);
+        let expert_bytes = shape.expert_params() * weights.bytes();
+        let (link_bytes_per_s, link_latency_s) = kind
+            .interconnect
+            .as_ref()
+            .map_or((f64::INFINITY, 0.0), |l| (l.bandwidth_gb_s * 1e9 * eff.comm, l.latency_us / 1e6 / eff.comm));
+        let tp_comm = tp > 1 && kind.interconnect.is_some();
+        Ok(PerfModel::Roofline(Box::new(Roofline {
+            flops_per_token: 2.0 * shape.matmul_params_per_token(),
+            flops_per_seq: 2.0 * shape.lm_head_params(),
+            flops_per_s: tpf * peak * 1e12 * eff.compute,
+            dense_bytes: shape.weight_bytes(weights) - expert_bytes,
+            expert_bytes,
+            experts: if shape.experts > 1 { (shape.experts, shape.experts_per_token) } else { (0, 0) },
             kv_bytes_per_token: shape.kv_bytes_per_token(kv),
-            bytes_per_s: tp * kind.bandwidth_gb_s * 1e9 * eff.memory,
+            bytes_per_s: tpf * kind.bandwidth_gb_s * 1e9 * eff.memory,
+            comm_bytes_per_token: if tp_comm {
+                2.0 * (tpf - 1.0) / tpf * f64::from(shape.hidden) * compute.bytes().max(2.0)
+            } else {
+                0.0
+            },
+            all_reduces: if tp_comm { 2.0 * f64::from(shape.layers) } else { 0.0 },
+            link_bytes_per_s,
+            link_latency_s,
             overhead_s: eff.overhead_ms / 1e3,
-        })
+            seq_overhead_s: eff.seq_overhead_us / 1e6,
+        })))
     }
 
     /// Seconds one iteration doing `w` takes.
     pub fn iteration_s(&self, w: &Work) -> f64 {
         match self {
-            PerfModel::Roofline {
-                flops_per_token,
-                flops_per_s,
-                weight_bytes,
-                kv_bytes_per_token,
-                bytes_per_s,
-                overhead_s,
-            } => {
-                let flops = flops_per_token * w.tokens() as f64 + w.attention_flops;
-                let bytes = weight_bytes + kv_bytes_per_token * (w.kv_read_tokens + w.tokens()) as f64;
-                (flops / flops_per_s).max(bytes / bytes_per_s) + overhead_s
+            PerfModel::Roofline(m) => {
+                let tokens = w.tokens();
+                let flops = m.flops_per_token * tokens as f64 + m.flops_per_seq * w.seqs as f64 + w.attention_flops;
+                let bytes = m.dense_bytes
+                    + m.expert_bytes * m.expert_share(tokens)
+                    + m.kv_bytes_per_token * (w.kv_read_tokens + tokens) as f64;
+                (flops / m.flops_per_s).max(bytes / m.bytes_per_s)
+                    + m.comm_s(tokens)
+                    + m.overhead_s
+                    + m.seq_overhead_s * w.seqs as f64
             }
             PerfModel::Table { prefill, decode, per_kv_ms } => {
                 let mut ms = 0.0;
@@ -222,25 +322,78 @@ mod tests {
         let kinds = builtin_kinds();
         let a100 = &kinds["a100"];
         // Decode of one token at a short context: weight bytes / (bandwidth × η) within 1 %.
-        let w = Work { prefill_tokens: 0, decode_seqs: 1, attention_flops: 0.0, kv_read_tokens: 16 };
+        let w = Work { prefill_tokens: 0, decode_seqs: 1, attention_flops: 0.0, kv_read_tokens: 16, seqs: 0 };
         let expect = 6.74e9 * 2.0 / (a100.bandwidth_gb_s * 1e9 * eff.memory);
         let got = m.iteration_s(&w);
         assert!((got / expect - 1.0).abs() < 0.01, "decode {got} vs {expect}");
-        // Prefill: 2 · params · tokens / (FLOP/s × η) within 1 % for a short prompt, where the
-        // attention FLOPs (counted) are small next to the weights'; exact with them at any length.
+        // Prefill: 2 · matmul params · tokens / (FLOP/s × η) within 1 % for a short prompt,
+        // where the attention FLOPs (counted) are small next to the weights'; exact with them at
+        // any length. Matmul params exclude the embeddings: 6,476,005,376 for Llama-2-7B.
         let s = builtin_shape("llama-2-7b").unwrap();
         let flops_s = a100.peak_tflops.fp16.unwrap() * 1e12 * eff.compute;
+        let matmul = 6_476_005_376.0;
         for tokens in [256u64, 2048] {
             let t = tokens as f64;
             let attention = s.attention_flops(t * (t - 1.0) / 2.0);
-            let w = Work { prefill_tokens: tokens, decode_seqs: 0, attention_flops: attention, kv_read_tokens: 0 };
+            let w =
+                Work { prefill_tokens: tokens, decode_seqs: 0, attention_flops: attention, kv_read_tokens: 0, seqs: 0 };
             let got = m.iteration_s(&w);
-            let weights_only = 2.0 * 6.74e9 * t / flops_s;
-            assert!(((2.0 * 6.74e9 * t + attention) / flops_s / got - 1.0).abs() < 1e-12);
+            let weights_only = 2.0 * matmul * t / flops_s;
+            assert!(((2.0 * matmul * t + attention) / flops_s / got - 1.0).abs() < 1e-12);
             if tokens == 256 {
                 assert!((got / weights_only - 1.0).abs() < 0.01, "prefill {got} vs {weights_only}");
             }
+            // One sequence adds its LM head once: 2 · 4096 · 32000 FLOPs.
+            let w1 = Work { seqs: 1, ..w };
+            assert!(
+                ((2.0 * matmul * t + attention + 2.0 * 4096.0 * 32000.0) / flops_s / m.iteration_s(&w1) - 1.0).abs()
+                    < 1e-12
+            );
         }
+    }
+
+    #[test]
+    fn tensor_parallel_pays_two_all_reduces_per_layer() {
+        let kinds = builtin_kinds();
+        let h100 = &kinds["h100-sxm"];
+        let s = builtin_shape("llama-2-70b").unwrap();
+        let eff = Efficiency { compute: 0.5, memory: 0.8, ..Efficiency::default() };
+        let m = PerfModel::roofline(&s, h100, 4, Precision::Fp16, Precision::Fp16, Precision::Fp16, &eff).unwrap();
+        let PerfModel::Roofline(r) = &m else { panic!("a roofline") };
+        // 2 all-reduces × 80 layers, each 2 · 3/4 · tokens · 8192 · 2 B / 450 GB/s + 8 µs.
+        let tokens = 1000u64;
+        let one = 2.0 * 0.75 * 1000.0 * 8192.0 * 2.0 / 450e9 + 8e-6;
+        assert!((r.comm_s(tokens) / (160.0 * one) - 1.0).abs() < 1e-12, "{}", r.comm_s(tokens));
+        // TP 1 communicates nothing; a kind without a link listed neither.
+        let m1 = PerfModel::roofline(&s, h100, 1, Precision::Fp16, Precision::Fp16, Precision::Fp16, &eff).unwrap();
+        let PerfModel::Roofline(r1) = &m1 else { panic!("a roofline") };
+        assert_eq!(r1.comm_s(tokens), 0.0);
+        let legacy =
+            PerfModel::roofline(&s, &kinds["a100"], 4, Precision::Fp16, Precision::Fp16, Precision::Fp16, &eff)
+                .unwrap();
+        let PerfModel::Roofline(r2) = &legacy else { panic!("a roofline") };
+        assert_eq!(r2.comm_s(tokens), 0.0);
+        // It is part of the iteration time.
+        let w = Work { prefill_tokens: tokens, decode_seqs: 0, attention_flops: 0.0, kv_read_tokens: 0, seqs: 0 };
+        let compute = 2.0 * s.matmul_params_per_token() * 1000.0 / (4.0 * 989.4e12 * 0.5);
+        let memory = s.params * 2.0 / (4.0 * 3350e9 * 0.8)
+            + 1000.0 * s.kv_bytes_per_token(Precision::Fp16) / (4.0 * 3350e9 * 0.8);
+        assert!((m.iteration_s(&w) - (compute.max(memory) + 160.0 * one)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_moe_decode_reads_only_the_experts_it_touches_and_the_overheads_add() {
+        let kinds = builtin_kinds();
+        let s = builtin_shape("mixtral-8x7b").unwrap();
+        let eff = Efficiency { overhead_ms: 2.0, seq_overhead_us: 10.0, ..Efficiency::default() };
+        let h100 = &kinds["h100-sxm"];
+        let m = PerfModel::roofline(&s, h100, 1, Precision::Fp16, Precision::Fp16, Precision::Fp16, &eff).unwrap();
+        // One token reads the dense weights and 2 of 8 experts: memory bound.
+        let w = Work { prefill_tokens: 0, decode_seqs: 1, attention_flops: 0.0, kv_read_tokens: 0, seqs: 1 };
+        let experts = s.expert_params() * 2.0;
+        let bytes = s.params * 2.0 - experts + experts * 0.25 + s.kv_bytes_per_token(Precision::Fp16);
+        let expect = bytes / (3350e9 * 0.8) + 2e-3 + 10e-6;
+        assert!((m.iteration_s(&w) / expect - 1.0).abs() < 1e-12, "{} vs {expect}", m.iteration_s(&w));
     }
 
     #[test]
@@ -250,7 +403,7 @@ mod tests {
         let eff = Efficiency::default();
         let mk =
             |w, tp| PerfModel::roofline(&s, &kinds["a100"], tp, w, Precision::Fp16, Precision::Fp16, &eff).unwrap();
-        let w = Work { prefill_tokens: 0, decode_seqs: 1, attention_flops: 0.0, kv_read_tokens: 0 };
+        let w = Work { prefill_tokens: 0, decode_seqs: 1, attention_flops: 0.0, kv_read_tokens: 0, seqs: 0 };
         let fp16 = mk(Precision::Fp16, 1).iteration_s(&w);
         let int8 = mk(Precision::Int8, 1).iteration_s(&w);
         let int4 = mk(Precision::Int4, 1).iteration_s(&w);
@@ -265,7 +418,7 @@ mod tests {
             decode: (vec![1, 9], vec![5.0, 9.0]),
             per_kv_ms: 0.001,
         };
-        let w = Work { prefill_tokens: 150, decode_seqs: 5, attention_flops: 0.0, kv_read_tokens: 1000 };
+        let w = Work { prefill_tokens: 150, decode_seqs: 5, attention_flops: 0.0, kv_read_tokens: 1000, seqs: 0 };
         assert!((m.iteration_s(&w) - (15.0 + 7.0 + 1.0) / 1e3).abs() < 1e-12);
         let bad = PerfSpec::Table {
             prefill_tokens: vec![100, 100],

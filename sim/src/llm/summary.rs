@@ -10,8 +10,11 @@ pub struct LlmCounts {
     pub arrived: u64,
     /// Requests whose last token was produced.
     pub completed: u64,
-    /// Requests refused at arrival: prompt + output need more KV memory than a replica has.
+    /// Requests refused at arrival: prompt + output need more KV memory than a replica has, or
+    /// exceed `max_model_len` (those also count in `rejected_too_long`).
     pub rejected: u64,
+    /// Requests refused at arrival because prompt + output tokens exceed `max_model_len`.
+    pub rejected_too_long: u64,
     /// Requests with 0 output tokens in the trace, run as 1 (the prefill's token).
     pub zero_output_as_one: u64,
 }
@@ -25,8 +28,11 @@ pub struct TokenCounts {
     pub output: u64,
     /// Prompt tokens computed by prefill (recomputation included, cached prefix excluded).
     pub prefill_computed: u64,
-    /// Prompt tokens served from the prefix cache.
+    /// Prompt tokens served from the prefix cache (GPU blocks, and blocks loaded back from the
+    /// CPU tier).
     pub prefix_cached: u64,
+    /// Of those, prompt tokens loaded back from the CPU offload tier.
+    pub offload_loaded: u64,
     /// Tokens prefilled again after a recompute preemption.
     pub recomputed: u64,
     /// Tokens computed only as padding by static batching.
@@ -66,7 +72,7 @@ pub struct TokenSloStats {
     pub ttft_ms: f64,
     /// TPOT target, ms.
     pub tpot_ms: f64,
-    /// Share of completed requests meeting both targets.
+    /// Share of arrived requests that completed meeting both targets (a rejection is a miss).
     pub attainment: f64,
     /// Requests meeting both targets / horizon, 1/s.
     pub goodput_per_s: f64,
