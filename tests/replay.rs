@@ -355,6 +355,10 @@ fn validate_keeps_both_runs_and_a_comparison() {
     // of its own, from a scenario file kept in the validation directory.
     let explained = &c["sim_with_replay_service"];
     assert!(explained["latency_ms_p99"]["relative_error"].as_f64().unwrap().is_finite(), "{c}");
+    // Given the replay's own busy times the simulator reproduces its median (in-sample: the
+    // queueing and batching are the same code, latency runs from the intended release in both).
+    let e50 = explained["latency_ms_p50"]["relative_error"].as_f64().unwrap();
+    assert!(e50.abs() < 0.25, "sim on the replay's busy times: p50 {:+.1} %; {c}", 100.0 * e50);
     let explained_run = runs.join(explained["sim_run"].as_str().unwrap());
     assert_eq!(manifest(&explained_run)["kind"], "simulate");
     assert!(val.join("scenario-replay-service.toml").is_file());
