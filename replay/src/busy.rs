@@ -70,14 +70,21 @@ pub fn busy_times(batches: &[Batch]) -> BTreeMap<String, BTreeMap<u32, Vec<f64>>
 /// (the state carried along each server's batches, each taking its measured time); `None` for a
 /// variant the profile did not measure.
 pub fn predicted_busy_ms(profile: &Profile, batches: &[Batch]) -> Vec<Option<f64>> {
+    // Per variant, once: its table of medians and its cold-start model.
+    type Model = Option<(sim::service::ServiceSpec, Option<sim::service::ColdSpec>)>;
+    let mut models: BTreeMap<&str, Model> = BTreeMap::new();
     let mut state: Option<((usize, u32), f64)> = None;
     batches
         .iter()
         .map(|b| {
-            let e = profile.entry(&b.variant)?;
-            let table = sim::service::ServiceSpec::Table { batch: e.batch.clone(), ms: e.median_ms.clone() };
+            let model = models.entry(b.variant.as_str()).or_insert_with(|| {
+                let e = profile.entry(&b.variant)?;
+                let table = sim::service::ServiceSpec::Table { batch: e.batch.clone(), ms: e.median_ms.clone() };
+                Some((table, e.cold.as_ref().filter(|_| profile.cold).map(|c| c.spec())))
+            });
+            let (table, cold) = model.as_ref()?;
             let warm = table.batch_mean_s(b.size as usize) * 1e3;
-            let Some(cold) = e.cold.as_ref().filter(|_| profile.cold).map(|c| c.spec()) else {
+            let Some(cold) = cold else {
                 return Some(warm);
             };
             let left = match state {

@@ -1,6 +1,6 @@
 //! `servesim calibrate-llm`: fit the LLM iteration model to ground-truth cases.
 
-use crate::cmd::groundtruth::{Prepared, prepare};
+use crate::cmd::groundtruth::{Prepared, prepare_all};
 use crate::error::input;
 use crate::rundir::code_version;
 use anyhow::{Context, Result};
@@ -140,14 +140,7 @@ pub fn run(args: &CalibrateLlmArgs) -> Result<()> {
     if args.rounds == 0 || args.steps == 0 {
         return Err(input("--rounds and --steps must be at least 1"));
     }
-    let cases: Vec<Prepared> =
-        args.cases.iter().map(|d| prepare(d, args.models.as_deref(), args.seed)).collect::<Result<_>>()?;
-    let mut ids = std::collections::BTreeSet::new();
-    for p in &cases {
-        if !ids.insert(p.case.id.clone()) {
-            return Err(input(format!("case id `{}` is given twice", p.case.id)));
-        }
-    }
+    let cases = prepare_all(&args.cases, args.models.as_deref(), args.seed)?;
     let fitter = Fitter { cases: &cases, seed: args.seed, rounds: args.rounds, steps: args.steps };
     let kinds: Vec<String> = cases.iter().map(|p| p.case.server.gpu.clone()).collect();
     let all: Vec<usize> = (0..cases.len()).collect();

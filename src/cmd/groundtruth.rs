@@ -64,6 +64,18 @@ fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| input(format!("{}: cannot read: {e}", path.display())))
 }
 
+/// Reads every case directory ([`prepare`]) and refuses a case id given twice.
+pub fn prepare_all(dirs: &[PathBuf], models: Option<&Path>, seed: u64) -> Result<Vec<Prepared>> {
+    let prepared: Vec<Prepared> = dirs.iter().map(|d| prepare(d, models, seed)).collect::<Result<_>>()?;
+    let mut seen = std::collections::BTreeSet::new();
+    for p in &prepared {
+        if !seen.insert(p.case.id.clone()) {
+            return Err(input(format!("case id `{}` is given twice", p.case.id)));
+        }
+    }
+    Ok(prepared)
+}
+
 /// Reads a case directory; every problem is an input error naming the file and key.
 pub fn prepare(dir: &Path, models: Option<&Path>, seed: u64) -> Result<Prepared> {
     let case_path = dir.join("case.toml");
@@ -142,14 +154,7 @@ struct GroundtruthManifest<'a> {
 pub fn run(args: &GroundtruthArgs) -> Result<()> {
     let (calibration, calibration_ref) = load_calibration(args.calibration.as_deref())?;
     // Every case is read (and refused) before anything is simulated or written.
-    let prepared: Vec<Prepared> =
-        args.cases.iter().map(|d| prepare(d, args.models.as_deref(), args.seed)).collect::<Result<_>>()?;
-    let mut seen = std::collections::BTreeSet::new();
-    for p in &prepared {
-        if !seen.insert(p.case.id.clone()) {
-            return Err(input(format!("case id `{}` is given twice", p.case.id)));
-        }
-    }
+    let prepared = prepare_all(&args.cases, args.models.as_deref(), args.seed)?;
     let mut comparisons = Vec::new();
     println!(
         "{:<48} {:>7} {:>10} {:>10} {:>8} {:>10} {:>10} {:>8}",
