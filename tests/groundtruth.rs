@@ -122,10 +122,11 @@ fn calibrate_llm_writes_a_calibration_groundtruth_reads() {
     let Some(gt) = shared() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let calib = tmp.path().join("calib.toml");
-    let cases: Vec<String> = ["h30-h100-llama-2-7b-roleplay", "h30-h100-llama-2-7b-codegen"]
-        .iter()
-        .map(|c| gt.join("cases").join(c).display().to_string())
-        .collect();
+    let cases: Vec<String> =
+        ["h30-h100-llama-2-7b-roleplay", "h30-h100-llama-2-7b-codegen", "h30-h100-llama-2-70b-roleplay"]
+            .iter()
+            .map(|c| gt.join("cases").join(c).display().to_string())
+            .collect();
     let mut args = vec!["calibrate-llm"];
     args.extend(cases.iter().map(String::as_str));
     args.extend(["--out", calib.to_str().unwrap(), "--rounds", "1", "--steps", "2"]);
@@ -134,13 +135,43 @@ fn calibrate_llm_writes_a_calibration_groundtruth_reads() {
     let c = sim::llm::calibration::Calibration::parse(&std::fs::read_to_string(&calib).unwrap()).unwrap();
     assert_eq!(c.devices.len(), 1);
     assert_eq!(c.devices[0].kind, "h100-sxm");
-    assert_eq!(c.devices[0].cases.len(), 2);
+    assert_eq!(c.devices[0].cases.len(), 3);
     assert!(c.devices[0].cases[0].starts_with("h30-h100-llama-2-7b-roleplay sha256:"));
-    assert!(c.devices[0].models[0].starts_with("llama-2-7b sha256:"));
+    assert!(c.devices[0].models.iter().any(|m| m.starts_with("llama-2-7b sha256:")), "{:?}", c.devices[0].models);
     let out = tmp.path().join("gt");
     let mut args = vec!["groundtruth", cases[0].as_str(), "--calibration", calib.to_str().unwrap()];
     args.extend(["--out", out.to_str().unwrap()]);
     ok(&args);
     let cmp = json(&out.join("h30-h100-llama-2-7b-roleplay/comparison.json"));
     assert_eq!(cmp["calibration"], "device");
+    // Two cases are too few for a kind of its own: the calibration has only its pooled entry.
+    let mut args = vec!["calibrate-llm"];
+    args.extend(cases[..2].iter().map(String::as_str));
+    args.extend(["--out", calib.to_str().unwrap(), "--rounds", "1", "--steps", "1", "--no-loo"]);
+    ok(&args);
+    let c = sim::llm::calibration::Calibration::parse(&std::fs::read_to_string(&calib).unwrap()).unwrap();
+    assert!(c.devices.is_empty() && c.pooled.cases.len() == 2, "{:?}", c.devices);
+}
+
+#[test]
+fn an_inference_perf_client_gives_up_after_300_s_and_the_overloaded_run_shows_it() {
+    let Some(gt) = shared() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let case = gt.join("cases/h30-h100-llama-2-7b-reasoning");
+    let out = tmp.path().join("gt");
+    ok(&["groundtruth", case.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let dir = out.join("h30-h100-llama-2-7b-reasoning");
+    let scenario = sim::ScenarioConfig::parse(&std::fs::read_to_string(dir.join("scenario.toml")).unwrap()).unwrap();
+    assert_eq!(scenario.llm.unwrap().client_timeout_s, Some(300.0));
+    // 4 requests/s of 1,448 output tokens overload one H100: most requests time out, and the
+    // ones that finish did so within the client's 300 s.
+    let summary = json(&dir.join("summary.json"));
+    let (arrived, completed, timed_out) = (
+        summary["requests"]["arrived"].as_u64().unwrap(),
+        summary["requests"]["completed"].as_u64().unwrap(),
+        summary["requests"]["timed_out"].as_u64().unwrap(),
+    );
+    assert_eq!(completed + timed_out, arrived);
+    assert!(timed_out > arrived / 2, "{timed_out} of {arrived}");
+    assert!(summary["latency_ms"]["e2e"]["max"].as_f64().unwrap() <= 300_000.0 + 1.0);
 }

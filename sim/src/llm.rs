@@ -79,7 +79,8 @@ pub struct LlmSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub efficiency: Option<Efficiency>,
     /// Longest sequence (prompt + output tokens) the engine accepts, as vLLM's `max_model_len`:
-    /// a longer request is rejected at arrival and counted (absent: no limit).
+    /// a longer request is rejected at arrival and counted (absent: the model's
+    /// `max_position_embeddings` when its shape gives one, as vLLM derives it; else no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_model_len: Option<u32>,
     /// KV pages per replica as the engine allocated them (vLLM logs `num_gpu_blocks`); absent:
@@ -117,6 +118,12 @@ pub struct LlmSpec {
     /// Sampling interval of the KV/queue timeline, s (default 1).
     #[serde(default = "one_f")]
     pub timeline_interval_s: f64,
+    /// The client gives up on a request this many seconds after sending it (default: never):
+    /// the server aborts it where it is (queue, running batch, transfer), frees its KV memory
+    /// and slot, and it counts in `requests.timed_out`, not in the latency statistics — which, as
+    /// a benchmark client reports them, cover the requests that finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_timeout_s: Option<f64>,
 }
 
 fn fp16() -> Precision {
@@ -375,6 +382,9 @@ impl LlmSpec {
         positive("llm.kv_transfer_gb_s", self.kv_transfer_gb_s)?;
         positive("llm.swap_gb_s", self.swap_gb_s)?;
         crate::config::non_negative("llm.cpu_offload_gb", self.cpu_offload_gb)?;
+        if let Some(t) = self.client_timeout_s {
+            crate::config::positive("llm.client_timeout_s", t)?;
+        }
         positive("llm.timeline_interval_s", self.timeline_interval_s)?;
         match &self.scheduler {
             SchedulerSpec::Static { max_num_seqs } if *max_num_seqs == 0 => {
@@ -499,6 +509,11 @@ impl LlmSpec {
                 "disaggregated prefill/decode pools need the continuous scheduler",
             ));
         }
-        Ok(ResolvedLlm { spec: self.clone(), shape, replicas, kv_bytes_per_token, weight_bytes })
+        let mut spec = self.clone();
+        if spec.max_model_len.is_none() && shape.max_position_embeddings > 0 {
+            // vLLM's default: the model's own context length.
+            spec.max_model_len = Some(shape.max_position_embeddings);
+        }
+        Ok(ResolvedLlm { spec, shape, replicas, kv_bytes_per_token, weight_bytes })
     }
 }

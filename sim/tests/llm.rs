@@ -17,7 +17,10 @@ const TABLE: &str = r#"
     decode_ms = [5.0, 6.0]
 "#;
 
+/// A scenario on the table above. Its iteration times are the table's alone: no front-end
+/// latency unless `extra` declares one (the built-in calibration's would otherwise apply).
 fn scenario(scheduler: &str, extra: &str) -> ScenarioConfig {
+    let extra = table_times_only(extra);
     ScenarioConfig::parse(&format!(
         r#"
         name = "micro"
@@ -112,8 +115,18 @@ fn tiny(pages: f64, scheduler: &str, extra: &str) -> ScenarioConfig {
     tiny_pools(pages, scheduler, "[[llm.pools]]\nname = \"gpu\"\nkind = \"toy\"", extra)
 }
 
+/// `extra` with `[llm.efficiency]` declared (no front-end latency) unless it declares one.
+fn table_times_only(extra: &str) -> String {
+    if extra.contains("[llm.efficiency]") {
+        extra.to_string()
+    } else {
+        format!("[llm.efficiency]\nrequest_overhead_ms = 0.0\n{extra}")
+    }
+}
+
 fn tiny_pools(pages: f64, scheduler: &str, pools: &str, extra: &str) -> ScenarioConfig {
     let mem_gb = (2e6 + pages * 64.0) / 1e9;
+    let extra = table_times_only(extra);
     ScenarioConfig::parse(&format!(
         r#"
         name = "tiny"
@@ -389,4 +402,56 @@ fn chunked_prefill_spends_the_token_budget_on_decodes_first() {
     assert!((s.latency_ms.ttft.max - ttft_b).abs() < 1e-3, "{:?}", s.latency_ms.ttft);
     // A decoded in each of B's three iterations (no prefill-only iteration held it back).
     assert_eq!(s.iterations.prefill_only, 0);
+}
+
+#[test]
+fn a_client_time_out_aborts_the_request_where_it_is_and_frees_its_place() {
+    // The timeline of `continuous_batching_by_hand`, plus C (t = 20 ms, 100-token prompt, 2
+    // out), with a client that gives up after 13.5 ms. A (deadline 13.5) is in the decode
+    // iteration 8 → 14: dropped when it ends, its third token never counted; B (deadline
+    // 15.5) finishes at 14; C finds the server empty: prefill 1 ms, decode 5 ms → e2e 6.
+    let sched = "{ kind = \"continuous\" }\nclient_timeout_s = 0.0135";
+    let reqs = || vec![req(0, 0, 100, 3), req(1, 2, 200, 2), req(2, 20, 100, 2)];
+    let s = run(&scenario(sched, ""), reqs());
+    assert_eq!((s.requests.completed, s.requests.timed_out, s.tokens.output), (2, 1, 6));
+    let l = &s.latency_ms;
+    // Latencies over the requests that finished, as the client reports them.
+    assert_eq!(l.e2e.count, 2);
+    assert!(close(l.e2e.mean, (12.0 + 6.0) / 2.0) && close(l.ttft.mean, (6.0 + 1.0) / 2.0), "{l:?}");
+    // A client that gives up after 3 ms: A (in its decode, 1 → 6) is dropped at 6; B leaves
+    // the queue at 5 without being served; C times out at 23 inside its decode (21 → 26).
+    let sched = "{ kind = \"continuous\" }\nclient_timeout_s = 0.003";
+    let s = run(&scenario(sched, ""), reqs());
+    assert_eq!((s.requests.completed, s.requests.timed_out, s.tokens.output), (0, 3, 2));
+    assert_eq!((s.latency_ms.e2e.count, s.latency_ms.ttft.count), (0, 0));
+    assert_eq!(s.tokens.prefill_computed, 200, "B was never prefilled");
+    // Records say which requests timed out; each request once.
+    let (_, recs) = sim::llm::run_recorded(&scenario(sched, ""), &mut reqs().into_iter(), 1).unwrap();
+    assert_eq!(recs.len(), 3);
+    assert!(recs.iter().all(|r| r.timed_out && r.finish.is_none()));
+}
+
+#[test]
+fn a_time_out_frees_kv_memory_for_the_queue() {
+    // 6 pages of 16 tokens: A (60-token prompt, 10 out) takes 4 at 0 (prefill 0.6 ms), B (60
+    // tokens, t = 4 ms) needs 4 and waits. A decodes 0.6 → 5.6 → 10.6; its client gives up at
+    // 8 ms, inside the second decode; at 10.6 A's pages are freed and B is admitted at once
+    // (and done at 11.2, before its own client gives up at 12).
+    let sched = "{ kind = \"continuous\" }\nclient_timeout_s = 0.008";
+    let c = tiny(6.5, sched, "");
+    let (s, recs) = sim::llm::run_recorded(&c, &mut vec![req(0, 0, 60, 10), req(1, 4, 60, 1)].into_iter(), 1).unwrap();
+    assert_eq!((s.requests.completed, s.requests.timed_out), (1, 1), "{recs:?}");
+    let b = recs.iter().find(|r| r.id == 1).unwrap();
+    assert_eq!(b.admitted, Some(SimTime(10_600_000)), "{recs:?}");
+}
+
+#[test]
+fn max_model_len_defaults_to_the_models_context_as_in_vllm() {
+    // Llama-2-7B was trained for 4,096 positions: 4,000 + 97 tokens are one too many.
+    let s = run(&scenario(r#"{ kind = "continuous" }"#, ""), vec![req(0, 0, 4000, 97), req(1, 0, 4000, 96)]);
+    assert_eq!((s.requests.rejected_too_long, s.requests.completed), (1, 1));
+    // A declared limit wins over the model's.
+    let c = scenario("{ kind = \"continuous\" }\nmax_model_len = 8192", "");
+    let s = run(&c, vec![req(0, 0, 4000, 97)]);
+    assert_eq!((s.requests.rejected_too_long, s.requests.completed), (0, 1));
 }

@@ -5,9 +5,11 @@ use crate::error::input;
 use crate::rundir::code_version;
 use anyhow::{Context, Result};
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use sim::llm::calibration::{
-    Calibration, Entry, PARAMS, SCHEMA, Source, coordinate_search, leave_one_out_sets, log_error,
+    Calibration, Entry, MIN_DEVICE_CASES, PARAMS, SCHEMA, Source, coordinate_search, leave_one_out_sets, log_error,
+    param,
 };
 use sim::llm::groundtruth::{Comparison, median, median_abs_errors};
 use sim::llm::perf::Efficiency;
@@ -21,15 +23,15 @@ Examples:
   servesim calibrate-llm ../shared/groundtruth/cases/* --out calib.toml
   servesim groundtruth ../shared/groundtruth/cases/* --calibration calib.toml
 
-Fits compute and memory efficiency, the per-iteration overhead (ms), the per-sequence
-overhead (us), the achieved share of the link bandwidth (comm) and the per-request front-end
-latency (ms) per device kind, and once over every case (`pooled`, used for kinds without an
-entry), by coordinate search with golden-section steps minimising the mean over cases of
-(|ln(sim/measured)| of mean TTFT + the same of mean E2E) / 2, each term capped at ln 2. The
-memory kept outside weights and KV is the median over the cases that recorded their KV blocks.
-Prints the in-sample fit and, beside it, leave-one-out cross-validation: each case predicted by
-parameters fitted without it (on its kind's other cases, else on all other cases), each fold
-warm-started from the in-sample fit and searched again in the last, narrowed round.
+Fits compute, attention, expert-layer (moe) and memory efficiency, the per-iteration overhead (ms), the per-layer overhead
+(us), the per-sequence overhead (us), the achieved share of the link bandwidth (comm) and the
+per-request front-end latency (ms) per device kind with at least 3 cases, and once over every
+case (`pooled`, used for every other kind), by coordinate search with golden-section steps
+minimising the mean over cases of (|ln(sim/measured)| of mean TTFT + the same of mean E2E) / 2,
+each term a robust loss min(|x|, c) + 0.05·(|x| - c)+, c = ln 1.25. The memory kept outside weights and KV is the median over the cases
+that recorded their KV blocks. Prints the in-sample fit and, beside it, leave-one-out
+cross-validation: each case predicted by parameters fitted from scratch without it (on its
+kind's other cases when they are at least 3, else on all other cases).
 The built-in calibration was made (and is regenerated) with:
   servesim calibrate-llm ../shared/groundtruth/cases/* --out sim/src/llm/calibration.toml --steps 4 --no-loo")]
 pub struct CalibrateLlmArgs {
@@ -156,6 +158,13 @@ pub fn run(args: &CalibrateLlmArgs) -> Result<()> {
     for (i, k) in kinds.iter().enumerate() {
         by_kind.entry(k.clone()).or_default().push(i);
     }
+    by_kind.retain(|k, set| {
+        let keep = set.len() >= MIN_DEVICE_CASES;
+        if !keep {
+            eprintln!("  {k}: {} case(s), fewer than {MIN_DEVICE_CASES}: uses the pooled parameters", set.len());
+        }
+        keep
+    });
     let mut fitted: BTreeMap<String, (Efficiency, f64, f64)> = BTreeMap::new();
     for (k, set) in &by_kind {
         let f = fitter.fit(set, &pooled_eff, 0, fitter.rounds);
@@ -165,9 +174,9 @@ pub fn run(args: &CalibrateLlmArgs) -> Result<()> {
     // In-sample: every case with its kind's parameters.
     let insample: Vec<Comparison> = (0..cases.len())
         .into_par_iter()
-        .map(|i| {
-            let (e, _, r) = &fitted[&kinds[i]];
-            compare(&cases[i], e, *r, args.seed, Source::Device)
+        .map(|i| match fitted.get(&kinds[i]) {
+            Some((e, _, r)) => compare(&cases[i], e, *r, args.seed, Source::Device),
+            None => compare(&cases[i], &pooled_eff, pooled_reserve, args.seed, Source::Pooled),
         })
         .collect::<Result<_>>()?;
     let pooled_ins: Vec<Comparison> = (0..cases.len())
@@ -178,18 +187,20 @@ pub fn run(args: &CalibrateLlmArgs) -> Result<()> {
     let loo: Option<Vec<Comparison>> = if args.no_loo {
         None
     } else {
-        eprintln!("leave-one-out over {} cases…", cases.len());
         let sets = leave_one_out_sets(&kinds);
+        let bar = ProgressBar::new(sets.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("leave-one-out [{elapsed_precise}] {wide_bar} {pos}/{len} folds")
+                .expect("a valid template"),
+        );
         let mut out = Vec::new();
         for (i, (train, source)) in sets.iter().enumerate() {
-            let start = match source {
-                Source::Device => &fitted[&kinds[i]].0,
-                Source::Pooled => &pooled_eff,
-            };
-            // Warm start from the in-sample fit, one narrowed round (the last one).
-            let (e, _, r) = fitter.fit(train, start, fitter.rounds - 1, fitter.rounds);
+            // From scratch, as the calibration made without case i would be.
+            let (e, _, r) = fitter.fit(train, &Efficiency::default(), 0, fitter.rounds);
             out.push(compare(&cases[i], &e, r, args.seed, *source)?);
+            bar.inc(1);
         }
+        bar.finish_and_clear();
         Some(out)
     };
 
@@ -217,12 +228,11 @@ pub fn run(args: &CalibrateLlmArgs) -> Result<()> {
         let l = loo_med.as_ref().map_or("-".to_string(), |l| format!("{:.1}%", l[k].0 * 100.0));
         println!("{k:<20} {n:>6} {:>11.1}% {:>11.1}% {:>12}", m * 100.0, pooled_med[k].0 * 100.0, l);
     }
-    println!("\nparameters (objective = mean capped |log error| of mean TTFT and E2E):");
+    println!("\nparameters (objective = mean robust |log error| of mean TTFT and E2E):");
     let show = |k: &str, e: &Efficiency, f: f64, r: f64| {
-        println!(
-            "  {k:<9} compute {:.3}  memory {:.3}  overhead {:.3} ms  per sequence {:.1} us  comm {:.2}  request {:.1} ms  kv reserve {:.2} GB  objective {:.4}",
-            e.compute, e.memory, e.overhead_ms, e.seq_overhead_us, e.comm, e.request_overhead_ms, r, f
-        );
+        let values: Vec<String> =
+            PARAMS.iter().enumerate().map(|(i, (n, _, _))| format!("{n} {:.3}", param(e, i))).collect();
+        println!("  {k:<9} {}  kv reserve {r:.2} GB  objective {f:.4}", values.join("  "));
     };
     show("pooled", &pooled_eff, pooled_f, pooled_reserve);
     for (k, (e, f, r)) in &fitted {
@@ -241,7 +251,7 @@ pub fn run(args: &CalibrateLlmArgs) -> Result<()> {
             args.rounds,
             args.steps
         ),
-        objective: "mean over cases of (|ln(sim/measured)| of mean TTFT + of mean E2E) / 2, terms capped at ln 2"
+        objective: "mean over cases of (|ln(sim/measured)| of mean TTFT + of mean E2E) / 2, each |x| through the robust loss min(|x|, c) + 0.05 (|x| - c)+, c = ln 1.25"
             .to_string(),
         pooled: entry("pooled", &fitter, &all, pooled_eff.clone(), pooled_reserve, &pooled_ins),
         devices: by_kind

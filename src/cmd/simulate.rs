@@ -293,6 +293,7 @@ fn llm_records_table(records: &[sim::llm::LlmRecord], summary: &sim::llm::LlmSum
     t.push("replica", TableColumn::Str(records.iter().map(|r| summary.replicas[r.replica].name.clone()).collect()));
     t.push("preemptions", TableColumn::U64(records.iter().map(|r| u64::from(r.preemptions)).collect()));
     t.push("rejected", TableColumn::Bool(records.iter().map(|r| r.rejected).collect()));
+    t.push("timed_out", TableColumn::Bool(records.iter().map(|r| r.timed_out).collect()));
     t
 }
 
@@ -342,8 +343,12 @@ fn print_llm_summary(s: &sim::llm::LlmSummary, run_id: &str, path: &std::path::P
         s.model.prefill_1024_ms
     );
     println!(
-        "requests: {} arrived, {} completed, {} rejected (too long for KV memory)",
-        s.requests.arrived, s.requests.completed, s.requests.rejected
+        "requests: {} arrived, {} completed, {} rejected ({} longer than max_model_len, the rest too long for KV memory){}",
+        s.requests.arrived,
+        s.requests.completed,
+        s.requests.rejected,
+        s.requests.rejected_too_long,
+        if s.requests.timed_out > 0 { format!(", {} timed out", s.requests.timed_out) } else { String::new() }
     );
     println!(
         "tokens: {} prompt, {} output, {} prefilled, {} from prefix cache, {} recomputed",

@@ -52,6 +52,8 @@ pub struct LlmRecord {
     pub cached_tokens: u64,
     /// Refused at arrival (could never fit a replica's KV memory).
     pub rejected: bool,
+    /// Given up by the client (`client_timeout_s`) before its last token (`finish` is None).
+    pub timed_out: bool,
 }
 
 /// Like [`run`], also returning one [`LlmRecord`] per request in completion order (memory grows
@@ -73,6 +75,10 @@ type SeqId = usize;
 
 struct Seq {
     id: u64,
+    /// Arrival number: tells a sequence from a later one in the same slot.
+    serial: u64,
+    /// The client gave up while an iteration or transfer held it: dropped when that ends.
+    aborted: bool,
     preemptions: u32,
     first_cached: u64,
     arrival: SimTime,
@@ -103,6 +109,24 @@ struct Seq {
 impl Seq {
     fn prefill_done(&self) -> bool {
         self.prefilled >= self.prefill_target
+    }
+
+    /// Its record: finished at `finish`, or given up by its client (None).
+    fn record(&self, finish: Option<SimTime>) -> LlmRecord {
+        LlmRecord {
+            id: self.id,
+            arrival: self.arrival,
+            admitted: self.admitted,
+            first_token: self.first_token,
+            finish,
+            prompt: self.prompt,
+            output: self.output,
+            replica: self.replica,
+            preemptions: self.preemptions,
+            cached_tokens: self.first_cached,
+            rejected: false,
+            timed_out: finish.is_none(),
+        }
     }
 }
 
@@ -151,6 +175,8 @@ impl Replica {
 enum Event {
     IterationEnd(usize),
     TransferEnd(SeqId),
+    /// The client's time-out for (slot, serial).
+    Timeout(SeqId, u64),
 }
 
 struct Engine {
@@ -192,10 +218,18 @@ struct Engine {
     records: Option<Vec<LlmRecord>>,
     /// Seconds of CPU-tier KV loads of the iteration being planned.
     load_s: f64,
+    /// Arrivals so far (the next sequence's serial).
+    serial: u64,
 }
 
 fn pages(tokens: u64, bs: u64) -> u64 {
     tokens.div_ceil(bs)
+}
+
+/// Collects `id` as aborted; always true (a filter helper).
+fn aborted_push(v: &mut Vec<SeqId>, id: SeqId) -> bool {
+    v.push(id);
+    true
 }
 
 impl Engine {
@@ -273,6 +307,7 @@ impl Engine {
             last_arrival: SimTime::ZERO,
             records: None,
             load_s: 0.0,
+            serial: 0,
             r,
         }
     }
@@ -321,6 +356,7 @@ impl Engine {
                 match ev {
                     Event::IterationEnd(r) => self.iteration_end(r, now),
                     Event::TransferEnd(s) => self.transfer_end(s, now),
+                    Event::Timeout(s, serial) => self.timeout(s, serial, now),
                 }
             }
         }
@@ -449,12 +485,17 @@ impl Engine {
                     preemptions: 0,
                     cached_tokens: 0,
                     rejected: true,
+                    timed_out: false,
                 });
             }
             return;
         }
+        self.serial += 1;
+        let serial = self.serial;
         let seq = Seq {
             id: req.id,
+            serial,
+            aborted: false,
             preemptions: 0,
             first_cached: 0,
             arrival: now,
@@ -486,7 +527,67 @@ impl Engine {
         };
         self.replicas[r].waiting.push_back(id);
         self.replicas[r].waiting_tokens += prompt;
+        if let Some(t) = self.r.spec.client_timeout_s {
+            // The client's clock includes the front-end latency the request also pays.
+            let left = (t - self.r.replicas[r].request_overhead_s).max(0.0);
+            let at = now + SimTime::from_secs_f64(left).unwrap_or(SimTime::MAX);
+            if at < SimTime::MAX {
+                self.cal.schedule(at, Event::Timeout(id, serial)).expect("time-outs are in the future");
+            }
+        }
         self.kick(r, now);
+    }
+
+    /// The client of the sequence in slot `id` (if still `serial`) gives up at `now`: it leaves
+    /// its queue at once and its memory is freed; a sequence in an iteration or transfer in
+    /// flight is marked and dropped when that ends.
+    fn timeout(&mut self, id: SeqId, serial: u64, now: SimTime) {
+        // Gone, or finished and waiting for the end of its static batch.
+        if self.seqs[id].as_ref().is_none_or(|s| s.serial != serial || s.generated >= s.output) {
+            return;
+        }
+        let r = self.seq(id).replica;
+        let x = &mut self.replicas[r];
+        let in_plan =
+            x.plan.as_ref().is_some_and(|p| p.decode.contains(&id) || p.prefill.iter().any(|&(s, _)| s == id));
+        let in_batch = x.batch.as_ref().is_some_and(|b| b.seqs.contains(&id));
+        let in_queue = |q: &mut VecDeque<SeqId>| match q.iter().position(|&s| s == id) {
+            Some(i) => {
+                q.remove(i);
+                true
+            }
+            None => false,
+        };
+        if in_plan || in_batch {
+            self.seq_mut(id).aborted = true;
+            self.counts.timed_out += 1;
+            return;
+        }
+        if in_queue(&mut x.waiting) {
+            x.waiting_tokens -= self.seqs[id].as_ref().expect("live").prefill_target;
+        } else if in_queue(&mut x.swapped) || in_queue(&mut x.incoming) {
+        } else if let Some(i) = x.running.iter().position(|&s| s == id) {
+            x.running.remove(i);
+        } else {
+            // In transfer between a prefill and a decode replica.
+            self.seq_mut(id).aborted = true;
+            self.counts.timed_out += 1;
+            return;
+        }
+        self.counts.timed_out += 1;
+        self.release(r, id);
+        self.drop_aborted(id);
+        self.note_kv(r, now);
+        self.kick(r, now);
+    }
+
+    /// Forgets a sequence the client gave up on (its memory already released).
+    fn drop_aborted(&mut self, id: SeqId) {
+        let s = self.seqs[id].take().expect("live sequence");
+        self.free_slots.push(id);
+        if let Some(recs) = self.records.as_mut() {
+            recs.push(s.record(None));
+        }
     }
 
     /// Starts an iteration on replica `r` if it is idle and has work.
@@ -872,7 +973,7 @@ impl Engine {
         }
         for id in seqs.iter().copied() {
             let s = self.seq(id);
-            if s.generated >= s.output {
+            if s.generated >= s.output || s.aborted {
                 self.tokens.padding += 1;
                 continue;
             }
@@ -885,8 +986,12 @@ impl Engine {
             for id in seqs {
                 let own = self.seq(id).own_pages;
                 self.replicas[r].kv.free(own);
-                self.seqs[id] = None;
-                self.free_slots.push(id);
+                if self.seq(id).aborted {
+                    self.drop_aborted(id);
+                } else {
+                    self.seqs[id] = None;
+                    self.free_slots.push(id);
+                }
             }
             self.replicas[r].running.clear();
             self.replicas[r].batch = None;
@@ -895,7 +1000,6 @@ impl Engine {
 
     /// Sequence `id` produced a token at `now`.
     fn token(&mut self, id: SeqId, now: SimTime) {
-        let front_end = self.front_end(id);
         let s = self.seq_mut(id);
         s.generated += 1;
         let gap = now - s.last_token;
@@ -903,8 +1007,6 @@ impl Engine {
         s.last_token = now;
         if first {
             s.first_token = Some(now);
-            let ttft = now - s.arrival + front_end;
-            self.ttft.record(ttft);
         } else {
             self.itl.record(gap);
         }
@@ -926,6 +1028,8 @@ impl Engine {
         let ttft = first - s.arrival + front_end;
         let tpot_ns = if s.output > 1 { (now - first).as_nanos() / (s.output - 1) } else { 0 };
         self.e2e.record(e2e);
+        // TTFT is recorded at completion, over the requests that finished (as a client reports it).
+        self.ttft.record(ttft);
         if s.output > 1 {
             self.tpot.record(SimTime(tpot_ns));
         }
@@ -938,19 +1042,7 @@ impl Engine {
         self.counts.completed += 1;
         self.tokens.input += s.prompt;
         if let Some(recs) = self.records.as_mut() {
-            recs.push(LlmRecord {
-                id: s.id,
-                arrival: s.arrival,
-                admitted: s.admitted,
-                first_token: s.first_token,
-                finish: Some(now),
-                prompt: s.prompt,
-                output: s.output,
-                replica: s.replica,
-                preemptions: s.preemptions,
-                cached_tokens: s.first_cached,
-                rejected: false,
-            });
+            recs.push(s.record(Some(now)));
         }
     }
 
@@ -959,7 +1051,20 @@ impl Engine {
         let bs = self.bs();
         let mut finished = Vec::new();
         let mut handoff = Vec::new();
-        for (id, n) in plan.prefill {
+        let mut aborted = Vec::new();
+        let (prefill, decode): (Vec<_>, Vec<_>) = (
+            plan.prefill
+                .into_iter()
+                .filter(|&(id, _)| !self.seq(id).aborted || !aborted_push(&mut aborted, id))
+                .collect(),
+            plan.decode.into_iter().filter(|&id| !self.seq(id).aborted || !aborted_push(&mut aborted, id)).collect(),
+        );
+        for id in aborted {
+            self.release(r, id);
+            self.replicas[r].running.retain(|&x| x != id);
+            self.drop_aborted(id);
+        }
+        for (id, n) in prefill {
             self.tokens.prefill_computed += n;
             let s = self.seqs[id].as_mut().expect("live sequence");
             s.prefilled += n;
@@ -985,7 +1090,7 @@ impl Engine {
                 }
             }
         }
-        for id in plan.decode {
+        for id in decode {
             self.seq_mut(id).kv_tokens += 1;
             self.token(id, now);
             if self.seq(id).generated == self.seq(id).output {
@@ -1027,6 +1132,11 @@ impl Engine {
 
     fn transfer_end(&mut self, id: SeqId, now: SimTime) {
         self.in_transfer -= 1;
+        if self.seq(id).aborted {
+            // Its memory was released when it left the prefill replica.
+            self.drop_aborted(id);
+            return;
+        }
         let d = self.seq(id).replica;
         // An arriving KV is resumed whole, before new work.
         self.replicas[d].incoming.push_back(id);

@@ -17,7 +17,9 @@
 //!   (`round(rate × duration)` arrivals from the stage's start, seeded stream
 //!   `groundtruth/<id>/arrivals`), each request from a user drawn uniformly (stream
 //!   `groundtruth/<id>/users`), prompt = system prompt + question + chat template tokens, the
-//!   system prompt's full blocks shared within its group.
+//!   system prompt's full blocks shared within its group;
+//! - the client: a request it gives up on is aborted by the server and leaves the statistics
+//!   (`client_timeout_s` in `[server]`, else the client's default, [`client_default_timeout_s`]).
 
 use super::calibration::{Calibration, Source};
 use super::perf::{Efficiency, PerfSpec};
@@ -124,6 +126,23 @@ pub struct Server {
     pub kv_blocks: Option<u64>,
     /// CPU KV offload, GiB (a second tier for evicted prefix blocks).
     pub cpu_offload_gib: f64,
+    /// The benchmark client, as the case names it.
+    pub client: String,
+    /// Seconds after which the client gives up on a request: `client_timeout_s` when the case
+    /// gives it, else the client's documented default ([`client_default_timeout_s`]).
+    pub client_timeout_s: Option<f64>,
+}
+
+/// The default time-out of a benchmark client named in a case's `client`, s (None: none known).
+///
+/// - inference-perf: its `request_timeout` is unset by default and its aiohttp session then
+///   uses aiohttp's default `ClientTimeout(total = 300 s)` per request (connection wait,
+///   queueing at the server and streaming included). On time-out the client disconnects and
+///   vLLM's API server aborts the request. Runs past the server's capacity (the `reasoning`
+///   preset) are shaped by it: the latencies it reports are those of the requests that finished
+///   within 300 s.
+pub fn client_default_timeout_s(client: &str) -> Option<f64> {
+    client.to_ascii_lowercase().contains("inference-perf").then_some(300.0)
 }
 
 impl Server {
@@ -277,6 +296,14 @@ impl Case {
                 v => v,
             },
             cpu_offload_gib: s.float_opt("cpu_offload_gib")?.unwrap_or(0.0),
+            client: s.t.get("client").and_then(|v| v.as_str()).unwrap_or_default().to_string(),
+            client_timeout_s: match s.float_opt("client_timeout_s")? {
+                Some(t) if t.is_nan() || t <= 0.0 => {
+                    return Err(err(file, "server.client_timeout_s", format!("must be > 0, got {t}")));
+                }
+                Some(t) => Some(t),
+                None => client_default_timeout_s(s.t.get("client").and_then(|v| v.as_str()).unwrap_or_default()),
+            },
         };
         let w = top.table("workload")?;
         let workload = if w.t.contains_key("requests_file") {
@@ -564,6 +591,7 @@ impl Case {
             cpu_offload_gb: s.cpu_offload_gib * 1.073_741_824,
             swap_gb_s: 25.0,
             timeline_interval_s: 1.0,
+            client_timeout_s: s.client_timeout_s,
         });
         c.validate().map_err(|e| e.to_string())?;
         Ok(c)

@@ -5,12 +5,15 @@
 //! decoding sequence. With the roofline its time is
 //!
 //! ```text
-//! t = max( FLOPs / (tp · peak · η_compute),  bytes / (tp · bandwidth · η_memory) )
-//!     + comm + overhead + per_seq · sequences
-//! FLOPs = 2 · matmul params · tokens + 2 · hidden · vocab · sequences (LM head, once per
-//!         sequence) + Σ attention FLOPs (4 · layers · heads · head_dim · context per token)
-//! bytes = dense weight bytes + expert bytes · share of experts touched
-//!         + KV bytes read (context of every sequence) + KV bytes written (new tokens)
+//! t = max( FLOPs / (tp · peak · η_compute) + attention FLOPs / (tp · peak · η_attention),
+//!          bytes / (tp · bandwidth · η_memory) )
+//!     + max( expert FLOPs / (tp · peak · η_compute · η_moe), expert bytes / (tp · bandwidth · η_memory) )
+//!     + comm + overhead + layers · per_layer + per_seq · sequences
+//! FLOPs = 2 · dense matmul params · tokens + 2 · hidden · vocab · sequences (LM head, once per
+//!         sequence); attention FLOPs = Σ 4 · layers · heads · head_dim · context per token
+//! bytes = dense weight bytes + KV bytes read (context of every sequence) + KV bytes written
+//! expert FLOPs = 2 · active expert params · tokens; expert bytes = expert weight bytes · share
+//!         of experts touched (a dense model has no expert term)
 //! comm  = 2 all-reduces per layer, each 2 · (tp − 1)/tp · tokens · hidden · bytes / link bandwidth
 //!         + link latency (0 when tp = 1)
 //! ```
@@ -32,12 +35,29 @@ pub struct Efficiency {
     /// Achieved share of peak FLOP/s in (0, 1] (default 0.5: large GEMMs reach 50–70 %).
     #[serde(default = "default_compute")]
     pub compute: f64,
+    /// Achieved share of peak FLOP/s in the attention kernels, in (0, 1] (default: `compute`).
+    /// Attention over long contexts (FlashAttention and its kin) reaches a lower share of the
+    /// tensor cores than the weight GEMMs do: a long-prompt prefill is slower than its GEMMs
+    /// alone would say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention: Option<f64>,
+    /// Achieved share of the dense GEMMs' FLOP/s in a mixture of experts' expert layers, in
+    /// (0, 1] (default 1): their grouped GEMMs run a few tokens per expert, padded to the
+    /// kernel's tile, below the efficiency of one dense GEMM of the same size. Streaming the
+    /// experts' weights (decode) is not slowed.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub moe: f64,
     /// Achieved share of peak memory bandwidth in (0, 1] (default 0.8).
     #[serde(default = "default_memory")]
     pub memory: f64,
-    /// Fixed cost of every iteration (scheduling, kernel launches), ms (default 0).
+    /// Fixed cost of every iteration (scheduling, input preparation), ms (default 0).
     #[serde(default)]
     pub overhead_ms: f64,
+    /// Cost of every layer of every iteration beyond its roofline time — kernel launches and
+    /// the ramp and tail of a dozen kernels per layer — µs (default 0). A deep model pays it more
+    /// often: what tells 80 layers from 48 at equal bytes per device.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub layer_overhead_us: f64,
     /// CPU cost per sequence in an iteration (input preparation, sampling, detokenization), µs
     /// (default 0).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -75,8 +95,11 @@ impl Default for Efficiency {
     fn default() -> Self {
         Efficiency {
             compute: default_compute(),
+            attention: None,
+            moe: 1.0,
             memory: default_memory(),
             overhead_ms: 0.0,
+            layer_overhead_us: 0.0,
             seq_overhead_us: 0.0,
             comm: 1.0,
             request_overhead_ms: 0.0,
@@ -126,12 +149,18 @@ impl PerfSpec {
 impl Efficiency {
     /// Checks values; errors name `key.field`.
     pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
-        for (f, v) in [("compute", self.compute), ("memory", self.memory)] {
+        for (f, v) in [
+            ("compute", self.compute),
+            ("attention", self.attention.unwrap_or(self.compute)),
+            ("moe", self.moe),
+            ("memory", self.memory),
+        ] {
             if !(v > 0.0 && v <= 1.0) {
                 return Err(ConfigError::invalid(&format!("{key}.{f}"), format!("must be in (0, 1], got {v}")));
             }
         }
         non_negative(&format!("{key}.overhead_ms"), self.overhead_ms)?;
+        non_negative(&format!("{key}.layer_overhead_us"), self.layer_overhead_us)?;
         non_negative(&format!("{key}.seq_overhead_us"), self.seq_overhead_us)?;
         non_negative(&format!("{key}.request_overhead_ms"), self.request_overhead_ms)?;
         crate::config::positive(&format!("{key}.comm"), self.comm)
@@ -181,10 +210,16 @@ pub enum PerfModel {
 pub struct Roofline {
     /// 2 · matmul params: FLOPs per token through the weights.
     pub flops_per_token: f64,
+    /// Of those, the active experts' (0 for a dense model).
+    pub expert_flops_per_token: f64,
+    /// Achieved share of the roofline in the expert layers.
+    pub moe: f64,
     /// 2 · hidden · vocab: LM-head FLOPs per sequence.
     pub flops_per_seq: f64,
     /// Achieved FLOP/s of the replica (all tensor-parallel devices).
     pub flops_per_s: f64,
+    /// Achieved FLOP/s of its attention kernels.
+    pub attention_flops_per_s: f64,
     /// Weight bytes read by every iteration (all but the experts).
     pub dense_bytes: f64,
     /// Expert weight bytes (read in proportion to the experts touched).
@@ -255,8 +290,15 @@ impl PerfModel {
         let tp_comm = tp > 1 && kind.interconnect.is_some();
         Ok(PerfModel::Roofline(Box::new(Roofline {
             flops_per_token: 2.0 * shape.matmul_params_per_token(),
+            expert_flops_per_token: if shape.experts > 1 {
+                2.0 * shape.expert_params() * f64::from(shape.experts_per_token) / f64::from(shape.experts)
+            } else {
+                0.0
+            },
+            moe: eff.moe,
             flops_per_seq: 2.0 * shape.lm_head_params(),
             flops_per_s: tpf * peak * 1e12 * eff.compute,
+            attention_flops_per_s: tpf * peak * 1e12 * eff.attention.unwrap_or(eff.compute),
             dense_bytes: shape.weight_bytes(weights) - expert_bytes,
             expert_bytes,
             experts: if shape.experts > 1 { (shape.experts, shape.experts_per_token) } else { (0, 0) },
@@ -270,7 +312,7 @@ impl PerfModel {
             all_reduces: if tp_comm { 2.0 * f64::from(shape.layers) } else { 0.0 },
             link_bytes_per_s,
             link_latency_s,
-            overhead_s: eff.overhead_ms / 1e3,
+            overhead_s: eff.overhead_ms / 1e3 + f64::from(shape.layers) * eff.layer_overhead_us / 1e6,
             seq_overhead_s: eff.seq_overhead_us / 1e6,
         })))
     }
@@ -280,11 +322,19 @@ impl PerfModel {
         match self {
             PerfModel::Roofline(m) => {
                 let tokens = w.tokens();
-                let flops = m.flops_per_token * tokens as f64 + m.flops_per_seq * w.seqs as f64 + w.attention_flops;
-                let bytes = m.dense_bytes
-                    + m.expert_bytes * m.expert_share(tokens)
-                    + m.kv_bytes_per_token * (w.kv_read_tokens + tokens) as f64;
-                (flops / m.flops_per_s).max(bytes / m.bytes_per_s)
+                let t = tokens as f64;
+                let gemm = (m.flops_per_token - m.expert_flops_per_token) * t + m.flops_per_seq * w.seqs as f64;
+                let compute_s = gemm / m.flops_per_s + w.attention_flops / m.attention_flops_per_s;
+                let bytes = m.dense_bytes + m.kv_bytes_per_token * (w.kv_read_tokens + tokens) as f64;
+                // The expert layers are kernels of their own: a roofline of their own.
+                let experts_s = if m.expert_bytes > 0.0 {
+                    (m.expert_flops_per_token * t / (m.flops_per_s * m.moe))
+                        .max(m.expert_bytes * m.expert_share(tokens) / m.bytes_per_s)
+                } else {
+                    0.0
+                };
+                compute_s.max(bytes / m.bytes_per_s)
+                    + experts_s
                     + m.comm_s(tokens)
                     + m.overhead_s
                     + m.seq_overhead_s * w.seqs as f64

@@ -17,6 +17,9 @@ pub struct LlmCounts {
     pub rejected_too_long: u64,
     /// Requests with 0 output tokens in the trace, run as 1 (the prefill's token).
     pub zero_output_as_one: u64,
+    /// Requests the client gave up on (`client_timeout_s`) before their last token: aborted by
+    /// the server, not in the latency statistics.
+    pub timed_out: u64,
 }
 
 /// Token counts.
