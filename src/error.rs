@@ -28,3 +28,38 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
     }
     1
 }
+
+/// The error and its causes on one line, `outer: cause: root`, leaving out a cause whose text
+/// the line already ends with (library errors that print their source, as `{path}: {source}`,
+/// would otherwise repeat it).
+pub fn message(err: &anyhow::Error) -> String {
+    let mut line = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.ends_with(&text) {
+            line = format!("{line}: {text}");
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{path}: {source}")]
+    struct Io {
+        path: String,
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_is_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)");
+        let e = anyhow::Error::new(Io { path: "/x/.tmp-models-1".into(), source: io }).context("building models");
+        assert_eq!(message(&e), "building models: /x/.tmp-models-1: No such file or directory (os error 2)");
+        let plain = anyhow::anyhow!("root").context("middle").context("outer");
+        assert_eq!(message(&plain), "outer: middle: root");
+    }
+}

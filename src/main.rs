@@ -121,7 +121,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error::message(&e));
             ExitCode::from(error::exit_code(&e) as u8)
         }
     }

@@ -33,6 +33,7 @@ fn prediction_from_the_profile_alone_matches_replays_at_60_percent_load_with_dyn
             dir
         }
     };
+    readme_quotes_this_build(&models);
     let profile = tmp.path().join("profile.toml");
     ok(&[
         "calibrate",
@@ -104,5 +105,48 @@ fn prediction_from_the_profile_alone_matches_replays_at_60_percent_load_with_dyn
             100.0 * err,
             pair["replay_range"]
         );
+    }
+}
+
+/// README.md quotes the course preset's models (seed 42): accuracies, agreement, the McNemar test,
+/// the KL divergences and the sizes. They are this build's, or the README is stale.
+fn readme_quotes_this_build(models: &Path) {
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(models.join(name)).unwrap()).unwrap()
+    };
+    let index = read("index.json");
+    if index["preset"] != "course" || index["seed"] != 42 {
+        return;
+    }
+    let model = |name: &str| index["models"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap().clone();
+    let acc = |name: &str| model(name)["accuracy"].as_f64().unwrap();
+    let int8 = read("teacher-int8.card.json");
+    let d = &index["distillation"];
+    let f = |v: &serde_json::Value| v.as_f64().unwrap();
+    let gap = (d["only_distilled_correct"].as_i64().unwrap() - d["only_hard_label_correct"].as_i64().unwrap()).abs();
+    let teacher = model("teacher-fp32");
+    let quotes = [
+        format!(
+            "{:.1} M parameters, {:.0} MB fp32",
+            f(&teacher["parameter_count"]) / 1e6,
+            f(&teacher["weight_bytes"]) / 1e6
+        ),
+        format!("{:.1} k-parameter student", f(&model("student-fp32")["parameter_count"]) / 1e3),
+        format!(
+            "teacher {:.3} test accuracy, teacher-int8 {:.3} ({:.1} % top-1 agreement), distilled student {:.3} vs \
+             hard-label student {:.3}",
+            acc("teacher-fp32"),
+            acc("teacher-int8"),
+            100.0 * f(&int8["metrics"]["agreement_with_teacher"]),
+            acc("student-fp32"),
+            acc("student-hard-fp32")
+        ),
+        format!("({gap} of {} examples, McNemar p = {:.2})", d["distilled"]["test_examples"], f(&d["mcnemar_p"])),
+        format!("(KL {:.3} vs {:.3})", f(&d["distilled"]["kl_to_teacher"]), f(&d["hard_label"]["kl_to_teacher"])),
+    ];
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    for q in quotes {
+        assert!(flat.contains(&q), "README.md does not say `{q}` (this build of the course preset)");
     }
 }

@@ -38,8 +38,23 @@ fn chromium() -> &'static Path {
     })
 }
 
-/// Screenshot of `page`; returns (distinct colours in the image, Chromium's stderr).
-fn screenshot(page: &Path, tmp: &Path) -> (usize, String) {
+/// The window the report is checked in: the review found figures and captions overflowing their
+/// frames at this width.
+const WINDOW: (usize, usize) = (1300, 2000);
+
+/// A screenshot: RGB rows of `WINDOW.0` pixels.
+struct Shot {
+    rgb: Vec<[u8; 3]>,
+}
+
+impl Shot {
+    fn pixel(&self, x: usize, y: usize) -> [u8; 3] {
+        self.rgb[y * WINDOW.0 + x]
+    }
+}
+
+/// Screenshot of `page` at `WINDOW`; returns it and Chromium's stderr.
+fn screenshot(page: &Path, tmp: &Path) -> (Shot, String) {
     let shot = tmp.join("shot.png");
     let profile = tmp.join("profile");
     let out = Command::new(chromium())
@@ -54,7 +69,8 @@ fn screenshot(page: &Path, tmp: &Path) -> (usize, String) {
             "--disable-sync",
             "--enable-logging=stderr",
             "--v=0",
-            "--window-size=1280,2000",
+            "--hide-scrollbars",
+            "--window-size=1300,2000",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--screenshot={}", shot.display()))
@@ -69,15 +85,24 @@ fn screenshot(page: &Path, tmp: &Path) -> (usize, String) {
     let info = reader.next_frame(&mut buf).unwrap();
     let bytes = &buf[..info.buffer_size()];
     let step = info.color_type.samples();
-    let colours: std::collections::HashSet<&[u8]> = bytes.chunks(step).collect();
-    (colours.len(), log)
+    assert_eq!((info.width as usize, info.height as usize), WINDOW);
+    let rgb = bytes.chunks(step).map(|p| [p[0], p[1], p[2]]).collect();
+    (Shot { rgb }, log)
 }
 
 fn check(page: &Path, tmp: &Path) {
     let html = std::fs::read_to_string(page).unwrap();
     assert!(html.contains("<svg") && !html.contains("src=\"http"), "self-contained, figures inlined");
-    let (colours, log) = screenshot(page, tmp);
-    assert!(colours > 20, "{}: the screenshot is (nearly) blank: {colours} colours", page.display());
+    let (shot, log) = screenshot(page, tmp);
+    // The figures are drawn: the palette's first colour (#0072B2, every figure's first series)
+    // covers a visible area.
+    let blue = shot.rgb.iter().filter(|p| **p == [0x00, 0x72, 0xB2]).count();
+    assert!(blue > 300, "{}: {blue} pixels of the first series colour: figures not drawn", page.display());
+    // Figures and captions share one column (≤ 1200 px, from x = 30 in a 1300-px window: the body
+    // is 1240 px, centred): nothing is drawn right of a figure's frame, so no caption runs past it.
+    let right = (1234..WINDOW.0).flat_map(|x| (0..WINDOW.1).map(move |y| (x, y)));
+    let inked: Vec<(usize, usize)> = right.filter(|&(x, y)| shot.pixel(x, y).iter().any(|&c| c < 240)).collect();
+    assert!(inked.is_empty(), "{}: drawn past the column at {:?}", page.display(), &inked[..inked.len().min(5)]);
     let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
     assert!(console.is_empty(), "{}: console messages: {console:?}", page.display());
 }

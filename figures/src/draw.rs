@@ -16,6 +16,10 @@ const FOOTER_H: u32 = 40;
 const Y_LABEL_AREA: u32 = 118;
 const X_LABEL_AREA: u32 = 78;
 const LEGEND_ROW: i32 = 34;
+/// Between the lines of one wrapped legend entry.
+const LEGEND_LINE: i32 = 25;
+/// The legend text's offset right of its swatch.
+const LEGEND_TEXT_X: i32 = 60;
 const SCATTER_LABEL_PX: f64 = style::LABEL_PX - 2.0;
 
 /// Draws the whole figure on `root`.
@@ -72,10 +76,18 @@ fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Prepared) 
     let (aw, _) = area.dim_in_pixel();
     let x0 = 8;
     let mut y = 30;
+    let font = style::font(style::LABEL_PX);
     for e in &p.legend {
         draw_swatch(area, e, x0, y)?;
-        let st = style::text(style::LABEL_PX, style::INK).pos(Pos::new(HPos::Left, VPos::Center));
-        area.draw(&Text::new(e.name.clone(), (x0 + 60, y), st))?;
+        // An entry wider than the column wraps onto more lines instead of running off the canvas.
+        let lines = wrap(area, &e.name, &font, aw.saturating_sub(LEGEND_TEXT_X as u32 + 8));
+        for (i, line) in lines.iter().enumerate() {
+            if i > 0 {
+                y += LEGEND_LINE;
+            }
+            let st = style::text(style::LABEL_PX, style::INK).pos(Pos::new(HPos::Left, VPos::Center));
+            area.draw(&Text::new(line.clone(), (x0 + LEGEND_TEXT_X, y), st))?;
+        }
         y += LEGEND_ROW;
     }
     if let Some(note) = &p.legend_note {

@@ -111,65 +111,84 @@ impl<B: DrawingBackend> DrawingBackend for GlyphBackend<B> {
         style: &S,
         pos: BackendCoord,
     ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
-        let Some((regular, bold)) = fonts() else {
-            return self.0.draw_text(text, style, pos);
-        };
         let color = style.color();
         if color.alpha == 0.0 {
             return Ok(());
         }
-        // The same box and anchoring as plotters' default text drawing.
-        let ((min_x, min_y), (max_x, max_y)) =
-            style.layout_box(text).map_err(|e| DrawingErrorKind::FontError(Box::new(e)))?;
-        let (width, height) = (max_x - min_x, max_y - min_y);
-        let dx = match style.anchor().h_pos {
-            HPos::Left => 0,
-            HPos::Right => -width,
-            HPos::Center => -width / 2,
-        };
-        let dy = match style.anchor().v_pos {
-            VPos::Top => 0,
-            VPos::Center => -height / 2,
-            VPos::Bottom => -height,
-        };
-        let trans = style.transform();
         let (w, h) = self.get_size();
-        let font = match style.style() {
-            FontStyle::Bold => bold,
-            _ => regular,
-        };
-        let size = style.size() as f32;
-        let scaled = font.as_scaled(size);
-        // plotters puts the baseline at half the font size below the top of the layout box.
-        let baseline = size / 2.0;
-        let mut caret = 0.0_f32;
-        let mut prev = None;
-        for c in text.chars() {
-            let id = scaled.glyph_id(c);
-            if let Some(p) = prev {
-                caret += scaled.kern(p, id);
-            }
-            prev = Some(id);
-            let glyph = id.with_scale_and_position(size, point(caret, baseline));
-            caret += scaled.h_advance(id);
-            let Some(outline) = scaled.outline_glyph(glyph) else { continue };
-            let bounds = outline.px_bounds();
-            let mut pixels = Vec::new();
-            outline.draw(|x, y, coverage| pixels.push((x, y, coverage)));
-            for (x, y, coverage) in pixels {
-                if coverage <= 0.0 {
-                    continue;
-                }
-                let gx = bounds.min.x as i32 + x as i32;
-                let gy = bounds.min.y as i32 + y as i32;
-                let (tx, ty) = trans.transform(gx + dx - min_x, gy + dy - min_y);
-                let (px, py) = (pos.0 + tx, pos.1 + ty);
-                if px >= 0 && px < w as i32 && py >= 0 && py < h as i32 {
-                    let pixel = BackendColor { alpha: color.alpha * f64::from(coverage.min(1.0)), rgb: color.rgb };
-                    self.0.draw_pixel((px, py), pixel)?;
-                }
+        let mut pixels = Vec::new();
+        let placed = place(text, style, pos, |x, y, coverage| pixels.push((x, y, coverage)))
+            .map_err(|e| DrawingErrorKind::FontError(Box::new(e)))?;
+        if !placed {
+            return self.0.draw_text(text, style, pos);
+        }
+        for (px, py, coverage) in pixels {
+            if px >= 0 && px < w as i32 && py >= 0 && py < h as i32 {
+                let pixel = BackendColor { alpha: color.alpha * f64::from(coverage.min(1.0)), rgb: color.rgb };
+                self.0.draw_pixel((px, py), pixel)?;
             }
         }
         Ok(())
     }
+}
+
+/// Where the glyphs of `text` land: calls `ink(x, y, coverage)` for every pixel of every glyph,
+/// in backend coordinates (not clipped to the canvas). Returns `false`, calling nothing, when the
+/// embedded font is unavailable.
+pub(crate) fn place<S: BackendTextStyle>(
+    text: &str,
+    style: &S,
+    pos: BackendCoord,
+    mut ink: impl FnMut(i32, i32, f32),
+) -> Result<bool, S::FontError> {
+    let Some((regular, bold)) = fonts() else {
+        return Ok(false);
+    };
+    // The same box and anchoring as plotters' default text drawing.
+    let ((min_x, min_y), (max_x, max_y)) = style.layout_box(text)?;
+    let (width, height) = (max_x - min_x, max_y - min_y);
+    let dx = match style.anchor().h_pos {
+        HPos::Left => 0,
+        HPos::Right => -width,
+        HPos::Center => -width / 2,
+    };
+    let dy = match style.anchor().v_pos {
+        VPos::Top => 0,
+        VPos::Center => -height / 2,
+        VPos::Bottom => -height,
+    };
+    let trans = style.transform();
+    let font = match style.style() {
+        FontStyle::Bold => bold,
+        _ => regular,
+    };
+    let size = style.size() as f32;
+    let scaled = font.as_scaled(size);
+    // plotters puts the baseline at half the font size below the top of the layout box.
+    let baseline = size / 2.0;
+    let mut caret = 0.0_f32;
+    let mut prev = None;
+    for c in text.chars() {
+        let id = scaled.glyph_id(c);
+        if let Some(p) = prev {
+            caret += scaled.kern(p, id);
+        }
+        prev = Some(id);
+        let glyph = id.with_scale_and_position(size, point(caret, baseline));
+        caret += scaled.h_advance(id);
+        let Some(outline) = scaled.outline_glyph(glyph) else { continue };
+        let bounds = outline.px_bounds();
+        let mut pixels = Vec::new();
+        outline.draw(|x, y, coverage| pixels.push((x, y, coverage)));
+        for (x, y, coverage) in pixels {
+            if coverage <= 0.0 {
+                continue;
+            }
+            let gx = bounds.min.x as i32 + x as i32;
+            let gy = bounds.min.y as i32 + y as i32;
+            let (tx, ty) = trans.transform(gx + dx - min_x, gy + dy - min_y);
+            ink(pos.0 + tx, pos.1 + ty, coverage);
+        }
+    }
+    Ok(true)
 }

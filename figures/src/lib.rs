@@ -10,6 +10,7 @@
 //! use figures::{Axis, Chart, Figure, LineChart, Panel, RefLine, Series};
 //!
 //! let fig = Figure {
+//!     facts: Default::default(),
 //!     id: "latency-vs-load".into(),
 //!     title: "Mean latency vs load".into(),
 //!     caption: "Simulated mean latency against utilization, with the M/M/1 formula.".into(),
@@ -115,6 +116,7 @@ mod cdf;
 mod draw;
 mod error;
 mod glyphs;
+mod layout;
 mod prepare;
 mod render;
 mod spec;
@@ -123,7 +125,8 @@ mod ticks;
 
 pub use cdf::MAX_CDF_POINTS;
 pub use error::{Error, Result};
+pub use layout::TextBox;
 pub use spec::{
-    Axis, BarChart, BarSeries, CdfChart, CdfCurve, CdfData, Chart, Figure, Highlight, LabeledPoint, LineChart,
+    Axis, BarChart, BarSeries, CdfChart, CdfCurve, CdfData, Chart, Fact, Figure, Highlight, LabeledPoint, LineChart,
     LineStyle, Panel, PanelsChart, RefAxis, RefLine, Scale, ScatterChart, Series,
 };

@@ -1,6 +1,8 @@
 //! The figure specification: plain, serde-serializable data. Callers compute everything shown;
 //! this crate only checks and draws it.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// One figure: what is drawn, its title, its caption and the runs it came from.
@@ -20,8 +22,41 @@ pub struct Figure {
     /// Run ids (or any provenance strings) the data came from, drawn in the footer.
     #[serde(default)]
     pub run_ids: Vec<String>,
+    /// What the caption quotes that the chart does not hold (the scenario's service model, a
+    /// run's preemptions, a model's dataset id…), so that a caption can be recomputed from this
+    /// JSON alone and checked against it. Not drawn.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub facts: BTreeMap<String, Fact>,
     /// What to draw.
     pub chart: Chart,
+}
+
+/// One fact a caption quotes: a number or a name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Fact {
+    /// A number (serialized exactly).
+    Number(f64),
+    /// A name or any other text.
+    Text(String),
+}
+
+impl From<f64> for Fact {
+    fn from(x: f64) -> Self {
+        Fact::Number(x)
+    }
+}
+
+impl From<&str> for Fact {
+    fn from(s: &str) -> Self {
+        Fact::Text(s.to_string())
+    }
+}
+
+impl From<String> for Fact {
+    fn from(s: String) -> Self {
+        Fact::Text(s)
+    }
 }
 
 /// The chart kinds. Tagged by `kind` in JSON.

@@ -23,6 +23,8 @@ pub(crate) struct AxisMap {
     pub ticks: Vec<f64>,
     /// Decimals for linear tick labels.
     decimals: usize,
+    /// Log axis: label every tick as a power of ten (10⁻⁵, 2×10³), not as a decimal.
+    powers: bool,
 }
 
 impl AxisMap {
@@ -65,7 +67,7 @@ impl AxisMap {
                     (first..=last).map(|k| k as f64 * step).map(|t| if t == 0.0 { 0.0 } else { t }).collect();
                 let decimals =
                     if step >= 1.0 { 0 } else { (-step.log10().floor()) as usize + usize::from(is_quarter(step)) };
-                AxisMap { scale, lo, hi, ticks, decimals }
+                AxisMap { scale, lo, hi, ticks, decimals, powers: false }
             }
             Scale::Log => {
                 let pad = ((hi - lo) * pad).max(0.08);
@@ -84,7 +86,10 @@ impl AxisMap {
                     }
                     ticks = more;
                 }
-                AxisMap { scale, lo, hi, ticks, decimals: 0 }
+                // One format per axis: decimals while every tick reads short (0.01 … 10000),
+                // powers of ten for all of them as soon as one would not.
+                let powers = ticks.iter().any(|&t| !(-2.0 - 1e-9..=4.0 + 1e-9).contains(&t));
+                AxisMap { scale, lo, hi, ticks, decimals: 0, powers }
             }
         }
     }
@@ -98,6 +103,7 @@ impl AxisMap {
     pub fn label(&self, t: f64) -> String {
         match self.scale {
             Scale::Linear => format_linear(t, self.decimals),
+            Scale::Log if self.powers => format_power(t),
             Scale::Log => format_log(t),
         }
     }
@@ -169,12 +175,23 @@ fn format_linear(t: f64, decimals: usize) -> String {
     if s.starts_with('-') && s[1..].chars().all(|c| c == '0' || c == '.') { s[1..].to_string() } else { s }
 }
 
+/// `10⁻⁵`, `10²`, or `m×10ᵏ` for a 2 or a 5 between decades.
+fn format_power(t: f64) -> String {
+    let k = (t + 1e-9).floor();
+    let m = 10f64.powf(t - k).round();
+    let sup: String = (k as i64)
+        .to_string()
+        .chars()
+        .map(|c| match c {
+            '-' => '⁻',
+            d => ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'][d.to_digit(10).unwrap_or(0) as usize],
+        })
+        .collect();
+    if m == 1.0 { format!("10{sup}") } else { format!("{m}×10{sup}") }
+}
+
 fn format_log(t: f64) -> String {
     let v = 10f64.powf(t);
-    let k = t.round();
-    if (t - k).abs() < 1e-9 && !(-4.0..=6.0).contains(&k) {
-        return format!("1e{}", k as i64);
-    }
     // Ticks are 1, 2 or 5 × 10^k: round to three significant digits, then drop noise.
     let digits = (2 - v.log10().floor() as i64).max(0) as usize;
     let s = format!("{v:.digits$}");
@@ -229,7 +246,19 @@ mod tests {
         let labels: Vec<String> = b.ticks.iter().map(|&t| b.label(t)).collect();
         assert_eq!(labels, ["5", "10", "20"]);
         let c = AxisMap::fit(Scale::Log, &[1e-9, 1e-7], false);
-        assert_eq!(c.label(-8.0), "1e-8");
-        assert_eq!(c.label(-3.0), "0.001");
+        assert_eq!(c.label(-8.0), "10⁻⁸");
+        assert_eq!(c.label(-3.0), "10⁻³");
+        assert_eq!(c.label(-8.0 + 2f64.log10()), "2×10⁻⁸");
+    }
+
+    #[test]
+    fn one_log_axis_has_one_label_format() {
+        // From 1e-5 to 100: every decade as a power of ten, none as "0.0001" beside "1e-5".
+        let a = AxisMap::fit(Scale::Log, &[1e-5, 100.0], false);
+        let labels: Vec<String> = a.ticks.iter().map(|&t| a.label(t)).collect();
+        assert_eq!(labels, ["10⁻⁵", "10⁻⁴", "10⁻³", "10⁻²", "10⁻¹", "10⁰", "10¹", "10²"]);
+        let b = AxisMap::fit(Scale::Log, &[0.05, 2000.0], false);
+        let labels: Vec<String> = b.ticks.iter().map(|&t| b.label(t)).collect();
+        assert_eq!(labels, ["0.1", "1", "10", "100", "1000"]);
     }
 }

@@ -267,6 +267,10 @@ pub fn build_with(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    if !parent.is_dir() {
+        let source = std::io::Error::new(std::io::ErrorKind::NotFound, "the parent directory does not exist");
+        return Err(KernelsError::Io { path: parent, source });
+    }
 
     let mut st = Stages { progress, times: Vec::new(), current: None };
     st.start("data");

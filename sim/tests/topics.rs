@@ -17,8 +17,10 @@ fn run(cfg: &ScenarioConfig, n: u64) -> sim::Summary {
 #[test]
 fn batching_keeps_an_otherwise_overloaded_gpu_stable() {
     let batched = builtin("batching");
-    let s = run(&batched, 60_000);
-    assert!(s.latency_ms.p99 < 15.0 && s.batches.mean_size > 3.0, "{:?} {:?}", s.latency_ms, s.batches);
+    let s = run(&batched, 300_000);
+    // What the scenario's comment promises: mean batches of about 5, p99 about 8 ms.
+    assert!((4.0..6.0).contains(&s.batches.mean_size), "{:?}", s.batches);
+    assert!((7.0..9.0).contains(&s.latency_ms.p99), "{:?}", s.latency_ms);
     assert!(s.slo.unwrap().attainment > 0.999);
     let mut unbatched = batched.clone();
     unbatched.devices[0].batching = sim::policy::BatcherSpec::None;
@@ -47,9 +49,14 @@ fn quantization_trades_a_little_quality_for_speed_and_memory() {
     let [fp32, int8] = [&s.variants[0], &s.variants[1]];
     assert_eq!((fp32.name.as_str(), int8.name.as_str()), ("teacher-fp32", "teacher-int8"));
     assert!(int8.latency_ms.mean < fp32.latency_ms.mean / 1.3, "{} vs {}", int8.latency_ms.mean, fp32.latency_ms.mean);
-    assert!(int8.quality < fp32.quality && fp32.quality - int8.quality < 0.01);
-    let cfg = builtin("quantization");
-    assert_eq!(cfg.variants[0].weight_bytes, 4 * cfg.variants[1].weight_bytes);
+    // The run's quality is each variant's quality weighted by the requests it answered: with the
+    // traffic split evenly it lies between the two, near their mean.
+    let answered = (fp32.answered + int8.answered) as f64;
+    let weighted = (fp32.quality * fp32.answered as f64 + int8.quality * int8.answered as f64) / answered;
+    let q = s.quality.unwrap();
+    assert!(rel(q, weighted) < 1e-12, "{q} vs {weighted}");
+    assert!(q > int8.quality && q < fp32.quality, "{q}");
+    assert!(rel(fp32.answered as f64, int8.answered as f64) < 0.05, "{} vs {}", fp32.answered, int8.answered);
 }
 
 #[test]

@@ -142,6 +142,7 @@ pub fn run(args: &CalibrateArgs) -> Result<Profile> {
     if opts.probe_requests == 0 {
         return Err(input("--probe-requests: must be at least 1"));
     }
+    crate::cmd::create_parent(&args.out)?;
     let mut profile = calibrate(&opts, &mut |what| eprintln!("calibrating {what}"))?;
     profile.use_model = serde_json::from_value(serde_json::Value::String(args.use_model.clone()))
         .map_err(|e| input(format!("--use {}: {e}", args.use_model)))?;

@@ -17,8 +17,11 @@ use serde::Serialize;
 use sim::ScenarioConfig;
 use sim::policy::batcher::BatcherSpec;
 use sim::policy::cache::CachePolicy;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use traces::workload::ArrivalSpec;
+
+mod captions;
 
 /// Regenerate the course figures.
 #[derive(Debug, Args)]
@@ -93,7 +96,7 @@ impl Course {
     /// Simulates `config` on its generated workload; returns the run id and the outcome.
     fn point(&mut self, config: &ScenarioConfig, requests: u64) -> Result<(String, Outcome)> {
         let mut config = config.clone();
-        let n = (requests / self.scale).max(1000);
+        let n = self.requests(requests);
         config.requests = Some(n);
         let w = config.workload.clone().ok_or_else(|| anyhow!("course scenario `{}` has no workload", config.name))?;
         let opts = sim::RunOptions { seed: config.seed, record: false, trace_driven: false };
@@ -106,7 +109,14 @@ impl Course {
         Ok((id, outcome))
     }
 
-    fn emit(&mut self, fig: Figure) -> Result<()> {
+    /// The requests a point of `requests` simulates at this scale.
+    fn requests(&self, requests: u64) -> u64 {
+        (requests / self.scale).max(1000)
+    }
+
+    /// Captions `fig` from its data (`captions`), renders it and records it in the index.
+    fn emit(&mut self, mut fig: Figure) -> Result<()> {
+        fig.caption = captions::caption(&fig).with_context(|| format!("captioning {}", fig.id))?;
         let files = fig.render(&self.tmp, &fig.id).with_context(|| format!("rendering {}", fig.id))?;
         let json = fig.to_json()? + "\n";
         let figure_id = format!("fig-{}", &sha256_hex(json.as_bytes())[..32]);
@@ -145,6 +155,41 @@ fn llm(o: Outcome) -> sim::llm::LlmSummary {
     }
 }
 
+/// A figure's facts from (key, value) pairs.
+fn facts<const N: usize>(pairs: [(&str, figures::Fact); N]) -> BTreeMap<String, figures::Fact> {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// The `a + b·B` ms of a device's affine batch time.
+fn affine_ms(c: &ScenarioConfig) -> Result<(f64, f64)> {
+    match c.devices.first().and_then(|d| d.service.as_ref()) {
+        Some(sim::service::ServiceSpec::Affine { a_ms, b_ms }) => Ok((*a_ms, *b_ms)),
+        _ => Err(anyhow!("course scenario `{}`: its device's batch time is not affine", c.name)),
+    }
+}
+
+/// The name a config value is written with in TOML: a plain enum's string or a table's `kind`.
+fn name_of<T: Serialize>(value: &T) -> String {
+    match toml::Value::try_from(value) {
+        Ok(toml::Value::String(s)) => s,
+        Ok(toml::Value::Table(t)) => t.get("kind").and_then(|k| k.as_str()).unwrap_or("?").to_string(),
+        _ => "?".to_string(),
+    }
+}
+
+/// What the LLM captions quote from the `llm` scenario: model, weights, device, mean sizes.
+fn llm_facts(base: &ScenarioConfig) -> Result<BTreeMap<String, figures::Fact>> {
+    let l = base.llm.as_ref().ok_or_else(|| anyhow!("the llm scenario has an [llm] table"))?;
+    let w = base.workload.as_ref().ok_or_else(|| anyhow!("the llm scenario has a workload"))?;
+    Ok(facts([
+        ("model", l.model.as_str().into()),
+        ("weights", name_of(&l.weights).into()),
+        ("device", l.pools.first().map_or("?", |p| p.kind.as_str()).into()),
+        ("prompt_mean", w.input_size.mean().unwrap_or(f64::NAN).into()),
+        ("output_mean", w.output_tokens.mean().unwrap_or(f64::NAN).into()),
+    ]))
+}
+
 fn builtin(name: &str) -> Result<ScenarioConfig> {
     Ok(sim::builtin::builtin(name).ok_or_else(|| anyhow!("no built-in scenario `{name}`"))??)
 }
@@ -165,14 +210,20 @@ fn traces_step(c: &mut Course, public: Option<&Path>) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let n = (60_000 / c.scale).max(1000);
     let mut traces: Vec<(String, String, traces::Trace)> = Vec::new();
+    let mut rates = Vec::new();
     let base = builtin("mm1")?;
     for (name, label, arrivals) in [
         ("poisson", "Poisson (mm1)", base.workload.as_ref().map(|w| w.arrivals.clone())),
-        ("gamma-cv2", "gamma, CV 2", Some(ArrivalSpec::Gamma { rate: 80.0, cv: 2.0 })),
+        (
+            "gamma-cv2",
+            "gamma, CV 2",
+            base.workload.as_ref().map(|w| ArrivalSpec::Gamma { rate: w.mean_rate(), cv: 2.0 }),
+        ),
         ("bursty", "MMPP bursts (bursty)", builtin("bursty")?.workload.map(|w| w.arrivals)),
     ] {
         let mut w = base.workload.clone().ok_or_else(|| anyhow!("mm1 has no workload"))?;
         w.arrivals = arrivals.ok_or_else(|| anyhow!("a course scenario has no workload"))?;
+        rates.push(w.mean_rate());
         let requests: Vec<traces::Request> = w.generator(base.seed, n)?.collect();
         traces.push((name.into(), label.into(), traces::Trace { requests, classes: traces::Trace::default_classes() }));
     }
@@ -202,6 +253,7 @@ fn traces_step(c: &mut Course, public: Option<&Path>) -> Result<()> {
     let mut index = Vec::new();
     let mut curves = Vec::new();
     let mut ids = Vec::new();
+    let mut cvs: Vec<(f64, String)> = Vec::new();
     for (name, label, trace) in &traces {
         let file = format!("{name}.parquet");
         traces::formats::write_trace(&dir.join(&file), trace)?;
@@ -229,6 +281,7 @@ fn traces_step(c: &mut Course, public: Option<&Path>) -> Result<()> {
             style: LineStyle::Solid,
         });
         ids.push(stats.trace_id.clone());
+        cvs.push((stats.interarrival_cv, label.clone()));
         index.push(serde_json::json!({"name": name, "file": file, "label": label, "stats": stats}));
     }
     // Exponential gaps (Poisson): F(x) = 1 − e^(−x) at x in units of the mean.
@@ -245,16 +298,22 @@ fn traces_step(c: &mut Course, public: Option<&Path>) -> Result<()> {
     });
     std::fs::write(dir.join("index.json"), serde_json::to_string_pretty(&index)? + "\n")?;
     c.bar.inc(1);
+    let lo = cvs.iter().min_by(|a, b| a.0.total_cmp(&b.0)).cloned().unwrap_or_default();
+    let hi = cvs.iter().max_by(|a, b| a.0.total_cmp(&b.0)).cloned().unwrap_or_default();
+    let rates: Vec<String> = rates.iter().map(|r| format!("{r}")).collect();
     c.emit(Figure {
+        facts: facts([
+            ("generated_requests", (n as f64).into()),
+            ("generated_rates_per_s", rates.join(", ").into()),
+            ("public_traces", f64::from(u8::from(public.is_some())).into()),
+            ("cv_min", lo.0.into()),
+            ("cv_min_trace", lo.1.into()),
+            ("cv_max", hi.0.into()),
+            ("cv_max_trace", hi.1.into()),
+        ]),
         id: "traces".into(),
         title: "Traces: how bursty are the arrivals?".into(),
-        caption: format!(
-            "Inter-arrival gaps in units of each trace's mean gap ({n} generated requests per workload at 80 \
-             requests/s{}). A Poisson process has exponential gaps (dashed) and CV 1; a larger CV means more \
-             short gaps and more long ones — bursts that queue — at the same mean rate. The traces are in \
-             traces/ with their ids and statistics (traces/index.json).",
-            if public.is_some() { "; public traces whole, zero gaps left out" } else { "" }
-        ),
+        caption: String::new(),
         run_ids: ids,
         chart: Chart::Cdf(CdfChart { x: Axis::new("gap / mean gap", "×").log(), curves, ref_lines: vec![] }),
     })
@@ -301,13 +360,12 @@ fn latency_vs_load(c: &mut Course) -> Result<()> {
         series.push(Series::new(name, pts).with_markers());
     }
     series.push(Series::analytic("M/D/1 (no batching, exact)", analytic));
+    let (a, b) = affine_ms(&base)?;
     c.emit(Figure {
+        facts: facts([("service_a_ms", a.into()), ("service_b_ms", b.into())]),
         id: "latency-vs-load".into(),
         title: "Batching raises the load a GPU can carry".into(),
-        caption: "Mean latency vs offered load on one device whose batch of B takes 2 + 0.25·B ms. Without \
-                  batching it saturates at 444 requests/s (M/D/1, dashed, is exact there); batching policies \
-                  trade a few ms at low load for several times the capacity."
-            .into(),
+        caption: String::new(),
         run_ids: ids,
         chart: Chart::Line(LineChart {
             x: Axis::new("offered load", "requests/s"),
@@ -319,27 +377,32 @@ fn latency_vs_load(c: &mut Course) -> Result<()> {
 /// Figure 2: p99 latency and throughput vs the dynamic batcher's max queue delay.
 fn batching_window(c: &mut Course) -> Result<()> {
     let base = builtin("dynbatch")?;
+    let (a, b_ms) = affine_ms(&base)?;
+    const MAX_BATCH: usize = 32;
     let (mut p99, mut mean_b, mut thr, mut cap, mut ids) = (vec![], vec![], vec![], vec![], vec![]);
     for delay in [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0] {
         let mut cfg = base.clone();
         cfg.devices[0].batching =
-            BatcherSpec::Dynamic { max_batch: 32, max_queue_delay_ms: delay, preferred_batch_sizes: vec![] };
+            BatcherSpec::Dynamic { max_batch: MAX_BATCH, max_queue_delay_ms: delay, preferred_batch_sizes: vec![] };
         let (id, o) = c.point(&cfg, 200_000)?;
         let s = classic(o);
         p99.push((delay, s.latency_ms.p99));
         mean_b.push((delay, s.latency_ms.mean));
         thr.push((delay, s.throughput_per_s));
         let b = s.batches.mean_size;
-        cap.push((delay, b / (2.0 + 0.25 * b) * 1e3));
+        cap.push((delay, b / (a + b_ms * b) * 1e3));
         ids.push(id);
     }
     c.emit(Figure {
+        facts: facts([
+            ("service_a_ms", a.into()),
+            ("service_b_ms", b_ms.into()),
+            ("max_batch", (MAX_BATCH as f64).into()),
+            ("rate_per_s", base.workload.as_ref().map_or(f64::NAN, |w| w.mean_rate()).into()),
+        ]),
         id: "batching-window".into(),
         title: "The batching window: tail latency vs headroom".into(),
-        caption: "Dynamic batching at 2,000 requests/s (DESIGN.md S2) as the max queue delay grows. Longer \
-                  windows build larger batches, so the device could carry more (capacity at the mean batch \
-                  size, bottom), while the p99 latency pays for the wait (top)."
-            .into(),
+        caption: String::new(),
         run_ids: ids,
         chart: Chart::TwoPanel(PanelsChart {
             x: Axis::new("max queue delay", "ms").log(),
@@ -361,13 +424,15 @@ fn batching_window(c: &mut Course) -> Result<()> {
 /// Figure 3: the throughput–latency frontier over batch sizes.
 fn frontier(c: &mut Course) -> Result<()> {
     let base = builtin("dynbatch")?;
+    let (a, b_ms) = affine_ms(&base)?;
+    let sizes = [1usize, 2, 4, 8, 16, 32, 64];
     let mut series = Vec::new();
     let mut ids = Vec::new();
     for load in [0.5, 0.8, 0.95] {
         let mut pts = Vec::new();
-        for b in [1usize, 2, 4, 8, 16, 32, 64] {
-            // Offered load as a share of what batches of b can carry: b / (2 + 0.25 b) per ms.
-            let capacity = b as f64 / (2.0 + 0.25 * b as f64) * 1e3;
+        for b in sizes {
+            // Offered load as a share of what batches of b can carry: b / (a + b_ms·b) per ms.
+            let capacity = b as f64 / (a + b_ms * b as f64) * 1e3;
             let mut cfg = base.clone();
             set_rate(&mut cfg, load * capacity);
             cfg.devices[0].batching =
@@ -379,13 +444,16 @@ fn frontier(c: &mut Course) -> Result<()> {
         }
         series.push(Series::new(format!("offered {:.0}% of capacity", load * 100.0), pts).with_markers());
     }
+    let sizes: Vec<String> = sizes.iter().map(|b| b.to_string()).collect();
     c.emit(Figure {
+        facts: facts([
+            ("service_a_ms", a.into()),
+            ("service_b_ms", b_ms.into()),
+            ("batch_sizes", sizes.join(", ").into()),
+        ]),
         id: "batch-size-frontier".into(),
         title: "Throughput–latency frontier over batch sizes".into(),
-        caption: "Each marker is a max batch size (1, 2, 4 … 64; left to right) on the 2 + 0.25·B ms device, \
-                  offered a fixed share of the capacity that batch size gives. Larger batches buy throughput \
-                  with tail latency; running closer to capacity moves the whole frontier up."
-            .into(),
+        caption: String::new(),
         run_ids: ids,
         chart: Chart::Line(LineChart {
             x: Axis::new("throughput", "requests/s").log(),
@@ -420,8 +488,9 @@ fn hardware_mixes(c: &mut Course) -> Result<()> {
     let winner = report.winner.map(|i| report.candidates[i].counts.clone());
     let mut points = Vec::new();
     let mut ids = Vec::new();
-    for t4 in 0..=6u32 {
-        for a100 in 0..=2u32 {
+    let (max_t4, max_a100) = (6u32, 2u32);
+    for t4 in 0..=max_t4 {
+        for a100 in 0..=max_a100 {
             if t4 + a100 == 0 {
                 continue;
             }
@@ -453,15 +522,25 @@ fn hardware_mixes(c: &mut Course) -> Result<()> {
             ids.push(id);
         }
     }
+    let router = name_of(&base.router).replace('_', "-");
+    let mut known = facts([
+        ("max_first", f64::from(max_t4).into()),
+        ("first_device", names[0].as_str().into()),
+        ("max_second", f64::from(max_a100).into()),
+        ("second_device", names[1].as_str().into()),
+        ("router", router.into()),
+        ("rate_per_s", spec.offered_per_s.into()),
+        ("slo_ms", slo_ms.into()),
+        ("max_drop", spec.max_drop.into()),
+    ]);
+    if let Some(w) = winner.as_deref() {
+        known.insert("plan_choice".into(), label(w).into());
+    }
     c.emit(Figure {
+        facts: known,
         id: "hardware-cost-vs-slo".into(),
         title: "Hardware mixes: cost vs SLO attainment".into(),
-        caption: format!(
-            "Every mix of up to 6 T4s and 2 A100s behind the cost-aware router at 900 requests/s: cost per \
-             1,000 requests vs the share answered within {slo_ms} ms. `servesim plan` picks the cheapest mix \
-             whose p99 meets {slo_ms} ms with ≤ 0.1% drops{}.",
-            winner.as_deref().map_or(" (none does)".to_string(), |w| format!(": {}", label(w)))
-        ),
+        caption: String::new(),
         run_ids: ids,
         chart: Chart::Scatter(ScatterChart {
             x: Axis::new("cost per 1,000 requests", "$"),
@@ -490,6 +569,7 @@ fn models_index(dir: &Path, preset: kernels::Preset) -> Result<serde_json::Value
         created_by: format!("servesim {} ({})", v.servesim, v.git_commit),
         overwrite: true,
     };
+    crate::cmd::create_parent(dir)?;
     eprintln!("building the {preset} models into {} (once; later runs reuse them)", dir.display());
     kernels::build(&opts, &mut |_| {}).map_err(|e| anyhow!("building models in {}: {e}", dir.display()))?;
     Ok(serde_json::from_slice(&std::fs::read(&index)?)?)
@@ -524,18 +604,14 @@ fn models_figure(c: &mut Course, dir: &Path, preset: kernels::Preset) -> Result<
         });
     }
     c.bar.inc(1);
-    let bytes = |name: &str| points.iter().find(|p| p.label == name).map_or(f64::NAN, |p| p.x);
-    let shrink = bytes("teacher-fp32") / bytes("student-fp32");
     c.emit(Figure {
+        facts: facts([
+            ("preset", preset.to_string().into()),
+            ("dataset_id", index["dataset_id"].as_str().unwrap_or("?").into()),
+        ]),
         id: "models-accuracy-vs-memory".into(),
         title: "Quantization and distillation: accuracy vs memory".into(),
-        caption: format!(
-            "Test accuracy vs weight bytes of the real models (`servesim models build --preset {preset}`, seed 42, \
-             dataset {}): int8 needs a quarter of the memory, the int4 preview an eighth; the distilled \
-             student is {shrink:.0}× smaller than the teacher. Latency is measured by the replay harness \
-             (calibration). Model ids in the footer.",
-            index["dataset_id"].as_str().unwrap_or("?")
-        ),
+        caption: String::new(),
         run_ids: ids,
         chart: Chart::Scatter(ScatterChart {
             x: Axis::new("weight memory", "bytes").log(),
@@ -582,14 +658,14 @@ fn calibration_figure(c: &mut Course, models: &Path, profile: Option<&Path>) -> 
     }
     c.bar.inc(1);
     c.emit(Figure {
+        facts: facts([
+            ("onnxruntime", profile.machine.onnxruntime.as_str().into()),
+            ("threads", (profile.simulate_threads as f64).into()),
+            ("cpu", profile.machine.cpu.as_str().into()),
+        ]),
         id: "calibration".into(),
         title: "Calibration: batch latency on ONNX Runtime".into(),
-        caption: format!(
-            "Median time of one batch (ONNX Runtime {}, {} intra-op thread(s), {}) for the real models, with the \
-             least-squares line a + b·B that `simulate --profile` can use. The int8 teacher reads a quarter of \
-             the fp32 bytes; the students are tiny.",
-            profile.machine.onnxruntime, profile.simulate_threads, profile.machine.cpu
-        ),
+        caption: String::new(),
         run_ids: ids,
         chart: Chart::Line(LineChart {
             x: Axis::new("batch size", "requests").log(),
@@ -647,30 +723,23 @@ fn validation_figure(c: &mut Course, models: &Path, profile: &Path) -> Result<()
     c.bar.inc(1);
     c.measured.push("validation".into());
     c.emit(Figure {
+        facts: facts([
+            ("rate_per_s", 500.0.into()),
+            ("requests", 2000.0.into()),
+            ("error_p50", (err("p50") / 100.0).into()),
+            ("error_p90", (err("p90") / 100.0).into()),
+            ("error_p99", (err("p99") / 100.0).into()),
+            ("ks_distance", cmp["ks_distance"].as_f64().unwrap_or(f64::NAN).into()),
+            ("speed_ratio", cmp["profile_speed_ratio"][0].as_f64().unwrap_or(f64::NAN).into()),
+            ("at_speed_error_p50", (at_speed("p50") / 100.0).into()),
+            ("at_speed_error_p99", (at_speed("p99") / 100.0).into()),
+            ("own_busy_error_p50", (alone("p50") / 100.0).into()),
+            ("own_busy_error_p90", (alone("p90") / 100.0).into()),
+            ("own_busy_error_p99", (alone("p99") / 100.0).into()),
+        ]),
         id: "validation".into(),
         title: "Sim vs replay: latency distributions".into(),
-        caption: format!(
-            "The int8 teacher on ONNX Runtime with dynamic batching (max 16, 1 ms) at 500 requests/s, 2,000 \
-             requests released in real time, against the simulator running the same trace and batcher with \
-             the calibrated profile. Errors (sim − replay)/replay: p50 {:+.1}%, p90 {:+.1}%, p99 {:+.1}%; \
-             KS distance {:.3}. The profile is each batch size's busy time measured through the replay's own \
-             worker path, the slowdown of a server after idle gaps (cold starts, fitted to bursts after \
-             gaps of 0–100 ms) and the stalls seen meanwhile (the worker thread preempted while it \
-             works). During the replay the machine ran at {:.2}× the profile's prediction; in-sample \
-             diagnostics, not accuracy: with the profile scaled by that, the sim is off by p50 {:+.1}%, \
-             p99 {:+.1}%; given the replay's own busy times, by p50 {:+.1}%, p90 {:+.1}%, p99 {:+.1}%: \
-             the rest is the machine's speed drifting between calibration and replay (BENCHMARKS.md).",
-            err("p50"),
-            err("p90"),
-            err("p99"),
-            cmp["ks_distance"].as_f64().unwrap_or(f64::NAN),
-            cmp["profile_speed_ratio"][0].as_f64().unwrap_or(f64::NAN),
-            at_speed("p50"),
-            at_speed("p99"),
-            alone("p50"),
-            alone("p90"),
-            alone("p99"),
-        ),
+        caption: String::new(),
         run_ids: vec![rep.clone(), sim.clone()],
         chart: Chart::Cdf(CdfChart {
             x: Axis::new("latency", "ms").log(),
@@ -870,13 +939,15 @@ fn cascade_figure(c: &mut Course, models: &Path, quick: bool) -> Result<()> {
     }
     let (lo, hi) = p99.iter().fold((f64::INFINITY, 0.0f64), |(l, h), &x| (l.min(x), h.max(x)));
     c.emit(Figure {
+        facts: facts([
+            ("requests", (n as f64).into()),
+            ("rate_per_s", 300.0.into()),
+            ("p99_min_ms", lo.into()),
+            ("p99_max_ms", hi.into()),
+        ]),
         id: "cascade-threshold".into(),
         title: "Distillation: a cascade on real models".into(),
-        caption: format!(
-            "The distilled int8 student answers first; when its own top-class probability is below the threshold the \
-             request goes on to the int8 teacher. Replayed on ONNX Runtime ({n} requests at 300/s per threshold). \
-             Raising the threshold buys accuracy with teacher time; p99 latency {lo:.2}–{hi:.2} ms."
-        ),
+        caption: String::new(),
         run_ids: ids,
         chart: Chart::TwoPanel(PanelsChart {
             x: Axis::new("confidence threshold", ""),
@@ -919,14 +990,19 @@ fn cache_hit_ratio(c: &mut Course) -> Result<()> {
     let che: Vec<(f64, f64)> =
         caps.iter().map(|&k| (k as f64, sim::analytic::che_lru_hit_ratio(&p, k as f64))).collect();
     series.push(Series::analytic("Che approximation (LRU)", che));
+    let mut known = facts([
+        ("zipf_s", keys.zipf_s.into()),
+        ("universe", (keys.universe as f64).into()),
+        ("requests", (c.requests(300_000) as f64).into()),
+    ]);
+    if let Some(fresh) = base.cache.as_ref().and_then(|k| k.freshness_s) {
+        known.insert("freshness_s".into(), fresh.into());
+    }
     c.emit(Figure {
+        facts: known,
         id: "cache-hit-ratio".into(),
         title: "Response cache: hit ratio vs capacity".into(),
-        caption: format!(
-            "Zipf({}) requests over {} keys. LRU follows Che's approximation; LFU keeps the popular head and \
-             does better on stationary traffic; a TTL cache trades hits for freshness.",
-            keys.zipf_s, keys.universe
-        ),
+        caption: String::new(),
         run_ids: ids,
         chart: Chart::Line(LineChart {
             x: Axis::new("cache capacity", "entries").log(),
@@ -945,7 +1021,6 @@ fn stalls_figure(c: &mut Course) -> Result<()> {
     let loads = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
     let (mut plain, mut stalled, mut mean, mut exact) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut ids = Vec::new();
-    let mut at_30 = (f64::NAN, f64::NAN);
     for &rho in &loads {
         let rate = rho / (SERVICE_MS / 1e3);
         for with in [false, true] {
@@ -963,29 +1038,26 @@ fn stalls_figure(c: &mut Course) -> Result<()> {
             } else {
                 plain.push((rho, s.latency_ms.p99));
             }
-            if (rho - 0.3f64).abs() < 1e-9 {
-                if with { at_30.1 = s.latency_ms.p99 } else { at_30.0 = s.latency_ms.p99 }
-            }
             ids.push(id);
         }
     }
     let series = vec![
         Series::new("p99, no stalls (M/D/1)", plain).with_markers(),
-        Series::new("p99, 5 ms stalls twice a second", stalled).with_markers(),
+        Series::new(format!("p99, {} ms stalls at {}/s", stalls.duration_ms[0], stalls.rate_per_s), stalled)
+            .with_markers(),
         Series::new("mean, with the stalls", mean).with_markers(),
         Series::analytic("mean, M/G/1 with stalls (exact)", exact),
     ];
     c.emit(Figure {
+        facts: facts([
+            ("service_ms", SERVICE_MS.into()),
+            ("stall_rate_per_s", stalls.rate_per_s.into()),
+            ("stall_ms", stalls.duration_ms[0].into()),
+            ("compare_at_utilization", 0.3.into()),
+        ]),
         id: "stalls".into(),
         title: "Stalls: a preempted worker sets the tail".into(),
-        caption: format!(
-            "One server, {SERVICE_MS} ms per request (the int8 teacher's batch-1 time here), Poisson arrivals. \
-             Stalling 5 ms twice a second — what calibrations and replays on this shared VM show: the worker \
-             thread descheduled — takes 1 % of the capacity but moves the p99 at 30 % load from {:.2} to \
-             {:.2} ms. Dashed: Avi-Itzhak and Naor's mean for M/G/1 whose server stalls (preemptive-resume). \
-             `calibrate` measures the stalls and `simulate --profile` models them.",
-            at_30.0, at_30.1
-        ),
+        caption: String::new(),
         run_ids: ids,
         chart: Chart::Line(LineChart {
             x: Axis::new("utilization", ""),
@@ -1013,6 +1085,7 @@ fn llm_figures(c: &mut Course) -> Result<()> {
             },
         ),
     ];
+    const TIMELINE_RATE: f64 = 2.5;
     let (mut ttft, mut tpot, mut ids) = (vec![], vec![], vec![]);
     let mut timeline = None;
     for (name, sched) in schedulers {
@@ -1027,7 +1100,7 @@ fn llm_figures(c: &mut Course) -> Result<()> {
             let s = llm(o);
             a.push((rate, s.latency_ms.ttft.p99));
             b.push((rate, s.latency_ms.tpot.p99));
-            if rate == 2.5 && name == "continuous" {
+            if rate == TIMELINE_RATE && name == "continuous" {
                 timeline = Some((id.clone(), s));
             }
             ids.push(id);
@@ -1042,14 +1115,15 @@ fn llm_figures(c: &mut Course) -> Result<()> {
         top = top.with_ref_line(RefLine::horizontal(slo.ttft_ms, "TTFT SLO"));
         bottom = bottom.with_ref_line(RefLine::horizontal(slo.tpot_ms, "TPOT SLO"));
     }
+    let mut known = llm_facts(&base)?;
+    if let Some(slo) = &slo {
+        known.insert("ttft_slo_ms".into(), slo.ttft_ms.into());
+    }
     c.emit(Figure {
+        facts: known,
         id: "llm-ttft-tpot-vs-load".into(),
         title: "LLM serving: static vs continuous batching".into(),
-        caption: "Llama-2-7B fp16 on one A100 80 GB (roofline), prompts ~1,155 and outputs ~211 tokens as in the \
-                  Azure conversation trace. Request-level (static) batching queues whole batches and its TTFT \
-                  explodes first; continuous batching carries several times the load; chunked prefill keeps \
-                  decodes flowing during long prompts, cutting the TPOT tail."
-            .into(),
+        caption: String::new(),
         run_ids: ids,
         chart: Chart::TwoPanel(PanelsChart { x: Axis::new("offered load", "requests/s"), top, bottom }),
     })?;
@@ -1057,14 +1131,16 @@ fn llm_figures(c: &mut Course) -> Result<()> {
     let t = &s.timeline;
     let pts = |v: Vec<f64>| t.t_s.iter().copied().zip(v).collect::<Vec<_>>();
     c.emit(Figure {
+        facts: facts([
+            ("rate_per_s", TIMELINE_RATE.into()),
+            ("capacity_pages", (s.kv.capacity_pages as f64).into()),
+            ("block_size", f64::from(s.kv.block_size).into()),
+            ("interval_s", t.interval_s.into()),
+            ("preemptions", (s.kv.preemptions as f64).into()),
+        ]),
         id: "llm-kv-timeline".into(),
         title: "KV memory and queues over one run".into(),
-        caption: format!(
-            "Continuous batching at 2.5 requests/s: KV pages in use (top; {} pages of {} tokens) and sequences \
-             running or waiting (bottom), sampled every {} s. Memory fills before the queue grows; {} \
-             preemptions.",
-            s.kv.capacity_pages, s.kv.block_size, t.interval_s, s.kv.preemptions
-        ),
+        caption: String::new(),
         run_ids: vec![id],
         chart: Chart::Timeline(PanelsChart {
             x: Axis::new("time", "s"),
@@ -1092,17 +1168,18 @@ fn llm_prefix_figure(c: &mut Course) -> Result<()> {
         ("4 replicas, prefix-aware routing", 4, sim::llm::LlmRouterSpec::PrefixAware { slack: 8 }, 8.0),
     ];
     let prompts = [1u64, 4, 16, 64, 256, 1024];
+    let prefix = |k| traces::workload::PrefixSpec { prompts: k, tokens: 2048, zipf_s: 0.8, block_tokens: 512 };
     let mut series = Vec::new();
     let mut bound = Vec::new();
     let mut ids = Vec::new();
+    let replicas = setups.iter().map(|s| s.1).max().unwrap_or(1);
     for (name, count, router, rate) in setups {
         let mut pts = Vec::new();
         for &k in &prompts {
             let mut cfg = base.clone();
             set_rate(&mut cfg, rate);
             if let Some(w) = cfg.workload.as_mut() {
-                w.prefixes =
-                    Some(traces::workload::PrefixSpec { prompts: k, tokens: 2048, zipf_s: 0.8, block_tokens: 512 });
+                w.prefixes = Some(prefix(k));
             }
             if let Some(l) = cfg.llm.as_mut() {
                 l.pools[0].count = count;
@@ -1115,7 +1192,7 @@ fn llm_prefix_figure(c: &mut Course) -> Result<()> {
             ids.push(id);
             if count == 1 {
                 // The workload's own bound: blocks whose id appeared in an earlier request.
-                let n = (6_000 / c.scale).max(1000);
+                let n = c.requests(6_000);
                 let w = cfg.workload.as_ref().expect("a workload");
                 let mut seen = std::collections::HashSet::new();
                 let (mut total, mut repeats) = (0u64, 0u64);
@@ -1131,15 +1208,21 @@ fn llm_prefix_figure(c: &mut Course) -> Result<()> {
         series.push(Series::new(name, pts).with_markers());
     }
     series.push(Series::analytic("reuse bound of the workload", bound));
+    let mut known = llm_facts(&base)?;
+    let shared = prefix(1);
+    for (k, v) in [
+        ("prefix_tokens", shared.tokens as f64),
+        ("block_tokens", shared.block_tokens as f64),
+        ("zipf_s", shared.zipf_s),
+        ("replicas", f64::from(replicas)),
+    ] {
+        known.insert(k.into(), v.into());
+    }
     c.emit(Figure {
+        facts: known,
         id: "llm-prefix-hit-rate".into(),
         title: "Prefix caching: hit rate vs shared prefixes".into(),
-        caption: "Llama-2-7B on A100s; each request starts with one of K shared 2,048-token prefixes (Zipf 0.8) \
-                  then ~1,155 tokens of its own, so at most 4 of its ~7 blocks can hit. One replica keeps \
-                  most of the reuse until the prefixes outgrow its KV memory; spreading requests at random over \
-                  4 replicas splits the cache four ways; prefix-aware routing sends each prefix where it is \
-                  cached and wins the reuse back. Dashed: the workload's own bound."
-            .into(),
+        caption: String::new(),
         run_ids: ids,
         chart: Chart::Line(LineChart {
             x: Axis::new("distinct shared prefixes", "").log(),

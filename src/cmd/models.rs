@@ -45,6 +45,8 @@ pub fn run(cmd: &ModelsCmd) -> Result<()> {
     let ModelsCmd::Build(args) = cmd;
     let preset: Preset =
         args.preset.parse().map_err(|_| input(format!("--preset: `{}` is not tiny or course", args.preset)))?;
+    // Check where the models go before minutes of training: create the parent directory now.
+    crate::cmd::create_parent(&args.out)?;
     let v = code_version();
     let opts = BuildOptions {
         out_dir: args.out.clone(),

@@ -45,6 +45,7 @@ const QUANTILES: [(&str, &str); 5] =
 
 fn quantile_bars(id: &str, title: &str, caption: &str, run_id: &str, parts: &[(&str, &serde_json::Value)]) -> Figure {
     Figure {
+        facts: Default::default(),
         id: id.into(),
         title: title.into(),
         caption: caption.into(),
@@ -97,6 +98,7 @@ fn run_figures(dir: &Path) -> Result<(Vec<Figure>, serde_json::Value, serde_json
         };
         if !xs.is_empty() {
             figs.push(Figure {
+                facts: Default::default(),
                 id: "timeline".into(),
                 title: "KV memory and sequences over time".into(),
                 caption: "Used KV pages / capacity (top); running and waiting sequences (bottom).".into(),
@@ -125,6 +127,7 @@ fn run_figures(dir: &Path) -> Result<(Vec<Figure>, serde_json::Value, serde_json
         let devices = s["devices"].as_array().cloned().unwrap_or_default();
         if devices.len() > 1 {
             figs.push(Figure {
+                facts: Default::default(),
                 id: "devices".into(),
                 title: "Utilization and p99 latency per device".into(),
                 caption: "Busy server-time share and p99 latency of each replica.".into(),
@@ -201,6 +204,7 @@ fn sweep_figures(dir: &Path) -> Result<(Vec<Figure>, serde_json::Value, serde_js
             continue;
         }
         figs.push(Figure {
+            facts: Default::default(),
             id: m.replace('.', "-"),
             title: format!("{label} vs {x_key}"),
             caption: format!("Sweep {}: `{m}` at each point.", manifest["sweep_id"].as_str().unwrap_or("?")),
@@ -232,7 +236,8 @@ pub fn report_html(title: &str, figures: &[(Figure, String)], sections: &[(&str,
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>\
          body{{font-family:'DejaVu Sans',Verdana,sans-serif;max-width:1240px;margin:2em auto;color:#222}}\
-         figure{{margin:2em 0}} figure svg{{max-width:100%;height:auto;border:1px solid #ddd}}\
+         figure{{margin:2em 0;max-width:1200px}} figure svg{{display:block;width:100%;height:auto;\
+         box-sizing:border-box;border:1px solid #ddd}} figcaption{{overflow-wrap:anywhere}}\
          table{{border-collapse:collapse;font-size:0.9em}} td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}\
          td.n{{text-align:right;font-variant-numeric:tabular-nums}}</style></head><body>\n<h1>{}</h1>\n",
         escape(title),

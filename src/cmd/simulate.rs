@@ -328,6 +328,46 @@ fn records_table(records: &[RequestRecord], summary: &Summary) -> Table {
     t
 }
 
+/// Rows of durations in ms under `columns`, right-aligned. A row whose largest value reaches
+/// 100 s is shown in seconds, its label saying so (`end-to-end (s)`); columns widen to the widest
+/// cell, so no number runs into the next.
+fn ms_table(columns: &[&str], rows: &[(&str, Vec<f64>)], decimals: usize) -> String {
+    let big = |v: &[f64]| v.iter().any(|x| x.abs() >= 1e5);
+    let mixed = rows.iter().any(|(_, v)| big(v));
+    let cells: Vec<(String, Vec<String>)> = rows
+        .iter()
+        .map(|(name, v)| {
+            let (label, scale) = match (mixed, big(v)) {
+                (false, _) => (name.to_string(), 1.0),
+                (true, false) => (format!("{name} (ms)"), 1.0),
+                (true, true) => (format!("{name} (s)"), 1e-3),
+            };
+            (label, v.iter().map(|x| format!("{:.decimals$}", x * scale)).collect())
+        })
+        .collect();
+    let width = cells
+        .iter()
+        .flat_map(|(_, v)| v.iter().map(|c| c.len() + 2))
+        .chain(columns.iter().map(|c| c.len() + 2))
+        .max()
+        .unwrap_or(10)
+        .max(10);
+    let first = cells.iter().map(|(l, _)| l.len() + 2).max().unwrap_or(16).max(16);
+    let mut out = format!("{:<first$}", if mixed { "" } else { "ms" });
+    for c in columns {
+        out += &format!("{c:>width$}");
+    }
+    out.push('\n');
+    for (label, v) in &cells {
+        out += &format!("{label:<first$}");
+        for c in v {
+            out += &format!("{c:>width$}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
 fn print_llm_summary(s: &sim::llm::LlmSummary, run_id: &str, path: &std::path::Path, trace: &TraceRef) {
     println!("run {run_id}  ->  {}", path.display());
     println!(
@@ -354,14 +394,13 @@ fn print_llm_summary(s: &sim::llm::LlmSummary, run_id: &str, path: &std::path::P
         "tokens: {} prompt, {} output, {} prefilled, {} from prefix cache, {} recomputed",
         s.tokens.input, s.tokens.output, s.tokens.prefill_computed, s.tokens.prefix_cached, s.tokens.recomputed
     );
-    println!("{:<16}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}", "ms", "mean", "p50", "p90", "p99", "p99.9", "max");
     let l = &s.latency_ms;
-    for (name, d) in [("TTFT", &l.ttft), ("TPOT", &l.tpot), ("inter-token", &l.itl), ("end-to-end", &l.e2e)] {
-        println!(
-            "{:<16}{:>10.2}{:>10.2}{:>10.2}{:>10.2}{:>10.2}{:>10.2}",
-            name, d.mean, d.p50, d.p90, d.p99, d.p999, d.max
-        );
-    }
+    let rows: Vec<(&str, Vec<f64>)> =
+        [("TTFT", &l.ttft), ("TPOT", &l.tpot), ("inter-token", &l.itl), ("end-to-end", &l.e2e)]
+            .into_iter()
+            .map(|(name, d)| (name, vec![d.mean, d.p50, d.p90, d.p99, d.p999, d.max]))
+            .collect();
+    print!("{}", ms_table(&["mean", "p50", "p90", "p99", "p99.9", "max"], &rows, 2));
     println!(
         "throughput {:.2} requests/s  {:.0} output tokens/s  {:.0} tokens/s over {:.1} s",
         s.throughput.requests_per_s, s.throughput.output_tokens_per_s, s.throughput.total_tokens_per_s, s.horizon_s
@@ -408,16 +447,12 @@ fn print_summary(s: &Summary, run_id: &str, path: &std::path::Path, trace: &Trac
         s.requests.dropped,
         100.0 * s.drop_rate
     );
-    println!(
-        "{:<16}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
-        "ms", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"
-    );
-    for (name, d) in [("latency", &s.latency_ms), ("queue delay", &s.queue_delay_ms), ("service", &s.service_ms)] {
-        println!(
-            "{:<16}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}",
-            name, d.mean, d.p50, d.p90, d.p95, d.p99, d.p999, d.max
-        );
-    }
+    let rows: Vec<(&str, Vec<f64>)> =
+        [("latency", &s.latency_ms), ("queue delay", &s.queue_delay_ms), ("service", &s.service_ms)]
+            .into_iter()
+            .map(|(name, d)| (name, vec![d.mean, d.p50, d.p90, d.p95, d.p99, d.p999, d.max]))
+            .collect();
+    print!("{}", ms_table(&["mean", "p50", "p90", "p95", "p99", "p99.9", "max"], &rows, 3));
     println!(
         "throughput {:.2}/s  utilization {:.4}  mean queue {:.3}  mean in system {:.3}  Little residual {:.1e}",
         s.throughput_per_s, s.utilization, s.mean_queue_length, s.mean_in_system, s.little.relative_residual
@@ -493,5 +528,29 @@ fn print_summary(s: &Summary, run_id: &str, path: &std::path::Path, trace: &Trac
     }
     if let Some(b) = peak_rss_bytes() {
         println!("peak memory {:.1} MiB", b as f64 / (1024.0 * 1024.0));
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::ms_table;
+
+    #[test]
+    fn large_values_are_shown_in_seconds_and_never_run_together() {
+        let rows = vec![("TTFT", vec![12.5, 10.0]), ("end-to-end", vec![1_775_762.381_662, 1_662_152.34])];
+        let t = ms_table(&["mean", "max"], &rows, 2);
+        assert!(t.contains("end-to-end (s)") && t.contains("1775.76") && t.contains("TTFT (ms)"), "{t}");
+        for line in t.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            assert!(fields.iter().filter(|f| f.parse::<f64>().is_ok()).count() == 2, "{line}");
+        }
+        // A value too wide for ten characters even in seconds widens every column.
+        let rows = vec![("x", vec![123_456_789_012.0, 1.0])];
+        let t = ms_table(&["mean", "max"], &rows, 2);
+        let row: Vec<&str> = t.lines().nth(1).unwrap().split_whitespace().collect();
+        assert_eq!(row, ["x", "(s)", "123456789.01", "0.00"], "{t}");
+        // All in ms: the header says so once, as before.
+        let t = ms_table(&["mean"], &[("latency", vec![29.619])], 3);
+        assert_eq!(t, format!("{:<16}{:>10}\n{:<16}{:>10}\n", "ms", "mean", "latency", "29.619"));
     }
 }

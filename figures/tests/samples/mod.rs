@@ -11,6 +11,7 @@ pub fn line() -> Figure {
     let mm1: Vec<(f64, f64)> = (1..=95).map(|i| (f64::from(i) * 0.01, 10.0 / (1.0 - f64::from(i) * 0.01))).collect();
     let batched: Vec<(f64, f64)> = (1..=9).map(|i| (f64::from(i) * 0.1, 14.0 + 3.0 * f64::from(i))).collect();
     Figure {
+        facts: Default::default(),
         id: "latency-vs-load".into(),
         title: "Mean latency vs load: dynamic batching flattens the curve".into(),
         caption: "Simulated mean sojourn time against utilization, with the M/M/1 formula.".into(),
@@ -41,6 +42,7 @@ pub fn scatter() -> Figure {
         group: Some(group.into()),
     };
     Figure {
+        facts: Default::default(),
         id: "accuracy-vs-latency".into(),
         title: "Accuracy vs latency of the model variants".into(),
         caption: String::new(),
@@ -65,6 +67,7 @@ pub fn cdf() -> Figure {
     let a: Vec<f64> = (0..5000).map(|i| 5.0 + 20.0 * (f64::from(i) / 5000.0).powi(3)).collect();
     let b: Vec<f64> = (0..300).map(|i| 8.0 + 60.0 * (f64::from(i) / 300.0).powi(4)).collect();
     Figure {
+        facts: Default::default(),
         id: "latency-cdf".into(),
         title: "Latency distribution per batching policy".into(),
         caption: String::new(),
@@ -88,6 +91,7 @@ pub fn cdf() -> Figure {
 pub fn two_panel() -> Figure {
     let d = [0.5, 1.0, 2.0, 5.0, 10.0, 20.0];
     Figure {
+        facts: Default::default(),
         id: "max-queue-delay".into(),
         title: "Max queue delay trades tail latency for throughput".into(),
         caption: String::new(),
@@ -116,6 +120,7 @@ pub fn timeline() -> Figure {
     let u: Vec<(f64, f64)> =
         (0..120).map(|i| (f64::from(i) * 0.5, 0.4 + 0.5 * (f64::from(i) / 19.0).sin().abs())).collect();
     Figure {
+        facts: Default::default(),
         id: "burst-timeline".into(),
         title: "A burst: queue length and utilization over time".into(),
         caption: String::new(),
@@ -131,6 +136,7 @@ pub fn timeline() -> Figure {
 
 pub fn bar() -> Figure {
     Figure {
+        facts: Default::default(),
         id: "cost-per-scenario".into(),
         title: "Cost per million requests".into(),
         caption: String::new(),
