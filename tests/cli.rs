@@ -485,7 +485,7 @@ fn check_flags_stale_profiles_and_sim_vs_replay_drift() {
 }
 
 /// The course figures README.md shows (from docs/figures/).
-const README_FIGURES: [&str; 10] = [
+const README_FIGURES: [&str; 11] = [
     "traces",
     "latency-vs-load",
     "batching-window",
@@ -496,6 +496,7 @@ const README_FIGURES: [&str; 10] = [
     "llm-kv-timeline",
     "stalls",
     "llm-prefix-hit-rate",
+    "llm-groundtruth",
 ];
 
 #[test]
@@ -516,7 +517,7 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("index.json")).unwrap()).unwrap();
     let figures = index.as_array().unwrap();
-    assert_eq!(figures.len(), 14);
+    assert_eq!(figures.len(), 15);
     // The traces step: every trace the traces figure plots is a file with its id and statistics.
     let traces: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("traces/index.json")).unwrap()).unwrap();
@@ -537,7 +538,8 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
         let runs = f["run_ids"].as_array().unwrap();
         assert!(!runs.is_empty());
         for id in runs.iter().map(|r| r.as_str().unwrap()) {
-            // Points are simulation runs (with their config) or, for the model figure, model ids.
+            // Points are simulation runs (with their config), for the model figure model ids, for
+            // the ground-truth figure the cases (`id sha256:…`) the built-in calibration fitted.
             let config = a.join("configs").join(format!("{id}.toml"));
             let validation_run = a.join("validation").join(id).join("manifest.json");
             let cascade_run = a.join("cascade").join(id).join("manifest.json");
@@ -546,7 +548,8 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
                     || validation_run.is_file()
                     || cascade_run.is_file()
                     || trace_ids.contains(&id)
-                    || (id.starts_with("mdl-") && models.join("index.json").is_file()),
+                    || (id.starts_with("mdl-") && models.join("index.json").is_file())
+                    || sim::llm::calibration::Calibration::builtin().pooled.cases.iter().any(|c| c == id),
                 "{id}"
             );
         }
@@ -935,4 +938,36 @@ fn readme_s1_printout_is_what_simulate_prints() {
         .map(|l| l.replace(&format!("{}/", tmp.path().display()), "runs/"))
         .collect();
     assert_eq!(shown.lines().collect::<Vec<_>>(), printed, "README.md's S1 printout is stale");
+}
+
+#[test]
+fn a_trace_is_cut_only_by_an_explicit_requests_and_says_so() {
+    // mm1's scenario asks for 200,000 requests of its own workload; a trace of 300 replaces
+    // that workload and is simulated whole. --requests 120 cuts it, and stderr says so.
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = tmp.path().join("t.csv");
+    ok(&["trace", "gen", "-s", "mm1", "-n", "300", "-o", trace.to_str().unwrap()]);
+    let arrived = |dir: &Path| {
+        let run = &runs(dir)[0];
+        let s: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+        s["requests"]["arrived"].as_u64().unwrap()
+    };
+    let whole = tmp.path().join("whole");
+    ok(&["simulate", "-s", "mm1", "--trace", trace.to_str().unwrap(), "-o", whole.to_str().unwrap()]);
+    assert_eq!(arrived(&whole), 300);
+    let cut = tmp.path().join("cut");
+    let o = servesim(&[
+        "simulate",
+        "-s",
+        "mm1",
+        "--trace",
+        trace.to_str().unwrap(),
+        "-n",
+        "120",
+        "-o",
+        cut.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    assert_eq!(arrived(&cut), 120);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("the first 120 of the 300 requests"), "{o:?}");
 }

@@ -138,6 +138,13 @@ fn calibrate_llm_writes_a_calibration_groundtruth_reads() {
     assert_eq!(c.devices[0].cases.len(), 3);
     assert!(c.devices[0].cases[0].starts_with("h30-h100-llama-2-7b-roleplay sha256:"));
     assert!(c.devices[0].models.iter().any(|m| m.starts_with("llama-2-7b sha256:")), "{:?}", c.devices[0].models);
+    // It records each case's evidence: measured, in-sample and leave-one-out means.
+    assert_eq!(c.checks.len(), 3);
+    for k in &c.checks {
+        assert!(k.ttft_measured > 0.0 && k.e2e_in_sample > 0.0 && k.e2e_loo.unwrap() > 0.0, "{k:?}");
+        // Two other cases are too few for an entry: each is predicted by the pooled fit.
+        assert_eq!(k.loo_source.as_deref(), Some("pooled"));
+    }
     let out = tmp.path().join("gt");
     let mut args = vec!["groundtruth", cases[0].as_str(), "--calibration", calib.to_str().unwrap()];
     args.extend(["--out", out.to_str().unwrap()]);

@@ -455,3 +455,22 @@ fn max_model_len_defaults_to_the_models_context_as_in_vllm() {
     let s = run(&c, vec![req(0, 0, 4000, 97)]);
     assert_eq!((s.requests.rejected_too_long, s.requests.completed), (0, 1));
 }
+
+#[test]
+fn static_batches_reserve_kv_for_the_padding_their_compute_pays() {
+    // 7 pages of 16 tokens. X (t = 0, 16 tokens, 1 out) runs alone; A (16-token prompt, 2 out)
+    // and B (48, 2) wait for it. Unpadded they need 2 + 4 = 6 pages and would share the next
+    // batch; padded to its longest prompt and output each needs ⌈(48 + 2 − 1)/16⌉ = 4, 8 in
+    // all: B waits for A's batch. With 8 pages they share it.
+    let reqs = || vec![req(9, 0, 16, 1), req(0, 0, 16, 2), req(1, 0, 48, 2)];
+    let (s, recs) =
+        sim::llm::run_recorded(&tiny(7.5, r#"{ kind = "static" }"#, ""), &mut reqs().into_iter(), 1).unwrap();
+    assert_eq!((s.requests.completed, s.kv.capacity_pages), (3, 7));
+    let (a, b) = (recs.iter().find(|r| r.id == 0).unwrap(), recs.iter().find(|r| r.id == 1).unwrap());
+    assert_eq!(b.admitted, a.finish, "{recs:?}");
+    let (s, recs) =
+        sim::llm::run_recorded(&tiny(8.5, r#"{ kind = "static" }"#, ""), &mut reqs().into_iter(), 1).unwrap();
+    let (a, b) = (recs.iter().find(|r| r.id == 0).unwrap(), recs.iter().find(|r| r.id == 1).unwrap());
+    assert!(a.admitted == b.admitted && a.admitted > Some(SimTime::ZERO), "{recs:?}");
+    assert_eq!(s.kv.peak_utilization, 1.0, "two padded sequences of 4 pages fill all 8");
+}

@@ -8,8 +8,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use sim::llm::calibration::{
-    Calibration, Entry, MIN_DEVICE_CASES, PARAMS, SCHEMA, Source, coordinate_search, leave_one_out_sets, log_error,
-    param,
+    Calibration, CaseCheck, Entry, MIN_DEVICE_CASES, PARAMS, SCHEMA, Source, coordinate_search, leave_one_out_sets,
+    log_error, param,
 };
 use sim::llm::groundtruth::{Comparison, median, median_abs_errors};
 use sim::llm::perf::Efficiency;
@@ -253,6 +253,26 @@ pub fn run(args: &CalibrateLlmArgs) -> Result<()> {
         ),
         objective: "mean over cases of (|ln(sim/measured)| of mean TTFT + of mean E2E) / 2, each |x| through the robust loss min(|x|, c) + 0.05 (|x| - c)+, c = ln 1.25"
             .to_string(),
+        checks: cases
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let m = |c: &Comparison, k: &str| c.metrics[k].clone();
+                let loo_i = loo.as_ref().map(|l| &l[i]);
+                CaseCheck {
+                    case: p.case.id.clone(),
+                    gpu: p.case.server.gpu.clone(),
+                    model: p.case.server.model.clone(),
+                    ttft_measured: m(&insample[i], "ttft_ms.mean").measured,
+                    e2e_measured: m(&insample[i], "e2e_ms.mean").measured,
+                    ttft_in_sample: m(&insample[i], "ttft_ms.mean").sim,
+                    e2e_in_sample: m(&insample[i], "e2e_ms.mean").sim,
+                    ttft_loo: loo_i.map(|c| m(c, "ttft_ms.mean").sim),
+                    e2e_loo: loo_i.map(|c| m(c, "e2e_ms.mean").sim),
+                    loo_source: loo_i.map(|c| c.calibration.clone()),
+                }
+            })
+            .collect(),
         pooled: entry("pooled", &fitter, &all, pooled_eff.clone(), pooled_reserve, &pooled_ins),
         devices: by_kind
             .iter()

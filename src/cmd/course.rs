@@ -1231,6 +1231,99 @@ fn llm_prefix_figure(c: &mut Course) -> Result<()> {
     })
 }
 
+/// The published medians the LLM simulator is compared with: (name, mean E2E %, mean TTFT %),
+/// from inference-sim/sim-to-real-accuracy-validation (vLLM on H100/A100/L40S, their own cases).
+const ANCHORS: [(&str, f64, Option<f64>); 5] = [
+    ("BLIS", 6.5, Some(14.0)),
+    ("AIConfigurator", 21.0, Some(600.0)),
+    ("LLM-Optimizer", 39.0, None),
+    ("LLMServingSim", 18.0, Some(70.0)),
+    ("Vidur", 600.0, None),
+];
+
+/// |relative error| in %, floored at 0.1 % (a log axis has no zero).
+fn abs_pct(measured: f64, sim: f64) -> f64 {
+    (100.0 * (sim - measured).abs() / measured).max(0.1)
+}
+
+/// Figure 8d: the LLM simulator against real vLLM runs — each ground-truth case predicted by
+/// parameters fitted without it, as the built-in calibration recorded it, beside the other
+/// simulators' published medians.
+fn llm_groundtruth_figure(c: &mut Course) -> Result<()> {
+    let cal = sim::llm::calibration::Calibration::builtin();
+    let loo: Vec<(&sim::llm::calibration::CaseCheck, f64, f64)> = cal
+        .checks
+        .iter()
+        .filter_map(|k| Some((k, k.e2e_loo?, k.ttft_loo?)))
+        .map(|(k, e, t)| (k, abs_pct(k.e2e_measured, e), abs_pct(k.ttft_measured, t)))
+        .collect();
+    if loo.is_empty() {
+        return Err(anyhow!("the built-in LLM calibration records no leave-one-out predictions (made with --no-loo)"));
+    }
+    let mut points: Vec<LabeledPoint> = loo
+        .iter()
+        .map(|(_, x, y)| LabeledPoint {
+            label: String::new(),
+            x: *x,
+            y: *y,
+            size: None,
+            group: Some("one real vLLM run, predicted without it".into()),
+        })
+        .collect();
+    let mut e2e: Vec<f64> = loo.iter().map(|p| p.1).collect();
+    let mut ttft: Vec<f64> = loo.iter().map(|p| p.2).collect();
+    let (me, mt) = (sim::llm::groundtruth::median(&mut e2e), sim::llm::groundtruth::median(&mut ttft));
+    points.push(LabeledPoint {
+        label: "servesim".into(),
+        x: me,
+        y: mt,
+        size: None,
+        group: Some("median over the runs".into()),
+    });
+    for (name, e2e, ttft) in ANCHORS {
+        if let Some(t) = ttft {
+            points.push(LabeledPoint {
+                label: name.into(),
+                x: e2e,
+                y: t,
+                size: None,
+                group: Some("published medians, other simulators (their cases)".into()),
+            });
+        }
+    }
+    let gpus: Vec<&str> =
+        loo.iter().map(|p| p.0.gpu.as_str()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let mut known = facts([
+        ("cases", (loo.len() as f64).into()),
+        ("gpus", gpus.join(", ").as_str().into()),
+        ("target_e2e_pct", 6.0.into()),
+        ("target_ttft_pct", 15.0.into()),
+        ("anchors_source", "inference-sim/sim-to-real-accuracy-validation (vLLM on H100, A100, L40S; their own cases), as quoted in servesim's issue 15".into()),
+        ("calibration_command", cal.command.split(" --out").next().unwrap_or("").into()),
+    ]);
+    for (name, e2e, ttft) in ANCHORS {
+        known.insert(format!("{name} e2e_pct"), e2e.into());
+        if let Some(t) = ttft {
+            known.insert(format!("{name} ttft_pct"), t.into());
+        }
+    }
+    c.bar.inc(1);
+    c.emit(Figure {
+        facts: known,
+        id: "llm-groundtruth".into(),
+        title: "The LLM simulator against real vLLM runs".into(),
+        caption: String::new(),
+        run_ids: cal.pooled.cases.clone(),
+        chart: Chart::Scatter(ScatterChart {
+            x: Axis::new("|error| of mean end-to-end latency", "%").log(),
+            y: Axis::new("|error| of mean TTFT", "%").log(),
+            points,
+            size_note: None,
+            ref_lines: vec![RefLine::vertical(6.0, "target 6 %"), RefLine::horizontal(15.0, "target 15 %")],
+        }),
+    })
+}
+
 fn write_index(dir: &Path, entries: &[IndexEntry], decisions: &[(String, String)]) -> Result<()> {
     std::fs::write(dir.join("index.json"), serde_json::to_string_pretty(entries)? + "\n")?;
     let mut md = String::from("# servesim course figures\n\nRegenerate with `servesim course`.\n\n");
@@ -1272,7 +1365,7 @@ pub fn run(args: &CourseArgs) -> Result<()> {
         std::fs::remove_dir_all(&tmp)?;
     }
     std::fs::create_dir_all(tmp.join("configs"))?;
-    let total = 1 + 4 * 8 - 2 + 7 + 21 + 20 + 21 + 16 + 1 + 1 + 1 + 1 + 7 + 18 + 18;
+    let total = 1 + 4 * 8 - 2 + 7 + 21 + 20 + 21 + 16 + 1 + 1 + 1 + 1 + 7 + 18 + 18 + 1;
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{spinner} course: {pos}/{len} simulations [{elapsed_precise}] {wide_bar}")
@@ -1306,6 +1399,7 @@ pub fn run(args: &CourseArgs) -> Result<()> {
         }
         llm_figures(&mut c)?;
         llm_prefix_figure(&mut c)?;
+        llm_groundtruth_figure(&mut c)?;
         write_index(&tmp, &c.entries, &c.decisions)?;
         let ids: Vec<(String, String)> = c
             .entries

@@ -39,7 +39,8 @@ pub struct SimulateArgs {
     /// Run seed (overrides the scenario's).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Number of requests (overrides the scenario's; cuts a trace).
+    /// Number of requests (overrides the scenario's; cuts a --trace to its first N, which
+    /// nothing else does).
     #[arg(long, short = 'n')]
     pub requests: Option<u64>,
     /// Parent directory of the run directory.
@@ -195,8 +196,19 @@ pub(crate) fn run_full(args: &SimulateArgs) -> Result<(PathBuf, Outcome)> {
                 r.arrival = SimTime::round_ns(r.arrival.as_nanos() as f64 / speed);
             }
         }
-        if let Some(n) = config.requests {
+        // A trace is cut only by an explicit --requests (the scenario's `requests` sizes its
+        // generated workload, which the trace replaces), and says so.
+        config.requests = args.requests;
+        if let Some(n) = args.requests {
+            let total = trace.requests.len();
             trace.requests.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+            if trace.requests.len() < total {
+                eprintln!(
+                    "simulating the first {} of the {total} requests of {} (--requests)",
+                    trace.requests.len(),
+                    path.display()
+                );
+            }
         }
         // The trace replaces the workload: the resolved config says so.
         config.workload = None;

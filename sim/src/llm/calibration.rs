@@ -1,11 +1,13 @@
 //! Fitted iteration-model parameters per device kind (`servesim calibrate-llm` writes them; a
 //! copy fitted on the shared ground-truth cases is built in, `calibration.toml`).
 //!
-//! A calibration holds one [`Efficiency`] per device kind it saw and a `pooled` one fitted on
-//! every case. Scenarios without `[llm.efficiency]` take the built-in entry of their device
-//! kind (and [`Efficiency::default`] for kinds it has not seen); `servesim groundtruth` takes
-//! the device entry, else the pooled one, and says which. A calibration of another schema or
-//! servesim version is refused as stale.
+//! A calibration holds one [`Efficiency`] per device kind it saw often enough
+//! ([`MIN_DEVICE_CASES`]) and a `pooled` one fitted on every case. Scenarios without
+//! `[llm.efficiency]` take the built-in entry of their device kind, else the pooled one;
+//! `servesim groundtruth` does the same and says which. It also records, per case, the
+//! measured means, the in-sample fit and the leave-one-out prediction (`[[check]]`): the
+//! evidence of its accuracy, made by the command that wrote it. A calibration of another schema
+//! or servesim version is refused as stale.
 
 use super::perf::Efficiency;
 use serde::{Deserialize, Serialize};
@@ -35,6 +37,39 @@ pub struct Calibration {
     /// Fitted on each device kind's cases.
     #[serde(default, rename = "device")]
     pub devices: Vec<Entry>,
+    /// Per case: measured, in-sample and leave-one-out means, as `calibrate-llm` computed them.
+    #[serde(default, rename = "check")]
+    pub checks: Vec<CaseCheck>,
+}
+
+/// One case's means as measured, as fitted (in sample) and as predicted by parameters fitted
+/// without it (leave-one-out), ms.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseCheck {
+    /// Case id.
+    pub case: String,
+    /// Its device kind.
+    pub gpu: String,
+    /// Its model.
+    pub model: String,
+    /// Mean TTFT, measured.
+    pub ttft_measured: f64,
+    /// Mean E2E, measured.
+    pub e2e_measured: f64,
+    /// Mean TTFT with the calibration's own parameters.
+    pub ttft_in_sample: f64,
+    /// Mean E2E with the calibration's own parameters.
+    pub e2e_in_sample: f64,
+    /// Mean TTFT predicted without the case (absent with `--no-loo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_loo: Option<f64>,
+    /// Mean E2E predicted without the case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_loo: Option<f64>,
+    /// `device` or `pooled`: the entry its leave-one-out prediction used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loo_source: Option<String>,
 }
 
 /// The parameters of one device kind (or of all, `pooled`) and what they were fitted on.

@@ -897,30 +897,36 @@ impl Engine {
         let now = self.cal.now();
         let bs = self.bs();
         if self.replicas[r].batch.is_none() {
+            // FasterTransformer reserves every sequence whole and padded up front: the batch's
+            // longest prompt plus its longest output, as its compute pads them.
             let mut seqs = Vec::new();
+            let (mut prompt, mut steps) = (0, 0);
+            let available = self.replicas[r].kv.available();
             while let Some(&id) = self.replicas[r].waiting.front() {
                 if seqs.len() >= max_seqs {
                     break;
                 }
                 let s = self.seq(id);
-                // FasterTransformer reserves the whole sequence up front.
-                let need = pages(s.prompt + s.output - 1, bs);
-                if !self.replicas[r].kv.alloc(need) {
+                let (p, o) = (prompt.max(s.prompt), steps.max(s.output));
+                if (seqs.len() as u64 + 1) * pages(p + o - 1, bs) > available {
                     break;
                 }
+                (prompt, steps) = (p, o);
                 self.replicas[r].waiting.pop_front();
                 self.replicas[r].waiting_tokens -= self.seq(id).prompt;
                 self.queue.record(now - self.seq(id).arrival);
-                let s = self.seq_mut(id);
-                s.own_pages = need;
-                s.admitted = Some(now);
+                self.seq_mut(id).admitted = Some(now);
                 seqs.push(id);
             }
             if seqs.is_empty() {
                 return None;
             }
-            let prompt = seqs.iter().map(|&s| self.seq(s).prompt).max().expect("non-empty");
-            let steps = seqs.iter().map(|&s| self.seq(s).output).max().expect("non-empty");
+            let each = pages(prompt + steps - 1, bs);
+            let ok = self.replicas[r].kv.alloc(seqs.len() as u64 * each);
+            debug_assert!(ok, "the batch was sized to the available pages");
+            for &id in &seqs {
+                self.seq_mut(id).own_pages = each;
+            }
             self.replicas[r].running = seqs.clone();
             self.replicas[r].batch = Some(StaticBatch { seqs, prompt, steps, step: 0 });
         }

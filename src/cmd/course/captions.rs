@@ -25,6 +25,7 @@ pub(crate) fn caption(fig: &Figure) -> Result<String> {
         ("llm-ttft-tpot-vs-load", Chart::TwoPanel(c)) => llm_load(&f, &c.top, &c.bottom),
         ("llm-kv-timeline", Chart::Timeline(c)) => kv_timeline(&f, &c.top, &c.bottom),
         ("llm-prefix-hit-rate", Chart::Line(c)) => prefix(&f, &c.panel),
+        ("llm-groundtruth", Chart::Scatter(c)) => groundtruth(&f, &c.points),
         (id, _) => bail!("no caption for a figure `{id}` of this kind"),
     }
 }
@@ -345,6 +346,64 @@ fn stalls(f: &Facts, p: &Panel) -> Result<String> {
         g(rate),
         g(100.0 * rate * dur / 1e3),
         100.0 * worst
+    ))
+}
+
+fn groundtruth(f: &Facts, points: &[LabeledPoint]) -> Result<String> {
+    let runs: Vec<&LabeledPoint> = points.iter().filter(|p| p.label.is_empty()).collect();
+    let n = runs.len();
+    if n == 0 || n as f64 != f.num("cases")? {
+        bail!("{n} runs plotted, the facts say {}", f.num("cases")?);
+    }
+    let (te, tt) = (f.num("target_e2e_pct")?, f.num("target_ttft_pct")?);
+    let mut xs: Vec<f64> = runs.iter().map(|p| p.x).collect();
+    let mut ys: Vec<f64> = runs.iter().map(|p| p.y).collect();
+    let (me, mt) = (sim::llm::groundtruth::median(&mut xs), sim::llm::groundtruth::median(&mut ys));
+    let ours = point(points, "servesim")?;
+    if (ours.x - me).abs() > 1e-9 || (ours.y - mt).abs() > 1e-9 {
+        bail!("the servesim point is not the median of the runs");
+    }
+    let within_e2e = runs.iter().filter(|p| p.x <= te).count();
+    let within_ttft = runs.iter().filter(|p| p.y <= tt).count();
+    let past = runs.iter().filter(|p| p.x > 100.0).count();
+    let verdict = |m: f64, target: f64, what: &str| {
+        let met = if m <= target { "met" } else { "missed" };
+        format!("{what} {m:.1}% (target ≤ {}%: {met})", g(target))
+    };
+    let blis = (f.num("BLIS e2e_pct")?, f.num("BLIS ttft_pct")?);
+    let cmp = |m: f64, b: f64| {
+        if m < b {
+            "below"
+        } else if m > b {
+            "above"
+        } else {
+            "equal to"
+        }
+    };
+    let past_text = if past > 0 {
+        format!(
+            " {past} of the {n} runs are predicted past the server's capacity (end-to-end error over 100%): near              saturation a few per cent of iteration time decide whether the queue grows."
+        )
+    } else {
+        String::new()
+    };
+    Ok(format!(
+        "Each unlabelled point is one of {n} real vLLM runs ({}), its mean TTFT and end-to-end latency predicted by          parameters fitted without it (leave-one-out, recorded by `{}`). Median |error|: {}, {}; {} of the {n} runs          within {}% on end-to-end latency and {} within {}% on TTFT.{past_text} Beside them, the medians other          simulators published on their own cases ({}): servesim's is {} BLIS's {}% on end-to-end latency and {} its          {}% on TTFT; LLM-Optimizer ({}% end-to-end) and Vidur (over {}%) published no TTFT.",
+        f.text("gpus")?,
+        f.text("calibration_command")?,
+        verdict(me, te, "end-to-end"),
+        verdict(mt, tt, "TTFT"),
+        within_e2e,
+        g(te),
+        within_ttft,
+        g(tt),
+        f.text("anchors_source")?,
+        cmp(me, blis.0),
+        g(blis.0),
+        cmp(mt, blis.1),
+        g(blis.1),
+        g(f.num("LLM-Optimizer e2e_pct")?),
+        g(f.num("Vidur e2e_pct")?),
     ))
 }
 
