@@ -207,6 +207,23 @@ fn an_llm_scenario_runs_on_the_azure_trace_and_its_summary_is_gateable() {
     assert_eq!(summary["tokens"]["output"], 4_088_665, "every output token of the trace, once");
     assert!(summary["latency_ms"]["tpot"]["p99"].as_f64().unwrap() > 0.0);
     assert_eq!(manifest(run)["trace"]["id"], "tr-e18090441ed9cdf47f26f68308012264");
+    // On Llama-2-7B (4,096 positions) the requests longer than its context are refused at
+    // arrival, as vLLM refuses them: counted from the trace itself.
+    let csv = std::fs::read_to_string(&azure).unwrap();
+    let too_long = csv
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<u64> = l.split(',').skip(1).map(|x| x.trim().parse().unwrap()).collect();
+            f[0] + f[1].max(1) > 4096
+        })
+        .count();
+    let llama2 = tmp.path().join("llama2.toml");
+    let text = ok(&["scenarios", "--show", "llm"]).replace("model = \"llama-3.1-8b\"", "model = \"llama-2-7b\"");
+    std::fs::write(&llama2, text).unwrap();
+    let short = tmp.path().join("short");
+    let out = ok(&["simulate", "-s", llama2.to_str().unwrap(), "--trace", &azure, "-o", short.to_str().unwrap()]);
+    assert!(too_long > 0 && out.contains(&format!("{too_long} longer than max_model_len")), "{too_long}: {out}");
     // Per-request records, hashed in the manifest; a 10x faster replay of the same trace.
     let fast = tmp.path().join("fast");
     ok(&["simulate", "-s", "llm", "--trace", &azure, "--speed", "10", "--records", "-o", fast.to_str().unwrap()]);

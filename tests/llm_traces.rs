@@ -93,7 +93,7 @@ fn prefix_hit_rate_never_exceeds_the_mooncake_traces_own_reuse_bound() {
     }
     let bound = repeats as f64 / total as f64;
     assert!((bound - 0.366).abs() < 0.0005, "the trace README states 36.6%, got {bound}");
-    // Llama-2-70B, tensor parallel 4, on A100s whose memory is an A100's (80 GB: about 900
+    // Llama-3.1-70B (128k context: the prompts fit), tensor parallel 4, on A100s whose memory is an A100's (80 GB: about 900
     // cached blocks per replica) or, like Mooncake's pooled DRAM KV store, big enough for the
     // whole trace. The trace is stretched 20x in time so that one replica keeps up.
     let mut slow = t.clone();
@@ -108,7 +108,7 @@ fn prefix_hit_rate_never_exceeds_the_mooncake_traces_own_reuse_bound() {
         c.device_kinds.push(kind);
         let l = c.llm.as_mut().unwrap();
         l.prefix_cache = Some(sim::llm::PrefixCacheSpec { block_tokens: 512 });
-        l.model = "llama-2-70b".into();
+        l.model = "llama-3.1-70b".into();
         l.tensor_parallel = 4;
         l.pools[0].kind = "a100-kvpool".into();
         l.router = router;

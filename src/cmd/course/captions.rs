@@ -689,7 +689,35 @@ mod tests {
             assert_eq!(caption(&fig).unwrap(), fig.caption, "{}", fig.id);
             n += 1;
         }
-        assert_eq!(n, 11);
+        assert_eq!(n, 12);
+    }
+
+    #[test]
+    fn the_groundtruth_caption_counts_and_compares_what_is_plotted() {
+        let mut fig = golden("llm-groundtruth");
+        let Chart::Scatter(c) = &mut fig.chart else { panic!("a scatter") };
+        // Four runs, the median of their errors, the anchors: set by hand.
+        c.points.retain(|p| !p.label.is_empty() && p.label != "servesim");
+        for (x, y) in [(2.0, 10.0), (4.0, 12.0), (8.0, 30.0), (300.0, 50_000.0)] {
+            c.points.push(LabeledPoint { label: String::new(), x, y, size: None, group: None });
+        }
+        c.points.push(LabeledPoint { label: "servesim".into(), x: 6.0, y: 21.0, size: None, group: None });
+        fig.facts.insert("cases".into(), Fact::Number(4.0));
+        let text = caption(&fig).unwrap();
+        assert!(text.contains("end-to-end 6.0% (target ≤ 6%: met), TTFT 21.0% (target ≤ 15%: missed)"), "{text}");
+        assert!(text.contains("3 of the 4 runs within 6% on end-to-end latency and 2 within 15% on TTFT"), "{text}");
+        assert!(text.contains("1 of the 4 runs are predicted past the server's capacity"), "{text}");
+        assert!(
+            text.contains("servesim's is below BLIS's 6.5% on end-to-end latency and above its 14% on TTFT"),
+            "{text}"
+        );
+        // A servesim point that is not the runs' median, or a run count the facts deny: refused.
+        let Chart::Scatter(c) = &mut fig.chart else { panic!("a scatter") };
+        c.points.last_mut().unwrap().x = 5.0;
+        assert!(caption(&fig).is_err());
+        c.points.last_mut().unwrap().x = 6.0;
+        fig.facts.insert("cases".into(), Fact::Number(5.0));
+        assert!(caption(&fig).is_err());
     }
 
     #[test]
