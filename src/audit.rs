@@ -109,7 +109,7 @@ pub fn audit_run(dir: &Path) -> RunAudit {
     }
     if let (Some(hash), Ok(bytes)) =
         (field("config_hash").and_then(|v| v.as_str()), std::fs::read(dir.join("config.resolved.toml")))
-        && hash != format!("sha256:{}", sha256_hex(&bytes))
+        && artifact::IdKind::Sha256.of(&bytes) != hash
     {
         a.findings.push(finding("inconsistent", "config_hash", "does not match config.resolved.toml"));
     }

@@ -2,8 +2,8 @@
 //! so that a reader never sees half a run.
 
 use anyhow::{Context, Result};
+use artifact::StagedDir;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// servesim's version and the commit it was built from.
@@ -21,7 +21,7 @@ pub struct CodeVersion {
 }
 
 /// The trace that drove a run, as the manifest names it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct TraceRef {
     /// Trace id.
     pub id: String,
@@ -63,47 +63,40 @@ impl<'a> FileRef<'a> {
     }
 }
 
-/// Hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    traces::id::hex(&Sha256::digest(bytes))
-}
+pub use artifact::sha256_hex;
 
-/// A run directory being written.
+/// A run directory being written: an [`artifact::StagedDir`] plus the hashes of what went in.
 pub struct RunDir {
-    tmp: PathBuf,
-    target: PathBuf,
+    staged: StagedDir,
     files: Vec<(String, String)>,
 }
 
 impl RunDir {
-    /// Starts `parent/name` (created on [`RunDir::commit`]).
+    /// Starts `parent/name` (published on [`RunDir::commit`]).
     pub fn create(parent: &Path, name: &str) -> Result<RunDir> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("{}: cannot create output directory", parent.display()))?;
-        remove_abandoned(parent);
-        let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).ok();
-        }
-        std::fs::create_dir(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
-        Ok(RunDir { target: parent.join(name), tmp, files: Vec::new() })
+        StagedDir::remove_abandoned(parent);
+        let target = parent.join(name);
+        let staged = StagedDir::new(&target).with_context(|| format!("{}: cannot create beside", target.display()))?;
+        Ok(RunDir { staged, files: Vec::new() })
     }
 
     /// The temporary path of `file` (for writers that need a path, such as Parquet).
     pub fn path(&self, file: &str) -> PathBuf {
-        self.tmp.join(file)
+        self.staged.path().join(file)
     }
 
     /// Writes `bytes` as `file` and remembers its hash for the manifest.
     pub fn write(&mut self, file: &str, bytes: &[u8]) -> Result<()> {
-        std::fs::write(self.tmp.join(file), bytes).with_context(|| format!("cannot write {file}"))?;
+        std::fs::write(self.path(file), bytes).with_context(|| format!("cannot write {file}"))?;
         self.files.push((file.to_string(), sha256_hex(bytes)));
         Ok(())
     }
 
     /// Records the hash of a file already written at [`RunDir::path`].
     pub fn register(&mut self, file: &str) -> Result<()> {
-        let bytes = std::fs::read(self.tmp.join(file)).with_context(|| format!("cannot read back {file}"))?;
+        let bytes = std::fs::read(self.path(file)).with_context(|| format!("cannot read back {file}"))?;
         self.files.push((file.to_string(), sha256_hex(&bytes)));
         Ok(())
     }
@@ -113,46 +106,12 @@ impl RunDir {
         &self.files
     }
 
-    /// Moves the finished directory into place (replacing an earlier run with the same id).
+    /// Moves the finished directory into place, replacing an earlier run with the same id without
+    /// a moment in which neither exists (see [`artifact::publish`]). A run that fails before
+    /// this (or is dropped) leaves nothing behind.
     pub fn commit(self) -> Result<PathBuf> {
-        if self.target.exists() {
-            let old = self.tmp.with_extension("old");
-            std::fs::rename(&self.target, &old)
-                .with_context(|| format!("{}: cannot replace", self.target.display()))?;
-            std::fs::rename(&self.tmp, &self.target)
-                .with_context(|| format!("{}: cannot move into place", self.target.display()))?;
-            std::fs::remove_dir_all(&old).ok();
-        } else {
-            std::fs::rename(&self.tmp, &self.target)
-                .with_context(|| format!("{}: cannot move into place", self.target.display()))?;
-        }
-        Ok(self.target.clone())
-    }
-}
-
-impl Drop for RunDir {
-    fn drop(&mut self) {
-        // A run that failed half-way leaves nothing behind.
-        if self.tmp.exists() {
-            std::fs::remove_dir_all(&self.tmp).ok();
-        }
-    }
-}
-
-/// Removes temporary directories left by writers that were killed (their process is gone).
-fn remove_abandoned(parent: &Path) {
-    let Ok(entries) = std::fs::read_dir(parent) else { return };
-    for e in entries.filter_map(|e| e.ok()) {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) =
-            name.strip_prefix(".tmp-").and_then(|rest| rest.rsplit('-').next()).and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let alive = Path::new(&format!("/proc/{pid}")).exists() || !Path::new("/proc/self").exists();
-        if !alive {
-            std::fs::remove_dir_all(e.path()).ok();
-        }
+        let target = self.staged.target().to_path_buf();
+        self.staged.publish(true).with_context(|| format!("{}: cannot move into place", target.display()))
     }
 }
 

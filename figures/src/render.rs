@@ -1,7 +1,6 @@
 //! Rendering a [`Figure`] to SVG text and PNG bytes, and writing both files atomically.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use plotters::prelude::{BitMapBackend, IntoDrawingArea, SVGBackend};
@@ -107,20 +106,7 @@ impl Figure {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`.
+/// Writes `bytes` over `path` atomically (`artifact::write_file`: temporary file, sync, rename).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let io = |source| Error::Io { path: path.to_path_buf(), source };
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(io)
+    artifact::write_file(path, bytes).map_err(|source| Error::Io { path: path.to_path_buf(), source })
 }

@@ -1,6 +1,6 @@
 //! Model cards (`<name>.card.json`), the int4 preview report and the output index.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::quant::{ModelError, TensorError};
 use crate::train::{DistillConfig, TrainRecord};
@@ -9,7 +9,7 @@ use crate::train::{DistillConfig, TrainRecord};
 pub const CARD_SCHEMA: &str = "servesim.model-card/1";
 
 /// One model's card.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelCard {
     /// [`CARD_SCHEMA`].
     pub schema: String,
@@ -49,7 +49,7 @@ pub struct ModelCard {
 }
 
 /// Test-split quality of one model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// Test examples.
     pub test_examples: usize,
@@ -64,7 +64,7 @@ pub struct Metrics {
 }
 
 /// How an int8 model was quantized, and what it cost.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuantizationRecord {
     /// Short description of the scheme.
     pub scheme: String,
@@ -81,7 +81,7 @@ pub struct QuantizationRecord {
 }
 
 /// `int4_preview.json`: int4 weight-only quantization of teacher and student, not exported.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Int4Report {
     /// Scheme description.
     pub scheme: String,
@@ -92,7 +92,7 @@ pub struct Int4Report {
 }
 
 /// int4 results for one model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Int4ModelReport {
     /// The fp32 model's name.
     pub source: String,
@@ -109,7 +109,7 @@ pub struct Int4ModelReport {
 }
 
 /// The distillation comparison on the test split.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DistillationReport {
     /// Temperature and α of the distilled student.
     pub config: DistillConfig,
@@ -219,7 +219,7 @@ impl DistillationReport {
 }
 
 /// `index.json`: every file of the output directory in one place.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Index {
     /// Version tag of this document.
     pub schema: String,
@@ -244,7 +244,7 @@ pub struct Index {
 }
 
 /// One model in `index.json`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndexEntry {
     /// Model name.
     pub name: String,

@@ -6,11 +6,13 @@
 //! seeded shuffle (70/15/15); features are standardized with the training split's mean and
 //! (population) standard deviation.
 
+use artifact::IdKind;
 use nalgebra::DMatrix;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::KernelsError;
+use crate::split::TestSplit;
 
 /// Feature names, in column order.
 pub const FEATURE_NAMES: [&str; 11] = [
@@ -95,7 +97,7 @@ impl RawData {
         for &l in &self.labels {
             h.update((l as u32).to_le_bytes());
         }
-        format!("ds-{}", hex(&h.finalize()))
+        IdKind::Dataset.from_digest(&h.finalize()).into()
     }
 }
 
@@ -254,28 +256,27 @@ impl Dataset {
 
     /// The test split as CSV: `row`, the standardized features (f32, shortest exact text), `label`.
     pub fn test_csv(&self) -> String {
-        let mut out = String::from("row");
-        for name in &self.feature_names {
-            out.push(',');
-            out.push_str(&name.replace(' ', "_"));
+        self.test_split().to_csv()
+    }
+
+    /// The test split as `test_split.csv` holds it ([`crate::split`]).
+    pub fn test_split(&self) -> TestSplit {
+        let features = self.n_features();
+        TestSplit {
+            feature_names: self.feature_names.iter().map(|n| n.replace(" ", "_")).collect(),
+            source_rows: self.test.rows.clone(),
+            features,
+            x: (0..self.test.len())
+                .flat_map(|i| (0..features).map(move |c| (i, c)))
+                .map(|ix| self.test.x[ix])
+                .collect(),
+            labels: self.test.y.iter().map(|&y| y as u32).collect(),
         }
-        out.push_str(",label\n");
-        for i in 0..self.test.len() {
-            out.push_str(&self.test.rows[i].to_string());
-            for c in 0..self.n_features() {
-                out.push(',');
-                out.push_str(&self.test.x[(i, c)].to_string());
-            }
-            out.push(',');
-            out.push_str(&self.test.y[i].to_string());
-            out.push('\n');
-        }
-        out
     }
 }
 
 /// `dataset.json`: what the replay harness and the cards need to know about the data.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DatasetInfo {
     /// Content id of the raw data.
     pub id: String,
@@ -300,7 +301,7 @@ pub struct DatasetInfo {
 }
 
 /// Rows per split.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SplitSizes {
     /// Training rows.
     pub train: usize,
@@ -311,7 +312,7 @@ pub struct SplitSizes {
 }
 
 /// Class counts per split.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SplitCounts {
     /// Training split.
     pub train: Vec<usize>,
@@ -322,17 +323,12 @@ pub struct SplitCounts {
 }
 
 /// Per-feature standardization statistics.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Standardization {
     /// Training mean.
     pub mean: Vec<f32>,
     /// Training population standard deviation.
     pub std: Vec<f32>,
-}
-
-/// Lower-case hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -371,6 +367,24 @@ mod tests {
             assert!((var - 1.0).abs() < 1e-3, "feature {col} variance {var}");
         }
         assert_eq!(a.id, c.id, "the id names the data, not the split");
+    }
+
+    /// `test_split.csv` read back (as the replay harness reads it) is the split, bit for bit, and
+    /// writes the same bytes again.
+    #[test]
+    fn the_test_split_file_reads_back_exactly() {
+        let d = Dataset::split(&RawData::wine_quality(), 7).unwrap();
+        let csv = d.test_csv();
+        let back = TestSplit::parse(&csv).unwrap();
+        let split = d.test_split();
+        assert_eq!(back.feature_names, split.feature_names);
+        assert_eq!(back.source_rows, split.source_rows);
+        assert_eq!(back.labels, split.labels);
+        assert!(back.x.iter().zip(&split.x).all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert_eq!((back.rows(), back.features), (241, 11));
+        assert_eq!(back.row(5)[3].to_bits(), d.test.x[(5, 3)].to_bits());
+        assert_eq!(back.labels[7] as usize, d.test.y[7]);
+        assert_eq!(back.to_csv(), csv);
     }
 
     #[test]

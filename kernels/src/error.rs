@@ -35,6 +35,14 @@ pub enum KernelsError {
         #[source]
         source: std::io::Error,
     },
+    /// A `test_split.csv` does not parse.
+    #[error("{path}: {message}")]
+    Split {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the line.
+        message: String,
+    },
     /// The output directory exists and overwriting was not asked for.
     #[error("{0}: output directory already exists (pass overwrite to replace it)")]
     OutputExists(PathBuf),

@@ -101,8 +101,8 @@
 //!   int4_preview.json       int4 results for teacher and student
 //!   index.json              preset, seed, dataset id, created_by, every model, the distillation report
 //! ```
-//! Written into `.tmp-<name>-<pid>/` beside it and renamed into place: the directory is
-//! complete or absent. Same options → byte-identical files and ids (tested).
+//! Written into `.tmp-<name>-…-<pid>/` beside it and published with `artifact::StagedDir`: the
+//! directory is complete or absent, and an overwritten one is replaced without a gap. Same options → byte-identical files and ids (tested).
 //!
 //! # Model card (`<name>.card.json`, schema `servesim.model-card/1`)
 //! `id` (`mdl-` + hex SHA-256 of the `.onnx` bytes), `name`, `version` (crate version +
@@ -122,6 +122,7 @@ pub mod onnx;
 pub mod pipeline;
 pub mod quant;
 pub mod rng;
+pub mod split;
 pub mod train;
 
 pub use error::KernelsError;

@@ -7,16 +7,16 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Instant;
 
+use artifact::{IdKind, StagedDir};
 use nalgebra::DMatrix;
-use serde::Serialize;
-use sha2::{Digest, Sha256};
+use serde::{Deserialize, Serialize};
 
 use crate::KernelsError;
 use crate::card::{
     CARD_SCHEMA, DistillationReport, Index, IndexEntry, Int4ModelReport, Int4Report, Metrics, ModelCard,
     QuantizationRecord,
 };
-use crate::data::{Dataset, RawData, hex};
+use crate::data::{Dataset, RawData};
 use crate::eval;
 use crate::mlp::{Mlp, softmax_rows};
 use crate::onnx::{self, ExportMeta};
@@ -26,7 +26,7 @@ use crate::quant::{ModelError, int4};
 use crate::train::{DistillConfig, EpochStats, Objective, TrainConfig, TrainRecord, train};
 
 /// A named set of architectures and schedules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
     /// Small enough for tests in the debug profile (seconds): teacher 11→64→64→3, student 11→8→3.
@@ -37,7 +37,7 @@ pub enum Preset {
 }
 
 /// Everything a preset fixes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PresetConfig {
     /// Teacher training.
     pub teacher: TrainConfig,
@@ -134,7 +134,7 @@ pub enum Progress {
 }
 
 /// One model in the [`BuildReport`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BuiltModel {
     /// Its card (also written to `<name>.card.json`).
     pub card: ModelCard,
@@ -143,7 +143,7 @@ pub struct BuiltModel {
 }
 
 /// What [`build`] produced.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BuildReport {
     /// The output directory.
     pub out_dir: PathBuf,
@@ -159,17 +159,6 @@ pub struct BuildReport {
     pub stage_seconds: Vec<(String, f64)>,
 }
 
-/// Removes a temporary directory unless it was renamed into place.
-struct TempDir(Option<PathBuf>);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = fs::remove_dir_all(p);
-        }
-    }
-}
-
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), KernelsError> {
     let path = dir.join(name);
     fs::write(&path, bytes).map_err(|source| KernelsError::Io { path, source })
@@ -183,7 +172,7 @@ fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, KernelsError> {
 
 /// `mdl-` + hex SHA-256 of an ONNX file's bytes.
 pub fn model_id(onnx: &[u8]) -> String {
-    format!("mdl-{}", hex(&Sha256::digest(onnx)))
+    IdKind::Model.of(onnx).into()
 }
 
 fn metrics(probs: &DMatrix<f32>, y: &[usize], teacher: Option<&DMatrix<f32>>) -> Metrics {
@@ -259,7 +248,7 @@ pub fn build_with(
     if opts.out_dir.exists() && !opts.overwrite {
         return Err(KernelsError::OutputExists(opts.out_dir.clone()));
     }
-    let file_name = opts.out_dir.file_name().ok_or_else(|| KernelsError::InvalidOption {
+    opts.out_dir.file_name().ok_or_else(|| KernelsError::InvalidOption {
         field: "out_dir",
         reason: format!("{} has no final component", opts.out_dir.display()),
     })?;
@@ -447,18 +436,15 @@ pub fn build_with(
     };
 
     st.start("write");
-    let tmp = parent.join(format!(".tmp-{}-{}", file_name.to_string_lossy(), std::process::id()));
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(|source| KernelsError::Io { path: tmp.clone(), source })?;
-    }
-    fs::create_dir(&tmp).map_err(|source| KernelsError::Io { path: tmp.clone(), source })?;
-    let mut guard = TempDir(Some(tmp.clone()));
+    let staged =
+        StagedDir::new(&opts.out_dir).map_err(|source| KernelsError::Io { path: parent.to_path_buf(), source })?;
+    let tmp = staged.path().to_path_buf();
     for (card, bytes) in &cards {
         write(&tmp, &card.file, bytes)?;
         write(&tmp, &format!("{}.card.json", card.name), &json(card)?)?;
     }
     write(&tmp, "dataset.json", &json(&data.info())?)?;
-    write(&tmp, "test_split.csv", data.test_csv().as_bytes())?;
+    write(&tmp, crate::split::FILE, data.test_csv().as_bytes())?;
     write(&tmp, "int4_preview.json", &json(&int4)?)?;
     let index = Index {
         schema: "servesim.kernels-index/1".into(),
@@ -466,21 +452,17 @@ pub fn build_with(
         seed: opts.seed,
         dataset_id: data.id.clone(),
         dataset_file: "dataset.json".into(),
-        test_split_file: "test_split.csv".into(),
+        test_split_file: crate::split::FILE.into(),
         int4_preview_file: "int4_preview.json".into(),
         created_by: opts.created_by.clone(),
         models: cards.iter().map(|(c, _)| IndexEntry::from(c)).collect(),
         distillation: distillation.clone(),
     };
     write(&tmp, "index.json", &json(&index)?)?;
-    if opts.out_dir.exists() {
-        if !opts.overwrite {
-            return Err(KernelsError::OutputExists(opts.out_dir.clone()));
-        }
-        fs::remove_dir_all(&opts.out_dir).map_err(|source| KernelsError::Io { path: opts.out_dir.clone(), source })?;
-    }
-    fs::rename(&tmp, &opts.out_dir).map_err(|source| KernelsError::Io { path: opts.out_dir.clone(), source })?;
-    guard.0 = None;
+    staged.publish(opts.overwrite).map_err(|source| match source.kind() {
+        std::io::ErrorKind::AlreadyExists => KernelsError::OutputExists(opts.out_dir.clone()),
+        _ => KernelsError::Io { path: opts.out_dir.clone(), source },
+    })?;
     st.finish();
 
     Ok(BuildReport {

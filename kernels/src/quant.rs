@@ -12,13 +12,13 @@ pub mod int4;
 pub mod int8;
 
 use nalgebra::DMatrix;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::eval;
 use crate::mlp::softmax_rows;
 
 /// Reconstruction error of one quantized weight tensor.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TensorError {
     /// Tensor name (as in the ONNX graph, e.g. `W0`).
     pub name: String,
@@ -53,7 +53,7 @@ impl TensorError {
 }
 
 /// How a quantized model's outputs differ from the fp32 model's on the test split.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelError {
     /// Largest `|logit − logit_fp32|` over the test split.
     pub max_abs_logit_error: f64,

@@ -5,7 +5,7 @@
 //! `matrixmultiply` kernels (fixed summation order), and nothing depends on wall-clock time.
 
 use nalgebra::{DMatrix, DVector};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::KernelsError;
 use crate::data::Dataset;
@@ -14,7 +14,7 @@ use crate::mlp::{Mlp, log_softmax_rows, matmul_nt, matmul_tn, relu_mut};
 use crate::rng::{shuffle, stream};
 
 /// Optimizer and schedule settings for one model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     /// Hidden layer widths (inputs and classes come from the data).
     pub hidden: Vec<usize>,
@@ -63,7 +63,7 @@ impl TrainConfig {
 }
 
 /// Distillation settings: loss = α·T²·KL(teacher_T ‖ student_T) + (1−α)·CE(labels).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DistillConfig {
     /// Softmax temperature T applied to both teacher and student logits in the KL term.
     pub temperature: f32,
@@ -86,7 +86,7 @@ pub enum Objective<'a> {
 }
 
 /// Losses after one epoch.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochStats {
     /// 1-based epoch number.
     pub epoch: usize,
@@ -99,7 +99,7 @@ pub struct EpochStats {
 }
 
 /// How a model was trained: recorded in its card.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainRecord {
     /// Optimizer and schedule.
     pub config: TrainConfig,

@@ -131,7 +131,7 @@ pub fn calibrate(opts: &CalibrateOptions, progress: &mut dyn FnMut(&str)) -> Res
     }
     let dir = &opts.models_dir;
     let names = if opts.variants.is_empty() { model_names(dir)? } else { opts.variants.clone() };
-    let split = TestSplit::load(dir)?;
+    let split = crate::model::load_split(dir)?;
     let sizes: Vec<usize> = opts.batch.iter().map(|&b| b as usize).collect();
     let mut entries = Vec::new();
     for name in &names {

@@ -111,7 +111,7 @@ impl Plan {
             )));
         }
         let resolved = config.resolve().map_err(|e| ReplayError::Scenario(e.to_string()))?;
-        let split = TestSplit::load(models_dir)?;
+        let split = crate::model::load_split(models_dir)?;
         let mut models: Vec<ModelFile> = Vec::new();
         let mut devices = Vec::new();
         for d in &resolved.devices {

@@ -7,66 +7,18 @@ use std::time::Instant;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
-use sha2::{Digest, Sha256};
 
 use crate::{ReplayError, runtime};
 
-/// The test split of a model directory (`test_split.csv`): standardized features and labels.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TestSplit {
-    /// Features per row.
-    pub features: usize,
-    /// Row-major features, `rows × features`.
-    pub x: Vec<f32>,
-    /// Class label of each row.
-    pub labels: Vec<u32>,
-}
+pub use kernels::split::TestSplit;
 
-impl TestSplit {
-    /// Reads `dir/test_split.csv` (`row, <features…>, label`, one header line).
-    pub fn load(dir: &Path) -> Result<TestSplit, ReplayError> {
-        let path = dir.join("test_split.csv");
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| ReplayError::model(&path, format!("cannot read: {e}")))?;
-        let mut lines = text.lines();
-        let header = lines.next().ok_or_else(|| ReplayError::model(&path, "empty file"))?;
-        let cols = header.split(',').count();
-        if cols < 3 {
-            return Err(ReplayError::model(&path, "header needs `row`, at least one feature and `label`"));
-        }
-        let features = cols - 2;
-        let (mut x, mut labels) = (Vec::new(), Vec::new());
-        for (i, line) in lines.enumerate() {
-            let v: Vec<&str> = line.split(',').collect();
-            let bad = |what: &str| ReplayError::model(&path, format!("line {}: {what}", i + 2));
-            if v.len() != cols {
-                return Err(bad(&format!("{} fields, expected {cols}", v.len())));
-            }
-            for s in &v[1..cols - 1] {
-                x.push(s.parse::<f32>().map_err(|_| bad(&format!("`{s}` is not a number")))?);
-            }
-            labels.push(v[cols - 1].parse::<u32>().map_err(|_| bad("label is not a class index"))?);
-        }
-        if labels.is_empty() {
-            return Err(ReplayError::model(&path, "no rows"));
-        }
-        Ok(TestSplit { features, x, labels })
-    }
-
-    /// Number of rows.
-    pub fn rows(&self) -> usize {
-        self.labels.len()
-    }
-
-    /// Row `i`'s features.
-    pub fn row(&self, i: usize) -> &[f32] {
-        &self.x[i * self.features..(i + 1) * self.features]
-    }
-
-    /// The row a request uses: its id modulo the number of rows.
-    pub fn row_of(&self, request_id: u64) -> usize {
-        (request_id % self.rows() as u64) as usize
-    }
+/// Reads a model directory's `test_split.csv` (the format is `kernels::split`'s).
+pub fn load_split(dir: &Path) -> Result<TestSplit, ReplayError> {
+    TestSplit::load(dir).map_err(|e| match e {
+        kernels::KernelsError::Io { path, source } => ReplayError::model(&path, format!("cannot read: {source}")),
+        kernels::KernelsError::Split { path, message } => ReplayError::model(&path, message),
+        other => ReplayError::model(dir.join(kernels::split::FILE), other.to_string()),
+    })
 }
 
 /// One model file of a directory and its identity.
@@ -92,7 +44,7 @@ impl ModelFile {
             let have = available(dir);
             ReplayError::model(&path, format!("cannot read model `{name}`: {e} (models in the directory: {have})"))
         })?;
-        let id = format!("mdl-{}", traces::id::hex(&Sha256::digest(&bytes)));
+        let id: String = artifact::IdKind::Model.of(&bytes).into();
         let card = dir.join(format!("{name}.card.json"));
         if card.exists() {
             let card_id = card_id(&card)?;
@@ -110,15 +62,12 @@ impl ModelFile {
     }
 }
 
-/// The `id` field of a model card.
+/// The `id` field of a model card (read as `kernels::card::ModelCard`, the type `build` writes).
 pub fn card_id(card: &Path) -> Result<String, ReplayError> {
     let text = std::fs::read_to_string(card).map_err(|e| ReplayError::model(card, format!("cannot read: {e}")))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| ReplayError::model(card, format!("not JSON: {e}")))?;
-    v.get("id")
-        .and_then(|i| i.as_str())
-        .map(str::to_string)
-        .ok_or_else(|| ReplayError::model(card, "no string field `id`"))
+    let card_data: kernels::card::ModelCard =
+        serde_json::from_str(&text).map_err(|e| ReplayError::model(card, format!("not a model card: {e}")))?;
+    Ok(card_data.id)
 }
 
 /// Model names (`.onnx` stems) in `dir`, comma-separated, sorted.

@@ -18,12 +18,10 @@
 //!
 //! If all fail, the error lists each attempt (with pip's stderr) and how to fix it.
 
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
-
-use sha2::{Digest, Sha256};
 
 use crate::ReplayError;
 
@@ -54,7 +52,7 @@ pub fn cached_library() -> PathBuf {
 /// Hex SHA-256 of a file.
 pub fn file_sha256(path: &Path) -> std::io::Result<String> {
     let bytes = std::fs::read(path)?;
-    Ok(traces::id::hex(&Sha256::digest(&bytes)))
+    Ok(artifact::sha256_hex(&bytes))
 }
 
 /// The pip command that fetches the wheel into `dir`.
@@ -133,24 +131,17 @@ fn cached_ok(path: &Path) -> Result<bool, String> {
 fn fetch(target: &Path) -> Result<(), String> {
     let dir = target.parent().expect("cache path has a parent");
     std::fs::create_dir_all(dir).map_err(|e| format!("  cannot create cache directory {}: {e}", dir.display()))?;
-    // One fetch at a time: others wait for its result (a lock older than 10 minutes is abandoned).
+    // One fetch at a time: others block on the lock and then find the library in place. The OS
+    // releases the lock when its holder exits, killed or not, so no lock is ever left stale; the
+    // lock file itself stays (deleting it would let a waiter lock a file no one else sees).
     let lock = dir.join(".fetch.lock");
-    let started = Instant::now();
-    let _guard = loop {
-        match std::fs::File::create_new(&lock) {
-            Ok(_) => break LockGuard(lock.clone()),
-            Err(_) => {
-                if matches!(cached_ok(target), Ok(true)) {
-                    return Ok(());
-                }
-                let age = std::fs::metadata(&lock).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
-                if age.is_some_and(|a| a > Duration::from_secs(600)) || started.elapsed() > Duration::from_secs(600) {
-                    std::fs::remove_file(&lock).ok();
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        }
-    };
+    let lock_file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(|e| format!("  cannot open {}: {e}", lock.display()))?;
+    lock_file.lock().map_err(|e| format!("  cannot lock {}: {e}", lock.display()))?;
     if matches!(cached_ok(target), Ok(true)) {
         return Ok(());
     }
@@ -160,14 +151,6 @@ fn fetch(target: &Path) -> Result<(), String> {
     let result = fetch_into(&tmp, target);
     std::fs::remove_dir_all(&tmp).ok();
     result
-}
-
-struct LockGuard(PathBuf);
-
-impl Drop for LockGuard {
-    fn drop(&mut self) {
-        std::fs::remove_file(&self.0).ok();
-    }
 }
 
 fn fetch_into(tmp: &Path, target: &Path) -> Result<(), String> {
@@ -189,31 +172,41 @@ fn fetch_into(tmp: &Path, target: &Path) -> Result<(), String> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|x| x == "whl"))
         .ok_or_else(|| format!("  fetch `{shown}`: pip reported success but left no wheel in {}", tmp.display()))?;
-    let part = target.with_file_name(format!(".{LIB_NAME}.{}.part", std::process::id()));
+    // Extracted straight into the temporary file of an atomic write, which is persisted as
+    // `target` only once its hash is the pinned one.
     let script = "import sys, zipfile, shutil\n\
-                  with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], 'wb') as dst:\n    \
-                  shutil.copyfileobj(src, dst)\n";
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .arg(&wheel)
-        .arg(WHEEL_MEMBER)
-        .arg(&part)
-        .output()
-        .map_err(|e| format!("  extract {WHEEL_MEMBER}: cannot run python3: {e}"))?;
-    if !out.status.success() {
-        std::fs::remove_file(&part).ok();
-        return Err(format!(
-            "  extract {WHEEL_MEMBER} from {}: {}",
-            wheel.display(),
-            String::from_utf8_lossy(&out.stderr).trim_end()
-        ));
-    }
-    let got = file_sha256(&part).map_err(|e| format!("  read {}: {e}", part.display()))?;
-    if got != LIB_SHA256 {
-        std::fs::remove_file(&part).ok();
-        return Err(format!("  fetched {WHEEL_MEMBER} has sha256 {got}, not the pinned {LIB_SHA256}"));
-    }
-    std::fs::rename(&part, target).map_err(|e| format!("  rename into {}: {e}", target.display()))
+                  with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src:\n    \
+                  shutil.copyfileobj(src, sys.stdout.buffer)\n";
+    let written = artifact::write_file_with(target, |file| {
+        let sink = file.try_clone().map_err(|e| format!("  extract {WHEEL_MEMBER}: {e}"))?;
+        let out = Command::new("python3")
+            .args(["-c", script])
+            .arg(&wheel)
+            .arg(WHEEL_MEMBER)
+            .stdout(sink)
+            .output()
+            .map_err(|e| format!("  extract {WHEEL_MEMBER}: cannot run python3: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "  extract {WHEEL_MEMBER} from {}: {}",
+                wheel.display(),
+                String::from_utf8_lossy(&out.stderr).trim_end()
+            ));
+        }
+        let mut bytes = Vec::new();
+        file.seek(SeekFrom::Start(0))
+            .and_then(|_| file.read_to_end(&mut bytes))
+            .map_err(|e| format!("  read back {WHEEL_MEMBER}: {e}"))?;
+        let got = artifact::sha256_hex(&bytes);
+        if got != LIB_SHA256 {
+            return Err(format!("  fetched {WHEEL_MEMBER} has sha256 {got}, not the pinned {LIB_SHA256}"));
+        }
+        Ok(())
+    });
+    written.map_err(|e| match e {
+        artifact::WriteError::Io(e) => format!("  write {}: {e}", target.display()),
+        artifact::WriteError::Write(message) => message,
+    })
 }
 
 static ENV: OnceLock<Result<(ort::environment::Environment, PathBuf), String>> = OnceLock::new();

@@ -58,7 +58,7 @@ fn the_library_is_provisioned_and_cached() {
 #[test]
 fn fp32_models_match_the_nalgebra_forward_pass() {
     let dir = models();
-    let split = TestSplit::load(dir).unwrap();
+    let split = replay::model::load_split(dir).unwrap();
     for name in ["teacher-fp32", "student-fp32", "student-hard-fp32"] {
         let want = reference_logits(dir, name, &split);
         let got = ort_logits(dir, name, &split);
@@ -75,7 +75,7 @@ fn fp32_models_match_the_nalgebra_forward_pass() {
 #[test]
 fn int8_models_agree_with_the_int8_reference() {
     let dir = models();
-    let split = TestSplit::load(dir).unwrap();
+    let split = replay::model::load_split(dir).unwrap();
     for name in ["teacher-int8", "student-int8"] {
         let want = reference_logits(dir, name, &split);
         let got = ort_logits(dir, name, &split);

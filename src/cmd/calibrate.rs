@@ -3,6 +3,7 @@
 use crate::error::input;
 use crate::rundir::code_version;
 use anyhow::{Context, Result};
+use artifact::IdKind;
 use clap::Args;
 use replay::calibrate::{CalibrateOptions, calibrate};
 use replay::profile::Profile;
@@ -255,18 +256,12 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("{}: cannot create", parent.display()))?;
     }
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot move into place", path.display()))
+    artifact::write_file(path, bytes).with_context(|| format!("{}: cannot write", path.display()))
 }
 
 /// A calibration profile as a run's manifest names it: the lineage edge from a simulation to
 /// the measurements (and through them to the models) its service times came from.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ProfileRef {
     /// `prof-` + the first 32 hex digits of the file's SHA-256.
     pub id: String,
@@ -276,7 +271,7 @@ pub(crate) struct ProfileRef {
     pub used: Vec<ProfileUse>,
 }
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ProfileUse {
     pub variant: String,
     pub model_id: String,
@@ -338,5 +333,5 @@ pub(crate) fn apply_profile(
             profile.entries.iter().map(|e| e.variant.as_str()).collect::<Vec<_>>().join(", ")
         )));
     }
-    Ok(ProfileRef { id: format!("prof-{}", &sha256[..32]), source: profile_path.display().to_string(), sha256, used })
+    Ok(ProfileRef { id: IdKind::Profile.of(&bytes).into(), source: profile_path.display().to_string(), sha256, used })
 }

@@ -289,9 +289,8 @@ pub fn run(args: &CalibrateLlmArgs) -> Result<()> {
         calib.to_toml()
     );
     Calibration::parse(&text).map_err(|e| anyhow::anyhow!("the calibration written does not read back: {e}"))?;
-    let tmp = args.out.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, &text).with_context(|| format!("{}: cannot write", tmp.display()))?;
-    std::fs::rename(&tmp, &args.out).with_context(|| format!("{}: cannot move into place", args.out.display()))?;
+    artifact::write_file(&args.out, text.as_bytes())
+        .with_context(|| format!("{}: cannot write", args.out.display()))?;
     println!("\nwrote {}", args.out.display());
     Ok(())
 }

@@ -92,22 +92,31 @@ fn gaps_and_sizes(t: &traces::Trace) -> (Vec<f64>, Vec<f64>) {
 
 /// What is wrong with a model card, if anything: its id must be the hash of the ONNX file it names.
 fn card_problem(card: &Path) -> Option<String> {
-    let v: serde_json::Value = match std::fs::read(card).map(|b| serde_json::from_slice(&b)) {
+    /// The lineage fields of a card (`kernels::card::ModelCard`), each optional: a card missing
+    /// one is a finding here, not a parse error.
+    #[derive(serde::Deserialize)]
+    struct Lineage {
+        id: Option<String>,
+        file: Option<String>,
+        version: Option<String>,
+        dataset_id: Option<String>,
+    }
+    let v: Lineage = match std::fs::read(card).map(|b| serde_json::from_slice(&b)) {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => return Some(format!("not valid JSON: {e}")),
         Err(e) => return Some(format!("cannot read: {e}")),
     };
-    let (Some(id), Some(file)) = (v["id"].as_str(), v["file"].as_str()) else {
+    let (Some(id), Some(file)) = (v.id.as_deref(), v.file.as_deref()) else {
         return Some("no `id` or `file`: the model cannot be traced".into());
     };
-    if v["version"].as_str().is_none_or(str::is_empty) || v["dataset_id"].as_str().is_none() {
+    if v.version.as_deref().is_none_or(str::is_empty) || v.dataset_id.is_none() {
         return Some("no `version` or `dataset_id`: the lineage has a missing edge".into());
     }
     let onnx = card.parent().unwrap_or(Path::new(".")).join(file);
     match std::fs::read(&onnx) {
         Err(e) => Some(format!("{}: cannot read the model file: {e}", onnx.display())),
         Ok(bytes) => {
-            let actual = format!("mdl-{}", crate::rundir::sha256_hex(&bytes));
+            let actual: String = artifact::IdKind::Model.of(&bytes).into();
             (actual != id).then(|| format!("{} hashes to {actual}, the card says {id}", onnx.display()))
         }
     }
@@ -261,7 +270,7 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
         }
         // A model directory's data files (the test split) are not request traces.
         let in_model_dir = p.parent().and_then(|d| std::fs::read(d.join("index.json")).ok()).is_some_and(|b| {
-            serde_json::from_slice::<serde_json::Value>(&b).is_ok_and(|v| v["schema"] == "servesim.kernels-index/1")
+            serde_json::from_slice::<kernels::card::Index>(&b).is_ok_and(|i| i.schema == "servesim.kernels-index/1")
         });
         if in_model_dir || !["csv", "parquet", "pq", "jsonl", "ndjson"].contains(&ext.as_str()) {
             continue;

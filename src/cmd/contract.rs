@@ -4,6 +4,7 @@ use crate::audit::{RunAudit, audit_run, is_run_dir, run_dirs};
 use crate::error::input;
 use crate::rundir::{RunDir, code_version, sha256_hex};
 use anyhow::{Context, Result};
+use artifact::IdKind;
 use clap::Args;
 use serde::Serialize;
 use sim::gate::{BUILTIN_RULES, Decision, RuleSet, Verdict};
@@ -82,8 +83,11 @@ pub struct LineageArgs {
     pub root: PathBuf,
 }
 
-/// The id kinds `lineage` can look up.
-const ID_PREFIXES: [&str; 8] = ["run-", "val-", "gate-", "swp-", "fig-", "mdl-", "tr-", "prof-"];
+/// Whether `lineage` can look up ids of `kind` (data sets and bare hashes have no artifact of
+/// their own to find).
+fn lookup_kind(kind: IdKind) -> bool {
+    !matches!(kind, IdKind::Dataset | IdKind::Sha256)
+}
 
 /// Finds the artifact that carries `id` under `root`: its path, or for a trace id only known
 /// from manifests, a note of the runs that used it.
@@ -94,6 +98,7 @@ fn find_id(id: &str, root: &Path) -> Result<PathBuf> {
             && (name == "target" || name == ".git" || name == ".cache" || name.starts_with(".tmp-")))
     });
     let mut used_by: Vec<PathBuf> = Vec::new();
+    let kind = IdKind::of_id(id);
     for entry in walk.filter_map(|e| e.ok()) {
         let p = entry.path();
         let name = entry.file_name().to_string_lossy();
@@ -103,29 +108,29 @@ fn find_id(id: &str, root: &Path) -> Result<PathBuf> {
             }
             continue;
         }
-        if id.starts_with("mdl-") && name.ends_with(".card.json") {
+        if kind == Some(IdKind::Model) && name.ends_with(".card.json") {
             if read_json(p).is_ok_and(|v| v["id"] == id) {
                 return Ok(p.to_path_buf());
             }
-        } else if id.starts_with("fig-") && name == "index.json" {
+        } else if kind == Some(IdKind::Figure) && name == "index.json" {
             let v = read_json(p).unwrap_or_default();
             if let Some(f) = v.as_array().into_iter().flatten().find(|f| f["figure_id"] == id) {
                 return Ok(p.with_file_name(format!("{}.json", f["id"].as_str().unwrap_or(""))));
             }
-        } else if id.starts_with("tr-") && name == "index.json" {
+        } else if kind == Some(IdKind::Trace) && name == "index.json" {
             let v = read_json(p).unwrap_or_default();
             if let Some(t) = v.as_array().into_iter().flatten().find(|t| t["stats"]["trace_id"] == id) {
                 return Ok(p.with_file_name(t["file"].as_str().unwrap_or("")));
             }
-        } else if id.starts_with("tr-") && name == "manifest.json" {
+        } else if kind == Some(IdKind::Trace) && name == "manifest.json" {
             if read_json(p).is_ok_and(|v| v["trace"]["id"] == id) {
                 used_by.extend(p.parent().map(Path::to_path_buf));
             }
-        } else if id.starts_with("prof-") && name.ends_with(".toml") {
-            let sha = std::fs::read(p).map(|b| sha256_hex(&b)).unwrap_or_default();
-            if format!("prof-{}", &sha[..32.min(sha.len())]) == id {
-                return Ok(p.to_path_buf());
-            }
+        } else if kind == Some(IdKind::Profile)
+            && name.ends_with(".toml")
+            && std::fs::read(p).is_ok_and(|b| IdKind::Profile.of(b) == id)
+        {
+            return Ok(p.to_path_buf());
         }
     }
     if let Some(run) = used_by.first() {
@@ -175,7 +180,7 @@ fn load_rules(arg: &str) -> Result<(RuleSet, String)> {
     Ok((rules, text))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, serde::Deserialize)]
 struct RunRef {
     path: String,
     run_id: Option<String>,
@@ -240,10 +245,8 @@ pub fn gate(args: &GateArgs) -> Result<u8> {
         }
     }
     let rules_sha = sha256_hex(text.as_bytes());
-    let gate_id = format!(
-        "gate-{}",
-        &sha256_hex(format!("{:?}\0{:?}\0{rules_sha}", audits[0].run_id, audits[1].run_id).as_bytes())[..16]
-    );
+    let gate_id: String =
+        IdKind::Gate.of(format!("{:?}\0{:?}\0{rules_sha}", audits[0].run_id, audits[1].run_id)).into();
     let recorded = args
         .recorded_paths
         .clone()
@@ -311,7 +314,7 @@ pub fn audit(args: &AuditArgs) -> Result<u8> {
 pub fn lineage(args: &LineageArgs) -> Result<()> {
     let given = args.path.to_string_lossy();
     let found;
-    let p = if !args.path.exists() && ID_PREFIXES.iter().any(|k| given.starts_with(k)) && !given.contains('/') {
+    let p = if !args.path.exists() && IdKind::of_id(&given).is_some_and(lookup_kind) && !given.contains('/') {
         found = find_id(&given, &args.root)?;
         println!("{given}: {}", found.display());
         &found
@@ -358,11 +361,11 @@ pub fn lineage(args: &LineageArgs) -> Result<()> {
 fn lineage_of_other_artifacts(p: &Path) -> Result<Option<Result<()>>> {
     let s = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
     let print_config = |configs: &Path, run: &str, indent: &str| {
-        if run.starts_with("mdl-") {
+        if IdKind::of_id(run) == Some(IdKind::Model) {
             println!("{indent}model {run} (see its card: servesim lineage MODELS/<name>.card.json)");
             return;
         }
-        if run.starts_with("tr-") {
+        if IdKind::of_id(run) == Some(IdKind::Trace) {
             // The course's traces step: traces/index.json names the file of each trace id.
             let index = configs.parent().unwrap_or(Path::new(".")).join("traces/index.json");
             let file = read_json(&index)
@@ -460,8 +463,8 @@ fn lineage_of_other_artifacts(p: &Path) -> Result<Option<Result<()>>> {
         && p.extension().is_some_and(|e| e == "toml")
         && let Ok(profile) = replay::profile::Profile::load(p)
     {
-        let sha = sha256_hex(&std::fs::read(p)?);
-        println!("profile prof-{} ({}, {})", &sha[..32], profile.schema, p.display());
+        let id = IdKind::Profile.of(std::fs::read(p)?);
+        println!("profile {id} ({}, {})", profile.schema, p.display());
         println!("├─ measured by {}", profile.created_by);
         let m = &profile.machine;
         println!("├─ machine {} ({} cores), ONNX Runtime {}", m.cpu, m.cores, m.onnxruntime);
@@ -477,7 +480,7 @@ fn lineage_of_other_artifacts(p: &Path) -> Result<Option<Result<()>>> {
         if v.get("chart").is_some() && v.get("run_ids").is_some() {
             let dir = p.parent().unwrap_or(Path::new("."));
             let bytes = std::fs::read(p)?;
-            let fig_id = format!("fig-{}", &crate::rundir::sha256_hex(&bytes)[..32]);
+            let fig_id = IdKind::Figure.of(&bytes).to_string();
             figure(dir, &s(&v["id"]), &fig_id, v["run_ids"].as_array().map_or(&[][..], |a| &a[..]));
             return Ok(Some(Ok(())));
         }

@@ -119,7 +119,7 @@ impl Course {
         fig.caption = captions::caption(&fig).with_context(|| format!("captioning {}", fig.id))?;
         let files = fig.render(&self.tmp, &fig.id).with_context(|| format!("rendering {}", fig.id))?;
         let json = fig.to_json()? + "\n";
-        let figure_id = format!("fig-{}", &sha256_hex(json.as_bytes())[..32]);
+        let figure_id = artifact::IdKind::Figure.of(json.as_bytes()).to_string();
         std::fs::write(self.tmp.join(format!("{}.json", fig.id)), json)?;
         let mut names: Vec<String> =
             files.iter().filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
@@ -1360,10 +1360,10 @@ pub fn run(args: &CourseArgs) -> Result<()> {
     let parent = args.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     let name = args.out.file_name().ok_or_else(|| crate::error::input("--out: needs a directory name"))?;
-    let tmp = parent.join(format!(".tmp-{}-{}", name.to_string_lossy(), std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp)?;
-    }
+    let _ = name;
+    let staged =
+        artifact::StagedDir::new(&args.out).with_context(|| format!("creating beside {}", args.out.display()))?;
+    let tmp = staged.path().to_path_buf();
     std::fs::create_dir_all(tmp.join("configs"))?;
     let total = 1 + 4 * 8 - 2 + 7 + 21 + 20 + 21 + 16 + 1 + 1 + 1 + 1 + 7 + 18 + 18 + 1;
     let bar = ProgressBar::new(total);
@@ -1418,14 +1418,8 @@ pub fn run(args: &CourseArgs) -> Result<()> {
         Ok(())
     })();
     c.bar.finish_and_clear();
-    if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    if args.out.exists() {
-        std::fs::remove_dir_all(&args.out).with_context(|| format!("replacing {}", args.out.display()))?;
-    }
-    std::fs::rename(&tmp, &args.out)?;
+    result?;
+    staged.publish(true).with_context(|| format!("replacing {}", args.out.display()))?;
     let digest = sha256_hex(std::fs::read(args.out.join("index.json"))?.as_slice());
     println!("{} figures in {} (index.md, index.json sha256 {})", c.entries.len(), args.out.display(), &digest[..16]);
     Ok(())

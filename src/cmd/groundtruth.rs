@@ -180,7 +180,7 @@ pub fn run(args: &GroundtruthArgs) -> Result<()> {
             kind: "groundtruth",
             scenario: &format!("groundtruth-{}", p.case.id),
             scenario_source: &p.case_ref,
-            config_hash: format!("sha256:{}", sha256_hex(scenario_toml.as_bytes())),
+            config_hash: artifact::IdKind::Sha256.of(scenario_toml.as_bytes()).to_string(),
             trace: TraceRef { id: hasher.finish(), source: p.source.clone(), requests: p.requests.len() as u64 },
             seed: args.seed,
             extra: GroundtruthManifest {

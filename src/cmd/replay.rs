@@ -3,9 +3,10 @@
 
 use crate::cmd::simulate::TraceRef;
 use crate::error::input;
-use crate::rundir::{FileRef, RunDir, RunManifest, code_version, sha256_hex};
+use crate::rundir::{FileRef, RunDir, RunManifest, code_version};
 use crate::scenario;
 use anyhow::{Context, Result};
+use artifact::IdKind;
 use clap::Args;
 use replay::harness::{Plan, ReplayOptions, ReplayRecord, ReplayResult, replay};
 use serde::Serialize;
@@ -84,11 +85,12 @@ pub struct ReplayArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct ModelRef {
-    variant: String,
-    id: String,
-    file: String,
+/// A model a replay ran, as its manifest names it (read back by `validate`).
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub(crate) struct ModelRef {
+    pub variant: String,
+    pub id: String,
+    pub file: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -155,7 +157,7 @@ fn run_id(
     threads: usize,
     repetition: u32,
 ) -> String {
-    let config_hash = format!("sha256:{}", sha256_hex(resolved.as_bytes()));
+    let config_hash = IdKind::Sha256.of(resolved);
     let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
     let mut key = format!(
         "servesim-run-v1\0replay\0{config_hash}\0{trace_id}\0{seed}\0{}\0{}\0{speed}\0{threads}",
@@ -165,7 +167,7 @@ fn run_id(
     if repetition > 0 {
         key += &format!("\0repetition {repetition}");
     }
-    format!("run-{}", &sha256_hex(key.as_bytes())[..16])
+    IdKind::Run.of(key).into()
 }
 
 /// Runs the command; returns the run directory and the result.
@@ -233,7 +235,7 @@ pub(crate) fn write_run(
     );
     let result = replay(&plan, requests, opts)?;
     let resolved = config.to_toml();
-    let config_hash = format!("sha256:{}", sha256_hex(resolved.as_bytes()));
+    let config_hash = IdKind::Sha256.of(resolved.as_bytes()).to_string();
     let run_id = run_id(&resolved, &trace_ref.id, config.seed, &model_refs, opts.speed, opts.threads, repetition);
     let mut dir = RunDir::create(out, &run_id)?;
     dir.write("config.resolved.toml", resolved.as_bytes())?;

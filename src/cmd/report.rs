@@ -301,19 +301,15 @@ pub fn run(args: &FiguresArgs) -> Result<PathBuf> {
         (None, None) => return Err(input("give --run DIR or --sweep DIR")),
     };
     let out = args.out.clone().unwrap_or_else(|| src.join("figures"));
-    let tmp = out.with_file_name(format!(
-        ".tmp-{}-{}",
-        out.file_name().map_or("figures".into(), |n| n.to_string_lossy()),
-        std::process::id()
-    ));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp)?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let staged = artifact::StagedDir::new(&out).with_context(|| format!("creating beside {}", out.display()))?;
+    let tmp = staged.path();
     let result = (|| -> Result<()> {
         let mut rendered = Vec::new();
         for fig in figs {
-            fig.render(&tmp, &fig.id).with_context(|| format!("rendering {}", fig.id))?;
+            fig.render(tmp, &fig.id).with_context(|| format!("rendering {}", fig.id))?;
             std::fs::write(tmp.join(format!("{}.json", fig.id)), fig.to_json()? + "\n")?;
             let svg = std::fs::read_to_string(tmp.join(format!("{}.svg", fig.id)))?;
             rendered.push((fig, svg));
@@ -352,14 +348,8 @@ pub fn run(args: &FiguresArgs) -> Result<PathBuf> {
         std::fs::write(tmp.join("report.html"), report_html(&title, &rendered, &sections))?;
         Ok(())
     })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    if out.exists() {
-        std::fs::remove_dir_all(&out).with_context(|| format!("replacing {}", out.display()))?;
-    }
-    std::fs::rename(&tmp, &out)?;
+    result?;
+    staged.publish(true).with_context(|| format!("replacing {}", out.display()))?;
     println!("figures and report.html in {}", out.display());
     Ok(out)
 }

@@ -1,9 +1,10 @@
 //! `servesim simulate`.
 
 use crate::error::input;
-use crate::rundir::{FileRef, RunDir, RunManifest, code_version, peak_rss_bytes, sha256_hex};
+use crate::rundir::{FileRef, RunDir, RunManifest, code_version, peak_rss_bytes};
 use crate::scenario;
 use anyhow::{Context, Result};
+use artifact::IdKind;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -120,10 +121,10 @@ fn progress(total: u64) -> ProgressBar {
 /// The id of a run of the resolved config `resolved` over trace `trace_id` with `seed`: equal
 /// inputs and code give equal ids, whichever command ran them.
 pub(crate) fn run_id(resolved: &str, trace_id: &str, seed: u64) -> String {
-    let config_hash = format!("sha256:{}", sha256_hex(resolved.as_bytes()));
+    let config_hash = IdKind::Sha256.of(resolved);
     let servesim = code_version().servesim;
     let key = format!("servesim-run-v1\0simulate\0{config_hash}\0{trace_id}\0{seed}\0{servesim}");
-    format!("run-{}", &sha256_hex(key.as_bytes())[..16])
+    IdKind::Run.of(key).into()
 }
 
 /// What a run produced: the request-level engine's result or an LLM run's summary.
@@ -228,7 +229,7 @@ pub(crate) fn run_full(args: &SimulateArgs) -> Result<(PathBuf, Outcome)> {
     };
 
     let resolved = config.to_toml();
-    let config_hash = format!("sha256:{}", sha256_hex(resolved.as_bytes()));
+    let config_hash = IdKind::Sha256.of(resolved.as_bytes()).to_string();
     let version = code_version();
     let run_id = run_id(&resolved, &trace_ref.id, seed);
 

@@ -12,6 +12,7 @@ use crate::error::input;
 use crate::rundir::{code_version, sha256_hex};
 use crate::scenario;
 use anyhow::{Context, Result, anyhow};
+use artifact::IdKind;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -175,10 +176,7 @@ fn grid(vary: &[(String, Vec<String>)]) -> Vec<Vec<(String, String)>> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
-    Ok(())
+    artifact::write_file(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 fn metrics_of(outcome: &Outcome) -> Result<BTreeMap<String, f64>> {
@@ -260,7 +258,7 @@ pub fn run(args: &SweepArgs) -> Result<PathBuf> {
         serde_json::to_string(&vary)?,
         v.servesim
     );
-    let sweep_id = format!("swp-{}", &sha256_hex(key.as_bytes())[..16]);
+    let sweep_id: String = IdKind::Sweep.of(key).into();
     let dir_name = match shard {
         Some((i, n)) => format!("{sweep_id}-shard{i}of{n}"),
         None => sweep_id.clone(),
@@ -381,7 +379,9 @@ pub fn merge(args: &MergeArgs) -> Result<PathBuf> {
         )));
     }
     let dir = args.out.join(&first.sweep_id);
-    let tmp = args.out.join(format!(".tmp-{}-{}", first.sweep_id, std::process::id()));
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let staged = artifact::StagedDir::new(&dir).with_context(|| format!("creating beside {}", dir.display()))?;
+    let tmp = staged.path();
     std::fs::create_dir_all(tmp.join("points"))?;
     std::fs::create_dir_all(tmp.join("configs"))?;
     for d in &args.shards {
@@ -397,11 +397,8 @@ pub fn merge(args: &MergeArgs) -> Result<PathBuf> {
         )?;
     }
     let pts: Vec<PointResult> = points.into_values().collect();
-    finish(&tmp, &first.sweep_id, &first.scenario, &first.vary, first.requests, first.points, None, &pts)?;
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    std::fs::rename(&tmp, &dir)?;
+    finish(tmp, &first.sweep_id, &first.scenario, &first.vary, first.requests, first.points, None, &pts)?;
+    staged.publish(true).with_context(|| format!("replacing {}", dir.display()))?;
     println!(
         "merged {} shards of sweep {}: {} points  ->  {}",
         args.shards.len(),

@@ -4,9 +4,10 @@
 use crate::cmd::replay::{load_requests, write_run};
 use crate::cmd::simulate::{Outcome, SimulateArgs, TraceRef};
 use crate::error::input;
-use crate::rundir::{RunDir, code_version, sha256_hex};
+use crate::rundir::{FileRef, RunDir, RunManifest, code_version, sha256_hex};
 use crate::scenario;
 use anyhow::{Context, Result};
+use artifact::IdKind;
 use clap::Args;
 use replay::busy::{Batch, GapBin, batches, busy_times, gap_bins, speed_ratio};
 use replay::harness::ReplayOptions;
@@ -51,6 +52,15 @@ pub struct ValidateArgs {
     /// directory that is renamed into place afterwards).
     #[arg(skip)]
     pub scenario_source: Option<String>,
+}
+
+/// What a validation's manifest adds to every run's: the runs it compared, the profile and the
+/// models the replay ran (`null` when the replay's manifest does not name them).
+#[derive(Debug, Serialize)]
+struct ValidateManifest<'a> {
+    runs: Vec<&'a String>,
+    profile: crate::cmd::calibrate::ProfileRef,
+    models: Option<Vec<crate::cmd::replay::ModelRef>>,
 }
 
 /// Sim vs replay, one statistic.
@@ -220,10 +230,8 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     let trace_id = hasher.finish();
     let profile_bytes = std::fs::read(&args.profile).with_context(|| format!("{}", args.profile.display()))?;
     let profile_sha256 = sha256_hex(&profile_bytes);
-    let val_id = format!(
-        "val-{}",
-        &sha256_hex(format!("{}\0{trace_id}\0{profile_sha256}\0{}", config.to_toml(), config.seed).as_bytes())[..16]
-    );
+    let val_id: String =
+        IdKind::Validation.of(format!("{}\0{trace_id}\0{profile_sha256}\0{}", config.to_toml(), config.seed)).into();
     let mut dir = RunDir::create(&args.out, &val_id)?;
     let trace_path = dir.path("trace.parquet");
     traces::formats::write_trace(&trace_path, &trace).context("writing trace.parquet")?;
@@ -407,32 +415,37 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     let json = serde_json::to_string_pretty(&cmp)? + "\n";
     dir.write("comparison.json", json.as_bytes())?;
     // The models the replay ran, as its manifest names them (variant, id, file).
+    #[derive(serde::Deserialize)]
+    struct ReplayModels {
+        models: Vec<crate::cmd::replay::ModelRef>,
+    }
     let replay_models = std::fs::read(replay_dir.join("manifest.json"))
         .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .map_or(serde_json::Value::Null, |m| m["models"].clone());
-    let files: Vec<serde_json::Value> =
-        dir.files().iter().map(|(p, h)| serde_json::json!({"path": p, "sha256": h})).collect();
-    let manifest = serde_json::json!({
-        "schema": "servesim.run/1",
-        "run_id": val_id,
-        "kind": "validate",
-        "scenario": config.name,
-        "scenario_source": loaded.source,
-        "config_hash": format!("sha256:{}", sha256_hex(config.to_toml().as_bytes())),
-        "trace": {"id": trace_id, "source": "trace.parquet", "requests": n},
-        "seed": config.seed,
-        "runs": cmp
-            .replay_runs
-            .iter()
-            .chain([&cmp.sim_run, &cmp.sim_with_replay_service.sim_run, &cmp.sim_at_replay_speed.sim_run])
-            .chain(cmp.speed_out_of_sample.iter().map(|o| &o.sim_run))
-            .collect::<Vec<_>>(),
-        "profile": profile_ref,
-        "models": replay_models,
-        "code": code_version(),
-        "files": files,
-    });
+        .and_then(|b| serde_json::from_slice::<ReplayModels>(&b).ok())
+        .map(|m| m.models);
+    let files = dir.files().to_vec();
+    let manifest = RunManifest {
+        schema: "servesim.run/1",
+        run_id: &val_id,
+        kind: "validate",
+        scenario: &config.name,
+        scenario_source: &loaded.source,
+        config_hash: IdKind::Sha256.of(config.to_toml()).to_string(),
+        trace: TraceRef { id: trace_id.clone(), source: "trace.parquet".into(), requests: n },
+        seed: config.seed,
+        extra: ValidateManifest {
+            runs: cmp
+                .replay_runs
+                .iter()
+                .chain([&cmp.sim_run, &cmp.sim_with_replay_service.sim_run, &cmp.sim_at_replay_speed.sim_run])
+                .chain(cmp.speed_out_of_sample.iter().map(|o| &o.sim_run))
+                .collect(),
+            profile: profile_ref,
+            models: replay_models,
+        },
+        code: code_version(),
+        files: FileRef::list(&files),
+    };
     dir.write("manifest.json", (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes())?;
     let path = dir.commit()?;
     println!("validation {val_id}  ->  {}", path.display());

@@ -31,7 +31,7 @@ use crate::time::SimTime;
 use crate::validate::validate;
 use columns::Columns;
 use polars::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A file format, chosen by file extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -336,23 +336,14 @@ pub(crate) fn write_frame(path: &Path, mut df: DataFrame) -> Result<()> {
     let format = Format::from_path(path)?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|source| TraceError::Io { path: dir.into(), source })?;
-    let tmp: PathBuf =
-        dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|f| f.to_str()).unwrap_or("out"), std::process::id()));
-    let io = |source| TraceError::Io { path: tmp.clone(), source };
-    let mut file = std::fs::File::create(&tmp).map_err(io)?;
     let fail = |e: PolarsError| TraceError::Format { path: path.into(), format: format.name(), message: e.to_string() };
-    let written = match format {
-        Format::Csv => CsvWriter::new(&mut file).include_header(true).finish(&mut df).map_err(fail),
-        Format::Parquet => ParquetWriter::new(&mut file).finish(&mut df).map(|_| ()).map_err(fail),
-        Format::Jsonl => {
-            JsonWriter::new(&mut file).with_json_format(JsonFormat::JsonLines).finish(&mut df).map_err(fail)
-        }
-    };
-    let done = written
-        .and_then(|()| file.sync_all().map_err(io))
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|source| TraceError::Io { path: path.into(), source }));
-    if done.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    done
+    artifact::write_file_with(path, |file| match format {
+        Format::Csv => CsvWriter::new(file).include_header(true).finish(&mut df).map_err(fail),
+        Format::Parquet => ParquetWriter::new(file).finish(&mut df).map(|_| ()).map_err(fail),
+        Format::Jsonl => JsonWriter::new(file).with_json_format(JsonFormat::JsonLines).finish(&mut df).map_err(fail),
+    })
+    .map_err(|e| match e {
+        artifact::WriteError::Io(source) => TraceError::Io { path: path.into(), source },
+        artifact::WriteError::Write(e) => e,
+    })
 }

@@ -5,6 +5,7 @@
 //! or generated on the fly, have the same id.
 
 use crate::request::Request;
+use artifact::IdKind;
 use sha2::{Digest, Sha256};
 
 /// Incremental trace hasher: feed requests in order, then [`TraceHasher::finish`].
@@ -68,12 +69,12 @@ impl TraceHasher {
         self.count
     }
 
-    /// The trace id: `tr-` and the first 16 bytes of the SHA-256, in hex.
+    /// The trace id ([`IdKind::Trace`]: `tr-` and the first 16 bytes of the SHA-256, in hex).
     pub fn finish(mut self) -> String {
         self.sha.update(&self.buf);
         self.sha.update(b"servesim-trace-v1");
         self.sha.update(self.count.to_le_bytes());
-        format!("tr-{}", hex(&self.sha.finalize()[..16]))
+        IdKind::Trace.from_digest(&self.sha.finalize()).into()
     }
 }
 
@@ -84,15 +85,6 @@ pub fn trace_id(requests: &[Request], classes: &[String]) -> String {
         h.push(r);
     }
     h.finish()
-}
-
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 #[cfg(test)]
@@ -125,5 +117,21 @@ mod tests {
         }
         r2[1].class = ClassId(0);
         assert_eq!(trace_id(&r, &classes), trace_id(&r2, &swapped));
+    }
+
+    /// The id as it was built by hand before `artifact::IdKind`: `tr-` + hex of 16 digest bytes.
+    #[test]
+    fn id_equals_the_hand_built_one() {
+        let classes = vec!["a".to_string()];
+        let mut sha = Sha256::new();
+        let mut h = TraceHasher::new(&classes);
+        for r in reqs() {
+            h.push(&r);
+        }
+        sha.update(&h.buf);
+        sha.update(b"servesim-trace-v1");
+        sha.update(5u64.to_le_bytes());
+        let by_hand = format!("tr-{}", artifact::hex(&sha.finalize()[..16]));
+        assert_eq!(h.finish(), by_hand);
     }
 }
