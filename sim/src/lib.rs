@@ -41,6 +41,34 @@ pub use config::{ConfigError, ScenarioConfig};
 pub use engine::{RunOptions, RunResult, SimError, Summary, predict, run, run_logged};
 pub use traces::SimTime;
 
+/// What a run of any scenario produced: the request-level engine's result, or an LLM run's
+/// summary with its per-request records when they were asked for.
+pub enum Outcome {
+    /// A scenario without `[llm]`.
+    Classic(RunResult),
+    /// A scenario with `[llm]`: the token-level engine.
+    Llm(llm::LlmSummary, Option<Vec<llm::LlmRecord>>),
+}
+
+/// Runs any scenario over `requests` (sorted by arrival): the token-level LLM engine when it
+/// has an `[llm]` table, else the request-level engine. The one entry point the CLI, the
+/// course and a Python binding share.
+pub fn run_scenario(
+    config: &ScenarioConfig,
+    requests: &mut dyn Iterator<Item = traces::Request>,
+    opts: RunOptions,
+) -> Result<Outcome, SimError> {
+    if config.llm.is_none() {
+        return Ok(Outcome::Classic(run(config, requests, opts)?));
+    }
+    if opts.record {
+        let (s, r) = llm::run_recorded(config, requests, opts.seed)?;
+        Ok(Outcome::Llm(s, Some(r)))
+    } else {
+        Ok(Outcome::Llm(llm::run(config, requests, opts.seed)?, None))
+    }
+}
+
 /// Requests simulated for a generated workload whose scenario gives no `requests`.
 pub const DEFAULT_REQUESTS: u64 = 100_000;
 

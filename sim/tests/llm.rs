@@ -474,3 +474,20 @@ fn static_batches_reserve_kv_for_the_padding_their_compute_pays() {
     assert!(a.admitted == b.admitted && a.admitted > Some(SimTime::ZERO), "{recs:?}");
     assert_eq!(s.kv.peak_utilization, 1.0, "two padded sequences of 4 pages fill all 8");
 }
+
+#[test]
+fn run_scenario_picks_the_engine_a_scenario_needs() {
+    let opts = |record| sim::RunOptions { seed: 1, record, trace_driven: true };
+    let c = scenario(r#"{ kind = "continuous" }"#, "");
+    let reqs = || vec![req(0, 0, 100, 3), req(1, 2, 200, 2)];
+    match sim::run_scenario(&c, &mut reqs().into_iter(), opts(true)).unwrap() {
+        sim::Outcome::Llm(s, Some(records)) => {
+            assert_eq!(s, run(&c, reqs()));
+            assert_eq!(records.len(), 2);
+        }
+        _ => panic!("an [llm] scenario runs token by token, with records when asked"),
+    }
+    let mm1 = sim::builtin::builtin("mm1").unwrap().unwrap();
+    let classic = sim::run_scenario(&mm1, &mut reqs().into_iter(), opts(false)).unwrap();
+    assert!(matches!(classic, sim::Outcome::Classic(r) if r.summary.requests.arrived == 2));
+}

@@ -127,11 +127,7 @@ pub(crate) fn run_id(resolved: &str, trace_id: &str, seed: u64) -> String {
     IdKind::Run.of(key).into()
 }
 
-/// What a run produced: the request-level engine's result or an LLM run's summary.
-pub(crate) enum Outcome {
-    Classic(sim::RunResult),
-    Llm(sim::llm::LlmSummary, Option<Vec<sim::llm::LlmRecord>>),
-}
+pub(crate) use sim::Outcome;
 
 /// Simulates `requests` (n of them, for the progress bar), hashing them on the way.
 pub(crate) fn drive(
@@ -143,16 +139,7 @@ pub(crate) fn drive(
     source: String,
 ) -> Result<(Outcome, TraceRef)> {
     let mut tap = Tap { inner: requests, hasher: TraceHasher::new(classes), bar: progress(n) };
-    let result = if config.llm.is_some() {
-        if opts.record {
-            let (s, r) = sim::llm::run_recorded(config, &mut tap, opts.seed)?;
-            Outcome::Llm(s, Some(r))
-        } else {
-            Outcome::Llm(sim::llm::run(config, &mut tap, opts.seed)?, None)
-        }
-    } else {
-        Outcome::Classic(sim::run(config, &mut tap, opts)?)
-    };
+    let result = sim::run_scenario(config, &mut tap, opts)?;
     tap.bar.finish_and_clear();
     let requests = tap.hasher.count();
     Ok((result, TraceRef { id: tap.hasher.finish(), source, requests }))
