@@ -199,9 +199,56 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
     ("llm-release", include_str!("../rules/llm-release.toml")),
 ];
 
+/// The gate's metrics of a run summary (any engine's `summary.json`): every numeric leaf under
+/// its dotted path — array elements by index, and by `name` when they have one
+/// (`devices.gpu.utilization`).
+pub fn metrics_of(summary: &serde_json::Value) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    flatten(summary, "", &mut out);
+    out
+}
+
+/// Every numeric leaf of `v` under its dotted path (array elements by index, and by `name`
+/// when they have one: `devices.gpu.utilization`).
+fn flatten(v: &serde_json::Value, prefix: &str, out: &mut std::collections::BTreeMap<String, f64>) {
+    let join = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+    match v {
+        serde_json::Value::Number(n) => {
+            if let Some(x) = n.as_f64() {
+                out.insert(prefix.to_string(), x);
+            }
+        }
+        serde_json::Value::Object(m) => m.iter().for_each(|(k, v)| flatten(v, &join(k), out)),
+        serde_json::Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                flatten(v, &join(&i.to_string()), out);
+                if let Some(name) = v.get("name").and_then(|n| n.as_str()) {
+                    flatten(v, &join(name), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_are_every_numeric_leaf_by_dotted_path_and_by_name() {
+        let v = serde_json::json!({
+            "latency_ms": {"p99": 8.5},
+            "devices": [{"name": "gpu", "utilization": 0.5}],
+            "scenario": "s1",
+            "ok": true
+        });
+        let m = metrics_of(&v);
+        assert_eq!(m["latency_ms.p99"], 8.5);
+        assert_eq!(m["devices.0.utilization"], 0.5);
+        assert_eq!(m["devices.gpu.utilization"], 0.5);
+        assert_eq!(m.len(), 3, "text and booleans are not metrics: {m:?}");
+    }
 
     fn metrics(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
         pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()

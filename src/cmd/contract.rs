@@ -145,29 +145,6 @@ fn read_json(path: &Path) -> Result<serde_json::Value> {
     serde_json::from_slice(&bytes).map_err(|e| input(format!("{}: not valid JSON: {e}", path.display())))
 }
 
-/// Every numeric leaf of `v` under its dotted path (array elements by index, and by `name`
-/// when they have one: `devices.gpu.utilization`).
-pub(crate) fn flatten(v: &serde_json::Value, prefix: &str, out: &mut BTreeMap<String, f64>) {
-    let join = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
-    match v {
-        serde_json::Value::Number(n) => {
-            if let Some(x) = n.as_f64() {
-                out.insert(prefix.to_string(), x);
-            }
-        }
-        serde_json::Value::Object(m) => m.iter().for_each(|(k, v)| flatten(v, &join(k), out)),
-        serde_json::Value::Array(a) => {
-            for (i, v) in a.iter().enumerate() {
-                flatten(v, &join(&i.to_string()), out);
-                if let Some(name) = v.get("name").and_then(|n| n.as_str()) {
-                    flatten(v, &join(name), out);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
 fn load_rules(arg: &str) -> Result<(RuleSet, String)> {
     let text = match arg.strip_prefix("builtin:") {
         Some(name) => BUILTIN_RULES.iter().find(|(n, _)| *n == name).map(|(_, t)| t.to_string()).ok_or_else(|| {
@@ -211,11 +188,7 @@ pub fn gate(args: &GateArgs) -> Result<u8> {
     let (rules, text) = load_rules(&args.rules)?;
     // An unreadable summary yields no metrics: every rule on it fails, and the audit says why.
     let metrics = |p: &Path| -> BTreeMap<String, f64> {
-        let mut m = BTreeMap::new();
-        if let Ok(v) = read_json(&p.join("summary.json")) {
-            flatten(&v, "", &mut m);
-        }
-        m
+        read_json(&p.join("summary.json")).map(|v| sim::gate::metrics_of(&v)).unwrap_or_default()
     };
     let (b, c) = (metrics(&args.baseline), metrics(&args.candidate));
     let mut decision = rules.evaluate(&b, &c);

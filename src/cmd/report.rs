@@ -1,7 +1,6 @@
 //! `servesim figures`: figures and a self-contained HTML report from saved results (a run
 //! directory or a sweep directory); `report_html` also serves `servesim course`.
 
-use crate::cmd::contract::flatten;
 use crate::error::input;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -273,13 +272,11 @@ pub fn report_html(title: &str, figures: &[(Figure, String)], sections: &[(&str,
 }
 
 fn rows_of(v: &serde_json::Value) -> Vec<(String, String)> {
-    let mut flat = BTreeMap::new();
     let mut v = v.clone();
     if let Some(m) = v.as_object_mut() {
         m.remove("timeline");
     }
-    flatten(&v, "", &mut flat);
-    flat.into_iter().map(|(k, x)| (k, format!("{x}"))).collect()
+    sim::gate::metrics_of(&v).into_iter().map(|(k, x)| (k, format!("{x}"))).collect()
 }
 
 fn manifest_rows(m: &serde_json::Value) -> Vec<(String, String)> {

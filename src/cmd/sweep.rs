@@ -6,7 +6,6 @@
 //! The sweep id hashes the scenario, the grid, the request count and the code version — not the
 //! shard or `--jobs` — so shards of one sweep share it and `merge` can check they belong together.
 
-use crate::cmd::contract::flatten;
 use crate::cmd::simulate::{Outcome, drive, run_id};
 use crate::error::input;
 use crate::rundir::{code_version, sha256_hex};
@@ -188,9 +187,7 @@ fn metrics_of(outcome: &Outcome) -> Result<BTreeMap<String, f64>> {
     if let Some(m) = v.as_object_mut() {
         m.remove("timeline");
     }
-    let mut out = BTreeMap::new();
-    flatten(&v, "", &mut out);
-    Ok(out)
+    Ok(sim::gate::metrics_of(&v))
 }
 
 fn tables(dir: &Path, points: &[PointResult], keys: &[String]) -> Result<()> {
