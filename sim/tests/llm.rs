@@ -491,3 +491,14 @@ fn run_scenario_picks_the_engine_a_scenario_needs() {
     let classic = sim::run_scenario(&mm1, &mut reqs().into_iter(), opts(false)).unwrap();
     assert!(matches!(classic, sim::Outcome::Classic(r) if r.summary.requests.arrived == 2));
 }
+
+#[test]
+fn the_time_outs_of_finished_requests_do_not_stretch_the_run() {
+    // Both requests finish by 14 ms; their clients' 10 s time-outs never fire: the run ends at
+    // 14 ms, and throughput is over that.
+    let sched = "{ kind = \"continuous\" }\nclient_timeout_s = 10.0";
+    let s = run(&scenario(sched, ""), vec![req(0, 0, 100, 3), req(1, 2, 200, 2)]);
+    assert_eq!((s.requests.completed, s.requests.timed_out), (2, 0));
+    assert!(close(s.horizon_s, 0.014), "{}", s.horizon_s);
+    assert!(s.timeline.t_s.last().unwrap() <= &0.014);
+}

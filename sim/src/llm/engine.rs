@@ -220,6 +220,9 @@ struct Engine {
     load_s: f64,
     /// Arrivals so far (the next sequence's serial).
     serial: u64,
+    /// The last iteration or transfer end, or time-out that removed a request: the run's end
+    /// (the time-outs of requests that finished long before do not stretch it).
+    last_work: SimTime,
 }
 
 fn pages(tokens: u64, bs: u64) -> u64 {
@@ -308,6 +311,7 @@ impl Engine {
             records: None,
             load_s: 0.0,
             serial: 0,
+            last_work: SimTime::ZERO,
             r,
         }
     }
@@ -350,12 +354,23 @@ impl Engine {
                 self.arrive(req);
                 next = requests.next();
             } else {
-                let t = self.cal.peek_time().expect("checked");
-                self.sample_until(t);
                 let (now, ev) = self.cal.pop().expect("checked");
+                if let Event::Timeout(s, serial) = ev
+                    && self.seqs[s].as_ref().is_none_or(|q| q.serial != serial || q.generated >= q.output)
+                {
+                    // The request finished long ago: nothing happens, the timeline stops here.
+                    continue;
+                }
+                self.sample_until(now);
                 match ev {
-                    Event::IterationEnd(r) => self.iteration_end(r, now),
-                    Event::TransferEnd(s) => self.transfer_end(s, now),
+                    Event::IterationEnd(r) => {
+                        self.last_work = now;
+                        self.iteration_end(r, now);
+                    }
+                    Event::TransferEnd(s) => {
+                        self.last_work = now;
+                        self.transfer_end(s, now);
+                    }
                     Event::Timeout(s, serial) => self.timeout(s, serial, now),
                 }
             }
@@ -542,10 +557,9 @@ impl Engine {
     /// its queue at once and its memory is freed; a sequence in an iteration or transfer in
     /// flight is marked and dropped when that ends.
     fn timeout(&mut self, id: SeqId, serial: u64, now: SimTime) {
-        // Gone, or finished and waiting for the end of its static batch.
-        if self.seqs[id].as_ref().is_none_or(|s| s.serial != serial || s.generated >= s.output) {
-            return;
-        }
+        // (The run loop skips the time-outs of requests gone, or finished and waiting for the end
+        // of their static batch.)
+        self.last_work = now;
         let r = self.seq(id).replica;
         let x = &mut self.replicas[r];
         let in_plan =
@@ -1155,7 +1169,7 @@ impl Engine {
     }
 
     fn summary(self) -> LlmSummary {
-        let end = self.cal.now().max(self.last_arrival);
+        let end = self.last_work.max(self.last_arrival);
         let horizon = end.as_secs_f64();
         let per_s = |x: f64| if horizon > 0.0 { x / horizon } else { 0.0 };
         let cap: u64 = self.replicas.iter().map(|r| r.kv.capacity()).sum();
