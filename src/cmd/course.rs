@@ -1299,7 +1299,7 @@ fn llm_groundtruth_figure(c: &mut Course) -> Result<()> {
         ("target_e2e_pct", 6.0.into()),
         ("target_ttft_pct", 15.0.into()),
         ("anchors_source", "inference-sim/sim-to-real-accuracy-validation (vLLM on H100, A100, L40S; their own cases), as quoted in servesim's issue 15".into()),
-        ("calibration_command", cal.command.split(" --out").next().unwrap_or("").into()),
+        ("calibration_command", "servesim calibrate-llm".into()),
     ]);
     for (name, e2e, ttft) in ANCHORS {
         known.insert(format!("{name} e2e_pct"), e2e.into());

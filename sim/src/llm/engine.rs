@@ -371,7 +371,7 @@ impl Engine {
                         self.last_work = now;
                         self.transfer_end(s, now);
                     }
-                    Event::Timeout(s, serial) => self.timeout(s, serial, now),
+                    Event::Timeout(s, _) => self.timeout(s, now),
                 }
             }
         }
@@ -553,10 +553,10 @@ impl Engine {
         self.kick(r, now);
     }
 
-    /// The client of the sequence in slot `id` (if still `serial`) gives up at `now`: it leaves
-    /// its queue at once and its memory is freed; a sequence in an iteration or transfer in
-    /// flight is marked and dropped when that ends.
-    fn timeout(&mut self, id: SeqId, serial: u64, now: SimTime) {
+    /// The client of the sequence in slot `id` (the run loop checked it is still the request the
+    /// time-out was set for) gives up at `now`: it leaves its queue at once and its memory is freed;
+    /// a sequence in an iteration or transfer in flight is marked and dropped when that ends.
+    fn timeout(&mut self, id: SeqId, now: SimTime) {
         // (The run loop skips the time-outs of requests gone, or finished and waiting for the end
         // of their static batch.)
         self.last_work = now;
