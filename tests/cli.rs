@@ -556,7 +556,7 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
         assert!(!runs.is_empty());
         for id in runs.iter().map(|r| r.as_str().unwrap()) {
             // Points are simulation runs (with their config), for the model figure model ids, for
-            // the ground-truth figure the cases (`id sha256:…`) the built-in calibration fitted.
+            // the ground-truth figure the cases the built-in calibration fitted.
             let config = a.join("configs").join(format!("{id}.toml"));
             let validation_run = a.join("validation").join(id).join("manifest.json");
             let cascade_run = a.join("cascade").join(id).join("manifest.json");
@@ -566,7 +566,11 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
                     || cascade_run.is_file()
                     || trace_ids.contains(&id)
                     || (id.starts_with("mdl-") && models.join("index.json").is_file())
-                    || sim::llm::calibration::Calibration::builtin().pooled.cases.iter().any(|c| c == id),
+                    || sim::llm::calibration::Calibration::builtin()
+                        .pooled
+                        .cases
+                        .iter()
+                        .any(|c| c.split(' ').next() == Some(id)),
                 "{id}"
             );
         }

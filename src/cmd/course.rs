@@ -1313,7 +1313,8 @@ fn llm_groundtruth_figure(c: &mut Course) -> Result<()> {
         id: "llm-groundtruth".into(),
         title: "The LLM simulator against real vLLM runs".into(),
         caption: String::new(),
-        run_ids: cal.pooled.cases.clone(),
+        // The cases (their content hashes are in the calibration's `cases`).
+        run_ids: loo.iter().map(|p| p.0.case.clone()).collect(),
         chart: Chart::Scatter(ScatterChart {
             x: Axis::new("|error| of mean end-to-end latency", "%").log(),
             y: Axis::new("|error| of mean TTFT", "%").log(),

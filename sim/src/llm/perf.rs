@@ -447,6 +447,41 @@ mod tests {
     }
 
     #[test]
+    fn attention_experts_and_layers_pay_at_their_own_rates() {
+        let kinds = builtin_kinds();
+        let h100 = &kinds["h100-sxm"];
+        let f = 989.4e12;
+        // Attention at a quarter of peak, the GEMMs at half: a long prefill adds the two.
+        let s = builtin_shape("llama-2-7b").unwrap();
+        let eff = Efficiency { compute: 0.5, attention: Some(0.25), ..Efficiency::default() };
+        let m = PerfModel::roofline(&s, h100, 1, Precision::Fp16, Precision::Fp16, Precision::Fp16, &eff).unwrap();
+        let t = 4096.0;
+        let attention = s.attention_flops(t * (t - 1.0) / 2.0);
+        let w = Work { prefill_tokens: 4096, decode_seqs: 0, attention_flops: attention, kv_read_tokens: 0, seqs: 0 };
+        let expect = 2.0 * s.matmul_params_per_token() * t / (f * 0.5) + attention / (f * 0.25);
+        assert!((m.iteration_s(&w) / expect - 1.0).abs() < 1e-12, "{} vs {expect}", m.iteration_s(&w));
+        // 25 µs per layer: 32 layers add 0.8 ms to any iteration.
+        let layered = Efficiency { layer_overhead_us: 25.0, ..eff.clone() };
+        let ml = PerfModel::roofline(&s, h100, 1, Precision::Fp16, Precision::Fp16, Precision::Fp16, &layered).unwrap();
+        assert!((ml.iteration_s(&w) - m.iteration_s(&w) - 32.0 * 25e-6).abs() < 1e-12);
+        // A mixture of experts: a 4,096-token prefill is compute bound in the expert layers too,
+        // and moe = 0.5 doubles their time; a one-token decode streams the experts it touches at
+        // full speed whatever moe is.
+        let x = builtin_shape("mixtral-8x7b").unwrap();
+        let plain = Efficiency { compute: 0.5, memory: 0.8, ..Efficiency::default() };
+        let slow = Efficiency { moe: 0.5, ..plain.clone() };
+        let mk = |e: &Efficiency| {
+            PerfModel::roofline(&x, h100, 1, Precision::Fp16, Precision::Fp16, Precision::Fp16, e).unwrap()
+        };
+        let (a, b) = (mk(&plain), mk(&slow));
+        let prefill = Work { prefill_tokens: 4096, decode_seqs: 0, attention_flops: 0.0, kv_read_tokens: 0, seqs: 0 };
+        let expert_s = 2.0 * x.expert_params() * 2.0 / 8.0 * t / (f * 0.5);
+        assert!((b.iteration_s(&prefill) - a.iteration_s(&prefill) - expert_s).abs() < 1e-9 * expert_s);
+        let decode = Work { prefill_tokens: 0, decode_seqs: 1, attention_flops: 0.0, kv_read_tokens: 0, seqs: 0 };
+        assert_eq!(a.iteration_s(&decode), b.iteration_s(&decode));
+    }
+
+    #[test]
     fn weight_only_int8_halves_memory_bound_decode_and_tp_splits_it() {
         let kinds = builtin_kinds();
         let s = builtin_shape("llama-2-7b").unwrap();
