@@ -229,12 +229,6 @@ fn pages(tokens: u64, bs: u64) -> u64 {
     tokens.div_ceil(bs)
 }
 
-/// Collects `id` as aborted; always true (a filter helper).
-fn aborted_push(v: &mut Vec<SeqId>, id: SeqId) -> bool {
-    v.push(id);
-    true
-}
-
 impl Engine {
     fn for_config(config: &ScenarioConfig, seed: u64) -> Result<Engine, SimError> {
         let spec = config.llm.as_ref().ok_or_else(|| ConfigError::invalid("llm", "the scenario has no [llm] table"))?;
@@ -1071,14 +1065,17 @@ impl Engine {
         let bs = self.bs();
         let mut finished = Vec::new();
         let mut handoff = Vec::new();
-        let mut aborted = Vec::new();
-        let (prefill, decode): (Vec<_>, Vec<_>) = (
-            plan.prefill
-                .into_iter()
-                .filter(|&(id, _)| !self.seq(id).aborted || !aborted_push(&mut aborted, id))
-                .collect(),
-            plan.decode.into_iter().filter(|&id| !self.seq(id).aborted || !aborted_push(&mut aborted, id)).collect(),
-        );
+        // Sequences whose client gave up during the iteration leave now; their tokens never count.
+        let aborted: Vec<SeqId> = plan
+            .prefill
+            .iter()
+            .map(|&(id, _)| id)
+            .chain(plan.decode.iter().copied())
+            .filter(|&id| self.seq(id).aborted)
+            .collect();
+        let Plan { mut prefill, mut decode } = plan;
+        prefill.retain(|&(id, _)| !aborted.contains(&id));
+        decode.retain(|id| !aborted.contains(id));
         for id in aborted {
             self.release(r, id);
             self.replicas[r].running.retain(|&x| x != id);
