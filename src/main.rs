@@ -1,13 +1,11 @@
 //! `servesim`: simulate model serving, replay traces against real models, make the figures.
 //!
-//! The binary owns the command line (clap), run directories and error reporting (anyhow); the
-//! domain logic lives in the library crates (`traces`, `sim`).
+//! The binary owns the command line (clap) and printing: each command translates its flags into
+//! a typed request of the `servesim` library (`servesim::ops`) and prints the result.
 
-mod audit;
 mod cmd;
-mod error;
-mod rundir;
-mod scenario;
+
+use servesim::error;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -44,6 +42,8 @@ enum Command {
     Validate(cmd::validate::ValidateArgs),
     /// Regenerate the course's figure set from built-in scenarios.
     Course(cmd::course::CourseArgs),
+    /// Execute the chapter's notebooks and render them to HTML.
+    Notebooks(cmd::notebooks::NotebooksArgs),
     /// Build the real models of the quantization and distillation previews.
     #[command(subcommand)]
     Models(cmd::models::ModelsCmd),
@@ -64,7 +64,7 @@ enum Command {
     /// Run the failure checks (stale, malformed, inconsistent, unauditable, too costly).
     Check(cmd::check::CheckArgs),
     /// Print where a run, decision or trace came from.
-    Lineage(cmd::contract::LineageArgs),
+    Lineage(cmd::lineage::LineageArgs),
     /// Simulate real vLLM measurements (ground-truth cases) and compare with what was measured.
     Groundtruth(cmd::groundtruth::GroundtruthArgs),
     /// Fit the LLM iteration model to ground-truth cases (with leave-one-out cross-validation).
@@ -97,7 +97,7 @@ fn main() -> ExitCode {
                 std::process::exit(i32::from(code))
             }
         }),
-        Command::Lineage(a) => cmd::contract::lineage(a),
+        Command::Lineage(a) => cmd::lineage::lineage(a),
         Command::Check(a) => cmd::check::run(a).map(|code| {
             if code != 0 {
                 std::process::exit(i32::from(code))
@@ -109,6 +109,7 @@ fn main() -> ExitCode {
         Command::Validate(a) => cmd::validate::run(a),
         Command::Plan(a) => cmd::plan::run(a),
         Command::Course(a) => cmd::course::run(a),
+        Command::Notebooks(a) => cmd::notebooks::run(a),
         Command::Figures(a) => cmd::report::run(a).map(|_| ()),
         Command::Sweep(a) => cmd::sweep::run(a).map(|_| ()),
         Command::Merge(a) => cmd::sweep::merge(a).map(|_| ()),

@@ -35,24 +35,37 @@ pub struct TraceRef {
 /// `extra`, a kind's own fields, between `seed` and `code`.
 #[derive(Debug, Serialize)]
 pub struct RunManifest<'a, E: Serialize> {
+    /// `servesim.run/1`.
     pub schema: &'static str,
+    /// The run's id (its directory's name).
     pub run_id: &'a str,
+    /// `simulate`, `replay`, `validate` or `groundtruth`.
     pub kind: &'static str,
+    /// The scenario's `name`.
     pub scenario: &'a str,
+    /// Where the scenario came from (`builtin:NAME`, a path, a label).
     pub scenario_source: &'a str,
+    /// `sha256:` of `config.resolved.toml`.
     pub config_hash: String,
+    /// The requests that drove the run.
     pub trace: TraceRef,
+    /// The run seed.
     pub seed: u64,
+    /// The kind's own fields.
     #[serde(flatten)]
     pub extra: E,
+    /// The code that made the run.
     pub code: CodeVersion,
+    /// Every file of the directory but the manifest, with its hash.
     pub files: Vec<FileRef<'a>>,
 }
 
 /// One output file of a run and its hash.
 #[derive(Debug, Serialize)]
 pub struct FileRef<'a> {
+    /// Path inside the run directory.
     pub path: &'a str,
+    /// Hex SHA-256 of its bytes.
     pub sha256: &'a str,
 }
 
@@ -64,6 +77,13 @@ impl<'a> FileRef<'a> {
 }
 
 pub use artifact::sha256_hex;
+
+/// Reads a JSON artifact; an unreadable or malformed file is an input error naming it.
+pub fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let bytes =
+        std::fs::read(path).map_err(|e| crate::error::input(format!("{}: cannot read: {e}", path.display())))?;
+    serde_json::from_slice(&bytes).map_err(|e| crate::error::input(format!("{}: not valid JSON: {e}", path.display())))
+}
 
 /// A run directory being written: an [`artifact::StagedDir`] plus the hashes of what went in.
 pub struct RunDir {
@@ -121,4 +141,15 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// Creates the directory `path` will be written into (its parent), before any work, so that a
+/// bad output path fails at once instead of after minutes of training or measuring.
+pub fn create_parent(path: &std::path::Path) -> anyhow::Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => std::fs::create_dir_all(parent).map_err(|e| {
+            crate::error::input(format!("{}: cannot create the output's parent directory: {e}", parent.display()))
+        }),
+        None => Ok(()),
+    }
 }

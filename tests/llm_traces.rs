@@ -38,6 +38,7 @@ fn continuous(max_batched_tokens: u32, chunked_prefill: bool) -> SchedulerSpec {
         max_batched_tokens,
         chunked_prefill,
         preemption: sim::llm::Preemption::Recompute,
+        async_scheduling: false,
     }
 }
 

@@ -112,7 +112,16 @@ fn course_run_and_sweep_reports_render_in_headless_chromium() {
     let tmp = tempfile::tempdir().unwrap();
     let course = tmp.path().join("course");
     let models = tmp.path().join("models");
-    servesim(&["course", "--quick", "-o", course.to_str().unwrap(), "--models", models.to_str().unwrap()]);
+    // (--no-notebooks: tests/python.rs executes them, through `servesim notebooks`.)
+    servesim(&[
+        "course",
+        "--quick",
+        "-o",
+        course.to_str().unwrap(),
+        "--models",
+        models.to_str().unwrap(),
+        "--no-notebooks",
+    ]);
     check(&course.join("report.html"), tmp.path());
 
     let runs = tmp.path().join("runs");

@@ -144,6 +144,53 @@ pub fn gap_bins(all: &[Vec<Batch>], profile: &Profile) -> Vec<GapBin> {
         .collect()
 }
 
+/// `config` (already given `profile`) with each measured variant's service model replaced by the
+/// busy times `first` measured (dispatch → answer back, per batch size, resampled): what error is
+/// left in a sim of it belongs to the simulator, not to the profile. The replay's busy times
+/// carry its own drift and cold starts, so those are dropped; stalls among them are modelled as
+/// stalls, as a profile's are (unless the profile leaves its stalls out), at the rate they came
+/// in `first`'s wall time per worker.
+pub fn with_replay_service(
+    config: &sim::ScenarioConfig,
+    first: &ReplayResult,
+    profile: &Profile,
+) -> sim::ScenarioConfig {
+    let measured = busy_times(&batches(first));
+    let mut explained = config.clone();
+    for dev in &mut explained.devices {
+        if let Some(m) = dev.variant.as_ref().and_then(|v| measured.get(v)) {
+            let mut samples_ms: Vec<Vec<f64>> = m.values().cloned().collect();
+            dev.stalls = None;
+            dev.drift = None;
+            dev.cold = None;
+            if profile.stalls
+                && let Some(mut st) = crate::profile::MeasuredStalls::find(&samples_ms)
+            {
+                for (i, runs) in samples_ms.iter_mut().enumerate() {
+                    runs.retain(|&x| x <= st.above_ms[i]);
+                }
+                // Stalls happen in wall time, idle or not: one that catches the idle worker shows
+                // up in the busy time of the request that arrives during it. So the rate is per
+                // second of the replay, not of its busy time (a calibration is busy throughout,
+                // where the two are the same). And per worker: the model has one stall process
+                // per server.
+                let workers: std::collections::HashSet<(usize, u32)> = first
+                    .records
+                    .iter()
+                    .filter_map(|r| Some((r.device?, r.server?)))
+                    .filter(|&(d, _)| dev.variant.as_deref() == Some(first.summary.devices[d].variant.as_str()))
+                    .collect();
+                st.rate_per_s =
+                    st.duration_ms.len() as f64 / first.summary.duration_s.max(1e-9) / workers.len().max(1) as f64;
+                dev.stalls = Some(st.spec());
+            }
+            dev.service =
+                Some(sim::service::ServiceSpec::TableSamples { batch: m.keys().copied().collect(), samples_ms });
+        }
+    }
+    explained
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

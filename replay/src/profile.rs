@@ -73,6 +73,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sim::ScenarioConfig;
 use sim::service::{ColdSpec, DriftSpec, ServiceSpec, StallSpec};
 
 use crate::ReplayError;
@@ -685,6 +686,71 @@ impl Profile {
     /// The entry `simulate` uses for `variant`.
     pub fn entry(&self, variant: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| e.variant == variant && e.threads == self.simulate_threads)
+    }
+
+    /// Gives every device of `config` whose `variant` has an entry here that entry's service
+    /// model (and its measured stalls, drift and cold starts, unless this profile leaves them out
+    /// or the device declares its own), after refusing a stale profile (other models than the
+    /// cards in `models_dir`, another machine). `path` names the profile in errors. Returns the
+    /// entries used, once per variant.
+    pub fn apply(
+        &self,
+        path: &Path,
+        models_dir: &Path,
+        config: &mut ScenarioConfig,
+    ) -> Result<Vec<&Entry>, ReplayError> {
+        let bad = |reason: String| ReplayError::Profile { path: path.to_path_buf(), reason };
+        let variants: Vec<String> = config.devices.iter().filter_map(|d| d.variant.clone()).collect();
+        let names: Vec<&str> = variants.iter().map(String::as_str).collect();
+        self.check_fresh(path, models_dir, &names)?;
+        let mut used: Vec<&Entry> = Vec::new();
+        let mut applied = 0;
+        for d in &mut config.devices {
+            let Some(entry) = d.variant.as_deref().and_then(|v| self.entry(v)) else { continue };
+            if self.use_model == UseModel::Empirical && !d.batching.is_none() {
+                return Err(bad(format!(
+                    "`use = \"empirical\"` resamples batch-1 runs, but device `{}` batches; use `table`",
+                    d.name
+                )));
+            }
+            let service = entry
+                .service(self.use_model, self.stalls, self.drift)
+                .ok_or_else(|| bad(format!("entry `{}` has no {:?} fit", entry.variant, self.use_model)))?;
+            d.service = Some(service);
+            if self.stalls && d.stalls.is_none() {
+                d.stalls = entry.stalls.as_ref().map(|st| st.spec());
+            }
+            if self.drift && d.drift.is_none() {
+                d.drift = entry.drift.as_ref().and_then(|m| m.spec());
+            }
+            if self.cold && d.cold.is_none() {
+                d.cold = entry.cold.as_ref().map(|c| c.spec());
+            }
+            applied += 1;
+            if !used.iter().any(|u| u.variant == entry.variant) {
+                used.push(entry);
+            }
+        }
+        if applied == 0 {
+            return Err(bad(format!(
+                "no device of the scenario serves a variant the profile measured ({})",
+                self.entries.iter().map(|e| e.variant.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        Ok(used)
+    }
+
+    /// `config` with the service model of every device this profile measured multiplied by
+    /// `factor` (cold starts are a multiple of the service time: they scale with it); unchanged
+    /// for a factor that is not finite.
+    pub fn scaled(&self, config: &ScenarioConfig, factor: f64) -> ScenarioConfig {
+        let mut c = config.clone();
+        for dev in &mut c.devices {
+            if dev.variant.as_deref().and_then(|v| self.entry(v)).is_some() && factor.is_finite() {
+                dev.service = dev.service.as_ref().map(|s| s.scaled(factor));
+            }
+        }
+        c
     }
 
     /// Refuses a profile made on another machine, or for models other than the ones whose cards

@@ -3,7 +3,7 @@
 //! The built-in device catalog is `sim/catalog/devices.toml`, embedded in the binary, with the
 //! datasheet and price sources cited there. Scenarios may add or override kinds.
 
-use crate::config::{ConfigError, positive};
+use crate::check::{ConfigError, positive};
 use crate::service::ServiceSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -152,7 +152,7 @@ impl DeviceKind {
         }
         if let Some(link) = &self.interconnect {
             positive(&format!("{key}.interconnect.bandwidth_gb_s"), link.bandwidth_gb_s)?;
-            crate::config::non_negative(&format!("{key}.interconnect.latency_us"), link.latency_us)?;
+            crate::check::non_negative(&format!("{key}.interconnect.latency_us"), link.latency_us)?;
         }
         Ok(())
     }

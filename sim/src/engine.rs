@@ -76,21 +76,8 @@ pub struct RunOptions {
     pub trace_driven: bool,
 }
 
-/// How the response cache treated a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CacheOutcome {
-    /// No cache, or no key.
-    None,
-    /// Served fresh from the cache.
-    Hit,
-    /// Served stale from the cache.
-    StaleHit,
-    /// Found stale and sent to a model.
-    StaleMiss,
-    /// Sent to a model.
-    Miss,
-}
+/// How the response cache treated a request (decided by the serving core, recorded here).
+pub use crate::serving::CacheOutcome;
 
 /// What happened to one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

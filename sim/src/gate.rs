@@ -208,6 +208,17 @@ pub fn metrics_of(summary: &serde_json::Value) -> std::collections::BTreeMap<Str
     out
 }
 
+/// [`metrics_of`] without the time series (an LLM summary's `timeline`): the one-row-per-run
+/// metrics of a sweep's table and a report's summary.
+pub fn point_metrics_of(summary: &serde_json::Value) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    match summary.as_object() {
+        Some(m) => m.iter().filter(|(k, _)| *k != "timeline").for_each(|(k, v)| flatten(v, k, &mut out)),
+        None => flatten(summary, "", &mut out),
+    }
+    out
+}
+
 /// Every numeric leaf of `v` under its dotted path (array elements by index, and by `name`
 /// when they have one: `devices.gpu.utilization`).
 fn flatten(v: &serde_json::Value, prefix: &str, out: &mut std::collections::BTreeMap<String, f64>) {
@@ -248,6 +259,14 @@ mod tests {
         assert_eq!(m["devices.0.utilization"], 0.5);
         assert_eq!(m["devices.gpu.utilization"], 0.5);
         assert_eq!(m.len(), 3, "text and booleans are not metrics: {m:?}");
+    }
+
+    #[test]
+    fn point_metrics_leave_the_timeline_out() {
+        let v = serde_json::json!({"latency_ms": {"p99": 8.5}, "timeline": {"t_s": [0.0, 1.0], "running": [1, 2]}});
+        assert_eq!(metrics_of(&v).len(), 5);
+        let m = point_metrics_of(&v);
+        assert_eq!(m.into_iter().collect::<Vec<_>>(), [("latency_ms.p99".to_string(), 8.5)]);
     }
 
     fn metrics(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {

@@ -27,6 +27,7 @@ pub mod analytic;
 pub mod builtin;
 pub mod calendar;
 pub mod catalog;
+pub mod check;
 pub mod config;
 pub mod engine;
 pub mod gate;
@@ -48,6 +49,22 @@ pub enum Outcome {
     Classic(RunResult),
     /// A scenario with `[llm]`: the token-level engine.
     Llm(llm::LlmSummary, Option<Vec<llm::LlmRecord>>),
+}
+
+impl Outcome {
+    /// The summary as `summary.json` holds it.
+    pub fn summary_value(&self) -> serde_json::Value {
+        match self {
+            Outcome::Classic(r) => serde_json::to_value(&r.summary),
+            Outcome::Llm(s, _) => serde_json::to_value(s),
+        }
+        .expect("summaries serialize")
+    }
+
+    /// The summary's metrics by dotted path, time series left out ([`gate::point_metrics_of`]).
+    pub fn metrics(&self) -> std::collections::BTreeMap<String, f64> {
+        gate::point_metrics_of(&self.summary_value())
+    }
 }
 
 /// Runs any scenario over `requests` (sorted by arrival): the token-level LLM engine when it

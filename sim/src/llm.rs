@@ -40,7 +40,7 @@ pub use engine::{LlmRecord, run, run_recorded};
 pub use summary::LlmSummary;
 
 use crate::catalog::{DeviceKind, Precision};
-use crate::config::{ConfigError, positive};
+use crate::check::{ConfigError, positive};
 use crate::policy::router::RouterSpec;
 use perf::{Efficiency, PerfModel, PerfSpec};
 use serde::{Deserialize, Serialize};
@@ -175,6 +175,12 @@ pub enum SchedulerSpec {
         /// What happens to a sequence evicted for lack of KV memory.
         #[serde(default)]
         preemption: Preemption,
+        /// vLLM's async scheduling (its default from 0.14): the next iteration is planned
+        /// while the current one runs, so a request that arrives during an iteration can join
+        /// only the one after the next (when the engine was idle, the next). Chunks of
+        /// admitted prompts and decodes are planned ahead as usual and lose nothing.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        async_scheduling: bool,
     },
 }
 
@@ -195,6 +201,7 @@ impl Default for SchedulerSpec {
             max_batched_tokens: eight_k(),
             chunked_prefill: false,
             preemption: Preemption::Recompute,
+            async_scheduling: false,
         }
     }
 }
@@ -381,9 +388,9 @@ impl LlmSpec {
         self.perf.validate("llm.perf")?;
         positive("llm.kv_transfer_gb_s", self.kv_transfer_gb_s)?;
         positive("llm.swap_gb_s", self.swap_gb_s)?;
-        crate::config::non_negative("llm.cpu_offload_gb", self.cpu_offload_gb)?;
+        crate::check::non_negative("llm.cpu_offload_gb", self.cpu_offload_gb)?;
         if let Some(t) = self.client_timeout_s {
-            crate::config::positive("llm.client_timeout_s", t)?;
+            crate::check::positive("llm.client_timeout_s", t)?;
         }
         positive("llm.timeline_interval_s", self.timeline_interval_s)?;
         match &self.scheduler {
@@ -429,10 +436,10 @@ impl LlmSpec {
             if self.pools[..i].iter().any(|o| o.name == p.name) {
                 return Err(ConfigError::invalid(&format!("{key}.name"), format!("duplicate pool name `{}`", p.name)));
             }
-            if p.count == 0 || p.count > crate::config::MAX_REPLICAS {
+            if p.count == 0 || p.count > crate::check::MAX_REPLICAS {
                 return Err(ConfigError::invalid(
                     &format!("{key}.count"),
-                    format!("must be in 1..={}", crate::config::MAX_REPLICAS),
+                    format!("must be in 1..={}", crate::check::MAX_REPLICAS),
                 ));
             }
             let kind = kinds.get(&p.kind).cloned().ok_or_else(|| {

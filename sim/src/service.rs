@@ -5,7 +5,7 @@
 //! A table is the format calibration profiles use: measured (batch size, milliseconds) points,
 //! linearly interpolated between points and extrapolated from the last two beyond the end.
 
-use crate::config::{ConfigError, non_negative, positive};
+use crate::check::{ConfigError, non_negative, positive};
 use rand::RngExt;
 use rand_distr::{Distribution, Exp, LogNormal};
 use serde::{Deserialize, Serialize};
@@ -93,10 +93,10 @@ impl ServiceSpec {
                 non_negative(&format!("{key}.b_ms"), *b_ms)?;
                 positive(&format!("{key}.floor_ms"), *floor_ms)
             }
-            ServiceSpec::Table { batch, ms } => crate::config::check_points(key, "batch", "ms", batch, ms),
+            ServiceSpec::Table { batch, ms } => crate::check::check_points(key, "batch", "ms", batch, ms),
             ServiceSpec::TableSamples { batch, samples_ms } => {
                 let medians: Vec<f64> = samples_ms.iter().map(|v| median(v)).collect();
-                crate::config::check_points(key, "batch", "samples_ms", batch, &medians)?;
+                crate::check::check_points(key, "batch", "samples_ms", batch, &medians)?;
                 for (i, v) in samples_ms.iter().enumerate() {
                     if v.is_empty() {
                         return Err(ConfigError::invalid(&format!("{key}.samples_ms[{i}]"), "needs at least one run"));

@@ -16,12 +16,28 @@
 //! - [`Serving`]: both, plus an optional [`Decision`] log; the drivers call only this.
 
 use crate::config::{Escalation, Resolved, ScenarioConfig};
-use crate::engine::CacheOutcome;
 use crate::policy::{BatchDecision, Batcher, Cache, DeviceView, Lookup, QueueView, Router};
 use rand_distr::{Beta, Distribution as _};
+use serde::Serialize;
 use std::collections::VecDeque;
 use traces::SimTime;
 use traces::rng::{StreamRng, stream};
+
+/// How the response cache treated a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheOutcome {
+    /// No cache, or no key.
+    None,
+    /// Served fresh from the cache.
+    Hit,
+    /// Served stale from the cache.
+    StaleHit,
+    /// Found stale and sent to a model.
+    StaleMiss,
+    /// Sent to a model.
+    Miss,
+}
 
 /// What a driver queues: anything small that names its request.
 pub trait Ticket: Copy {

@@ -115,7 +115,7 @@ fn mooncake_rows_become_requests_and_bad_rows_name_the_line() {
 }
 
 #[test]
-fn shared_prefix_workloads_are_seeded_staged_and_share_the_system_prompt() {
+fn shared_prefix_workloads_are_seeded_staged_and_repeat_each_users_prompt() {
     let c = parse(CASE).unwrap();
     let a = c.generated_requests(1);
     assert_eq!(a, c.generated_requests(1), "same seed, same requests");
@@ -127,12 +127,28 @@ fn shared_prefix_workloads_are_seeded_staged_and_share_the_system_prompt() {
     // Rates: about 100 arrivals in the first 20 s, 200 after.
     let first = a.iter().filter(|r| r.arrival < SimTime::from_secs_f64(20.0).unwrap()).count();
     assert!((70..=130).contains(&first), "{first}");
-    // ⌊100 / 16⌋ = 6 shared blocks, one set per system prompt (3 groups).
-    let mut groups: Vec<Vec<u64>> = a.iter().map(|r| r.prefix_blocks.as_deref().unwrap().to_vec()).collect();
-    assert!(groups.iter().all(|g| g.len() == 6));
-    groups.sort();
-    groups.dedup();
-    assert_eq!(groups.len(), 3);
+    // As inference-perf sends them: 3 × 4 users' prompts, shuffled once and cycled, so request
+    // i repeats request i − 12 exactly; ⌊593 / 16⌋ = 37 full blocks per prompt.
+    let blocks = |r: &traces::Request| r.prefix_blocks.as_deref().unwrap().to_vec();
+    assert!(a.iter().all(|r| blocks(r).len() == 37));
+    assert!((12..a.len()).all(|i| blocks(&a[i]) == blocks(&a[i - 12])));
+    let mut prompts: Vec<Vec<u64>> = a.iter().map(blocks).collect();
+    prompts.sort();
+    prompts.dedup();
+    assert_eq!(prompts.len(), 12, "one prompt per user");
+    // Their first ⌊100 / 16⌋ = 6 blocks are the system prompt's: one set per group (3), and
+    // the rest of each prompt is its user's own.
+    let mut systems: Vec<&[u64]> = prompts.iter().map(|p| &p[..6]).collect();
+    systems.sort();
+    systems.dedup();
+    assert_eq!(systems.len(), 3);
+    let mut own: Vec<u64> = prompts.iter().flat_map(|p| p[6..].to_vec()).collect();
+    own.sort();
+    own.dedup();
+    assert_eq!(own.len(), 12 * 31, "no block past the system prompt is shared between users");
+    // The shuffle is seeded: another seed, another order of the same 12 prompts.
+    let b = c.generated_requests(2);
+    assert_ne!(a.iter().take(12).map(blocks).collect::<Vec<_>>(), b.iter().take(12).map(blocks).collect::<Vec<_>>());
 }
 
 #[test]
@@ -149,7 +165,8 @@ fn the_scenario_is_vllm_v1_with_the_case_settings_and_the_calibration() {
             max_num_seqs: 128,
             max_batched_tokens: 2048,
             chunked_prefill: true,
-            preemption: sim::llm::Preemption::Recompute
+            preemption: sim::llm::Preemption::Recompute,
+            async_scheduling: true,
         }
     );
     assert_eq!(l.max_model_len, Some(4096));
@@ -160,7 +177,20 @@ fn the_scenario_is_vllm_v1_with_the_case_settings_and_the_calibration() {
     // An older engine keeps its own chunked-prefill setting.
     let v0 = parse(&CASE.replace("0.15.1", "0.6.3")).unwrap();
     let (config, _) = v0.scenario(&shape, &cal).unwrap();
-    assert!(matches!(config.llm.unwrap().scheduler, SchedulerSpec::Continuous { chunked_prefill: false, .. }));
+    assert!(matches!(
+        config.llm.unwrap().scheduler,
+        SchedulerSpec::Continuous { chunked_prefill: false, async_scheduling: false, .. }
+    ));
+    // vLLM schedules asynchronously by default from 0.14; a case can say otherwise.
+    let async_of = |text: &str| {
+        let (config, _) = parse(text).unwrap().scenario(&shape, &cal).unwrap();
+        matches!(config.llm.unwrap().scheduler, SchedulerSpec::Continuous { async_scheduling: true, .. })
+    };
+    assert!(!async_of(&CASE.replace("0.15.1", "0.13.0")));
+    assert!(async_of(&CASE.replace("0.15.1", "0.14.0")));
+    assert!(!async_of(&CASE.replace("cpu_offload_gib = 8", "cpu_offload_gib = 8\nasync_scheduling = false")));
+    let e = parse(&CASE.replace("cpu_offload_gib = 8", "cpu_offload_gib = 8\nasync_scheduling = 1")).unwrap_err();
+    assert!(e.contains("`server.async_scheduling`: must be true or false"), "{e}");
 }
 
 #[test]

@@ -502,3 +502,36 @@ fn the_time_outs_of_finished_requests_do_not_stretch_the_run() {
     assert!(close(s.horizon_s, 0.014), "{}", s.horizon_s);
     assert!(s.timeline.t_s.last().unwrap() <= &0.014);
 }
+
+#[test]
+fn async_scheduling_admits_a_new_request_one_iteration_later() {
+    // A (t = 0, 100-token prompt, 4 out), B (t = 2 ms, 200, 2); chunked, budget 1,000.
+    // Without async scheduling: 0: prefill A (1 ms) → 1. 1: decode A (5) → 6. 6: decode A +
+    // B's prompt (5 + 2) → 13: B's first token. 13: decode A, B (6) → 19: both done.
+    let sched = |on: bool| {
+        format!(
+            "{{ kind = \"continuous\", max_num_seqs = 8, max_batched_tokens = 1000, chunked_prefill = true, \
+             async_scheduling = {on} }}"
+        )
+    };
+    let reqs = || vec![req(0, 0, 100, 4), req(1, 2, 200, 2)];
+    let s = run(&scenario(&sched(false), ""), reqs());
+    let l = &s.latency_ms;
+    assert!(close(l.ttft.max, 11.0) && close(l.e2e.mean, (19.0 + 17.0) / 2.0), "{l:?}");
+    // With it, the iteration that starts at 6 was planned at 1, before B arrived: B joins the
+    // one after. 0: prefill A → 1 (the engine was idle: planned at once). 1: decode A → 6.
+    // 6: decode A → 11. 11: decode A + B's prompt (7) → 18: A done, B's first token.
+    // 18: decode B → 23.
+    let a = run(&scenario(&sched(true), ""), reqs());
+    let m = &a.latency_ms;
+    assert!(close(m.ttft.max, 16.0) && close(m.e2e.mean, (18.0 + 21.0) / 2.0), "{m:?}");
+    assert_eq!((a.iterations.count, a.tokens.output), (5, 6));
+    // Nothing planned ahead: the engine plans afresh and loses nothing. A (1 token) is done
+    // at 1; B (t = 0.5 ms) is prefilled from 1 to 3 either way.
+    let mut b = req(1, 0, 200, 1);
+    b.arrival = SimTime(500_000);
+    for on in [false, true] {
+        let s = run(&scenario(&sched(on), ""), vec![req(0, 0, 100, 1), b.clone()]);
+        assert!(close(s.latency_ms.ttft.max, 2.5), "async {on}: {:?}", s.latency_ms.ttft);
+    }
+}

@@ -1,12 +1,11 @@
-//! `servesim calibrate`, and applying its profile to a scenario (`simulate --profile`).
+//! `servesim calibrate` (a profile is applied to a scenario by `servesim::ops::profile`).
 
-use crate::error::input;
-use crate::rundir::code_version;
 use anyhow::{Context, Result};
-use artifact::IdKind;
 use clap::Args;
 use replay::calibrate::{CalibrateOptions, calibrate};
 use replay::profile::Profile;
+use servesim::error::input;
+use servesim::rundir::code_version;
 use std::path::{Path, PathBuf};
 
 /// Measure batch service times of real models and write a service-time profile.
@@ -257,81 +256,4 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         std::fs::create_dir_all(parent).with_context(|| format!("{}: cannot create", parent.display()))?;
     }
     artifact::write_file(path, bytes).with_context(|| format!("{}: cannot write", path.display()))
-}
-
-/// A calibration profile as a run's manifest names it: the lineage edge from a simulation to
-/// the measurements (and through them to the models) its service times came from.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub(crate) struct ProfileRef {
-    /// `prof-` + the first 32 hex digits of the file's SHA-256.
-    pub id: String,
-    pub source: String,
-    pub sha256: String,
-    /// The entries the run used: variant, model id, threads.
-    pub used: Vec<ProfileUse>,
-}
-
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub(crate) struct ProfileUse {
-    pub variant: String,
-    pub model_id: String,
-    pub threads: usize,
-}
-
-/// Gives every device whose `variant` has an entry in the profile that entry's service model
-/// (and its measured stalls and drift, unless the profile says `stalls = false` / `drift = false` or
-/// the device declares its own)
-/// (after refusing a stale profile). Returns the profile's reference for the run's manifest.
-pub(crate) fn apply_profile(
-    config: &mut sim::ScenarioConfig,
-    profile_path: &Path,
-    models: &Path,
-) -> Result<ProfileRef> {
-    let profile = Profile::load(profile_path)?;
-    let bytes = std::fs::read(profile_path).with_context(|| format!("{}", profile_path.display()))?;
-    let sha256 = crate::rundir::sha256_hex(&bytes);
-    let mut used: Vec<ProfileUse> = Vec::new();
-    let variants: Vec<String> = config.devices.iter().filter_map(|d| d.variant.clone()).collect();
-    let names: Vec<&str> = variants.iter().map(String::as_str).collect();
-    profile.check_fresh(profile_path, models, &names)?;
-    let mut applied = 0;
-    for d in &mut config.devices {
-        let Some(entry) = d.variant.as_deref().and_then(|v| profile.entry(v)) else { continue };
-        if profile.use_model == replay::profile::UseModel::Empirical && !d.batching.is_none() {
-            return Err(input(format!(
-                "{}: `use = \"empirical\"` resamples batch-1 runs, but device `{}` batches; use `table`",
-                profile_path.display(),
-                d.name
-            )));
-        }
-        let service = entry.service(profile.use_model, profile.stalls, profile.drift).ok_or_else(|| {
-            input(format!("{}: entry `{}` has no {:?} fit", profile_path.display(), entry.variant, profile.use_model))
-        })?;
-        d.service = Some(service);
-        if profile.stalls && d.stalls.is_none() {
-            d.stalls = entry.stalls.as_ref().map(|st| st.spec());
-        }
-        if profile.drift && d.drift.is_none() {
-            d.drift = entry.drift.as_ref().and_then(|m| m.spec());
-        }
-        if profile.cold && d.cold.is_none() {
-            d.cold = entry.cold.as_ref().map(|c| c.spec());
-        }
-        applied += 1;
-        if !used.iter().any(|u| u.variant == entry.variant) {
-            used.push(ProfileUse {
-                variant: entry.variant.clone(),
-                model_id: entry.model_id.clone(),
-                threads: entry.threads,
-            });
-        }
-    }
-    if applied == 0 {
-        return Err(input(format!(
-            "{}: no device of the scenario serves a variant the profile measured ({})",
-            profile_path.display(),
-            profile.entries.iter().map(|e| e.variant.as_str()).collect::<Vec<_>>().join(", ")
-        )));
-    }
-    Ok(ProfileRef { id: IdKind::Profile.of(&bytes).into(), source: profile_path.display().to_string(), sha256, used })
 }

@@ -1,12 +1,12 @@
 //! `servesim calibrate-llm`: fit the LLM iteration model to ground-truth cases.
 
-use crate::cmd::groundtruth::{Prepared, prepare_all};
-use crate::error::input;
-use crate::rundir::code_version;
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
+use servesim::error::input;
+use servesim::ops::groundtruth::{Prepared, prepare_all};
+use servesim::rundir::code_version;
 use sim::llm::calibration::{
     Calibration, CaseCheck, Entry, MIN_DEVICE_CASES, PARAMS, SCHEMA, Source, coordinate_search, leave_one_out_sets,
     log_error, param,

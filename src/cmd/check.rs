@@ -1,10 +1,10 @@
 //! `servesim check`: the chapter's failure table, run over a directory.
 
-use crate::audit::{audit_run, is_run_dir};
-use crate::error::input;
 use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
+use servesim::audit::{audit_run, is_run_dir};
+use servesim::error::input;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use traces::stats::ks_two_sample;

@@ -1,11 +1,11 @@
 //! `servesim models build`: the real models of the quantization and distillation previews.
 
-use crate::error::input;
-use crate::rundir::code_version;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use kernels::{BuildOptions, KernelsError, Preset, Progress};
+use servesim::error::input;
+use servesim::rundir::code_version;
 use std::path::PathBuf;
 
 /// Build, quantize and export the course models.

@@ -1,14 +1,12 @@
 //! `servesim plan`: the cheapest device mix that meets a latency objective.
 
-use crate::error::input;
-use crate::scenario;
 use anyhow::Result;
 use clap::Args;
-use sim::RunOptions;
-use sim::plan::{LatencyObjective, PlanSpec, Verdict, plan};
+use servesim::ops::plan::{PlanRequest, Planned, plan};
+use servesim::scenario::ScenarioSource;
+use sim::plan::{LatencyObjective, Verdict};
 use std::path::PathBuf;
 use traces::formats::SourceFormat;
-use traces::workload::ArrivalSpec;
 
 /// Find the cheapest device mix that meets a latency objective.
 #[derive(Debug, Args)]
@@ -59,82 +57,28 @@ pub struct PlanArgs {
     pub json: bool,
 }
 
-fn scale_arrivals(a: &mut ArrivalSpec, rate: f64) {
-    let f = rate / a.mean_rate();
-    match a {
-        ArrivalSpec::Poisson { rate: r }
-        | ArrivalSpec::Gamma { rate: r, .. }
-        | ArrivalSpec::Deterministic { rate: r } => *r *= f,
-        ArrivalSpec::Mmpp { rates, .. } => rates.iter_mut().for_each(|r| *r *= f),
-        ArrivalSpec::Diurnal { mean_rate, .. } => *mean_rate *= f,
-    }
-}
-
 /// Runs the command.
 pub fn run(args: &PlanArgs) -> Result<()> {
-    let loaded = scenario::load(&args.scenario)?;
-    let mut config = loaded.config;
-    if !(0.0..1.0).contains(&args.max_drop) {
-        return Err(input(format!("--max-drop: must be in [0, 1), got {}", args.max_drop)));
-    }
-    if args.max_count < args.min_count || args.max_count == 0 {
-        return Err(input("--max-count: must be at least 1 and at least --min-count"));
-    }
-    if config.devices.len() > 6 || (u64::from(args.max_count) + 1).pow(config.devices.len() as u32) > 1_000_000 {
-        return Err(input("too many mixes: use fewer device groups or a smaller --max-count"));
-    }
-    let seed = args.seed.unwrap_or(config.seed);
-    let n = args.requests.unwrap_or(config.requests.unwrap_or(sim::DEFAULT_REQUESTS).min(100_000));
-    let trace = match &args.trace {
-        Some(p) => {
-            let mut t = traces::formats::read_any(p, args.trace_format)?;
-            t.requests.truncate(usize::try_from(n).unwrap_or(usize::MAX));
-            Some(t)
-        }
-        None => None,
-    };
-    let offered = match (&trace, &mut config.workload) {
-        (Some(t), _) => {
-            let s = traces::stats::stats(t);
-            s.mean_rate_per_s
-        }
-        (None, Some(w)) => {
-            if let Some(r) = args.rate {
-                if !(r.is_finite() && r > 0.0) {
-                    return Err(input(format!("--rate: must be a positive number, got {r}")));
-                }
-                scale_arrivals(&mut w.arrivals, r);
-            }
-            w.mean_rate()
-        }
-        (None, None) => return Err(input(format!("{}: the scenario has no [workload]; give --trace", loaded.source))),
-    };
-    let spec = PlanSpec {
-        objective: args.slo,
+    let req = PlanRequest {
+        scenario: ScenarioSource::Arg(args.scenario.clone()),
+        slo: args.slo,
         max_drop: args.max_drop,
+        rate: args.rate,
+        trace: args.trace.clone(),
+        trace_format: args.trace_format,
         min_count: args.min_count,
         max_count: args.max_count,
-        offered_per_s: offered,
+        requests: args.requests,
+        seed: args.seed,
     };
-    let report = plan(&config, &spec, |c| {
-        let opts = RunOptions { seed, record: false, trace_driven: trace.is_some() };
-        let r = match &trace {
-            Some(t) => sim::run(c, &mut t.requests.iter().cloned(), opts)?,
-            None => {
-                let w = c.workload.as_ref().expect("checked");
-                let mut g = w.generator(seed, n).expect("validated workload");
-                sim::run(c, &mut g, opts)?
-            }
-        };
-        Ok(r.summary)
-    })?;
+    let Planned { scenario, offered_per_s: offered, report } = plan(&req)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
     println!(
         "plan for {} at {:.2} requests/s: {:?} latency <= {} ms, drop rate <= {}",
-        config.name, offered, args.slo.stat, args.slo.max_ms, args.max_drop
+        scenario, offered, args.slo.stat, args.slo.max_ms, args.max_drop
     );
     println!("{:<28} {:>10}  verdict", report.groups.join(" + "), "$/h");
     for (i, c) in report.candidates.iter().enumerate() {

@@ -1,21 +1,15 @@
 //! `servesim replay`: a trace in real time against ONNX Runtime sessions, through the simulator's
 //! own policies.
 
-use crate::cmd::simulate::TraceRef;
-use crate::error::input;
-use crate::rundir::{FileRef, RunDir, RunManifest, code_version};
-use crate::scenario;
 use anyhow::{Context, Result};
-use artifact::IdKind;
 use clap::Args;
-use replay::harness::{Plan, ReplayOptions, ReplayRecord, ReplayResult, replay};
-use serde::Serialize;
+use replay::harness::ReplayResult;
+use servesim::ops::replay::{ReplayRequest, replay};
+use servesim::scenario::ScenarioSource;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use traces::formats::{SourceFormat, Table, TableColumn};
-use traces::id::TraceHasher;
-use traces::{Request, SimTime};
+use traces::formats::SourceFormat;
 
 /// What `replay` and `validate` both take: the scenario, the requests, the models and how the
 /// harness runs them.
@@ -85,108 +79,28 @@ pub struct ReplayArgs {
     pub json: bool,
 }
 
-/// A model a replay ran, as its manifest names it (read back by `validate`).
-#[derive(Debug, Serialize, serde::Deserialize)]
-pub(crate) struct ModelRef {
-    pub variant: String,
-    pub id: String,
-    pub file: String,
-}
-
-#[derive(Debug, Serialize)]
-struct ReplaySettings {
-    speed: f64,
-    threads: usize,
-    warmup: usize,
-    poll: bool,
-    /// Which of several replays of the same inputs (validate --replays); 0 for a single one.
-    repetition: u32,
-    machine: replay::profile::Machine,
-    onnxruntime_library: String,
-}
-
-/// What a replay's manifest adds to every run's.
-#[derive(Debug, Serialize)]
-struct ReplayManifest {
-    models: Vec<ModelRef>,
-    replay: ReplaySettings,
-    partial: bool,
-}
-
-/// The requests a replay or validation uses, and the trace reference the manifest names.
-pub(crate) fn load_requests(
-    config: &mut sim::ScenarioConfig,
-    args: &ReplayInput,
-    scenario_source: &str,
-) -> Result<(traces::Trace, TraceRef)> {
-    let (trace, format, requests) = (args.trace.as_ref(), args.trace_format, args.requests);
-    if requests == Some(0) {
-        return Err(input("--requests: must be at least 1"));
-    }
-    let (reqs, classes, source) = if let Some(path) = trace {
-        let mut t = traces::formats::read_any(path, format)?;
-        if let Some(n) = requests.or(config.requests) {
-            t.requests.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+impl ReplayInput {
+    /// The library's input for these flags.
+    pub fn to_input(&self) -> servesim::ops::replay::ReplayInput {
+        servesim::ops::replay::ReplayInput {
+            scenario: ScenarioSource::Arg(self.scenario.clone()),
+            trace: self.trace.clone(),
+            trace_format: self.trace_format,
+            models: self.models.clone(),
+            speed: self.speed,
+            threads: self.threads,
+            warmup: self.warmup,
+            requests: self.requests,
+            seed: self.seed,
+            poll: !self.no_poll,
         }
-        config.workload = None;
-        (t.requests, t.classes, path.display().to_string())
-    } else {
-        let w = config.workload.clone().ok_or_else(|| {
-            input(format!("{scenario_source}: the scenario has no [workload]; give a trace with --trace"))
-        })?;
-        let n = requests.or(config.requests).unwrap_or(1000);
-        config.requests = Some(n);
-        let reqs: Vec<Request> = w.generator(config.seed, n)?.collect();
-        (reqs, traces::Trace::default_classes(), "generated".to_string())
-    };
-    let mut h = TraceHasher::new(&classes);
-    for r in &reqs {
-        h.push(r);
     }
-    let n = h.count();
-    Ok((traces::Trace { requests: reqs, classes }, TraceRef { id: h.finish(), source, requests: n }))
-}
-
-/// Replay run id: like simulate's, with the kind, models and replay settings in the key.
-fn run_id(
-    resolved: &str,
-    trace_id: &str,
-    seed: u64,
-    models: &[ModelRef],
-    speed: f64,
-    threads: usize,
-    repetition: u32,
-) -> String {
-    let config_hash = IdKind::Sha256.of(resolved);
-    let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
-    let mut key = format!(
-        "servesim-run-v1\0replay\0{config_hash}\0{trace_id}\0{seed}\0{}\0{}\0{speed}\0{threads}",
-        code_version().servesim,
-        ids.join(",")
-    );
-    if repetition > 0 {
-        key += &format!("\0repetition {repetition}");
-    }
-    IdKind::Run.of(key).into()
 }
 
 /// Runs the command; returns the run directory and the result.
 pub fn run(args: &ReplayArgs) -> Result<(PathBuf, ReplayResult)> {
-    let loaded = scenario::load(&args.input.scenario)?;
-    let mut config = loaded.config;
-    if let Some(seed) = args.input.seed {
-        config.seed = seed;
-    }
-    let (trace, trace_ref) = load_requests(&mut config, &args.input, &loaded.source)?;
-    let requests = trace.requests;
-    let opts = ReplayOptions {
-        speed: args.input.speed,
-        threads: args.input.threads,
-        warmup: args.input.warmup,
-        stop: Some(ctrl_c()?),
-        poll: !args.input.no_poll,
-    };
-    let dir = write_run(&config, &loaded.source, &args.input.models, &requests, trace_ref, &opts, &args.out, 0)?;
+    let req = ReplayRequest { input: args.input.to_input(), out: args.out.clone(), stop: Some(ctrl_c()?) };
+    let dir = replay(&req, &mut |s| eprintln!("{s}"))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&dir.1.summary)?);
     } else {
@@ -205,115 +119,6 @@ pub(crate) fn ctrl_c() -> Result<Arc<AtomicBool>> {
         signal_hook::flag::register(sig, stop.clone()).context("installing Ctrl-C handler")?;
     }
     Ok(stop)
-}
-
-/// Replays and writes the run directory.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn write_run(
-    config: &sim::ScenarioConfig,
-    scenario_source: &str,
-    models: &std::path::Path,
-    requests: &[Request],
-    trace_ref: TraceRef,
-    opts: &ReplayOptions,
-    out: &std::path::Path,
-    repetition: u32,
-) -> Result<(PathBuf, ReplayResult)> {
-    let plan = Plan::new(config, models)?;
-    let model_refs: Vec<ModelRef> = plan
-        .models
-        .iter()
-        .map(|m| ModelRef { variant: m.name.clone(), id: m.id.clone(), file: m.path.display().to_string() })
-        .collect();
-    eprintln!(
-        "replaying {} requests of {} at speed {} on {} device(s) ({})",
-        requests.len(),
-        trace_ref.source,
-        opts.speed,
-        plan.devices.len(),
-        model_refs.iter().map(|m| m.variant.as_str()).collect::<Vec<_>>().join(", ")
-    );
-    let result = replay(&plan, requests, opts)?;
-    let resolved = config.to_toml();
-    let config_hash = IdKind::Sha256.of(resolved.as_bytes()).to_string();
-    let run_id = run_id(&resolved, &trace_ref.id, config.seed, &model_refs, opts.speed, opts.threads, repetition);
-    let mut dir = RunDir::create(out, &run_id)?;
-    dir.write("config.resolved.toml", resolved.as_bytes())?;
-    dir.write("summary.json", (serde_json::to_string_pretty(&result.summary)? + "\n").as_bytes())?;
-    records_table(&result.records, &plan).write(&dir.path("requests.parquet")).context("writing requests.parquet")?;
-    dir.register("requests.parquet")?;
-    let files: Vec<(String, String)> = dir.files().to_vec();
-    let manifest = RunManifest {
-        schema: "servesim.run/1",
-        run_id: &run_id,
-        kind: "replay",
-        scenario: &config.name,
-        scenario_source,
-        config_hash,
-        trace: trace_ref,
-        seed: config.seed,
-        extra: ReplayManifest {
-            models: model_refs,
-            replay: ReplaySettings {
-                speed: opts.speed,
-                threads: opts.threads,
-                warmup: opts.warmup,
-                poll: opts.poll,
-                repetition,
-                machine: replay::profile::Machine::current(),
-                onnxruntime_library: replay::runtime::library_path()?.display().to_string(),
-            },
-            partial: result.summary.partial,
-        },
-        code: code_version(),
-        files: FileRef::list(&files),
-    };
-    dir.write("manifest.json", (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes())?;
-    Ok((dir.commit()?, result))
-}
-
-fn records_table(records: &[ReplayRecord], plan: &Plan) -> Table {
-    let s = |ns: u64| SimTime(ns).as_secs_f64();
-    let os = |ns: Option<u64>| ns.map(s);
-    let col = |f: &dyn Fn(&ReplayRecord) -> Option<f64>| TableColumn::OptF64(records.iter().map(f).collect());
-    let mut t = Table::default();
-    t.push("id", TableColumn::U64(records.iter().map(|r| r.id).collect()));
-    t.push("arrival_s", TableColumn::F64(records.iter().map(|r| s(r.arrival)).collect()));
-    t.push("start_s", col(&|r| os(r.start)));
-    t.push("finish_s", col(&|r| os(r.finish)));
-    t.push("latency_ms", col(&|r| r.latency_ns().map(|l| l as f64 / 1e6)));
-    t.push(
-        "device",
-        TableColumn::Str(
-            records.iter().map(|r| r.device.map_or(String::new(), |d| plan.devices[d].name.clone())).collect(),
-        ),
-    );
-    t.push("server", TableColumn::OptU64(records.iter().map(|r| r.server.map(u64::from)).collect()));
-    t.push("batch_size", TableColumn::U64(records.iter().map(|r| u64::from(r.batch_size)).collect()));
-    t.push("dropped", TableColumn::Bool(records.iter().map(|r| r.dropped).collect()));
-    t.push("cache", crate::cmd::simulate::cache_column(records.iter().map(|r| r.cache)));
-    t.push("escalated", TableColumn::Bool(records.iter().map(|r| r.escalated_from.is_some()).collect()));
-    // Replay's own columns.
-    t.push(
-        "variant",
-        TableColumn::Str(
-            records.iter().map(|r| r.device.map_or(String::new(), |d| plan.devices[d].variant.clone())).collect(),
-        ),
-    );
-    t.push("intended_s", TableColumn::F64(records.iter().map(|r| s(r.intended)).collect()));
-    t.push("enqueued_s", TableColumn::F64(records.iter().map(|r| s(r.enqueued)).collect()));
-    t.push("dispatch_s", col(&|r| os(r.dispatch)));
-    t.push("lateness_us", TableColumn::F64(records.iter().map(|r| r.lateness_ns() as f64 / 1e3).collect()));
-    t.push("overhead_us", col(&|r| r.overhead_ns.map(|o| o as f64 / 1e3)));
-    t.push("ort_ms", col(&|r| r.ort_ns.map(|o| o as f64 / 1e6)));
-    t.push("prediction", TableColumn::OptU64(records.iter().map(|r| r.prediction.map(u64::from)).collect()));
-    t.push("correct", TableColumn::OptU64(records.iter().map(|r| r.correct.map(u64::from)).collect()));
-    t.push("student_confidence", col(&|r| r.confidence.map(f64::from)));
-    t.push(
-        "student_prediction",
-        TableColumn::OptU64(records.iter().map(|r| r.escalated_from.map(u64::from)).collect()),
-    );
-    t
 }
 
 pub(crate) fn print_summary(result: &ReplayResult, path: &std::path::Path) {

@@ -1,10 +1,11 @@
 //! `servesim figures`: figures and a self-contained HTML report from saved results (a run
 //! directory or a sweep directory); `report_html` also serves `servesim course`.
 
-use crate::error::input;
 use anyhow::{Context, Result};
 use clap::Args;
 use figures::{Axis, BarChart, BarSeries, Chart, Figure, LineChart, Panel, PanelsChart, Series};
+use servesim::error::input;
+use servesim::rundir::read_json;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -28,11 +29,6 @@ pub struct FiguresArgs {
     /// Output directory.
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
-}
-
-fn read_json(path: &Path) -> Result<serde_json::Value> {
-    let bytes = std::fs::read(path).map_err(|e| input(format!("{}: cannot read: {e}", path.display())))?;
-    serde_json::from_slice(&bytes).map_err(|e| input(format!("{}: not valid JSON: {e}", path.display())))
 }
 
 fn f(v: &serde_json::Value) -> f64 {

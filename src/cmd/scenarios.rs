@@ -19,7 +19,7 @@ pub struct ScenariosArgs {
 pub fn run(args: &ScenariosArgs) -> Result<()> {
     if let Some(name) = &args.show {
         let text = sim::builtin::builtin_text(name)
-            .ok_or_else(|| crate::error::input(format!("unknown built-in scenario `{name}`")))?;
+            .ok_or_else(|| servesim::error::input(format!("unknown built-in scenario `{name}`")))?;
         print!("{text}");
         return Ok(());
     }

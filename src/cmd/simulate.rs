@@ -1,19 +1,13 @@
 //! `servesim simulate`.
 
-use crate::error::input;
-use crate::rundir::{FileRef, RunDir, RunManifest, code_version, peak_rss_bytes};
-use crate::scenario;
-use anyhow::{Context, Result};
-use artifact::IdKind;
+use anyhow::Result;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
-use sim::engine::RequestRecord;
-use sim::{RunOptions, Summary};
+use servesim::ops::simulate::{ProfileInput, SimulateRequest, TraceInput, simulate};
+use servesim::rundir::{TraceRef, peak_rss_bytes};
+use servesim::scenario::ScenarioSource;
+use sim::{Outcome, Summary};
 use std::path::PathBuf;
-use traces::formats::{SourceFormat, Table, TableColumn};
-use traces::id::TraceHasher;
-use traces::{Request, SimTime};
+use traces::formats::SourceFormat;
 
 /// Simulate a scenario and write a run directory.
 #[derive(Clone, Debug, Args)]
@@ -65,267 +59,51 @@ pub struct SimulateArgs {
     /// Models directory the profile must have been measured on (with --profile).
     #[arg(long, value_name = "DIR", requires = "profile")]
     pub models: Option<PathBuf>,
-    /// How the manifest names the trace file, when not by `trace`'s path (validate writes the
-    /// trace into a directory that is renamed into place afterwards).
-    #[arg(skip)]
-    pub trace_source: Option<String>,
-    /// How the manifest names the scenario file, when not by `scenario`.
-    #[arg(skip)]
-    pub scenario_source: Option<String>,
 }
 
-pub(crate) use crate::rundir::TraceRef;
-
-/// What a simulation's manifest adds to every run's.
-#[derive(Debug, Serialize)]
-struct SimulateManifest {
-    /// The calibration profile its service times came from (`--profile`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    profile: Option<crate::cmd::calibrate::ProfileRef>,
-}
-
-/// Counts, hashes and shows progress over the requests as the engine pulls them.
-struct Tap<I> {
-    inner: I,
-    hasher: TraceHasher,
-    bar: ProgressBar,
-}
-
-impl<I: Iterator<Item = Request>> Iterator for Tap<I> {
-    type Item = Request;
-    fn next(&mut self) -> Option<Request> {
-        let r = self.inner.next()?;
-        self.hasher.push(&r);
-        if self.hasher.count().is_multiple_of(65_536) {
-            self.bar.set_position(self.hasher.count());
+impl SimulateArgs {
+    /// The library's request for these flags.
+    pub fn request(&self) -> SimulateRequest {
+        SimulateRequest {
+            scenario: ScenarioSource::Arg(self.scenario.clone()),
+            trace: self.trace.as_ref().map(|path| TraceInput {
+                path: path.clone(),
+                format: self.trace_format,
+                speed: self.speed,
+            }),
+            seed: self.seed,
+            requests: self.requests,
+            profile: match (&self.profile, &self.models) {
+                (Some(profile), Some(models)) => {
+                    Some(ProfileInput { profile: profile.clone(), models: models.clone() })
+                }
+                _ => None,
+            },
+            records: self.records,
+            out: Some(self.out.clone()),
+            trace_source: None,
+            scenario_source: None,
+            progress: servesim::ops::progress::Progress::Bar,
         }
-        Some(r)
     }
-}
-
-fn progress(total: u64) -> ProgressBar {
-    // Short runs finish before a bar would be worth drawing.
-    if total < 2_000_000 {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} simulating {pos}/{len} requests [{elapsed_precise}, eta {eta}] {wide_bar}",
-        )
-        .expect("valid template"),
-    );
-    bar
-}
-
-/// The id of a run of the resolved config `resolved` over trace `trace_id` with `seed`: equal
-/// inputs and code give equal ids, whichever command ran them.
-pub(crate) fn run_id(resolved: &str, trace_id: &str, seed: u64) -> String {
-    let config_hash = IdKind::Sha256.of(resolved);
-    let servesim = code_version().servesim;
-    let key = format!("servesim-run-v1\0simulate\0{config_hash}\0{trace_id}\0{seed}\0{servesim}");
-    IdKind::Run.of(key).into()
-}
-
-pub(crate) use sim::Outcome;
-
-/// Simulates `requests` (n of them, for the progress bar), hashing them on the way.
-pub(crate) fn drive(
-    config: &sim::ScenarioConfig,
-    requests: impl Iterator<Item = Request>,
-    classes: &[String],
-    n: u64,
-    opts: RunOptions,
-    source: String,
-) -> Result<(Outcome, TraceRef)> {
-    let mut tap = Tap { inner: requests, hasher: TraceHasher::new(classes), bar: progress(n) };
-    let result = sim::run_scenario(config, &mut tap, opts)?;
-    tap.bar.finish_and_clear();
-    let requests = tap.hasher.count();
-    Ok((result, TraceRef { id: tap.hasher.finish(), source, requests }))
 }
 
 /// Runs the command; returns the run directory.
 pub fn run(args: &SimulateArgs) -> Result<PathBuf> {
-    run_full(args).map(|(path, _)| path)
-}
-
-/// Runs the command; returns the run directory and what the run produced.
-pub(crate) fn run_full(args: &SimulateArgs) -> Result<(PathBuf, Outcome)> {
-    let mut loaded = scenario::load(&args.scenario)?;
-    if let Some(label) = &args.scenario_source {
-        loaded.source = label.clone();
+    let done = simulate(&args.request())?;
+    for note in &done.notes {
+        eprintln!("{note}");
     }
-    let mut config = loaded.config;
-    if let Some(seed) = args.seed {
-        config.seed = seed;
-    }
-    if let Some(n) = args.requests {
-        if n == 0 {
-            return Err(input("--requests: must be at least 1"));
-        }
-        config.requests = Some(n);
-    }
-    let profile = match (&args.profile, &args.models) {
-        (Some(profile), Some(models)) => Some(crate::cmd::calibrate::apply_profile(&mut config, profile, models)?),
-        _ => None,
-    };
-    let seed = config.seed;
-    if let Some(speed) = args.speed
-        && !(speed.is_finite() && speed > 0.0)
-    {
-        return Err(input(format!("--speed: must be a positive number, got {speed}")));
-    }
-
-    let (result, trace_ref) = if let Some(path) = &args.trace {
-        let mut trace = traces::formats::read_any(path, args.trace_format)?;
-        if let Some(speed) = args.speed {
-            for r in &mut trace.requests {
-                r.arrival = SimTime::round_ns(r.arrival.as_nanos() as f64 / speed);
-            }
-        }
-        // A trace is cut only by an explicit --requests (the scenario's `requests` sizes its
-        // generated workload, which the trace replaces), and says so.
-        config.requests = args.requests;
-        if let Some(n) = args.requests {
-            let total = trace.requests.len();
-            trace.requests.truncate(usize::try_from(n).unwrap_or(usize::MAX));
-            if trace.requests.len() < total {
-                eprintln!(
-                    "simulating the first {} of the {total} requests of {} (--requests)",
-                    trace.requests.len(),
-                    path.display()
-                );
-            }
-        }
-        // The trace replaces the workload: the resolved config says so.
-        config.workload = None;
-        let n = trace.requests.len() as u64;
-        let opts = RunOptions { seed, record: args.records, trace_driven: true };
-        let source = args.trace_source.clone().unwrap_or_else(|| path.display().to_string());
-        drive(&config, trace.requests.into_iter(), &trace.classes, n, opts, source)?
-    } else {
-        let workload = config.workload.clone().ok_or_else(|| {
-            input(format!("{}: the scenario has no [workload]; give a trace with --trace", loaded.source))
-        })?;
-        let n = *config.requests.get_or_insert(sim::DEFAULT_REQUESTS);
-        let generator = workload.generator(seed, n)?;
-        let opts = RunOptions { seed, record: args.records, trace_driven: false };
-        let classes = traces::Trace::default_classes();
-        drive(&config, generator, &classes, n, opts, "generated".to_string())?
-    };
-
-    let resolved = config.to_toml();
-    let config_hash = IdKind::Sha256.of(resolved.as_bytes()).to_string();
-    let version = code_version();
-    let run_id = run_id(&resolved, &trace_ref.id, seed);
-
-    let mut dir = RunDir::create(&args.out, &run_id)?;
-    dir.write("config.resolved.toml", resolved.as_bytes())?;
-    let summary_json = match &result {
-        Outcome::Classic(r) => serde_json::to_string_pretty(&r.summary)?,
-        Outcome::Llm(s, _) => serde_json::to_string_pretty(s)?,
-    } + "\n";
-    dir.write("summary.json", summary_json.as_bytes())?;
-    if let Outcome::Classic(sim::RunResult { records: Some(records), summary, .. }) = &result {
-        records_table(records, summary).write(&dir.path("requests.parquet")).context("writing requests.parquet")?;
-        dir.register("requests.parquet")?;
-    }
-    if let Outcome::Llm(s, Some(records)) = &result {
-        llm_records_table(records, s).write(&dir.path("requests.parquet")).context("writing requests.parquet")?;
-        dir.register("requests.parquet")?;
-    }
-    let files: Vec<(String, String)> = dir.files().to_vec();
-    let manifest = RunManifest {
-        schema: "servesim.run/1",
-        run_id: &run_id,
-        kind: "simulate",
-        scenario: &config.name,
-        scenario_source: &loaded.source,
-        config_hash,
-        trace: trace_ref,
-        seed,
-        extra: SimulateManifest { profile },
-        code: version,
-        files: FileRef::list(&files),
-    };
-    dir.write("manifest.json", (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes())?;
-    let path = dir.commit()?;
-
+    let path = done.dir.clone().expect("an output directory was given");
     if args.json {
-        println!("{}", summary_json.trim_end());
+        println!("{}", done.summary_json()?.trim_end());
     } else {
-        match &result {
-            Outcome::Classic(r) => print_summary(&r.summary, &run_id, &path, &manifest.trace),
-            Outcome::Llm(s, _) => print_llm_summary(s, &run_id, &path, &manifest.trace),
+        match &done.outcome {
+            Outcome::Classic(r) => print_summary(&r.summary, &done.run_id, &path, &done.trace),
+            Outcome::Llm(s, _) => print_llm_summary(s, &done.run_id, &path, &done.trace),
         }
     }
-    Ok((path, result))
-}
-
-fn llm_records_table(records: &[sim::llm::LlmRecord], summary: &sim::llm::LlmSummary) -> Table {
-    let secs = |t: Option<SimTime>| t.map(SimTime::as_secs_f64);
-    let mut t = Table::default();
-    t.push("id", TableColumn::U64(records.iter().map(|r| r.id).collect()));
-    t.push("arrival_s", TableColumn::F64(records.iter().map(|r| r.arrival.as_secs_f64()).collect()));
-    t.push("admitted_s", TableColumn::OptF64(records.iter().map(|r| secs(r.admitted)).collect()));
-    t.push("first_token_s", TableColumn::OptF64(records.iter().map(|r| secs(r.first_token)).collect()));
-    t.push("finish_s", TableColumn::OptF64(records.iter().map(|r| secs(r.finish)).collect()));
-    t.push(
-        "ttft_ms",
-        TableColumn::OptF64(records.iter().map(|r| r.first_token.map(|f| (f - r.arrival).as_millis_f64())).collect()),
-    );
-    t.push(
-        "tpot_ms",
-        TableColumn::OptF64(
-            records
-                .iter()
-                .map(|r| match (r.first_token, r.finish) {
-                    (Some(f), Some(e)) if r.output > 1 => Some((e - f).as_millis_f64() / (r.output - 1) as f64),
-                    _ => None,
-                })
-                .collect(),
-        ),
-    );
-    t.push("prompt_tokens", TableColumn::U64(records.iter().map(|r| r.prompt).collect()));
-    t.push("output_tokens", TableColumn::U64(records.iter().map(|r| r.output).collect()));
-    t.push("cached_tokens", TableColumn::U64(records.iter().map(|r| r.cached_tokens).collect()));
-    t.push("replica", TableColumn::Str(records.iter().map(|r| summary.replicas[r.replica].name.clone()).collect()));
-    t.push("preemptions", TableColumn::U64(records.iter().map(|r| u64::from(r.preemptions)).collect()));
-    t.push("rejected", TableColumn::Bool(records.iter().map(|r| r.rejected).collect()));
-    t.push("timed_out", TableColumn::Bool(records.iter().map(|r| r.timed_out).collect()));
-    t
-}
-
-/// The `cache` column of a records table: each outcome by its serialized name.
-pub(crate) fn cache_column(outcomes: impl Iterator<Item = sim::engine::CacheOutcome>) -> TableColumn {
-    TableColumn::Str(
-        outcomes
-            .map(|c| serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
-            .collect(),
-    )
-}
-
-fn records_table(records: &[RequestRecord], summary: &Summary) -> Table {
-    let secs = |t: Option<SimTime>| t.map(SimTime::as_secs_f64);
-    let name =
-        |d: Option<sim::engine::DeviceId>| d.map_or(String::new(), |d| summary.devices[d.0 as usize].name.clone());
-    let mut t = Table::default();
-    t.push("id", TableColumn::U64(records.iter().map(|r| r.id).collect()));
-    t.push("arrival_s", TableColumn::F64(records.iter().map(|r| r.arrival.as_secs_f64()).collect()));
-    t.push("start_s", TableColumn::OptF64(records.iter().map(|r| secs(r.start)).collect()));
-    t.push("finish_s", TableColumn::OptF64(records.iter().map(|r| secs(r.finish)).collect()));
-    t.push(
-        "latency_ms",
-        TableColumn::OptF64(records.iter().map(|r| r.finish.map(|f| (f - r.arrival).as_millis_f64())).collect()),
-    );
-    t.push("device", TableColumn::Str(records.iter().map(|r| name(r.device)).collect()));
-    t.push("server", TableColumn::OptU64(records.iter().map(|r| r.server.map(u64::from)).collect()));
-    t.push("batch_size", TableColumn::U64(records.iter().map(|r| u64::from(r.batch_size)).collect()));
-    t.push("dropped", TableColumn::Bool(records.iter().map(|r| r.dropped).collect()));
-    t.push("cache", cache_column(records.iter().map(|r| r.cache)));
-    t.push("escalated", TableColumn::Bool(records.iter().map(|r| r.escalated).collect()));
-    t
+    Ok(path)
 }
 
 /// Rows of durations in ms under `columns`, right-aligned. A row whose largest value reaches
@@ -368,7 +146,7 @@ fn ms_table(columns: &[&str], rows: &[(&str, Vec<f64>)], decimals: usize) -> Str
     out
 }
 
-fn print_llm_summary(s: &sim::llm::LlmSummary, run_id: &str, path: &std::path::Path, trace: &TraceRef) {
+pub(crate) fn print_llm_summary(s: &sim::llm::LlmSummary, run_id: &str, path: &std::path::Path, trace: &TraceRef) {
     println!("run {run_id}  ->  {}", path.display());
     println!(
         "scenario {}  seed {}  trace {} ({}, {} requests)  scheduler {}",
@@ -434,7 +212,7 @@ fn print_llm_summary(s: &sim::llm::LlmSummary, run_id: &str, path: &std::path::P
     }
 }
 
-fn print_summary(s: &Summary, run_id: &str, path: &std::path::Path, trace: &TraceRef) {
+pub(crate) fn print_summary(s: &Summary, run_id: &str, path: &std::path::Path, trace: &TraceRef) {
     println!("run {run_id}  ->  {}", path.display());
     println!(
         "scenario {}  seed {}  trace {} ({}, {} requests)",

@@ -1,11 +1,11 @@
 //! `servesim trace gen | import | inspect`.
 
-use crate::error::input;
-use crate::scenario;
 use anyhow::Result;
 use clap::{Args, Subcommand};
+use servesim::ops::trace::{GenerateRequest, generate, import, read};
+use servesim::scenario::ScenarioSource;
 use std::path::PathBuf;
-use traces::formats::{SourceFormat, read_any, write_trace};
+use traces::formats::SourceFormat;
 use traces::stats::stats;
 
 /// Make, convert and describe request traces.
@@ -78,39 +78,27 @@ pub struct InspectArgs {
 pub fn run(cmd: &TraceCmd) -> Result<()> {
     match cmd {
         TraceCmd::Gen(a) => {
-            let cfg = scenario::load(&a.scenario)?.config;
-            let w = cfg
-                .workload
-                .as_ref()
-                .ok_or_else(|| input(format!("{}: the scenario has no [workload]", a.scenario)))?;
-            let n = a.requests.or(cfg.requests).unwrap_or(sim::DEFAULT_REQUESTS);
-            if n == 0 {
-                return Err(input("--requests: must be at least 1"));
-            }
-            let requests: Vec<_> = w.generator(a.seed.unwrap_or(cfg.seed), n)?.collect();
-            let trace = traces::Trace { requests, classes: traces::Trace::default_classes() };
-            write_trace(&a.out, &trace)?;
-            println!(
-                "wrote {} requests to {} (trace id {})",
-                n,
-                a.out.display(),
-                traces::id::trace_id(&trace.requests, &trace.classes)
-            );
+            let req = GenerateRequest {
+                scenario: ScenarioSource::Arg(a.scenario.clone()),
+                requests: a.requests,
+                seed: a.seed,
+                out: Some(a.out.clone()),
+            };
+            let t = generate(&req)?;
+            println!("wrote {} requests to {} (trace id {})", t.trace.requests.len(), a.out.display(), t.trace_id);
         }
         TraceCmd::Import(a) => {
-            let trace = read_any(&a.input, a.from)?;
-            write_trace(&a.out, &trace)?;
+            let t = import(&a.input, a.from, &a.out)?;
             println!(
                 "imported {} requests from {} into {} (trace id {})",
-                trace.requests.len(),
+                t.trace.requests.len(),
                 a.input.display(),
                 a.out.display(),
-                traces::id::trace_id(&trace.requests, &trace.classes)
+                t.trace_id
             );
         }
         TraceCmd::Inspect(a) => {
-            let trace = read_any(&a.input, a.from)?;
-            let s = stats(&trace);
+            let s = stats(&read(&a.input, a.from)?.trace);
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {

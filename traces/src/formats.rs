@@ -306,6 +306,12 @@ fn intern(classes: &mut Vec<String>, name: &str) -> u16 {
 /// Writes a trace in the servesim schema; the format follows the extension. Optional columns are
 /// written only when some request has a value.
 pub fn write_trace(path: &Path, trace: &Trace) -> Result<()> {
+    trace_table(trace).write(path)
+}
+
+/// The columns of `trace` in the servesim schema, as [`write_trace`] writes them (the Python
+/// module hands the same table to pandas). Optional columns only when some request has a value.
+pub fn trace_table(trace: &Trace) -> Table {
     let r = &trace.requests;
     let mut t = Table::default();
     t.push("id", TableColumn::U64(r.iter().map(|q| q.id).collect()));
@@ -328,7 +334,7 @@ pub fn write_trace(path: &Path, trace: &Trace) -> Result<()> {
     if r.iter().any(|q| q.service.is_some()) {
         t.push("service_s", TableColumn::OptF64(r.iter().map(|q| q.service.map(SimTime::as_secs_f64)).collect()));
     }
-    t.write(path)
+    t
 }
 
 /// Writes `df` to `path` in `format` via a temporary file renamed into place.

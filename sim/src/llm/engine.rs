@@ -164,6 +164,8 @@ struct Replica {
     routed: u64,
     /// Prompt tokens waiting (for the KV-aware router).
     waiting_tokens: u64,
+    /// Start of the iteration in flight (async scheduling plans the next one from there).
+    started: Option<SimTime>,
 }
 
 impl Replica {
@@ -262,6 +264,7 @@ impl Engine {
                 peak_pages: 0,
                 routed: 0,
                 waiting_tokens: 0,
+                started: None,
             })
             .collect();
         let entry = (0..replicas.len()).filter(|&i| replicas[i].role != Role::Decode).collect();
@@ -608,19 +611,37 @@ impl Engine {
                 Some(x) => x,
                 None => return,
             },
-            SchedulerSpec::Continuous { max_num_seqs, max_batched_tokens, chunked_prefill, preemption } => {
-                match self.plan_continuous(
-                    r,
-                    max_num_seqs as usize,
-                    u64::from(max_batched_tokens),
-                    chunked_prefill,
-                    preemption,
-                ) {
+            SchedulerSpec::Continuous {
+                max_num_seqs,
+                max_batched_tokens,
+                chunked_prefill,
+                preemption,
+                async_scheduling,
+            } => {
+                // Async scheduling planned this iteration when the one ending now started:
+                // requests that arrived since wait for the next, unless nothing was planned
+                // (then the engine plans afresh, as an idle one does).
+                let ahead = if async_scheduling { self.replicas[r].started.filter(|&t| t < now) } else { None };
+                let mut plan = |cutoff| {
+                    self.plan_continuous(
+                        r,
+                        max_num_seqs as usize,
+                        u64::from(max_batched_tokens),
+                        chunked_prefill,
+                        preemption,
+                        cutoff,
+                    )
+                };
+                match ahead.and_then(&mut plan).or_else(|| plan(now)) {
                     Some(x) => x,
-                    None => return,
+                    None => {
+                        self.replicas[r].started = None;
+                        return;
+                    }
                 }
             }
         };
+        self.replicas[r].started = Some(now);
         let secs = self.r.replicas[r].perf.iteration_s(&work) + extra_s;
         let dur = SimTime::from_secs_f64(secs).unwrap_or(SimTime::MAX).max(SimTime(1));
         let x = &mut self.replicas[r];
@@ -788,6 +809,7 @@ impl Engine {
         budget: u64,
         chunked: bool,
         mode: Preemption,
+        cutoff: SimTime,
     ) -> Option<(Work, f64, Plan)> {
         let now = self.cal.now();
         let mut swap_s = 0.0;
@@ -847,6 +869,10 @@ impl Engine {
         if self.replicas[r].swapped.is_empty() && self.replicas[r].incoming.is_empty() {
             while let Some(&id) = self.replicas[r].waiting.front() {
                 if self.replicas[r].running.len() >= max_seqs || (chunked && left == 0) {
+                    break;
+                }
+                // Not yet seen by the scheduler that planned this iteration (async scheduling).
+                if self.seq(id).admitted.is_none() && self.seq(id).arrival > cutoff {
                     break;
                 }
                 if !chunked {

@@ -8,6 +8,7 @@
 //! How a case becomes a scenario:
 //! - the server: one pool of `data_parallel` replicas of `gpu`, each `tensor_parallel` devices;
 //!   vLLM ≥ 0.10 (the V1 engine) always chunks prefills, earlier versions as the case says;
+//!   vLLM ≥ 0.14 schedules asynchronously unless the case sets `async_scheduling = false`;
 //!   `max_num_seqs`, `max_num_batched_tokens`, `max_model_len`, `block_size`,
 //!   `gpu_memory_utilization` and the recorded `kv_blocks` carry over; prefix caching shares
 //!   the prompt blocks that carry an id;
@@ -15,9 +16,12 @@
 //!   `hash_ids` of `hash_block_tokens` each; a known but unhashed `prefix_tokens` becomes ids
 //!   every request shares), or a `shared_prefix` spec generated: Poisson arrivals per stage
 //!   (`round(rate × duration)` arrivals from the stage's start, seeded stream
-//!   `groundtruth/<id>/arrivals`), each request from a user drawn uniformly (stream
-//!   `groundtruth/<id>/users`), prompt = system prompt + question + chat template tokens, the
-//!   system prompt's full blocks shared within its group;
+//!   `groundtruth/<id>/arrivals`); as inference-perf's shared-prefix generator does
+//!   (`datagen/shared_prefix_datagen.py`: prompts drawn once per user, shuffled once, request
+//!   i sends prompt i mod users), the users are shuffled once (stream
+//!   `groundtruth/<id>/users`) and cycled, so a user's prompt (system prompt + question + chat
+//!   template tokens) repeats exactly: the system prompt's full blocks are shared within its
+//!   group, the rest of the prompt's full blocks by the user's own requests;
 //! - the client: a request it gives up on is aborted by the server and leaves the statistics
 //!   (`client_timeout_s` in `[server]`, else the client's default, [`client_default_timeout_s`]).
 
@@ -28,6 +32,7 @@ use super::{LlmRouterSpec, LlmSpec, LlmSummary, PoolSpec, Preemption, PrefixCach
 use crate::catalog::Precision;
 use crate::config::ScenarioConfig;
 use rand::RngExt;
+use rand::seq::SliceRandom;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use traces::rng::stream;
@@ -122,6 +127,9 @@ pub struct Server {
     pub chunked_prefill: bool,
     /// Prefix caching.
     pub prefix_caching: bool,
+    /// Async scheduling: `async_scheduling` when the case gives it, else vLLM's default for
+    /// its version ([`Server::async_by_default`]).
+    pub async_scheduling: bool,
     /// GPU KV blocks the engine allocated, when recorded.
     pub kv_blocks: Option<u64>,
     /// CPU KV offload, GiB (a second tier for evicted prefix blocks).
@@ -146,12 +154,24 @@ pub fn client_default_timeout_s(client: &str) -> Option<f64> {
 }
 
 impl Server {
+    /// (major, minor) of `engine_version` (unparsable parts count as 0).
+    fn version(&self) -> (u32, u32) {
+        let mut parts = self.engine_version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+    }
+
     /// vLLM ≥ 0.10 runs the V1 engine (chunked prefill always on).
     pub fn is_v1(&self) -> bool {
-        let mut parts = self.engine_version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-        let major = parts.next().unwrap_or(0);
-        let minor = parts.next().unwrap_or(0);
+        let (major, minor) = self.version();
         major > 0 || minor >= 10
+    }
+
+    /// vLLM ≥ 0.14 schedules asynchronously unless told not to (`async_scheduling` left unset
+    /// is turned on when nothing incompatible is configured: vLLM PR #27614, the last item of
+    /// its async-scheduling plan, issue #27679).
+    pub fn async_by_default(&self) -> bool {
+        let (major, minor) = self.version();
+        major > 0 || minor >= 14
     }
 }
 
@@ -291,6 +311,7 @@ impl Case {
             gpu_memory_utilization: util,
             chunked_prefill: s.bool("chunked_prefill")?,
             prefix_caching: s.bool("prefix_caching")?,
+            async_scheduling: false,
             kv_blocks: match s.int_opt("kv_blocks")? {
                 Some(0) => return Err(err(file, "server.kv_blocks", "must be at least 1")),
                 v => v,
@@ -304,6 +325,13 @@ impl Case {
                 Some(t) => Some(t),
                 None => client_default_timeout_s(s.t.get("client").and_then(|v| v.as_str()).unwrap_or_default()),
             },
+        };
+        let server = Server {
+            async_scheduling: match s.t.get("async_scheduling") {
+                Some(_) => s.bool("async_scheduling")?,
+                None => server.async_by_default(),
+            },
+            ..server
         };
         let w = top.table("workload")?;
         let workload = if w.t.contains_key("requests_file") {
@@ -491,7 +519,12 @@ impl Case {
         let bt = prefix_block_tokens(self).map_or(0, u64::from);
         let shared = system_prompt_tokens.checked_div(bt).unwrap_or(0);
         let prompt = system_prompt_tokens + question_tokens + chat_template_tokens;
+        let full = prompt.checked_div(bt).unwrap_or(0);
         let n_users = system_prompts * users_per_system_prompt;
+        // inference-perf draws one prompt per user up front (group-major), shuffles the list
+        // once and sends request i the prompt i mod users: a user's prompt repeats exactly.
+        let mut order: Vec<u64> = (0..n_users).collect();
+        order.shuffle(&mut users);
         let mut out = Vec::new();
         let mut start = 0.0;
         let mut last = SimTime::ZERO;
@@ -501,14 +534,17 @@ impl Case {
             for _ in 0..n {
                 let u: f64 = arrivals.random();
                 t += -(1.0 - u).ln() / st.rate_per_s;
-                let user = users.random_range(0..n_users);
+                let user = order[out.len() % order.len()];
                 let group = user / users_per_system_prompt;
                 let arrival = SimTime::round_ns(t * 1e9).max(last);
                 last = arrival;
                 let mut r = Request::new(out.len() as u64, arrival, prompt);
                 r.output_tokens = *output_tokens;
-                if shared > 0 {
-                    r.prefix_blocks = Some((0..shared).map(|b| (group << 32) | b).collect());
+                if full > 0 {
+                    // The system prompt's full blocks are its group's; every later full block
+                    // is the user's own (ids in a namespace above the groups').
+                    let id = |b: u64| if b < shared { (group << 32) | b } else { ((system_prompts + user) << 32) | b };
+                    r.prefix_blocks = Some((0..full).map(id).collect());
                 }
                 out.push(r);
             }
@@ -576,6 +612,7 @@ impl Case {
                 max_batched_tokens: s.max_num_batched_tokens.max(s.max_num_seqs),
                 chunked_prefill: s.is_v1() || s.chunked_prefill,
                 preemption: Preemption::Recompute,
+                async_scheduling: s.async_scheduling,
             },
             prefix_cache: prefix_block_tokens(self).map(|bt| PrefixCacheSpec { block_tokens: bt }),
             pools: vec![PoolSpec {

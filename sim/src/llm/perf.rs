@@ -23,7 +23,7 @@
 //! active experts and reads the experts its tokens touch, `1 − (1 − k/E)^tokens` of them.
 
 use crate::catalog::{DeviceKind, Precision};
-use crate::config::{ConfigError, non_negative};
+use crate::check::{ConfigError, non_negative};
 use crate::llm::shape::ModelShape;
 use crate::service::interpolate;
 use serde::{Deserialize, Serialize};
@@ -138,8 +138,8 @@ impl PerfSpec {
         match self {
             PerfSpec::Roofline => Ok(()),
             PerfSpec::Table { prefill_tokens, prefill_ms, decode_batch, decode_ms, decode_ms_per_kv_token } => {
-                crate::config::check_points(key, "prefill_tokens", "prefill_ms", prefill_tokens, prefill_ms)?;
-                crate::config::check_points(key, "decode_batch", "decode_ms", decode_batch, decode_ms)?;
+                crate::check::check_points(key, "prefill_tokens", "prefill_ms", prefill_tokens, prefill_ms)?;
+                crate::check::check_points(key, "decode_batch", "decode_ms", decode_batch, decode_ms)?;
                 non_negative(&format!("{key}.decode_ms_per_kv_token"), *decode_ms_per_kv_token)
             }
         }
@@ -163,7 +163,7 @@ impl Efficiency {
         non_negative(&format!("{key}.layer_overhead_us"), self.layer_overhead_us)?;
         non_negative(&format!("{key}.seq_overhead_us"), self.seq_overhead_us)?;
         non_negative(&format!("{key}.request_overhead_ms"), self.request_overhead_ms)?;
-        crate::config::positive(&format!("{key}.comm"), self.comm)
+        crate::check::positive(&format!("{key}.comm"), self.comm)
     }
 }
 

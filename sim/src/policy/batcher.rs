@@ -1,6 +1,6 @@
 //! Batching: when a device takes how many waiting requests into one batch.
 
-use crate::config::ConfigError;
+use crate::check::ConfigError;
 use serde::{Deserialize, Serialize};
 use traces::SimTime;
 

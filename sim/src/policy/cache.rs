@@ -1,7 +1,7 @@
 //! The response cache in front of routing: exact-key lookups with LRU, LFU or FIFO eviction, an
 //! optional expiry (TTL) and an optional freshness limit that makes old entries *stale*.
 
-use crate::config::ConfigError;
+use crate::check::ConfigError;
 use lru::LruCache;
 use priority_queue::PriorityQueue;
 use rustc_hash::{FxBuildHasher, FxHashMap};

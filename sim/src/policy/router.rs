@@ -1,6 +1,6 @@
 //! Routing: which device (replica) a request goes to.
 
-use crate::config::ConfigError;
+use crate::check::ConfigError;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use traces::SimTime;

@@ -77,6 +77,11 @@ impl Table {
         self.columns.push((name.to_string(), column));
     }
 
+    /// The columns in order, by name.
+    pub fn columns(&self) -> &[(String, TableColumn)] {
+        &self.columns
+    }
+
     /// Number of rows (of the first column).
     pub fn rows(&self) -> usize {
         self.columns.first().map_or(0, |(_, c)| c.len())

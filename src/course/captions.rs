@@ -382,8 +382,9 @@ fn groundtruth(f: &Facts, points: &[LabeledPoint]) -> Result<String> {
     };
     let past_text = if past > 0 {
         format!(
-            " {past} of the {n} runs are predicted past the server's capacity (end-to-end error over 100%): near \
-             saturation a few per cent of iteration time decide whether the queue grows."
+            " {past} of the {n} runs {} predicted past the server's capacity (end-to-end error over 100%): near \
+             saturation a few per cent of iteration time decide whether the queue grows.",
+            if past == 1 { "is" } else { "are" }
         )
     } else {
         String::new()
@@ -711,7 +712,7 @@ mod tests {
         let text = caption(&fig).unwrap();
         assert!(text.contains("end-to-end 6.0% (target ≤ 6%: met), TTFT 21.0% (target ≤ 15%: missed)"), "{text}");
         assert!(text.contains("2 of the 4 runs within 6% on end-to-end latency and 2 within 15% on TTFT"), "{text}");
-        assert!(text.contains("1 of the 4 runs are predicted past the server's capacity"), "{text}");
+        assert!(text.contains("1 of the 4 runs is predicted past the server's capacity"), "{text}");
         assert!(
             text.contains("servesim's is below BLIS's 6.5% on end-to-end latency and above its 14% on TTFT"),
             "{text}"

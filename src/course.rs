@@ -1,19 +1,22 @@
-//! `servesim course`: the chapter's figure set, regenerated from built-in scenarios.
+//! The course's figures: the chapter's figure set, built from built-in scenarios by the steps
+//! `servesim course` runs (and the Python module's `servesim.figures`).
 //!
 //! Every point of every figure is a simulation whose run id is the one `servesim simulate` gives
 //! the same config and seed; each config is written to `configs/<run-id>.toml` so any point can
-//! be re-run by hand. The output directory appears whole or not at all.
+//! be re-run by hand. This module holds the [`Course`] the steps write into and every step that
+//! needs only the simulator ([`simulated_steps`]); the steps that build models and measure them
+//! on ONNX Runtime (models, calibration, validation, the measured gate, the cascade) are in
+//! [`measured`]. The binary (`src/cmd/course`) lists the steps and publishes the directory whole.
 
-use crate::cmd::simulate::{Outcome, drive, run_id};
-use crate::rundir::{code_version, sha256_hex};
+use crate::ops::progress::ProgressFn;
 use anyhow::{Context, Result, anyhow};
-use clap::Args;
 use figures::{
     Axis, CdfChart, CdfCurve, CdfData, Chart, Figure, LabeledPoint, LineChart, LineStyle, Panel, PanelsChart, RefLine,
     ScatterChart, Series,
 };
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::Serialize;
+use sim::Outcome;
 use sim::ScenarioConfig;
 use sim::policy::batcher::BatcherSpec;
 use sim::policy::cache::CachePolicy;
@@ -22,100 +25,91 @@ use std::path::{Path, PathBuf};
 use traces::workload::ArrivalSpec;
 
 mod captions;
+pub mod measured;
 
-/// Regenerate the course figures.
-#[derive(Debug, Args)]
-#[command(after_help = "\
-Examples:
-  servesim course                      # everything into ./course/
-  servesim course --out /tmp/course --quick
-  servesim course --public-traces ../shared/traces --no-replay
-
-The pipeline: traces (traces/*.parquet + traces/index.json) -> simulations of every topic ->
-models (built into --models once) -> calibration on ONNX Runtime (profiles/) -> replay and
-validation (validation/) -> the measured int8-vs-fp32 release gate (gates/) -> the distillation
-cascade replayed at seven confidence thresholds (cascade/) -> figures and report. Writes OUT/ with
-<figure>.svg and <figure>.png, <figure>.json (the data behind each figure), configs/<run-id>.toml
-for every simulated point, index.md / index.json (file, caption, command and run ids per figure)
-and report.html (every figure inlined, opens offline). Same code and seed, same bytes (except
-figures marked `measured`).")]
-pub struct CourseArgs {
-    /// Output directory (replaced as a whole).
-    #[arg(long, short = 'o', default_value = "course", value_name = "DIR")]
-    pub out: PathBuf,
-    /// Fewer requests per point and the `tiny` models (for a first look; the curves get noisier).
-    #[arg(long)]
-    pub quick: bool,
-    /// The models of the quantization and distillation previews: used if DIR holds a build of the
-    /// needed preset (course, or tiny with --quick), else built there first (about 2 minutes).
-    #[arg(long, default_value = "models", value_name = "DIR")]
-    pub models: PathBuf,
-    /// A calibration profile (`servesim calibrate`) for the calibration figure. Without it the
-    /// models are measured on ONNX Runtime now and the profile is saved beside the figures; a
-    /// measurement is never byte-reproducible, a saved profile is.
-    #[arg(long, value_name = "FILE")]
-    pub profile: Option<PathBuf>,
-    /// Skip every real-time replay: the sim-vs-replay figure (2,000 requests), the measured
-    /// int8-vs-fp32 gate (2,000 more) and the cascade figure (7 × 1,500): about 50 s of wall time.
-    #[arg(long)]
-    pub no_replay: bool,
-    /// A directory holding public traces (AzureLLMInferenceTrace_conv.csv, _code.csv,
-    /// mooncake_conversation_trace.jsonl; any subset): added to the traces step and its figure.
-    #[arg(long, value_name = "DIR")]
-    pub public_traces: Option<PathBuf>,
-}
-
+/// One figure's entry in `index.json`.
 #[derive(Serialize)]
-struct IndexEntry {
-    id: String,
+pub struct IndexEntry {
+    /// The figure id (its files' stem).
+    pub id: String,
     /// A measurement on this machine (replay, calibration): not byte-reproducible by a re-run.
-    measured: bool,
+    pub measured: bool,
     /// `fig-` + 16 bytes of SHA-256 of the figure's data (its JSON): changes iff the figure does.
-    figure_id: String,
-    version: String,
-    title: String,
-    caption: String,
-    files: Vec<String>,
-    command: String,
-    run_ids: Vec<String>,
+    pub figure_id: String,
+    /// The servesim version that drew it.
+    pub version: String,
+    /// Its title.
+    pub title: String,
+    /// Its caption (computed from its data).
+    pub caption: String,
+    /// Its files.
+    pub files: Vec<String>,
+    /// The command that regenerates it.
+    pub command: String,
+    /// The runs (or traces, models, cases) it plots.
+    pub run_ids: Vec<String>,
 }
 
-struct Course {
-    tmp: PathBuf,
-    bar: ProgressBar,
-    scale: u64,
-    entries: Vec<IndexEntry>,
-    rendered: Vec<(Figure, String)>,
+/// A course being built in a directory: the simulations counted on a progress bar, the figures
+/// rendered and indexed.
+pub struct Course {
+    /// The directory written into (`configs/`, figures, `traces/`, …).
+    pub tmp: PathBuf,
+    /// Counts the simulations (or measurements) done.
+    pub bar: ProgressBar,
+    /// Requests per point are divided by this (10 for `--quick`).
+    pub scale: u64,
+    /// The index, one entry per figure emitted.
+    pub entries: Vec<IndexEntry>,
+    /// Every figure emitted, with its SVG.
+    pub rendered: Vec<(Figure, String)>,
     /// Ids of figures that plot a measurement made by this run.
-    measured: Vec<String>,
+    pub measured: Vec<String>,
     /// The measured quantization gate's verdict and evidence (empty with --no-replay).
-    decisions: Vec<(String, String)>,
+    pub decisions: Vec<(String, String)>,
+    /// Also told `(done, total)` on every unit (the Python module's progress bar).
+    pub on_progress: Option<ProgressFn>,
 }
 
 impl Course {
-    /// Simulates `config` on its generated workload; returns the run id and the outcome.
-    fn point(&mut self, config: &ScenarioConfig, requests: u64) -> Result<(String, Outcome)> {
-        let mut config = config.clone();
-        let n = self.requests(requests);
-        config.requests = Some(n);
-        let w = config.workload.clone().ok_or_else(|| anyhow!("course scenario `{}` has no workload", config.name))?;
-        let opts = sim::RunOptions { seed: config.seed, record: false, trace_driven: false };
-        let g = w.generator(config.seed, n)?;
-        let (outcome, trace) = drive(&config, g, &traces::Trace::default_classes(), n, opts, "generated".to_string())?;
-        let resolved = config.to_toml();
-        let id = run_id(&resolved, &trace.id, config.seed);
-        std::fs::write(self.tmp.join("configs").join(format!("{id}.toml")), resolved)?;
+    /// An empty course writing into `tmp` (which must exist) at `scale`, counting on `bar`.
+    pub fn new(tmp: PathBuf, scale: u64, bar: ProgressBar) -> Result<Course> {
+        std::fs::create_dir_all(tmp.join("configs")).with_context(|| format!("creating {}", tmp.display()))?;
+        Ok(Course {
+            tmp,
+            bar,
+            scale,
+            entries: Vec::new(),
+            rendered: Vec::new(),
+            measured: Vec::new(),
+            decisions: Vec::new(),
+            on_progress: None,
+        })
+    }
+
+    /// One more unit (a simulation, a measurement) is done.
+    pub fn tick(&mut self) {
         self.bar.inc(1);
-        Ok((id, outcome))
+        if let Some(f) = &self.on_progress {
+            f(self.bar.position(), self.bar.length().unwrap_or(0));
+        }
+    }
+
+    /// Simulates `config` on its generated workload; returns the run id and the outcome.
+    pub fn point(&mut self, config: &ScenarioConfig, requests: u64) -> Result<(String, Outcome)> {
+        let p = crate::ops::simulate::point(config, self.requests(requests))?;
+        std::fs::write(self.tmp.join("configs").join(format!("{}.toml", p.run_id)), p.resolved)?;
+        self.tick();
+        Ok((p.run_id, p.outcome))
     }
 
     /// The requests a point of `requests` simulates at this scale.
-    fn requests(&self, requests: u64) -> u64 {
+    pub fn requests(&self, requests: u64) -> u64 {
         (requests / self.scale).max(1000)
     }
 
     /// Captions `fig` from its data (`captions`), renders it and records it in the index.
-    fn emit(&mut self, mut fig: Figure) -> Result<()> {
+    pub fn emit(&mut self, mut fig: Figure) -> Result<()> {
         fig.caption = captions::caption(&fig).with_context(|| format!("captioning {}", fig.id))?;
         let files = fig.render(&self.tmp, &fig.id).with_context(|| format!("rendering {}", fig.id))?;
         let json = fig.to_json()? + "\n";
@@ -155,8 +149,8 @@ fn llm(o: Outcome) -> sim::llm::LlmSummary {
     }
 }
 
-/// A figure's facts from (key, value) pairs.
-fn facts<const N: usize>(pairs: [(&str, figures::Fact); N]) -> BTreeMap<String, figures::Fact> {
+/// A figure's facts (what its caption quotes that the chart does not hold) from (key, value) pairs.
+pub fn facts<const N: usize>(pairs: [(&str, figures::Fact); N]) -> BTreeMap<String, figures::Fact> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
@@ -205,7 +199,7 @@ fn set_rate(c: &mut ScenarioConfig, rate: f64) {
 /// (`traces/index.json`), with any public traces given by `--public-traces`; the figure shows
 /// how bursty each is: inter-arrival gaps in units of the trace's mean gap, against the
 /// exponential law of a Poisson process.
-fn traces_step(c: &mut Course, public: Option<&Path>) -> Result<()> {
+pub fn traces_step(c: &mut Course, public: Option<&Path>) -> Result<()> {
     let dir = c.tmp.join("traces");
     std::fs::create_dir_all(&dir)?;
     let n = (60_000 / c.scale).max(1000);
@@ -297,7 +291,7 @@ fn traces_step(c: &mut Course, public: Option<&Path>) -> Result<()> {
         style: LineStyle::Dashed,
     });
     std::fs::write(dir.join("index.json"), serde_json::to_string_pretty(&index)? + "\n")?;
-    c.bar.inc(1);
+    c.tick();
     let lo = cvs.iter().min_by(|a, b| a.0.total_cmp(&b.0)).cloned().unwrap_or_default();
     let hi = cvs.iter().max_by(|a, b| a.0.total_cmp(&b.0)).cloned().unwrap_or_default();
     let rates: Vec<String> = rates.iter().map(|r| format!("{r}")).collect();
@@ -319,25 +313,44 @@ fn traces_step(c: &mut Course, public: Option<&Path>) -> Result<()> {
     })
 }
 
+/// The offered loads of each batching policy in [`latency_vs_load`], requests/s.
+const LOAD_RATES: [&[f64]; 4] = [
+    &[50.0, 100.0, 150.0, 200.0, 250.0, 300.0, 350.0, 400.0],
+    &[100.0, 250.0, 500.0, 1000.0, 1500.0, 2000.0],
+    &[100.0, 250.0, 500.0, 1000.0, 1500.0, 2000.0, 2500.0, 3000.0],
+    &[100.0, 250.0, 500.0, 1000.0, 1500.0, 2000.0, 2500.0, 3000.0],
+];
+/// The dynamic batcher's max queue delays in [`batching_window`], ms.
+const WINDOW_DELAYS_MS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
+/// Batch sizes and offered loads (shares of capacity) of [`frontier`].
+const FRONTIER_SIZES: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
+const FRONTIER_LOADS: [f64; 3] = [0.5, 0.8, 0.95];
+/// The most replicas of each device group in [`hardware_mixes`].
+const MIX_MAX: [u32; 2] = [6, 2];
+/// Cache capacities of [`cache_hit_ratio`], entries.
+const CACHE_CAPACITIES: [u64; 7] = [500, 1000, 2000, 5000, 10_000, 20_000, 50_000];
+/// Utilizations of [`stalls_figure`] (each simulated without and with stalls).
+const STALL_LOADS: [f64; 8] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
+/// Offered loads of [`llm_figures`], requests/s.
+const LLM_RATES: [f64; 6] = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0];
+/// Distinct shared prefixes of [`llm_prefix_figure`].
+const PREFIX_PROMPTS: [u64; 6] = [1, 4, 16, 64, 256, 1024];
+
 /// Figure 1: mean latency vs offered load per batching policy, with M/D/1 for no batching.
 fn latency_vs_load(c: &mut Course) -> Result<()> {
     let base = builtin("dynbatch")?;
     let policies: [(&str, BatcherSpec, &[f64]); 4] = [
-        ("none", BatcherSpec::None, &[50.0, 100.0, 150.0, 200.0, 250.0, 300.0, 350.0, 400.0]),
-        (
-            "static 8 (timeout 4 ms)",
-            BatcherSpec::Static { size: 8, timeout_ms: 4.0 },
-            &[100.0, 250.0, 500.0, 1000.0, 1500.0, 2000.0],
-        ),
+        ("none", BatcherSpec::None, LOAD_RATES[0]),
+        ("static 8 (timeout 4 ms)", BatcherSpec::Static { size: 8, timeout_ms: 4.0 }, LOAD_RATES[1]),
         (
             "dynamic 32 (delay 4 ms)",
             BatcherSpec::Dynamic { max_batch: 32, max_queue_delay_ms: 4.0, preferred_batch_sizes: vec![] },
-            &[100.0, 250.0, 500.0, 1000.0, 1500.0, 2000.0, 2500.0, 3000.0],
+            LOAD_RATES[2],
         ),
         (
             "adaptive (target 6 ms)",
             BatcherSpec::Adaptive { max_batch: 32, target_ms: 6.0, increase: 1, backoff: 0.5 },
-            &[100.0, 250.0, 500.0, 1000.0, 1500.0, 2000.0, 2500.0, 3000.0],
+            LOAD_RATES[3],
         ),
     ];
     let mut series = Vec::new();
@@ -380,7 +393,7 @@ fn batching_window(c: &mut Course) -> Result<()> {
     let (a, b_ms) = affine_ms(&base)?;
     const MAX_BATCH: usize = 32;
     let (mut p99, mut mean_b, mut thr, mut cap, mut ids) = (vec![], vec![], vec![], vec![], vec![]);
-    for delay in [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0] {
+    for delay in WINDOW_DELAYS_MS {
         let mut cfg = base.clone();
         cfg.devices[0].batching =
             BatcherSpec::Dynamic { max_batch: MAX_BATCH, max_queue_delay_ms: delay, preferred_batch_sizes: vec![] };
@@ -425,10 +438,10 @@ fn batching_window(c: &mut Course) -> Result<()> {
 fn frontier(c: &mut Course) -> Result<()> {
     let base = builtin("dynbatch")?;
     let (a, b_ms) = affine_ms(&base)?;
-    let sizes = [1usize, 2, 4, 8, 16, 32, 64];
+    let sizes = FRONTIER_SIZES;
     let mut series = Vec::new();
     let mut ids = Vec::new();
-    for load in [0.5, 0.8, 0.95] {
+    for load in FRONTIER_LOADS {
         let mut pts = Vec::new();
         for b in sizes {
             // Offered load as a share of what batches of b can carry: b / (a + b_ms·b) per ms.
@@ -488,7 +501,7 @@ fn hardware_mixes(c: &mut Course) -> Result<()> {
     let winner = report.winner.map(|i| report.candidates[i].counts.clone());
     let mut points = Vec::new();
     let mut ids = Vec::new();
-    let (max_t4, max_a100) = (6u32, 2u32);
+    let [max_t4, max_a100] = MIX_MAX;
     for t4 in 0..=max_t4 {
         for a100 in 0..=max_a100 {
             if t4 + a100 == 0 {
@@ -552,427 +565,22 @@ fn hardware_mixes(c: &mut Course) -> Result<()> {
     })
 }
 
-/// The model index in `dir` if it is a build of `preset`, else a fresh build there.
-fn models_index(dir: &Path, preset: kernels::Preset) -> Result<serde_json::Value> {
-    let index = dir.join("index.json");
-    if let Ok(bytes) = std::fs::read(&index)
-        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
-        && v["preset"] == preset.to_string()
-    {
-        return Ok(v);
-    }
-    let v = code_version();
-    let opts = kernels::BuildOptions {
-        out_dir: dir.to_path_buf(),
-        preset,
-        seed: 42,
-        created_by: format!("servesim {} ({})", v.servesim, v.git_commit),
-        overwrite: true,
-    };
-    crate::cmd::create_parent(dir)?;
-    eprintln!("building the {preset} models into {} (once; later runs reuse them)", dir.display());
-    kernels::build(&opts, &mut |_| {}).map_err(|e| anyhow!("building models in {}: {e}", dir.display()))?;
-    Ok(serde_json::from_slice(&std::fs::read(&index)?)?)
-}
-
-/// Figure 6: accuracy vs weight memory for teacher/student × fp32/int8 (and the int4 preview).
-fn models_figure(c: &mut Course, dir: &Path, preset: kernels::Preset) -> Result<()> {
-    let index = models_index(dir, preset)?;
-    let mut points = Vec::new();
-    let mut ids = Vec::new();
-    for m in index["models"].as_array().cloned().unwrap_or_default() {
-        let name = m["name"].as_str().unwrap_or("?").to_string();
-        let group = if name.starts_with("teacher") { "teacher" } else { "student" };
-        points.push(LabeledPoint {
-            label: name.clone(),
-            x: m["weight_bytes"].as_f64().unwrap_or(f64::NAN),
-            y: m["accuracy"].as_f64().unwrap_or(f64::NAN),
-            size: None,
-            group: Some(group.into()),
-        });
-        ids.push(m["id"].as_str().unwrap_or("?").to_string());
-    }
-    let int4_file = dir.join(index["int4_preview_file"].as_str().unwrap_or("int4_preview.json"));
-    let int4: serde_json::Value = serde_json::from_slice(&std::fs::read(&int4_file)?)?;
-    for m in int4["models"].as_array().cloned().unwrap_or_default() {
-        points.push(LabeledPoint {
-            label: format!("{} int4", m["source"].as_str().unwrap_or("?").trim_end_matches("-fp32")),
-            x: m["weight_bytes"].as_f64().unwrap_or(f64::NAN),
-            y: m["model"]["accuracy"].as_f64().unwrap_or(f64::NAN),
-            size: None,
-            group: Some("int4 preview (reference path)".into()),
-        });
-    }
-    c.bar.inc(1);
-    c.emit(Figure {
-        facts: facts([
-            ("preset", preset.to_string().into()),
-            ("dataset_id", index["dataset_id"].as_str().unwrap_or("?").into()),
-        ]),
-        id: "models-accuracy-vs-memory".into(),
-        title: "Quantization and distillation: accuracy vs memory".into(),
-        caption: String::new(),
-        run_ids: ids,
-        chart: Chart::Scatter(ScatterChart {
-            x: Axis::new("weight memory", "bytes").log(),
-            y: Axis::new("test accuracy", ""),
-            points,
-            size_note: None,
-            ref_lines: vec![],
-        }),
-    })
-}
-
-/// Figure 7: measured batch latencies on ONNX Runtime with the fitted line, per model.
-fn calibration_figure(c: &mut Course, models: &Path, profile: Option<&Path>) -> Result<()> {
-    let profile = match profile {
-        Some(p) => replay::profile::Profile::load(p)?,
-        None => {
-            let v = code_version();
-            let mut opts = replay::calibrate::CalibrateOptions::new(
-                models.to_path_buf(),
-                format!("servesim {} ({})", v.servesim, v.git_commit),
-            );
-            opts.variants = ["teacher-fp32", "teacher-int8", "student-fp32", "student-int8"].map(String::from).to_vec();
-            let p = replay::calibrate::calibrate(&opts, &mut |_| {})
-                .map_err(|e| anyhow!("calibrating the models in {} on ONNX Runtime: {e}", models.display()))?;
-            std::fs::create_dir_all(c.tmp.join("profiles"))?;
-            std::fs::write(c.tmp.join("profiles/calibration.toml"), p.to_toml())?;
-            c.measured.push("calibration".into());
-            p
-        }
-    };
-    let mut series = Vec::new();
-    let mut ids = Vec::new();
-    for e in profile.entries.iter().filter(|e| e.threads == profile.simulate_threads) {
-        let pts: Vec<(f64, f64)> = e.batch.iter().zip(&e.median_ms).map(|(&b, &m)| (f64::from(b), m)).collect();
-        series.push(Series::new(format!("{} (median)", e.variant), pts).with_markers());
-        if let Some(f) = &e.affine {
-            let line: Vec<(f64, f64)> =
-                e.batch.iter().map(|&b| (f64::from(b), f.a_ms + f.b_ms * f64::from(b))).collect();
-            if line.iter().all(|(_, y)| *y > 0.0) {
-                series.push(Series::analytic(format!("{} fit (R² {:.3})", e.variant, f.r2), line));
-            }
-        }
-        ids.push(e.model_id.clone());
-    }
-    c.bar.inc(1);
-    c.emit(Figure {
-        facts: facts([
-            ("onnxruntime", profile.machine.onnxruntime.as_str().into()),
-            ("threads", (profile.simulate_threads as f64).into()),
-            ("cpu", profile.machine.cpu.as_str().into()),
-        ]),
-        id: "calibration".into(),
-        title: "Calibration: batch latency on ONNX Runtime".into(),
-        caption: String::new(),
-        run_ids: ids,
-        chart: Chart::Line(LineChart {
-            x: Axis::new("batch size", "requests").log(),
-            panel: Panel::new(Axis::new("batch time", "ms").log(), series),
-        }),
-    })
-}
-
-/// Figure 7b: sim vs replay latency CDFs — the calibrated simulator against ONNX Runtime, same
-/// trace, same batcher.
-fn validation_figure(c: &mut Course, models: &Path, profile: &Path) -> Result<()> {
-    let dir = c.tmp.join("validation");
-    std::fs::create_dir_all(&dir)?;
-    let scenario = dir.join("scenario.toml");
-    std::fs::write(
-        &scenario,
-        "name = \"course-validation\"\nseed = 11\n\n[workload.arrivals]\nkind = \"poisson\"\nrate = 500.0\n\n\
-         [[variants]]\nname = \"teacher-int8\"\nfamily = \"teacher\"\nprecision = \"int8\"\nquality = 0.66\n\
-         weight_bytes = 1\nservice = { cpu = { kind = \"affine\", a_ms = 0.6, b_ms = 0.07 } }\n\n\
-         [[devices]]\nname = \"cpu0\"\nkind = \"cpu\"\nvariant = \"teacher-int8\"\n\
-         batching = { kind = \"dynamic\", max_batch = 16, max_queue_delay_ms = 1.0 }\n",
-    )?;
-    let args = crate::cmd::validate::ValidateArgs {
-        input: crate::cmd::replay::ReplayInput {
-            scenario: scenario.display().to_string(),
-            trace: None,
-            trace_format: None,
-            models: models.to_path_buf(),
-            speed: 1.0,
-            threads: 1,
-            warmup: 5,
-            requests: Some(2000),
-            seed: None,
-            no_poll: false,
-        },
-        profile: profile.to_path_buf(),
-        replays: 1,
-        out: dir.clone(),
-        scenario_source: Some("validation/scenario.toml".into()),
-    };
-    crate::cmd::validate::run(&args).context("validating the calibrated simulator against ONNX Runtime")?;
-    let val = std::fs::read_dir(&dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("val-")))
-        .ok_or_else(|| anyhow!("validate wrote no comparison"))?;
-    let cmp: serde_json::Value = serde_json::from_slice(&std::fs::read(val.join("comparison.json"))?)?;
-    let run = |k: &str| cmp[k].as_str().unwrap_or("?").to_string();
-    let (rep, sim) = (run("replay_run"), run("sim_run"));
-    let latencies = |id: &str| traces::formats::read_f64_column(&dir.join(id).join("requests.parquet"), "latency_ms");
-    let err = |q: &str| cmp[format!("latency_ms_{q}")]["relative_error"].as_f64().unwrap_or(f64::NAN) * 100.0;
-    let explained =
-        |sim: &str, q: &str| cmp[sim][format!("latency_ms_{q}")]["relative_error"].as_f64().unwrap_or(f64::NAN) * 100.0;
-    let alone = |q: &str| explained("sim_with_replay_service", q);
-    let at_speed = |q: &str| explained("sim_at_replay_speed", q);
-    c.bar.inc(1);
-    c.measured.push("validation".into());
-    c.emit(Figure {
-        facts: facts([
-            ("rate_per_s", 500.0.into()),
-            ("requests", 2000.0.into()),
-            ("error_p50", (err("p50") / 100.0).into()),
-            ("error_p90", (err("p90") / 100.0).into()),
-            ("error_p99", (err("p99") / 100.0).into()),
-            ("ks_distance", cmp["ks_distance"].as_f64().unwrap_or(f64::NAN).into()),
-            ("speed_ratio", cmp["profile_speed_ratio"][0].as_f64().unwrap_or(f64::NAN).into()),
-            ("at_speed_error_p50", (at_speed("p50") / 100.0).into()),
-            ("at_speed_error_p99", (at_speed("p99") / 100.0).into()),
-            ("own_busy_error_p50", (alone("p50") / 100.0).into()),
-            ("own_busy_error_p90", (alone("p90") / 100.0).into()),
-            ("own_busy_error_p99", (alone("p99") / 100.0).into()),
-        ]),
-        id: "validation".into(),
-        title: "Sim vs replay: latency distributions".into(),
-        caption: String::new(),
-        run_ids: vec![rep.clone(), sim.clone()],
-        chart: Chart::Cdf(CdfChart {
-            x: Axis::new("latency", "ms").log(),
-            curves: vec![
-                CdfCurve {
-                    name: "replay (ONNX Runtime)".into(),
-                    data: CdfData::Samples(latencies(&rep)?),
-                    style: LineStyle::Solid,
-                },
-                CdfCurve {
-                    name: "simulation (calibrated)".into(),
-                    data: CdfData::Samples(latencies(&sim)?),
-                    style: LineStyle::Dashed,
-                },
-            ],
-            ref_lines: vec![],
-        }),
-    })
-}
-
-/// The production contract on measured numbers: the fp32 teacher replayed on the validation's
-/// trace as the baseline, the int8 teacher's replay from the validation as the candidate, and
-/// the built-in `int8-vs-fp32` rules deciding (accuracy on the test labels, p99 latency, cost,
-/// drops). Writes `gates/<gate-id>/decision.json`; returns the report's rows.
-fn quantization_gate(c: &mut Course, models: &Path, final_out: &Path) -> Result<()> {
-    let dir = c.tmp.join("validation");
-    let val = std::fs::read_dir(&dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("val-")))
-        .ok_or_else(|| anyhow!("no validation to gate"))?;
-    let cmp: serde_json::Value = serde_json::from_slice(&std::fs::read(val.join("comparison.json"))?)?;
-    let candidate = cmp["replay_run"].as_str().unwrap_or("?").to_string();
-    let text = std::fs::read_to_string(dir.join("scenario.toml"))?
-        .replace("teacher-int8", "teacher-fp32")
-        .replace("precision = \"int8\"", "precision = \"fp32\"")
-        .replace("course-validation", "course-validation-fp32");
-    std::fs::write(dir.join("scenario-fp32.toml"), &text)?;
-    let config = ScenarioConfig::from_toml_str(&text)?;
-    let trace = traces::formats::read_trace(&val.join("trace.parquet"))?;
-    let val_name = val.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let trace_ref = crate::cmd::simulate::TraceRef {
-        id: traces::id::trace_id(&trace.requests, &trace.classes),
-        source: format!("../{val_name}/trace.parquet"),
-        requests: trace.requests.len() as u64,
-    };
-    let opts = replay::harness::ReplayOptions {
-        speed: 1.0,
-        threads: 1,
-        warmup: 5,
-        stop: Some(crate::cmd::replay::ctrl_c()?),
-        poll: true,
-    };
-    let (baseline_dir, replayed) = crate::cmd::replay::write_run(
-        &config,
-        "validation/scenario-fp32.toml",
-        models,
-        &trace.requests,
-        trace_ref,
-        &opts,
-        &dir,
-        0,
-    )
-    .context("replaying the fp32 teacher (the quantization gate's baseline)")?;
-    if replayed.summary.partial {
-        return Err(crate::error::input("course: the replay was stopped"));
-    }
-    let baseline = baseline_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let gates = c.tmp.join("gates");
-    let args = crate::cmd::contract::GateArgs {
-        baseline: baseline_dir.clone(),
-        candidate: dir.join(&candidate),
-        rules: "builtin:int8-vs-fp32".into(),
-        out: gates.clone(),
-        recorded_paths: Some([
-            final_out.join("validation").join(&baseline).display().to_string(),
-            final_out.join("validation").join(&candidate).display().to_string(),
-        ]),
-    };
-    crate::cmd::contract::gate(&args).context("gating the int8 teacher against the fp32 teacher")?;
-    let gate_dir = std::fs::read_dir(&gates)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.join("decision.json").is_file())
-        .ok_or_else(|| anyhow!("the gate wrote no decision"))?;
-    let d: serde_json::Value = serde_json::from_slice(&std::fs::read(gate_dir.join("decision.json"))?)?;
-    let num = |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.6}"));
-    let mut rows = vec![(
-        format!("verdict ({})", d["gate_id"].as_str().unwrap_or("?")),
-        format!(
-            "{} (exit code {}); baseline {baseline} (teacher-fp32), candidate {candidate} (teacher-int8), rules int8-vs-fp32",
-            d["verdict"].as_str().unwrap_or("?"),
-            d["exit_code"]
-        ),
-    )];
-    for e in d["evidence"].as_array().into_iter().flatten() {
-        rows.push((
-            format!("{} ({})", e["metric"].as_str().unwrap_or("?"), e["action"].as_str().unwrap_or("?")),
-            format!(
-                "baseline {}, candidate {}: {}",
-                num(&e["baseline"]),
-                num(&e["candidate"]),
-                e["outcome"].as_str().unwrap_or("?")
-            ),
-        ));
-    }
-    c.decisions = rows;
-    c.bar.inc(1);
-    Ok(())
-}
-
-/// The distillation preview on real models: a cascade (distilled int8 student first, int8
-/// teacher for what the student is unsure of) replayed on ONNX Runtime at several confidence
-/// thresholds. Measured accuracy of the cascade and of the student alone on the same requests
-/// (top), share escalated to the teacher (bottom).
-fn cascade_figure(c: &mut Course, models: &Path, quick: bool) -> Result<()> {
-    let dir = c.tmp.join("cascade");
-    std::fs::create_dir_all(&dir)?;
-    let index = models_index(models, if quick { kernels::Preset::Tiny } else { kernels::Preset::Course })?;
-    let test_accuracy = |name: &str| {
-        index["models"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|m| m["name"] == name)
-            .and_then(|m| m["accuracy"].as_f64())
-    };
-    let n = if quick { 300 } else { 1500 };
-    let thresholds = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
-    let (mut cascade_acc, mut student_acc, mut escalated, mut ids, mut p99) = (vec![], vec![], vec![], vec![], vec![]);
-    for &threshold in &thresholds {
-        let text = format!(
-            "name = \"course-cascade\"\nseed = 13\n\n[workload.arrivals]\nkind = \"poisson\"\nrate = 300.0\n\n\
-             [[variants]]\nname = \"student-int8\"\nfamily = \"student\"\nprecision = \"int8\"\nquality = 0.6\n\
-             weight_bytes = 1\nservice = {{ cpu = {{ kind = \"affine\", a_ms = 0.02, b_ms = 0.001 }} }}\n\n\
-             [[variants]]\nname = \"teacher-int8\"\nfamily = \"teacher\"\nprecision = \"int8\"\nquality = 0.66\n\
-             weight_bytes = 1\nservice = {{ cpu = {{ kind = \"affine\", a_ms = 0.6, b_ms = 0.07 }} }}\n\n\
-             [[devices]]\nname = \"student\"\nkind = \"cpu\"\nvariant = \"student-int8\"\n\
-             batching = {{ kind = \"dynamic\", max_batch = 16, max_queue_delay_ms = 0.5 }}\n\n\
-             [[devices]]\nname = \"teacher\"\nkind = \"cpu\"\nvariant = \"teacher-int8\"\n\
-             batching = {{ kind = \"dynamic\", max_batch = 16, max_queue_delay_ms = 1.0 }}\n\n\
-             [cascade]\nstudent = \"student-int8\"\nteacher = \"teacher-int8\"\n\
-             escalate = {{ kind = \"confidence\", threshold = {threshold}, beta_a = 5.0, beta_b = 2.0 }}\n"
-        );
-        let file = format!("scenario-{threshold}.toml");
-        std::fs::write(dir.join(&file), &text)?;
-        let config = ScenarioConfig::from_toml_str(&text)?;
-        let w = config.workload.clone().ok_or_else(|| anyhow!("the cascade scenario has a workload"))?;
-        let requests: Vec<traces::Request> = w.generator(config.seed, n)?.collect();
-        let trace_ref = crate::cmd::simulate::TraceRef {
-            id: traces::id::trace_id(&requests, &traces::Trace::default_classes()),
-            source: "generated".into(),
-            requests: n,
-        };
-        let opts = replay::harness::ReplayOptions {
-            warmup: 5,
-            stop: Some(crate::cmd::replay::ctrl_c()?),
-            ..replay::harness::ReplayOptions::default()
-        };
-        let (run, result) = crate::cmd::replay::write_run(
-            &config,
-            &format!("cascade/{file}"),
-            models,
-            &requests,
-            trace_ref,
-            &opts,
-            &dir,
-            0,
-        )
-        .context("replaying the cascade")?;
-        let s = &result.summary;
-        if s.partial {
-            return Err(crate::error::input("course: the replay was stopped"));
-        }
-        let cs = s.cascade.as_ref().ok_or_else(|| anyhow!("a cascade replay has a cascade summary"))?;
-        // The student alone on the same requests: right on what it kept as often as measured, and
-        // on what it escalated as often as its own answers there were.
-        let (kept, esc) = (cs.kept.requests as f64, cs.escalated.requests as f64);
-        let student_right =
-            cs.kept.accuracy.unwrap_or(0.0) * kept + cs.student_accuracy_on_escalated.unwrap_or(0.0) * esc;
-        let answered = (kept + esc).max(1.0);
-        cascade_acc.push((threshold, s.accuracy.unwrap_or(f64::NAN)));
-        student_acc.push((threshold, student_right / answered));
-        escalated.push((threshold, 100.0 * cs.escalation_fraction));
-        p99.push(s.latency_ms.p99);
-        ids.push(run.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-        c.bar.inc(1);
-    }
-    c.measured.push("cascade-threshold".into());
-    let mut top = Panel::new(
-        Axis::new("accuracy", ""),
-        vec![
-            Series::new("cascade (measured)", cascade_acc).with_markers(),
-            Series::new("the student alone, same requests", student_acc).with_markers(),
-        ],
-    );
-    if let Some(a) = test_accuracy("teacher-int8") {
-        top = top.with_ref_line(RefLine::horizontal(a, format!("teacher-int8 alone (test set) {a:.3}")));
-    }
-    let (lo, hi) = p99.iter().fold((f64::INFINITY, 0.0f64), |(l, h), &x| (l.min(x), h.max(x)));
-    c.emit(Figure {
-        facts: facts([
-            ("requests", (n as f64).into()),
-            ("rate_per_s", 300.0.into()),
-            ("p99_min_ms", lo.into()),
-            ("p99_max_ms", hi.into()),
-        ]),
-        id: "cascade-threshold".into(),
-        title: "Distillation: a cascade on real models".into(),
-        caption: String::new(),
-        run_ids: ids,
-        chart: Chart::TwoPanel(PanelsChart {
-            x: Axis::new("confidence threshold", ""),
-            top,
-            bottom: Panel::new(
-                Axis::new("escalated to the teacher", "%"),
-                vec![Series::new("escalated", escalated).with_markers()],
-            ),
-        }),
-    })
-}
+/// The cache policies of [`cache_hit_ratio`]: name, policy, TTL s.
+const CACHE_POLICIES: [(&str, CachePolicy, Option<f64>); 3] = [
+    ("LRU", CachePolicy::Lru, None),
+    ("LFU", CachePolicy::Lfu, None),
+    ("TTL 60 s (FIFO)", CachePolicy::Fifo, Some(60.0)),
+];
 
 /// Figure 5: cache hit ratio vs capacity for LRU, LFU and TTL, with Che's approximation.
 fn cache_hit_ratio(c: &mut Course) -> Result<()> {
     let base = builtin("caching")?;
     let keys = base.workload.as_ref().and_then(|w| w.cache_keys.clone()).ok_or_else(|| anyhow!("caching has keys"))?;
     let p = sim::analytic::zipf_popularity(keys.universe, keys.zipf_s);
-    let caps = [500u64, 1000, 2000, 5000, 10_000, 20_000, 50_000];
+    let caps = CACHE_CAPACITIES;
     let mut series = Vec::new();
     let mut ids = Vec::new();
-    for (name, policy, ttl) in [
-        ("LRU", CachePolicy::Lru, None),
-        ("LFU", CachePolicy::Lfu, None),
-        ("TTL 60 s (FIFO)", CachePolicy::Fifo, Some(60.0)),
-    ] {
+    for (name, policy, ttl) in CACHE_POLICIES {
         let mut pts = Vec::new();
         for &cap in &caps {
             let mut cfg = base.clone();
@@ -1018,7 +626,7 @@ fn stalls_figure(c: &mut Course) -> Result<()> {
     let stalls = sim::service::StallSpec { rate_per_s: 2.0, duration_ms: vec![5.0], busy_only: false };
     let mut base = builtin("mm1")?;
     base.devices[0].service = Some(sim::service::ServiceSpec::Deterministic { ms: SERVICE_MS });
-    let loads = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
+    let loads = STALL_LOADS;
     let (mut plain, mut stalled, mut mean, mut exact) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut ids = Vec::new();
     for &rho in &loads {
@@ -1066,13 +674,9 @@ fn stalls_figure(c: &mut Course) -> Result<()> {
     })
 }
 
-/// Figure 8: TTFT and TPOT vs load, static vs continuous batching; and a KV/queue timeline.
-fn llm_figures(c: &mut Course) -> Result<()> {
-    let mut base = builtin("llm")?;
-    if let Some(l) = base.llm.as_mut() {
-        l.pools[0].count = 1;
-    }
-    let schedulers = [
+/// The schedulers [`llm_figures`] compares.
+fn llm_schedulers() -> [(&'static str, sim::llm::SchedulerSpec); 3] {
+    [
         ("static (32 sequences)", sim::llm::SchedulerSpec::Static { max_num_seqs: 32 }),
         ("continuous", sim::llm::SchedulerSpec::default()),
         (
@@ -1082,15 +686,25 @@ fn llm_figures(c: &mut Course) -> Result<()> {
                 max_batched_tokens: 512,
                 chunked_prefill: true,
                 preemption: sim::llm::Preemption::Recompute,
+                async_scheduling: false,
             },
         ),
-    ];
+    ]
+}
+
+/// Figure 8: TTFT and TPOT vs load, static vs continuous batching; and a KV/queue timeline.
+fn llm_figures(c: &mut Course) -> Result<()> {
+    let mut base = builtin("llm")?;
+    if let Some(l) = base.llm.as_mut() {
+        l.pools[0].count = 1;
+    }
+    let schedulers = llm_schedulers();
     const TIMELINE_RATE: f64 = 2.5;
     let (mut ttft, mut tpot, mut ids) = (vec![], vec![], vec![]);
     let mut timeline = None;
     for (name, sched) in schedulers {
         let (mut a, mut b) = (vec![], vec![]);
-        for rate in [0.5, 1.0, 1.5, 2.0, 2.5, 3.0] {
+        for rate in LLM_RATES {
             let mut cfg = base.clone();
             set_rate(&mut cfg, rate);
             if let Some(l) = cfg.llm.as_mut() {
@@ -1159,15 +773,18 @@ fn llm_figures(c: &mut Course) -> Result<()> {
     })
 }
 
+/// The setups of [`llm_prefix_figure`]: name, replicas, router, offered load (requests/s).
+const PREFIX_SETUPS: [(&str, u32, sim::llm::LlmRouterSpec, f64); 3] = [
+    ("1 replica", 1, sim::llm::LlmRouterSpec::RoundRobin, 2.0),
+    ("4 replicas, random routing", 4, sim::llm::LlmRouterSpec::Random, 8.0),
+    ("4 replicas, prefix-aware routing", 4, sim::llm::LlmRouterSpec::PrefixAware { slack: 8 }, 8.0),
+];
+
 /// Figure 8c: prefix cache hit rate vs the number of distinct shared prefixes, per routing policy.
 fn llm_prefix_figure(c: &mut Course) -> Result<()> {
     let base = builtin("llm")?;
-    let setups: [(&str, u32, sim::llm::LlmRouterSpec, f64); 3] = [
-        ("1 replica", 1, sim::llm::LlmRouterSpec::RoundRobin, 2.0),
-        ("4 replicas, random routing", 4, sim::llm::LlmRouterSpec::Random, 8.0),
-        ("4 replicas, prefix-aware routing", 4, sim::llm::LlmRouterSpec::PrefixAware { slack: 8 }, 8.0),
-    ];
-    let prompts = [1u64, 4, 16, 64, 256, 1024];
+    let setups = PREFIX_SETUPS;
+    let prompts = PREFIX_PROMPTS;
     let prefix = |k| traces::workload::PrefixSpec { prompts: k, tokens: 2048, zipf_s: 0.8, block_tokens: 512 };
     let mut series = Vec::new();
     let mut bound = Vec::new();
@@ -1307,7 +924,7 @@ fn llm_groundtruth_figure(c: &mut Course) -> Result<()> {
             known.insert(format!("{name} ttft_pct"), t.into());
         }
     }
-    c.bar.inc(1);
+    c.tick();
     c.emit(Figure {
         facts: known,
         id: "llm-groundtruth".into(),
@@ -1325,7 +942,8 @@ fn llm_groundtruth_figure(c: &mut Course) -> Result<()> {
     })
 }
 
-fn write_index(dir: &Path, entries: &[IndexEntry], decisions: &[(String, String)]) -> Result<()> {
+/// Writes `index.json` and `index.md` of `entries` (and the measured release decision) into `dir`.
+pub fn write_index(dir: &Path, entries: &[IndexEntry], decisions: &[(String, String)]) -> Result<()> {
     std::fs::write(dir.join("index.json"), serde_json::to_string_pretty(entries)? + "\n")?;
     let mut md = String::from("# servesim course figures\n\nRegenerate with `servesim course`.\n\n");
     for e in entries {
@@ -1356,72 +974,66 @@ fn write_index(dir: &Path, entries: &[IndexEntry], decisions: &[(String, String)
     Ok(())
 }
 
-/// Runs the command.
-pub fn run(args: &CourseArgs) -> Result<()> {
-    let parent = args.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let name = args.out.file_name().ok_or_else(|| crate::error::input("--out: needs a directory name"))?;
-    let _ = name;
-    let staged =
-        artifact::StagedDir::new(&args.out).with_context(|| format!("creating beside {}", args.out.display()))?;
-    let tmp = staged.path().to_path_buf();
-    std::fs::create_dir_all(tmp.join("configs"))?;
-    let total = 1 + 4 * 8 - 2 + 7 + 21 + 20 + 21 + 16 + 1 + 1 + 1 + 1 + 7 + 18 + 18 + 1;
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} course: {pos}/{len} simulations [{elapsed_precise}] {wide_bar}")
-            .expect("valid template"),
-    );
-    let mut c = Course {
-        tmp: tmp.clone(),
-        bar,
-        scale: if args.quick { 10 } else { 1 },
-        entries: Vec::new(),
-        rendered: Vec::new(),
-        measured: Vec::new(),
-        decisions: Vec::new(),
-    };
-    let result = (|| -> Result<()> {
-        traces_step(&mut c, args.public_traces.as_deref())?;
-        latency_vs_load(&mut c)?;
-        batching_window(&mut c)?;
-        frontier(&mut c)?;
-        hardware_mixes(&mut c)?;
-        cache_hit_ratio(&mut c)?;
-        stalls_figure(&mut c)?;
-        let preset = if args.quick { kernels::Preset::Tiny } else { kernels::Preset::Course };
-        models_figure(&mut c, &args.models, preset)?;
-        calibration_figure(&mut c, &args.models, args.profile.as_deref())?;
-        if !args.no_replay {
-            let profile = args.profile.clone().unwrap_or_else(|| tmp.join("profiles/calibration.toml"));
-            validation_figure(&mut c, &args.models, &profile)?;
-            quantization_gate(&mut c, &args.models, &args.out)?;
-            cascade_figure(&mut c, &args.models, args.quick)?;
-        }
-        llm_figures(&mut c)?;
-        llm_prefix_figure(&mut c)?;
-        llm_groundtruth_figure(&mut c)?;
-        write_index(&tmp, &c.entries, &c.decisions)?;
-        let ids: Vec<(String, String)> = c
-            .entries
-            .iter()
-            .map(|e| (format!("{} ({})", e.id, e.figure_id), format!("{} runs, configs in configs/", e.run_ids.len())))
-            .collect();
-        let mut sections = vec![("Figures", ids)];
-        if !c.decisions.is_empty() {
-            sections.push((
-                "Release decision, measured: int8 teacher vs fp32 teacher on ONNX Runtime",
-                c.decisions.clone(),
-            ));
-        }
-        let html = crate::cmd::report::report_html("servesim course figures", &c.rendered, &sections);
-        std::fs::write(tmp.join("report.html"), html)?;
-        Ok(())
-    })();
-    c.bar.finish_and_clear();
-    result?;
-    staged.publish(true).with_context(|| format!("replacing {}", args.out.display()))?;
-    let digest = sha256_hex(std::fs::read(args.out.join("index.json"))?.as_slice());
-    println!("{} figures in {} (index.md, index.json sha256 {})", c.entries.len(), args.out.display(), &digest[..16]);
-    Ok(())
+/// A step of the course that needs only the simulator.
+#[derive(Clone, Copy)]
+pub struct SimStep {
+    /// The figures it emits, in order.
+    pub figures: &'static [&'static str],
+    /// The simulations it counts on the progress bar.
+    pub units: u64,
+    /// The step (the traces step without public traces).
+    pub run: fn(&mut Course) -> Result<()>,
+}
+
+/// Every step of the course that needs only the simulator, in course order, each with the units
+/// it counts from the grids it runs (a debug assertion in the course checks each count).
+pub fn simulated_steps() -> Vec<SimStep> {
+    let n = |a: &[&[f64]]| a.iter().map(|r| r.len() as u64).sum::<u64>();
+    let mix = u64::from(MIX_MAX[0] + 1) * u64::from(MIX_MAX[1] + 1) - 1;
+    let step = |figures, units, run| SimStep { figures, units, run };
+    vec![
+        step(&["traces"], 1, |c| traces_step(c, None)),
+        step(&["latency-vs-load"], n(&LOAD_RATES), latency_vs_load),
+        step(&["batching-window"], WINDOW_DELAYS_MS.len() as u64, batching_window),
+        step(&["batch-size-frontier"], (FRONTIER_SIZES.len() * FRONTIER_LOADS.len()) as u64, frontier),
+        step(&["hardware-cost-vs-slo"], mix, hardware_mixes),
+        step(&["cache-hit-ratio"], (CACHE_CAPACITIES.len() * CACHE_POLICIES.len()) as u64, cache_hit_ratio),
+        step(&["stalls"], 2 * STALL_LOADS.len() as u64, stalls_figure),
+        step(
+            &["llm-ttft-tpot-vs-load", "llm-kv-timeline"],
+            (llm_schedulers().len() * LLM_RATES.len()) as u64,
+            llm_figures,
+        ),
+        step(&["llm-prefix-hit-rate"], (PREFIX_SETUPS.len() * PREFIX_PROMPTS.len()) as u64, llm_prefix_figure),
+        step(&["llm-groundtruth"], 1, llm_groundtruth_figure),
+    ]
+}
+
+/// The step that emits figure `id`.
+pub fn simulated_step(id: &str) -> Result<SimStep> {
+    let steps = simulated_steps();
+    steps.iter().find(|s| s.figures.contains(&id)).copied().ok_or_else(|| {
+        let ids: Vec<&str> = steps.iter().flat_map(|s| s.figures.iter().copied()).collect();
+        crate::error::input(format!(
+            "unknown figure `{id}`: the figures made by simulation are {} (the others, {}, measure models on ONNX \
+             Runtime: `servesim course` draws them, and from built models `servesim.figures.measured`)",
+            ids.join(", "),
+            measured::figure_ids().iter().map(|(f, _)| *f).collect::<Vec<_>>().join(", ")
+        ))
+    })
+}
+
+/// Figure `id` of the course, as `servesim course` (or `--quick`) draws it: its step run into
+/// `dir` (which keeps the step's `configs/` and, for the traces figure, `traces/`), the figure
+/// captioned from its data. Returns it with its SVG; `progress` is told `(done, total)`
+/// simulations.
+pub fn figure(id: &str, dir: &Path, quick: bool, progress: Option<ProgressFn>) -> Result<(Figure, String)> {
+    let step = simulated_step(id)?;
+    let bar = ProgressBar::hidden();
+    bar.set_length(step.units);
+    let mut c = Course::new(dir.to_path_buf(), if quick { 10 } else { 1 }, bar)?;
+    c.on_progress = progress;
+    (step.run)(&mut c)?;
+    debug_assert_eq!(c.bar.position(), step.units, "the step counted other units than it declared");
+    c.rendered.into_iter().find(|(f, _)| f.id == id).ok_or_else(|| anyhow!("the step of figure `{id}` did not emit it"))
 }
