@@ -889,7 +889,7 @@ fn llm_groundtruth_figure(c: &mut Course) -> Result<()> {
         .collect();
     let mut e2e: Vec<f64> = loo.iter().map(|p| p.1).collect();
     let mut ttft: Vec<f64> = loo.iter().map(|p| p.2).collect();
-    let (me, mt) = (sim::llm::groundtruth::median(&mut e2e), sim::llm::groundtruth::median(&mut ttft));
+    let (me, mt) = (sim::groundtruth::median(&mut e2e), sim::groundtruth::median(&mut ttft));
     points.push(LabeledPoint {
         label: "servesim".into(),
         x: me,

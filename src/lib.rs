@@ -8,13 +8,15 @@
 //! - [`audit`]: re-hashing run directories and checking their lineage fields.
 //! - [`course`]: the course's figures that need only the simulator, and the course they are built into.
 //! - [`notebooks`]: the chapter's notebooks executed and rendered to HTML (by Jupyter's nbconvert).
-//! - [`ops`]: one module per operation (simulate, sweep, plan, gate, trace, replay, validate,
-//!   groundtruth), each a request struct → a function → a result struct.
+//! - [`ops`]: one module per operation (simulate, sweep, plan, gate, check, trace, replay,
+//!   validate, groundtruth), each a request struct → a function → a result struct.
+//! - [`report`]: figures and the self-contained HTML report of a saved run or sweep.
 
 pub mod audit;
 pub mod course;
 pub mod error;
 pub mod notebooks;
 pub mod ops;
+pub mod report;
 pub mod rundir;
 pub mod scenario;

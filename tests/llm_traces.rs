@@ -29,7 +29,7 @@ fn llm(replicas: u32, scheduler: SchedulerSpec) -> ScenarioConfig {
 }
 
 fn run(c: &ScenarioConfig, t: &Trace) -> LlmSummary {
-    sim::llm::run(c, &mut t.requests.iter().cloned(), 1).unwrap()
+    sim::llm::run(c.resolve_llm().unwrap(), &mut t.requests.iter().cloned(), 1).unwrap()
 }
 
 fn continuous(max_batched_tokens: u32, chunked_prefill: bool) -> SchedulerSpec {

@@ -1,6 +1,8 @@
-//! Configuration errors and the value checks every config section shares: a leaf module, so
-//! that `config` can depend on the sections (catalog, service, policies, llm) and they on these
-//! checks without a cycle.
+//! Configuration and run errors and the value checks every config section shares: a leaf module
+//! (it uses only `calendar`'s error and `traces`), so that `config` can depend on the sections
+//! (catalog, service, policies, llm) and they, and both engines, on these without a cycle.
+
+use traces::SimTime;
 
 /// Largest `servers` and `count` accepted per device group.
 pub const MAX_REPLICAS: u32 = 100_000;
@@ -26,6 +28,27 @@ impl ConfigError {
     pub fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
         ConfigError::Invalid { key: key.to_string(), reason: reason.into() }
     }
+}
+
+/// A run that could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The request source went back in time (an unsorted trace).
+    #[error("request {id} arrives at {arrival}, before the previous arrival at {previous}: the trace is not sorted")]
+    Unsorted {
+        /// Request id.
+        id: u64,
+        /// Its arrival.
+        arrival: SimTime,
+        /// The arrival before it.
+        previous: SimTime,
+    },
+    /// The scenario does not resolve (see [`crate::ScenarioConfig::resolve`]).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An internal scheduling bug.
+    #[error(transparent)]
+    Schedule(#[from] crate::calendar::ScheduleError),
 }
 
 /// `v` must be finite and ≥ 0; the error names `key`.

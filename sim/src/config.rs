@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use traces::SimTime;
 use traces::workload::WorkloadSpec;
 
-pub(crate) use crate::check::positive;
 pub use crate::check::{ConfigError, MAX_REPLICAS};
 
 /// A serving scenario: workload, devices and how requests reach them.
@@ -253,6 +252,13 @@ impl ScenarioConfig {
             kinds.insert(k.name.clone(), k.clone());
         }
         Ok(kinds)
+    }
+
+    /// Checks the `[llm]` table and resolves it against the device kinds: what the LLM engine
+    /// runs ([`crate::llm::run`]). Errors if the scenario has no `[llm]` table.
+    pub fn resolve_llm(&self) -> Result<crate::llm::LlmScenario, ConfigError> {
+        let spec = self.llm.as_ref().ok_or_else(|| ConfigError::invalid("llm", "the scenario has no [llm] table"))?;
+        Ok(crate::llm::LlmScenario { name: self.name.clone(), llm: spec.resolve(&self.kinds()?)? })
     }
 
     /// Expands device groups into replicas, resolves kinds, variants and service models, and

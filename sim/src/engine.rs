@@ -6,7 +6,7 @@
 //! others; in a cascade, a student's answer may escalate the request to a teacher.
 
 use crate::analytic::{MD1, MG1, MG1Cold, MG1Stalls, MMc, Prediction};
-use crate::calendar::{Calendar, ScheduleError};
+use crate::calendar::Calendar;
 use crate::config::{Escalation, RecordedService, Resolved, ScenarioConfig};
 use crate::metrics::{LatencyStats, TimeIntegral};
 use crate::service::{ColdSpec, ColdState, Drift, ServiceSampler, ServiceSpec, Stalls};
@@ -44,26 +44,7 @@ pub enum Event {
     CacheHit,
 }
 
-/// A run that could not complete.
-#[derive(Debug, thiserror::Error)]
-pub enum SimError {
-    /// The request source went back in time (an unsorted trace).
-    #[error("request {id} arrives at {arrival}, before the previous arrival at {previous}: the trace is not sorted")]
-    Unsorted {
-        /// Request id.
-        id: u64,
-        /// Its arrival.
-        arrival: SimTime,
-        /// The arrival before it.
-        previous: SimTime,
-    },
-    /// The scenario does not resolve (see [`ScenarioConfig::resolve`]).
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    /// An internal scheduling bug.
-    #[error(transparent)]
-    Schedule(#[from] ScheduleError),
-}
+pub use crate::check::SimError;
 
 /// How to run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

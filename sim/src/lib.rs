@@ -31,6 +31,7 @@ pub mod check;
 pub mod config;
 pub mod engine;
 pub mod gate;
+pub mod groundtruth;
 pub mod llm;
 pub mod metrics;
 pub mod plan;
@@ -79,10 +80,10 @@ pub fn run_scenario(
         return Ok(Outcome::Classic(run(config, requests, opts)?));
     }
     if opts.record {
-        let (s, r) = llm::run_recorded(config, requests, opts.seed)?;
+        let (s, r) = llm::run_recorded(config.resolve_llm()?, requests, opts.seed)?;
         Ok(Outcome::Llm(s, Some(r)))
     } else {
-        Ok(Outcome::Llm(llm::run(config, requests, opts.seed)?, None))
+        Ok(Outcome::Llm(llm::run(config.resolve_llm()?, requests, opts.seed)?, None))
     }
 }
 

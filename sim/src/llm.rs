@@ -2,7 +2,9 @@
 //! paged KV memory with preemption, block-level prefix caching, disaggregated prefill/decode
 //! pools, and the metrics LLM serving is judged by (TTFT, TPOT, tokens/s, goodput, $/1M tokens).
 //!
-//! A scenario with an `[llm]` table runs here instead of the request-level engine:
+//! A scenario with an `[llm]` table runs here instead of the request-level engine, once
+//! [`crate::ScenarioConfig::resolve_llm`] has checked it into an [`LlmScenario`] (this module
+//! does not know the scenario file; `config` depends on it, not the reverse):
 //!
 //! ```
 //! let config = sim::ScenarioConfig::parse(r#"
@@ -23,14 +25,13 @@
 //!     kind = "a100"
 //! "#).unwrap();
 //! let mut requests = config.workload.as_ref().unwrap().generator(1, 200).unwrap();
-//! let s = sim::llm::run(&config, &mut requests, 1).unwrap();
+//! let s = sim::llm::run(config.resolve_llm().unwrap(), &mut requests, 1).unwrap();
 //! assert_eq!(s.requests.completed, 200);
 //! assert_eq!(s.tokens.output, 200 * 64);
 //! ```
 
 pub mod calibration;
 pub mod engine;
-pub mod groundtruth;
 pub mod kv;
 pub mod perf;
 pub mod shape;
@@ -329,6 +330,16 @@ pub struct LlmReplica {
     pub cost_per_s: f64,
     /// Latency added to each request's TTFT and end-to-end latency outside the iterations, s.
     pub request_overhead_s: f64,
+}
+
+/// A scenario's `[llm]` table checked and resolved, with the scenario's name: what the engine
+/// runs ([`crate::ScenarioConfig::resolve_llm`] builds it).
+#[derive(Clone, Debug)]
+pub struct LlmScenario {
+    /// The scenario's name (in the summary).
+    pub name: String,
+    /// The resolved table.
+    pub llm: ResolvedLlm,
 }
 
 /// An `[llm]` table ready to run.

@@ -1,9 +1,9 @@
 //! Ground-truth cases: parsing (errors name the file and key), workloads (Mooncake rows,
 //! seeded shared-prefix generation) and the scenario a case becomes.
 
+use sim::groundtruth::{Case, relative_error};
 use sim::llm::SchedulerSpec;
 use sim::llm::calibration::Calibration;
-use sim::llm::groundtruth::{Case, relative_error};
 use sim::llm::shape::builtin_shape;
 use traces::SimTime;
 
@@ -198,7 +198,7 @@ fn the_comparison_holds_every_measured_statistic() {
     let c = parse(CASE).unwrap();
     let shape = builtin_shape("llama-2-7b").unwrap();
     let (config, source) = c.scenario(&shape, &Calibration::builtin()).unwrap();
-    let s = sim::llm::run(&config, &mut c.generated_requests(1).into_iter(), 1).unwrap();
+    let s = sim::llm::run(config.resolve_llm().unwrap(), &mut c.generated_requests(1).into_iter(), 1).unwrap();
     let cmp = c.compare(&s, source);
     assert_eq!(cmp.metrics.len(), c.measured.len());
     let t = &cmp.metrics["ttft_ms.p90"];

@@ -44,7 +44,7 @@ fn req(id: u64, at_ms: u64, prompt: u64, output: u64) -> Request {
 }
 
 fn run(c: &ScenarioConfig, reqs: Vec<Request>) -> LlmSummary {
-    sim::llm::run(c, &mut reqs.into_iter(), 1).unwrap()
+    sim::llm::run(c.resolve_llm().unwrap(), &mut reqs.into_iter(), 1).unwrap()
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -269,7 +269,7 @@ fn continuous_beats_static_on_throughput_and_ttft_on_the_roofline() {
     let go = |sched: &str| {
         let c = ScenarioConfig::parse(&text(sched)).unwrap();
         let mut g = c.workload.as_ref().unwrap().generator(3, 3000).unwrap();
-        sim::llm::run(&c, &mut g, 3).unwrap()
+        sim::llm::run(c.resolve_llm().unwrap(), &mut g, 3).unwrap()
     };
     let cont = go(r#"{ kind = "continuous" }"#);
     let stat = go(r#"{ kind = "static", max_num_seqs = 32 }"#);
@@ -355,7 +355,7 @@ fn weight_only_quantization_buys_kv_room_and_faster_decode() {
         ))
         .unwrap();
         let mut g = c.workload.as_ref().unwrap().generator(5, 1500).unwrap();
-        sim::llm::run(&c, &mut g, 5).unwrap()
+        sim::llm::run(c.resolve_llm().unwrap(), &mut g, 5).unwrap()
     };
     let fp16 = go("fp16", "fp16");
     let int8 = go("int8", "fp16");
@@ -426,7 +426,8 @@ fn a_client_time_out_aborts_the_request_where_it_is_and_frees_its_place() {
     assert_eq!((s.latency_ms.e2e.count, s.latency_ms.ttft.count), (0, 0));
     assert_eq!(s.tokens.prefill_computed, 200, "B was never prefilled");
     // Records say which requests timed out; each request once.
-    let (_, recs) = sim::llm::run_recorded(&scenario(sched, ""), &mut reqs().into_iter(), 1).unwrap();
+    let (_, recs) =
+        sim::llm::run_recorded(scenario(sched, "").resolve_llm().unwrap(), &mut reqs().into_iter(), 1).unwrap();
     assert_eq!(recs.len(), 3);
     assert!(recs.iter().all(|r| r.timed_out && r.finish.is_none()));
 }
@@ -439,7 +440,9 @@ fn a_time_out_frees_kv_memory_for_the_queue() {
     // (and done at 11.2, before its own client gives up at 12).
     let sched = "{ kind = \"continuous\" }\nclient_timeout_s = 0.008";
     let c = tiny(6.5, sched, "");
-    let (s, recs) = sim::llm::run_recorded(&c, &mut vec![req(0, 0, 60, 10), req(1, 4, 60, 1)].into_iter(), 1).unwrap();
+    let (s, recs) =
+        sim::llm::run_recorded(c.resolve_llm().unwrap(), &mut vec![req(0, 0, 60, 10), req(1, 4, 60, 1)].into_iter(), 1)
+            .unwrap();
     assert_eq!((s.requests.completed, s.requests.timed_out), (1, 1), "{recs:?}");
     let b = recs.iter().find(|r| r.id == 1).unwrap();
     assert_eq!(b.admitted, Some(SimTime(10_600_000)), "{recs:?}");
@@ -463,13 +466,21 @@ fn static_batches_reserve_kv_for_the_padding_their_compute_pays() {
     // batch; padded to its longest prompt and output each needs ⌈(48 + 2 − 1)/16⌉ = 4, 8 in
     // all: B waits for A's batch. With 8 pages they share it.
     let reqs = || vec![req(9, 0, 16, 1), req(0, 0, 16, 2), req(1, 0, 48, 2)];
-    let (s, recs) =
-        sim::llm::run_recorded(&tiny(7.5, r#"{ kind = "static" }"#, ""), &mut reqs().into_iter(), 1).unwrap();
+    let (s, recs) = sim::llm::run_recorded(
+        tiny(7.5, r#"{ kind = "static" }"#, "").resolve_llm().unwrap(),
+        &mut reqs().into_iter(),
+        1,
+    )
+    .unwrap();
     assert_eq!((s.requests.completed, s.kv.capacity_pages), (3, 7));
     let (a, b) = (recs.iter().find(|r| r.id == 0).unwrap(), recs.iter().find(|r| r.id == 1).unwrap());
     assert_eq!(b.admitted, a.finish, "{recs:?}");
-    let (s, recs) =
-        sim::llm::run_recorded(&tiny(8.5, r#"{ kind = "static" }"#, ""), &mut reqs().into_iter(), 1).unwrap();
+    let (s, recs) = sim::llm::run_recorded(
+        tiny(8.5, r#"{ kind = "static" }"#, "").resolve_llm().unwrap(),
+        &mut reqs().into_iter(),
+        1,
+    )
+    .unwrap();
     let (a, b) = (recs.iter().find(|r| r.id == 0).unwrap(), recs.iter().find(|r| r.id == 1).unwrap());
     assert!(a.admitted == b.admitted && a.admitted > Some(SimTime::ZERO), "{recs:?}");
     assert_eq!(s.kv.peak_utilization, 1.0, "two padded sequences of 4 pages fill all 8");

@@ -7,11 +7,11 @@ use rayon::prelude::*;
 use servesim::error::input;
 use servesim::ops::groundtruth::{Prepared, prepare_all};
 use servesim::rundir::code_version;
+use sim::groundtruth::{Comparison, median, median_abs_errors};
 use sim::llm::calibration::{
     Calibration, CaseCheck, Entry, MIN_DEVICE_CASES, PARAMS, SCHEMA, Source, coordinate_search, leave_one_out_sets,
     log_error, param,
 };
-use sim::llm::groundtruth::{Comparison, median, median_abs_errors};
 use sim::llm::perf::Efficiency;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -64,7 +64,7 @@ fn compare(p: &Prepared, eff: &Efficiency, reserve: f64, seed: u64, source: Sour
         .case
         .scenario_with(&p.shape, eff, reserve)
         .map_err(|e| input(format!("case {}: cannot build its scenario: {e}", p.case.id)))?;
-    let s = sim::llm::run(&config, &mut p.requests.iter().cloned(), seed)?;
+    let s = sim::llm::run(config.resolve_llm()?, &mut p.requests.iter().cloned(), seed)?;
     Ok(p.case.compare(&s, source))
 }
 

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::Args;
 use servesim::ops::groundtruth::{load_calibration, prepare_all, run_case};
-use sim::llm::groundtruth::median_abs_errors;
+use sim::groundtruth::median_abs_errors;
 use std::path::PathBuf;
 
 /// Simulate ground-truth cases and compare with what was measured.

@@ -1,4 +1,4 @@
-//! One module per subcommand.
+//! One module per subcommand, and `print` (how summaries are shown).
 
 pub mod calibrate;
 pub mod calibrate_llm;
@@ -10,6 +10,7 @@ pub mod lineage;
 pub mod models;
 pub mod notebooks;
 pub mod plan;
+pub mod print;
 pub mod replay;
 pub mod report;
 pub mod scenarios;

@@ -50,8 +50,8 @@ pub(crate) fn print_event(e: Event<'_>) {
         Event::Simulated(done) => {
             let path = done.dir.as_deref().unwrap_or(std::path::Path::new("-"));
             match &done.outcome {
-                Outcome::Classic(r) => crate::cmd::simulate::print_summary(&r.summary, &done.run_id, path, &done.trace),
-                Outcome::Llm(s, _) => crate::cmd::simulate::print_llm_summary(s, &done.run_id, path, &done.trace),
+                Outcome::Classic(r) => crate::cmd::print::print_summary(&r.summary, &done.run_id, path, &done.trace),
+                Outcome::Llm(s, _) => crate::cmd::print::print_llm_summary(s, &done.run_id, path, &done.trace),
             }
         }
     }

@@ -358,7 +358,7 @@ fn groundtruth(f: &Facts, points: &[LabeledPoint]) -> Result<String> {
     let (te, tt) = (f.num("target_e2e_pct")?, f.num("target_ttft_pct")?);
     let mut xs: Vec<f64> = runs.iter().map(|p| p.x).collect();
     let mut ys: Vec<f64> = runs.iter().map(|p| p.y).collect();
-    let (me, mt) = (sim::llm::groundtruth::median(&mut xs), sim::llm::groundtruth::median(&mut ys));
+    let (me, mt) = (sim::groundtruth::median(&mut xs), sim::groundtruth::median(&mut ys));
     let ours = point(points, "servesim")?;
     if (ours.x - me).abs() > 1e-9 || (ours.y - mt).abs() > 1e-9 {
         bail!("the servesim point is not the median of the runs");

@@ -22,6 +22,31 @@ use std::sync::atomic::AtomicBool;
 /// Confidence thresholds of [`cascade_figure`].
 pub const CASCADE_THRESHOLDS: [f64; 7] = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
+/// The scenario [`validation_figure`] replays and simulates: the int8 teacher on one CPU server
+/// with dynamic batching, Poisson arrivals at 500 requests/s (its service times come from the
+/// calibration profile, not from the `service` written here).
+const VALIDATION_SCENARIO: &str = include_str!("scenarios/validation.toml");
+
+/// Requests of the validation's replay.
+const VALIDATION_REQUESTS: u64 = 2000;
+
+/// The cascade [`cascade_figure`] replays at each of [`CASCADE_THRESHOLDS`] (the threshold in
+/// the file is replaced by each in turn): the int8 student first, the int8 teacher for what it
+/// is unsure of, Poisson at 300 requests/s.
+const CASCADE_SCENARIO: &str = include_str!("scenarios/cascade.toml");
+
+fn validation_scenario() -> Result<ScenarioConfig> {
+    Ok(ScenarioConfig::from_toml_str(VALIDATION_SCENARIO)?)
+}
+
+/// The Poisson rate of `config`'s workload (NaN for any other arrival process).
+fn poisson_rate(config: &ScenarioConfig) -> f64 {
+    match config.workload.as_ref().map(|w| &w.arrivals) {
+        Some(traces::workload::ArrivalSpec::Poisson { rate }) => *rate,
+        _ => f64::NAN,
+    }
+}
+
 /// What the measured steps report as they go: the CLI prints it (as `replay`, `validate` and
 /// `gate` print theirs); [`Quiet`] drops it.
 pub trait Report: Sync {
@@ -213,14 +238,8 @@ pub fn validation_figure(c: &mut Course, m: &Measured<'_>, profile: &Path) -> Re
     let dir = c.tmp.join("validation");
     std::fs::create_dir_all(&dir)?;
     let scenario = dir.join("scenario.toml");
-    std::fs::write(
-        &scenario,
-        "name = \"course-validation\"\nseed = 11\n\n[workload.arrivals]\nkind = \"poisson\"\nrate = 500.0\n\n\
-         [[variants]]\nname = \"teacher-int8\"\nfamily = \"teacher\"\nprecision = \"int8\"\nquality = 0.66\n\
-         weight_bytes = 1\nservice = { cpu = { kind = \"affine\", a_ms = 0.6, b_ms = 0.07 } }\n\n\
-         [[devices]]\nname = \"cpu0\"\nkind = \"cpu\"\nvariant = \"teacher-int8\"\n\
-         batching = { kind = \"dynamic\", max_batch = 16, max_queue_delay_ms = 1.0 }\n",
-    )?;
+    let config = validation_scenario()?;
+    artifact::write_file(&scenario, config.to_toml().as_bytes())?;
     let req = crate::ops::validate::ValidateRequest {
         input: crate::ops::replay::ReplayInput {
             scenario: crate::scenario::ScenarioSource::File(scenario.clone()),
@@ -230,7 +249,7 @@ pub fn validation_figure(c: &mut Course, m: &Measured<'_>, profile: &Path) -> Re
             speed: 1.0,
             threads: 1,
             warmup: 5,
-            requests: Some(2000),
+            requests: Some(VALIDATION_REQUESTS),
             seed: None,
             poll: true,
         },
@@ -257,8 +276,8 @@ pub fn validation_figure(c: &mut Course, m: &Measured<'_>, profile: &Path) -> Re
     c.measured.push("validation".into());
     c.emit(Figure {
         facts: facts([
-            ("rate_per_s", 500.0.into()),
-            ("requests", 2000.0.into()),
+            ("rate_per_s", poisson_rate(&config).into()),
+            ("requests", (VALIDATION_REQUESTS as f64).into()),
             ("error_p50", (err("p50") / 100.0).into()),
             ("error_p90", (err("p90") / 100.0).into()),
             ("error_p99", (err("p99") / 100.0).into()),
@@ -306,12 +325,17 @@ pub fn quantization_gate(c: &mut Course, m: &Measured<'_>, final_out: &Path) -> 
         .ok_or_else(|| anyhow!("no validation to gate"))?;
     let cmp: serde_json::Value = serde_json::from_slice(&std::fs::read(val.join("comparison.json"))?)?;
     let candidate = cmp["replay_run"].as_str().unwrap_or("?").to_string();
-    let text = std::fs::read_to_string(dir.join("scenario.toml"))?
-        .replace("teacher-int8", "teacher-fp32")
-        .replace("precision = \"int8\"", "precision = \"fp32\"")
-        .replace("course-validation", "course-validation-fp32");
-    std::fs::write(dir.join("scenario-fp32.toml"), &text)?;
-    let config = ScenarioConfig::from_toml_str(&text)?;
+    // The validation's scenario with the fp32 teacher in place of the int8 one.
+    let mut config = ScenarioConfig::from_toml_str(&std::fs::read_to_string(dir.join("scenario.toml"))?)?;
+    config.name = "course-validation-fp32".into();
+    for v in &mut config.variants {
+        v.name = "teacher-fp32".into();
+        v.precision = sim::catalog::Precision::Fp32;
+    }
+    for d in &mut config.devices {
+        d.variant = Some("teacher-fp32".into());
+    }
+    artifact::write_file(&dir.join("scenario-fp32.toml"), config.to_toml().as_bytes())?;
     let trace = traces::formats::read_trace(&val.join("trace.parquet"))?;
     let val_name = val.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let trace_ref = TraceRef {
@@ -398,24 +422,19 @@ pub fn cascade_figure(c: &mut Course, m: &Measured<'_>) -> Result<()> {
     };
     let n = if quick { 300 } else { 1500 };
     let thresholds = CASCADE_THRESHOLDS;
+    let base = ScenarioConfig::from_toml_str(CASCADE_SCENARIO)?;
     let (mut cascade_acc, mut student_acc, mut escalated, mut ids, mut p99) = (vec![], vec![], vec![], vec![], vec![]);
     for &threshold in &thresholds {
-        let text = format!(
-            "name = \"course-cascade\"\nseed = 13\n\n[workload.arrivals]\nkind = \"poisson\"\nrate = 300.0\n\n\
-             [[variants]]\nname = \"student-int8\"\nfamily = \"student\"\nprecision = \"int8\"\nquality = 0.6\n\
-             weight_bytes = 1\nservice = {{ cpu = {{ kind = \"affine\", a_ms = 0.02, b_ms = 0.001 }} }}\n\n\
-             [[variants]]\nname = \"teacher-int8\"\nfamily = \"teacher\"\nprecision = \"int8\"\nquality = 0.66\n\
-             weight_bytes = 1\nservice = {{ cpu = {{ kind = \"affine\", a_ms = 0.6, b_ms = 0.07 }} }}\n\n\
-             [[devices]]\nname = \"student\"\nkind = \"cpu\"\nvariant = \"student-int8\"\n\
-             batching = {{ kind = \"dynamic\", max_batch = 16, max_queue_delay_ms = 0.5 }}\n\n\
-             [[devices]]\nname = \"teacher\"\nkind = \"cpu\"\nvariant = \"teacher-int8\"\n\
-             batching = {{ kind = \"dynamic\", max_batch = 16, max_queue_delay_ms = 1.0 }}\n\n\
-             [cascade]\nstudent = \"student-int8\"\nteacher = \"teacher-int8\"\n\
-             escalate = {{ kind = \"confidence\", threshold = {threshold}, beta_a = 5.0, beta_b = 2.0 }}\n"
-        );
+        let mut config = base.clone();
+        if let Some(sim::config::CascadeSpec {
+            escalate: sim::config::Escalation::Confidence { threshold: t, .. },
+            ..
+        }) = &mut config.cascade
+        {
+            *t = threshold;
+        }
         let file = format!("scenario-{threshold}.toml");
-        std::fs::write(dir.join(&file), &text)?;
-        let config = ScenarioConfig::from_toml_str(&text)?;
+        artifact::write_file(&dir.join(&file), config.to_toml().as_bytes())?;
         let w = config.workload.clone().ok_or_else(|| anyhow!("the cascade scenario has a workload"))?;
         let requests: Vec<traces::Request> = w.generator(config.seed, n)?.collect();
         let trace_ref = TraceRef {

@@ -5,8 +5,8 @@ use crate::error::input;
 use crate::rundir::{FileRef, RunDir, RunManifest, TraceRef, code_version, sha256_hex};
 use anyhow::Result;
 use serde::Serialize;
+use sim::groundtruth::{Case, Comparison, Workload};
 use sim::llm::calibration::Calibration;
-use sim::llm::groundtruth::{Case, Comparison, Workload};
 use sim::llm::shape::ModelShape;
 use std::path::{Path, PathBuf};
 use traces::Request;
@@ -105,7 +105,7 @@ pub fn simulate(
         .case
         .scenario(&p.shape, calibration)
         .map_err(|e| input(format!("case {}: cannot build its scenario: {e}", p.case.id)))?;
-    let summary = sim::llm::run(&config, &mut p.requests.iter().cloned(), seed)?;
+    let summary = sim::llm::run(config.resolve_llm()?, &mut p.requests.iter().cloned(), seed)?;
     Ok((p.case.compare(&summary, source), summary, config.to_toml()))
 }
 

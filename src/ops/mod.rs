@@ -3,8 +3,10 @@
 //! binding calls the same functions. Nothing here prints (long operations report progress
 //! through a callback or an optional progress bar on stderr).
 
+pub mod check;
 pub mod gate;
 pub mod groundtruth;
+pub mod lineage;
 pub mod plan;
 pub mod profile;
 pub mod progress;

@@ -5,10 +5,9 @@
 use super::kv::KvPool;
 use super::perf::Work;
 use super::summary::*;
-use super::{LlmRouterSpec, LlmSpec, Preemption, ResolvedLlm, Role, SchedulerSpec};
+use super::{LlmRouterSpec, LlmScenario, LlmSpec, Preemption, ResolvedLlm, Role, SchedulerSpec};
 use crate::calendar::Calendar;
-use crate::config::{ConfigError, ScenarioConfig};
-use crate::engine::SimError;
+use crate::check::SimError;
 use crate::metrics::{LatencyStats, TimeIntegral};
 use crate::policy::router::{DeviceView, Router};
 use rand::RngExt;
@@ -16,13 +15,13 @@ use std::collections::VecDeque;
 use traces::rng::{StreamRng, stream};
 use traces::{Request, SimTime};
 
-/// Runs the `[llm]` scenario `config` over `requests` (sorted by arrival) with `seed`.
+/// Runs the LLM scenario `scenario` over `requests` (sorted by arrival) with `seed`.
 pub fn run(
-    config: &ScenarioConfig,
+    scenario: LlmScenario,
     requests: &mut dyn Iterator<Item = Request>,
     seed: u64,
 ) -> Result<LlmSummary, SimError> {
-    let mut engine = Engine::for_config(config, seed)?;
+    let mut engine = Engine::new(&scenario.name, scenario.llm, seed);
     engine.run(requests)?;
     Ok(engine.finish().0)
 }
@@ -59,11 +58,11 @@ pub struct LlmRecord {
 /// Like [`run`], also returning one [`LlmRecord`] per request in completion order (memory grows
 /// with the run).
 pub fn run_recorded(
-    config: &ScenarioConfig,
+    scenario: LlmScenario,
     requests: &mut dyn Iterator<Item = Request>,
     seed: u64,
 ) -> Result<(LlmSummary, Vec<LlmRecord>), SimError> {
-    let mut engine = Engine::for_config(config, seed)?;
+    let mut engine = Engine::new(&scenario.name, scenario.llm, seed);
     engine.records = Some(Vec::new());
     engine.run(requests)?;
     let (summary, records) = engine.finish();
@@ -232,12 +231,6 @@ fn pages(tokens: u64, bs: u64) -> u64 {
 }
 
 impl Engine {
-    fn for_config(config: &ScenarioConfig, seed: u64) -> Result<Engine, SimError> {
-        let spec = config.llm.as_ref().ok_or_else(|| ConfigError::invalid("llm", "the scenario has no [llm] table"))?;
-        let resolved = spec.resolve(&config.kinds()?)?;
-        Ok(Engine::new(&config.name, resolved, seed))
-    }
-
     fn new(name: &str, r: ResolvedLlm, seed: u64) -> Engine {
         let bs = u64::from(r.spec.block_size);
         let block_pages = r.spec.prefix_cache.as_ref().map_or(1, |c| u64::from(c.block_tokens) / bs);

@@ -14,7 +14,7 @@
 //! weight ([`ModelShape::params`]).
 
 use crate::catalog::Precision;
-use crate::config::{ConfigError, positive};
+use crate::check::{ConfigError, positive};
 use serde::{Deserialize, Serialize};
 
 fn is_zero(v: &u32) -> bool {

@@ -187,7 +187,7 @@ pub fn run(args: &CourseArgs) -> Result<()> {
                 c.decisions.clone(),
             ));
         }
-        let html = crate::cmd::report::report_html("servesim course figures", &c.rendered, &sections);
+        let html = servesim::report::report_html("servesim course figures", &c.rendered, &sections);
         std::fs::write(tmp.join("report.html"), html)?;
         Ok(())
     })();

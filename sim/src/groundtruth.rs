@@ -25,12 +25,12 @@
 //! - the client: a request it gives up on is aborted by the server and leaves the statistics
 //!   (`client_timeout_s` in `[server]`, else the client's default, [`client_default_timeout_s`]).
 
-use super::calibration::{Calibration, Source};
-use super::perf::{Efficiency, PerfSpec};
-use super::shape::ModelShape;
-use super::{LlmRouterSpec, LlmSpec, LlmSummary, PoolSpec, Preemption, PrefixCacheSpec, Role, SchedulerSpec};
 use crate::catalog::Precision;
 use crate::config::ScenarioConfig;
+use crate::llm::calibration::{Calibration, Source};
+use crate::llm::perf::{Efficiency, PerfSpec};
+use crate::llm::shape::ModelShape;
+use crate::llm::{LlmRouterSpec, LlmSpec, LlmSummary, PoolSpec, Preemption, PrefixCacheSpec, Role, SchedulerSpec};
 use rand::RngExt;
 use rand::seq::SliceRandom;
 use serde::Serialize;
