@@ -123,7 +123,8 @@ pub struct Interconnect {
     pub kind: LinkKind,
     /// Bandwidth per direction per device, GB/s.
     pub bandwidth_gb_s: f64,
-    /// Latency of one small all-reduce, µs.
+    /// Latency of one small all-reduce between two devices, µs (a ring over tp devices pays
+    /// tp − 1 times it: see `llm::perf`).
     pub latency_us: f64,
 }
 

@@ -15,8 +15,16 @@
 //! expert FLOPs = 2 · active expert params · tokens; expert bytes = expert weight bytes · share
 //!         of experts touched (a dense model has no expert term)
 //! comm  = 2 all-reduces per layer, each 2 · (tp − 1)/tp · tokens · hidden · bytes / link bandwidth
-//!         + link latency (0 when tp = 1)
+//!         + (tp − 1) · link latency (0 when tp = 1)
 //! ```
+//!
+//! The all-reduce is costed as a ring (the α–β model of Thakur, Rabenseifner and Gropp, 2005):
+//! a reduce-scatter and an all-gather of tp − 1 steps each, every step moving 1/tp of the data
+//! and paying one step latency α. Its time is 2(tp − 1)·α + 2(tp − 1)/tp · n/β: the bandwidth
+//! term above, and a latency that grows with the number of devices — `latency_us` in the
+//! catalog is one small all-reduce between two devices (2α), so tp devices pay tp − 1 times it.
+//! In a small decode batch the latency term is what tensor parallelism costs: 160 all-reduces
+//! per iteration for an 80-layer model.
 //!
 //! so a small decode batch is bound by reading the weights and a long prefill by compute. The
 //! embedding lookup is not a matmul and is not counted; a mixture of experts computes with its
@@ -237,7 +245,8 @@ pub struct Roofline {
     pub all_reduces: f64,
     /// Link bandwidth, bytes/s.
     pub link_bytes_per_s: f64,
-    /// Link latency per all-reduce, s.
+    /// Latency of one all-reduce over the replica's devices, s: (tp − 1) × the link's two-device
+    /// latency (a ring's 2(tp − 1) steps).
     pub link_latency_s: f64,
     /// Fixed cost, s.
     pub overhead_s: f64,
@@ -283,10 +292,9 @@ impl PerfModel {
         })?;
         let tpf = f64::from(tp);
         let expert_bytes = shape.expert_params() * weights.bytes();
-        let (link_bytes_per_s, link_latency_s) = kind
-            .interconnect
-            .as_ref()
-            .map_or((f64::INFINITY, 0.0), |l| (l.bandwidth_gb_s * 1e9 * eff.comm, l.latency_us / 1e6 / eff.comm));
+        let (link_bytes_per_s, link_latency_s) = kind.interconnect.as_ref().map_or((f64::INFINITY, 0.0), |l| {
+            (l.bandwidth_gb_s * 1e9 * eff.comm, f64::from(tp.saturating_sub(1)) * l.latency_us / 1e6 / eff.comm)
+        });
         let tp_comm = tp > 1 && kind.interconnect.is_some();
         Ok(PerfModel::Roofline(Box::new(Roofline {
             flops_per_token: 2.0 * shape.matmul_params_per_token(),
@@ -410,10 +418,19 @@ mod tests {
         let eff = Efficiency { compute: 0.5, memory: 0.8, ..Efficiency::default() };
         let m = PerfModel::roofline(&s, h100, 4, Precision::Fp16, Precision::Fp16, Precision::Fp16, &eff).unwrap();
         let PerfModel::Roofline(r) = &m else { panic!("a roofline") };
-        // 2 all-reduces × 80 layers, each 2 · 3/4 · tokens · 8192 · 2 B / 450 GB/s + 8 µs.
+        // 2 all-reduces × 80 layers, each a ring over 4 devices: 2 · 3/4 · tokens · 8192 · 2 B /
+        // 450 GB/s + 3 × 8 µs (the catalog's 8 µs is one all-reduce between two devices).
         let tokens = 1000u64;
-        let one = 2.0 * 0.75 * 1000.0 * 8192.0 * 2.0 / 450e9 + 8e-6;
+        let one = 2.0 * 0.75 * 1000.0 * 8192.0 * 2.0 / 450e9 + 3.0 * 8e-6;
         assert!((r.comm_s(tokens) / (160.0 * one) - 1.0).abs() < 1e-12, "{}", r.comm_s(tokens));
+        // Two devices pay one link latency per all-reduce, eight pay seven: a one-token decode's
+        // communication is latency alone.
+        for (tp, hops) in [(2u32, 1.0), (8, 7.0)] {
+            let m = PerfModel::roofline(&s, h100, tp, Precision::Fp16, Precision::Fp16, Precision::Fp16, &eff).unwrap();
+            let PerfModel::Roofline(r) = &m else { panic!("a roofline") };
+            let bytes = 2.0 * (f64::from(tp) - 1.0) / f64::from(tp) * 8192.0 * 2.0 / 450e9;
+            assert!((r.comm_s(1) / (160.0 * (bytes + hops * 8e-6)) - 1.0).abs() < 1e-12, "tp {tp}");
+        }
         // TP 1 communicates nothing; a kind without a link listed neither.
         let m1 = PerfModel::roofline(&s, h100, 1, Precision::Fp16, Precision::Fp16, Precision::Fp16, &eff).unwrap();
         let PerfModel::Roofline(r1) = &m1 else { panic!("a roofline") };
