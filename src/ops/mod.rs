@@ -3,6 +3,7 @@
 //! binding calls the same functions. Nothing here prints (long operations report progress
 //! through a callback or an optional progress bar on stderr).
 
+pub mod calibrate_llm;
 pub mod check;
 pub mod gate;
 pub mod groundtruth;
