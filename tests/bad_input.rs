@@ -562,6 +562,32 @@ fn catalogue() -> Vec<Case> {
             &["trace", "import", "{dir}/t.csv", "-o", "{dir}/out/t.xlsx"],
             &["t.xlsx", "extension"],
         ),
+        case(
+            "import --columns unmapped column",
+            vec![("log.csv", "start,exec_s\n2024-11-15 16:57:50,0.25\n".into())],
+            &["trace", "import", "{dir}/log.csv", "-o", "{dir}/out/t.parquet", "--columns", "arrival=begin"],
+            &["log.csv", "begin", "columns present: start, exec_s"],
+        ),
+        case(
+            "import --columns mistyped service",
+            vec![("log.csv", "start,exec_s\n2024-11-15 16:57:50,fast\n".into())],
+            &[
+                "trace",
+                "import",
+                "{dir}/log.csv",
+                "-o",
+                "{dir}/out/t.parquet",
+                "--columns",
+                "arrival=start,service=exec_s",
+            ],
+            &["log.csv", "row 1", "exec_s", "`fast` is not a non-negative number"],
+        ),
+        case(
+            "import --columns unknown field",
+            vec![("log.csv", "start\n1\n".into())],
+            &["trace", "import", "{dir}/log.csv", "-o", "{dir}/out/t.parquet", "--columns", "arrival=start,colour=x"],
+            &["--columns", "unknown field `colour`"],
+        ),
     ]
 }
 

@@ -2,10 +2,11 @@
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use servesim::ops::trace::{GenerateRequest, generate, import, read};
+use servesim::error::input;
+use servesim::ops::trace::{GenerateRequest, generate, import, import_mapped, read};
 use servesim::scenario::ScenarioSource;
 use std::path::PathBuf;
-use traces::formats::SourceFormat;
+use traces::formats::{ColumnMap, SourceFormat};
 use traces::stats::stats;
 
 /// Make, convert and describe request traces.
@@ -50,12 +51,34 @@ pub struct GenArgs {
 
 /// `trace import` arguments.
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  servesim trace import ../shared/traces/AzureLLMInferenceTrace_conv.csv --out azure.parquet
+  servesim trace import jobs.csv --out jobs.parquet \\
+      --columns arrival=start_time,service=exec_time,class=tenant,key=function --where status=SUCCEED
+  servesim trace import calls.csv --out calls.parquet --columns arrival=ts_ms,service=dur_ms --time-unit ms
+
+With --columns any CSV, Parquet or JSONL table is read through the mapping: arrival (required) is a
+number in --time-unit (an epoch or an offset) or a datetime `YYYY-MM-DD HH:MM:SS[.fff]`; service is
+a recorded execution time in --time-unit (a scenario with `recorded_service` serves it as is); class
+and key may be any text; input and output are integers. Rows failing a --where are dropped, the rest
+sorted by arrival and numbered from 0, arrivals counted from the earliest (idle nights are kept).")]
 pub struct ImportArgs {
     /// Input trace file.
     pub input: PathBuf,
     /// Input schema (default: detected from the columns).
-    #[arg(long, value_name = "servesim|azure|mooncake")]
+    #[arg(long, value_name = "servesim|azure|mooncake", conflicts_with = "columns")]
     pub from: Option<SourceFormat>,
+    /// Map columns of any table: FIELD=COLUMN pairs, FIELD one of arrival (required), service,
+    /// class, key, input, output.
+    #[arg(long, value_name = "arrival=COL,...")]
+    pub columns: Option<String>,
+    /// Unit of numeric arrival and service times with --columns.
+    #[arg(long, value_name = "s|ms|us|ns", default_value = "s", requires = "columns")]
+    pub time_unit: String,
+    /// Keep only rows where COLUMN equals VALUE (repeatable; all must hold), with --columns.
+    #[arg(long = "where", value_name = "COLUMN=VALUE", requires = "columns")]
+    pub filters: Vec<String>,
     /// Output file; .csv, .parquet or .jsonl.
     #[arg(long, short = 'o')]
     pub out: PathBuf,
@@ -88,7 +111,17 @@ pub fn run(cmd: &TraceCmd) -> Result<()> {
             println!("wrote {} requests to {} (trace id {})", t.trace.requests.len(), a.out.display(), t.trace_id);
         }
         TraceCmd::Import(a) => {
-            let t = import(&a.input, a.from, &a.out)?;
+            let t = match &a.columns {
+                None => import(&a.input, a.from, &a.out)?,
+                Some(spec) => {
+                    let mut map = ColumnMap::parse(spec).map_err(|e| input(format!("--columns: {e}")))?;
+                    map.time_unit = a.time_unit.parse().map_err(|e| input(format!("--time-unit: {e}")))?;
+                    for f in &a.filters {
+                        map.filters.push(ColumnMap::parse_filter(f).map_err(|e| input(format!("--where: {e}")))?);
+                    }
+                    import_mapped(&a.input, &map, &a.out)?
+                }
+            };
             println!(
                 "imported {} requests from {} into {} (trace id {})",
                 t.trace.requests.len(),

@@ -57,6 +57,13 @@ pub fn import(input: &Path, format: Option<SourceFormat>, out: &Path) -> Result<
     Ok(t)
 }
 
+/// Reads any table through the column mapping `map` and writes it in the servesim schema to `out`.
+pub fn import_mapped(input: &Path, map: &traces::formats::ColumnMap, out: &Path) -> Result<TraceFile> {
+    let t = with_id(traces::formats::read_mapped(input, map)?);
+    write_trace(out, &t.trace)?;
+    Ok(t)
+}
+
 fn with_id(trace: traces::Trace) -> TraceFile {
     let trace_id = traces::id::trace_id(&trace.requests, &trace.classes);
     TraceFile { trace, trace_id }

@@ -20,9 +20,11 @@
 
 mod columns;
 mod import;
+mod mapped;
 mod table;
 
 pub use import::{SourceFormat, detect_source_format, read_any};
+pub use mapped::{ColumnMap, TimeUnit, read_mapped};
 pub use table::{Table, TableColumn};
 
 use crate::error::{Result, TraceError};
