@@ -115,6 +115,12 @@ impl Plan {
         let mut models: Vec<ModelFile> = Vec::new();
         let mut devices = Vec::new();
         for d in &resolved.devices {
+            if d.autoscale.is_some() {
+                return Err(ReplayError::Scenario(format!(
+                    "devices[{}] (`{}`) is autoscaled: replay runs a fixed set of replicas (simulate it instead)",
+                    d.group, d.name
+                )));
+            }
             let Some(v) = d.variant else {
                 return Err(ReplayError::Scenario(format!(
                     "devices[{}] (`{}`) has no `variant`: replay needs a model name from the models directory",

@@ -15,6 +15,7 @@ pub const BUILTINS: &[(&str, &str)] = &[
     ("quantization", include_str!("../scenarios/quantization.toml")),
     ("distillation", include_str!("../scenarios/distillation.toml")),
     ("hardware", include_str!("../scenarios/hardware.toml")),
+    ("autoscaling", include_str!("../scenarios/autoscaling.toml")),
     ("llm", include_str!("../scenarios/llm.toml")),
 ];
 

@@ -103,6 +103,9 @@ pub struct DeviceKind {
     /// Where memory, bandwidth and peaks come from (datasheet URL) and when it was read.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub spec_source: String,
+    /// Power drawn idle and busy (absent: the kind's energy is not counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power: Option<crate::energy::PowerSpec>,
 }
 
 /// Kind of device-to-device link.
@@ -150,6 +153,9 @@ impl DeviceKind {
         positive(&format!("{key}.bandwidth_gb_s"), self.bandwidth_gb_s)?;
         if !(self.price_per_hour.is_finite() && self.price_per_hour >= 0.0) {
             return Err(ConfigError::invalid(&format!("{key}.price_per_hour"), "must be a non-negative finite number"));
+        }
+        if let Some(p) = &self.power {
+            p.validate(&format!("{key}.power"))?;
         }
         if let Some(link) = &self.interconnect {
             positive(&format!("{key}.interconnect.bandwidth_gb_s"), link.bandwidth_gb_s)?;

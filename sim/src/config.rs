@@ -55,6 +55,10 @@ pub struct ScenarioConfig {
     /// Token-level LLM serving (`[llm]`): replaces `devices`, `cache`, `cascade` and `slo`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<crate::llm::LlmSpec>,
+    /// Energy accounting: PUE and carbon intensity (devices draw the power of their kind either
+    /// way; absent: PUE 1, no carbon).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy: Option<crate::energy::EnergySpec>,
 }
 
 /// Latency objective.
@@ -172,6 +176,13 @@ pub struct DeviceSpec {
     /// Cold starts: extra service time after a server's idle gap; none if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cold: Option<ColdSpec>,
+    /// Autoscaling of the group's replica count (then `count` stays 1: the replicas are
+    /// `autoscale.min..=autoscale.max`, behind one queue).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<crate::autoscale::AutoscaleSpec>,
+    /// Power of one replica (default: its kind's; absent both: no energy counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power: Option<crate::energy::PowerSpec>,
 }
 
 fn one() -> u32 {
@@ -224,6 +235,9 @@ impl ScenarioConfig {
                 format!("must be a positive finite number, got {}", slo.latency_ms),
             ));
         }
+        if let Some(e) = &self.energy {
+            e.validate("energy")?;
+        }
         if let Some(llm) = &self.llm {
             for (key, present) in [
                 ("devices", !self.devices.is_empty()),
@@ -258,7 +272,11 @@ impl ScenarioConfig {
     /// runs ([`crate::llm::run`]). Errors if the scenario has no `[llm]` table.
     pub fn resolve_llm(&self) -> Result<crate::llm::LlmScenario, ConfigError> {
         let spec = self.llm.as_ref().ok_or_else(|| ConfigError::invalid("llm", "the scenario has no [llm] table"))?;
-        Ok(crate::llm::LlmScenario { name: self.name.clone(), llm: spec.resolve(&self.kinds()?)? })
+        Ok(crate::llm::LlmScenario {
+            name: self.name.clone(),
+            llm: spec.resolve(&self.kinds()?)?,
+            energy: self.energy.clone().unwrap_or_default(),
+        })
     }
 
     /// Expands device groups into replicas, resolves kinds, variants and service models, and
@@ -368,6 +386,33 @@ impl ScenarioConfig {
             if let Some(c) = &d.cold {
                 c.validate(&format!("{key}.cold"))?;
             }
+            if let Some(p) = &d.power {
+                p.validate(&format!("{key}.power"))?;
+            }
+            let autoscale = match &d.autoscale {
+                None => None,
+                Some(a) => {
+                    a.validate(&format!("{key}.autoscale"))?;
+                    if d.count != 1 {
+                        return Err(ConfigError::invalid(
+                            &format!("{key}.count"),
+                            "an autoscaled group has no fixed count: give autoscale.min and autoscale.max",
+                        ));
+                    }
+                    if u64::from(a.max) * u64::from(d.servers) > u64::from(MAX_REPLICAS) {
+                        return Err(ConfigError::invalid(
+                            &format!("{key}.autoscale.max"),
+                            format!("max x servers must be at most {MAX_REPLICAS}"),
+                        ));
+                    }
+                    let variant_gb = variant.map_or(0.0, |vi| self.variants[vi].weight_bytes as f64 / 1e9);
+                    Some(ResolvedAutoscale {
+                        spec: a.clone(),
+                        servers_per_replica: d.servers,
+                        cold_start_s: a.cold_start_s(variant_gb),
+                    })
+                }
+            };
             let shed_after = match d.shed_after_ms {
                 None => None,
                 Some(v) if v.is_finite() && v >= 0.0 => SimTime::from_millis_f64(v),
@@ -383,7 +428,7 @@ impl ScenarioConfig {
                     name: if d.count == 1 { d.name.clone() } else { format!("{}/{r}", d.name) },
                     group: i,
                     kind: kind.clone(),
-                    servers: d.servers,
+                    servers: autoscale.as_ref().map_or(d.servers, |a| a.spec.max * d.servers),
                     queue_capacity: d.queue_capacity,
                     shed_after,
                     variant,
@@ -394,6 +439,8 @@ impl ScenarioConfig {
                     drift: d.drift.clone(),
                     cold: d.cold.clone(),
                     cost_per_s: kind.as_ref().map_or(0.0, |k| k.price_per_hour / 3600.0),
+                    power: d.power.clone().or_else(|| kind.as_ref().and_then(|k| k.power.clone())),
+                    autoscale: autoscale.clone(),
                 });
             }
         }
@@ -442,9 +489,12 @@ impl ScenarioConfig {
         Ok(Resolved { devices, variants: self.variants.clone(), cascade })
     }
 
-    /// Total servers over all device replicas.
+    /// Total servers over all device replicas (an autoscaled group at its `max`).
     pub fn total_servers(&self) -> u64 {
-        self.devices.iter().map(|d| u64::from(d.servers) * u64::from(d.count)).sum()
+        self.devices
+            .iter()
+            .map(|d| u64::from(d.servers) * u64::from(d.autoscale.as_ref().map_or(d.count, |a| a.max)))
+            .sum()
     }
 }
 
@@ -477,8 +527,30 @@ pub struct ResolvedDevice {
     pub drift: Option<DriftSpec>,
     /// Cold starts after idle gaps.
     pub cold: Option<ColdSpec>,
-    /// $ per second while provisioned.
+    /// $ per second while provisioned (per replica of an autoscaled group).
     pub cost_per_s: f64,
+    /// Power of one replica, if known.
+    pub power: Option<crate::energy::PowerSpec>,
+    /// Autoscaling: then `servers` is `max` × the servers of one replica, one queue in front.
+    pub autoscale: Option<ResolvedAutoscale>,
+}
+
+/// An autoscaled group after resolution.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResolvedAutoscale {
+    /// The policy and bounds.
+    pub spec: crate::autoscale::AutoscaleSpec,
+    /// Servers of one replica.
+    pub servers_per_replica: u32,
+    /// Seconds from the decision to start a replica until it serves.
+    pub cold_start_s: f64,
+}
+
+impl ResolvedDevice {
+    /// Servers of one replica (the group's `servers`).
+    pub fn servers_per_replica(&self) -> u32 {
+        self.autoscale.as_ref().map_or(self.servers, |a| a.servers_per_replica)
+    }
 }
 
 /// A cascade after resolution.

@@ -8,6 +8,7 @@
 use crate::analytic::{MD1, MG1, MG1Cold, MG1Stalls, MMc, Prediction};
 use crate::calendar::Calendar;
 use crate::config::{Escalation, RecordedService, Resolved, ScenarioConfig};
+use crate::energy::{EnergyMeter, EnergySpec};
 use crate::metrics::{LatencyStats, TimeIntegral};
 use crate::service::{ColdSpec, ColdState, Drift, ServiceSampler, ServiceSpec, Stalls};
 use crate::serving::{Admission, CacheCheck, Confidence, Decision, Serving, Stage, StationAction, Ticket, Waiting};
@@ -16,7 +17,9 @@ use std::collections::VecDeque;
 use traces::rng::{StreamRng, stream};
 use traces::{Request, SimTime};
 
+mod pool;
 mod summary;
+pub use pool::{PoolStats, ReplicaState, ScalingEvent, TimelineRow};
 pub use summary::*;
 
 /// Index of a device replica in the resolved scenario.
@@ -42,6 +45,20 @@ pub enum Event {
     /// The oldest pending cache hit is delivered (hits all take the same time, so they
     /// complete in the order they were looked up; the engine keeps them in a FIFO).
     CacheHit,
+    /// An autoscaled pool's periodic decision.
+    Autoscale {
+        /// Which pool.
+        device: DeviceId,
+    },
+    /// A replica of an autoscaled pool finished its cold start.
+    ReplicaReady {
+        /// Which pool.
+        device: DeviceId,
+        /// Which replica.
+        replica: u32,
+        /// Which start of it (a cancelled start's event is ignored).
+        epoch: u32,
+    },
 }
 
 pub use crate::check::SimError;
@@ -212,6 +229,41 @@ struct Device {
     cost_per_s: f64,
     variant: Option<usize>,
     stats: DeviceStats,
+    /// Power of one replica (none: no energy counted).
+    power: Option<crate::energy::PowerSpec>,
+    /// Servers per replica.
+    per: u32,
+    /// Per replica: busy servers, and whether it is on (drawing power).
+    busy_r: Vec<u32>,
+    on_r: Vec<bool>,
+    /// Current power, W, and its integral.
+    watts: f64,
+    meter: EnergyMeter,
+    /// The autoscaler's side, for an autoscaled group.
+    pool: Option<Box<pool::Pool>>,
+}
+
+impl Device {
+    /// Power of replica `r` as it is now.
+    fn replica_watts(&self, r: usize) -> f64 {
+        match &self.power {
+            Some(p) if self.on_r[r] => p.watts(f64::from(self.busy_r[r]), f64::from(self.per)),
+            _ => 0.0,
+        }
+    }
+
+    /// Applies `change` to replica `r` and moves the power meter at `now`.
+    #[inline]
+    fn repower(&mut self, r: usize, now: SimTime, energy: &EnergySpec, change: impl FnOnce(&mut Device)) {
+        if self.power.is_none() {
+            change(self);
+            return;
+        }
+        let before = self.replica_watts(r);
+        change(self);
+        self.watts += self.replica_watts(r) - before;
+        self.meter.set(now, self.watts, energy);
+    }
 }
 
 /// Per-device accumulators.
@@ -283,6 +335,17 @@ struct Engine<'a> {
     /// The buffer the next batch is formed in (swapped into its server's slot).
     batch: Vec<Waiting<Job>>,
     t: Totals,
+    /// PUE and carbon intensity.
+    energy: EnergySpec,
+    /// Autoscaled pools' rows, one per pool and decision.
+    timeline: Vec<TimelineRow>,
+    /// Every replica state change of the autoscaled pools.
+    scaling: Vec<ScalingEvent>,
+    /// The request source is exhausted (pools stop ticking once the system is empty).
+    arrivals_done: bool,
+    /// The end of the run: the last event that changed anything (an autoscaler's decision that
+    /// changed no replica does not extend the run).
+    last: SimTime,
 }
 
 /// Runs `config` on the requests from `source` (consumed to the end).
@@ -312,6 +375,14 @@ fn run_inner(
 ) -> Result<(RunResult, Vec<Decision>), SimError> {
     let resolved = config.resolve()?;
     let mut engine = Engine::new(config, &resolved, opts, log);
+    for di in 0..engine.devices.len() {
+        if let Some(p) = &engine.devices[di].pool
+            && !p.instant
+        {
+            let at = p.interval();
+            engine.cal.schedule(at, Event::Autoscale { device: DeviceId(di as u32) })?;
+        }
+    }
     // The next arrival waits beside the calendar rather than in it, with the sequence number it
     // would have had there: the same order as a heap entry, one push and pop fewer per request.
     let mut pending = source.next().map(|r| (r.arrival, engine.cal.next_seq(), r));
@@ -326,8 +397,10 @@ fn run_inner(
             let (now, _, r) = pending.take().expect("checked");
             engine.cal.advance(now)?;
             engine.arrive(r, now)?;
+            engine.last = now;
             // Sequenced after whatever the arrival scheduled, as if scheduled at this point.
             pending = source.next().map(|n| (n.arrival, engine.cal.next_seq(), n));
+            engine.arrivals_done = pending.is_none();
             if let Some((t, _, n)) = &pending
                 && *t < now
             {
@@ -336,6 +409,9 @@ fn run_inner(
             continue;
         }
         let (now, event) = engine.cal.pop().expect("checked");
+        if !matches!(event, Event::Autoscale { .. }) {
+            engine.last = now;
+        }
         match event {
             Event::Departure { device, server } => engine.depart(device.0 as usize, server, now)?,
             Event::BatchTimer { device } => {
@@ -348,11 +424,15 @@ fn run_inner(
                 let hit = engine.pending_hits.pop_front().expect("a CacheHit event has its pending hit");
                 engine.cache_hit_done(hit, now);
             }
+            Event::Autoscale { device } => engine.pool_tick(device.0 as usize, now)?,
+            Event::ReplicaReady { device, replica, epoch } => {
+                engine.replica_event(device.0 as usize, replica as usize, epoch, now)?;
+            }
         }
     }
     let summary = engine.summarize(config, opts);
     let decisions = engine.core.take_decisions();
-    Ok((RunResult { summary, records: engine.records }, decisions))
+    Ok((RunResult { summary, records: engine.records, timeline: engine.timeline, scaling: engine.scaling }, decisions))
 }
 
 impl<'a> Engine<'a> {
@@ -392,6 +472,13 @@ impl<'a> Engine<'a> {
                     variant: d.variant,
                     // Grown on demand: a batcher's maximum may be far above the batches it forms.
                     stats: DeviceStats { batch_sizes: vec![0; max_batch.min(1024) + 1], ..DeviceStats::default() },
+                    power: d.power.clone(),
+                    per: d.servers_per_replica(),
+                    busy_r: vec![0; (d.servers / d.servers_per_replica()) as usize],
+                    on_r: vec![true; (d.servers / d.servers_per_replica()) as usize],
+                    watts: 0.0,
+                    meter: EnergyMeter::default(),
+                    pool: d.autoscale.as_ref().map(|a| Box::new(pool::Pool::new(a))),
                 }
             })
             .collect();
@@ -399,10 +486,32 @@ impl<'a> Engine<'a> {
             Some(Escalation::Confidence { beta_a, beta_b, .. }) => (true, beta_a / (beta_a + beta_b)),
             _ => (false, 1.0),
         };
+        let energy = config.energy.clone().unwrap_or_default();
+        let mut core = core;
+        let mut devices = devices;
+        for (di, dev) in devices.iter_mut().enumerate() {
+            if let Some(pool) = &dev.pool {
+                // Replicas not ready at time 0 are off: parked, no power.
+                for (r, state) in pool.states.iter().enumerate() {
+                    if *state == pool::Replica::Off {
+                        core.stations[di].park(r as u32 * dev.per..(r as u32 + 1) * dev.per);
+                        dev.on_r[r] = false;
+                    }
+                }
+                core.set_servers(di, pool.ready_count() * dev.per);
+            }
+            dev.watts = (0..dev.on_r.len()).map(|r| dev.replica_watts(r)).sum();
+            dev.meter.set(SimTime::ZERO, dev.watts, &energy);
+        }
         Engine {
             resolved,
             cal: Calendar::new(),
             core,
+            energy,
+            timeline: Vec::new(),
+            scaling: Vec::new(),
+            arrivals_done: false,
+            last: SimTime::ZERO,
             pending_hits: VecDeque::new(),
             track_device_latency: devices.len() > 1 || config.cache.is_some() || resolved.cascade.is_some(),
             modelled_confidence,
@@ -475,6 +584,7 @@ impl<'a> Engine<'a> {
                 let stats = &mut self.devices[di].stats;
                 stats.counts.arrived += 1;
                 stats.queue_len.add(now, 1);
+                self.pool_arrival(di, now)?;
                 self.dispatch(di, now)
             }
             Admission::Dropped(di, job) => {
@@ -519,6 +629,9 @@ impl<'a> Engine<'a> {
                     stats.shed += 1;
                     self.t.shed += 1;
                     self.drop_job(w.item, Some(di), now);
+                    if self.devices[di].pool.is_some() {
+                        self.pool_departure(di, 1, now)?;
+                    }
                 }
                 StationAction::Start { server, idle_gap } => {
                     let dev = &mut self.devices[di];
@@ -546,6 +659,8 @@ impl<'a> Engine<'a> {
                     }
                     dev.stats.batch_sizes[n] += 1;
                     dev.stats.busy.add(now, 1);
+                    let r = (server / dev.per) as usize;
+                    dev.repower(r, now, &self.energy, |d| d.busy_r[r] += 1);
                     let done = match dev.stalls.get_mut(server as usize) {
                         Some((stalls, rng)) => stalls.finish(now, s, rng),
                         None => now.saturating_add(s),
@@ -571,12 +686,22 @@ impl<'a> Engine<'a> {
         let mut jobs = std::mem::take(&mut self.scratch);
         std::mem::swap(&mut jobs, &mut slot.jobs);
         dev.stats.busy.add(now, -1);
+        let r = (server / dev.per) as usize;
+        dev.repower(r, now, &self.energy, |d| d.busy_r[r] -= 1);
+        let dev = &mut self.devices[di];
         dev.stats.counts.completed += size as u64;
         let service = now - start;
         let cost_each = (dev.cost_per_s * service.as_secs_f64() / size as f64) as f32;
         let variant = dev.variant;
         self.core.stations[di].complete(server, size, service, now);
         self.t.service.record_n(service, size as u64);
+        let pooled = self.devices[di].pool.is_some();
+        if pooled {
+            self.pool_server_done(di, server, now);
+            for w in &jobs {
+                self.pool_finished(di, now - w.item.arrival);
+            }
+        }
         for w in &mut jobs {
             let job = &mut w.item;
             job.cost += cost_each;
@@ -595,6 +720,9 @@ impl<'a> Engine<'a> {
         }
         jobs.clear();
         self.scratch = jobs;
+        if pooled {
+            self.pool_departure(di, size as u64, now)?;
+        }
         self.dispatch(di, now)
     }
 

@@ -24,11 +24,13 @@
 //! wall clock.
 
 pub mod analytic;
+pub mod autoscale;
 pub mod builtin;
 pub mod calendar;
 pub mod catalog;
 pub mod check;
 pub mod config;
+pub mod energy;
 pub mod engine;
 pub mod gate;
 pub mod groundtruth;

@@ -340,6 +340,8 @@ pub struct LlmScenario {
     pub name: String,
     /// The resolved table.
     pub llm: ResolvedLlm,
+    /// PUE and carbon intensity (the scenario's `[energy]`).
+    pub energy: crate::energy::EnergySpec,
 }
 
 /// An `[llm]` table ready to run.

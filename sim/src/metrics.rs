@@ -151,6 +151,13 @@ impl TimeIntegral {
         self.peak.max(self.value)
     }
 
+    /// The integral over [0, end], in value × seconds.
+    pub fn area_s_until(&self, end: SimTime) -> f64 {
+        let area =
+            self.area + u128::from(self.value) * u128::from(end.as_nanos().saturating_sub(self.since.as_nanos()));
+        area as f64 / 1e9
+    }
+
     /// Time average over [0, end].
     pub fn mean_until(&self, end: SimTime) -> f64 {
         let area =

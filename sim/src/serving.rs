@@ -101,6 +101,8 @@ pub struct Station<T> {
     batcher: Box<dyn Batcher>,
     /// The batcher's pending wake-up.
     timer: Option<SimTime>,
+    /// Per server: parked (its replica is off, starting or draining): it takes no new batch.
+    parked: Vec<bool>,
 }
 
 impl<T: Copy> Station<T> {
@@ -115,7 +117,40 @@ impl<T: Copy> Station<T> {
             shed_after,
             batcher,
             timer: None,
+            parked: vec![false; servers as usize],
         }
+    }
+
+    /// Parks `servers` (an autoscaled replica turned off or draining): the idle ones leave the
+    /// idle set, the busy ones finish their batch and stay out. Returns how many are busy.
+    pub fn park(&mut self, servers: std::ops::Range<u32>) -> u32 {
+        for s in servers.clone() {
+            self.parked[s as usize] = true;
+        }
+        let before = self.idle.len();
+        self.idle.retain(|s| !servers.contains(s));
+        let idle = (before - self.idle.len()) as u32;
+        servers.len() as u32 - idle
+    }
+
+    /// Unparks `servers` at `now` (a replica ready, or a draining one taken back): the parked
+    /// ones not busy join the idle set, idle since `now`; busy ones rejoin when they finish.
+    /// `busy` says whether a server is in service.
+    pub fn unpark(&mut self, servers: std::ops::Range<u32>, now: SimTime, busy: impl Fn(u32) -> bool) {
+        for s in servers.rev() {
+            if self.parked[s as usize] {
+                self.parked[s as usize] = false;
+                if !busy(s) {
+                    self.idle.push(s);
+                    self.idle_since[s as usize] = now;
+                }
+            }
+        }
+    }
+
+    /// Idle servers among `servers`.
+    pub fn idle_among(&self, servers: std::ops::Range<u32>) -> u32 {
+        self.idle.iter().filter(|s| servers.contains(s)).count() as u32
     }
 
     /// Requests waiting.
@@ -212,7 +247,9 @@ impl<T: Copy> Station<T> {
     pub fn complete(&mut self, server: u32, size: usize, service: SimTime, now: SimTime) {
         self.in_service -= size;
         self.batcher.batch_done(size, service);
-        self.idle.push(server);
+        if !self.parked[server as usize] {
+            self.idle.push(server);
+        }
         self.idle_since[server as usize] = now;
     }
 }
@@ -497,6 +534,12 @@ impl<T: Ticket> Serving<T> {
             Ok(()) => Admission::Queued(di),
             Err(item) => Admission::Dropped(di, item),
         }
+    }
+
+    /// Tells the router device `di` now serves with `servers` servers (an autoscaled pool's
+    /// ready replicas).
+    pub fn set_servers(&mut self, di: usize, servers: u32) {
+        self.front.views[di].servers = servers.max(1);
     }
 
     /// [`Station::next`] of device `di`, logged.

@@ -546,3 +546,16 @@ fn async_scheduling_admits_a_new_request_one_iteration_later() {
         assert!(close(s.latency_ms.ttft.max, 2.5), "async {on}: {:?}", s.latency_ms.ttft);
     }
 }
+
+#[test]
+fn llm_energy_is_idle_power_plus_full_power_during_iterations() {
+    // A alone: prefill 0–1 ms, decodes 1–6 and 6–11; B at 20: prefill 20–21. Busy 12 ms of 21.
+    // An A100 (catalog: 55 W idle, 400 W busy): 55 × 0.021 + 345 × 0.012 = 5.295 J; 400 g/kWh.
+    let c = scenario(r#"{ kind = "continuous" }"#, "[energy]\ncarbon_g_per_kwh = 400.0");
+    let s = run(&c, vec![req(0, 0, 100, 3), req(1, 20, 100, 1)]);
+    assert!(close(s.horizon_s, 0.021));
+    let e = s.energy.expect("the a100 has a power model");
+    assert!((e.kwh * 3.6e6 - 5.295).abs() < 1e-9, "{} J", e.kwh * 3.6e6);
+    assert!((e.gco2e - 5.295 / 3.6e6 * 400.0).abs() < 1e-12);
+    assert!((e.kwh_per_million_tokens - e.kwh * 1e6 / 204.0).abs() < 1e-15);
+}

@@ -105,6 +105,12 @@ pub(crate) fn print_llm_summary(s: &sim::llm::LlmSummary, run_id: &str, path: &s
         "cost {:.4} $  {:.4} $ per 1M output tokens  {:.4} $ per 1M tokens",
         s.cost.usd, s.cost.usd_per_million_output_tokens, s.cost.usd_per_million_tokens
     );
+    if let Some(e) = &s.energy {
+        println!(
+            "energy {:.4} kWh  mean power {:.1} W  {:.4} kWh per 1M tokens  {:.2} gCO2e ({:.2} g per 1M tokens)",
+            e.kwh, e.mean_power_w, e.kwh_per_million_tokens, e.gco2e, e.gco2e_per_million_tokens
+        );
+    }
     if let Some(b) = peak_rss_bytes() {
         println!("peak memory {:.1} MiB", b as f64 / (1024.0 * 1024.0));
     }
@@ -147,6 +153,29 @@ pub(crate) fn print_summary(s: &Summary, run_id: &str, path: &std::path::Path, t
             "cost {:.4} $ provisioned ({:.3} $/h)  {:.6} $ per 1000 requests",
             s.cost.provisioned_usd, s.cost.usd_per_hour, s.cost.usd_per_1000_requests
         );
+    }
+    if let Some(e) = &s.energy {
+        println!(
+            "energy {:.4} kWh  mean power {:.1} W  {:.3} Wh per 1000 requests  {:.2} gCO2e ({:.3} g per 1000 requests)",
+            e.kwh, e.mean_power_w, e.wh_per_1000_requests, e.gco2e, e.gco2e_per_1000_requests
+        );
+    }
+    for d in &s.devices {
+        if let Some(a) = &d.autoscale {
+            println!(
+                "autoscale {}: {:.2} replica-hours  mean ready {:.2}  peak {}  {} cold starts  {} released  \
+                 {} requests waited for a start  under-provisioned {:.0} s  at zero {:.0} s",
+                d.name,
+                a.replica_hours,
+                a.mean_ready,
+                a.peak_ready,
+                a.cold_starts,
+                a.scale_downs,
+                a.cold_start_requests,
+                a.under_provisioned_s,
+                a.at_zero_s
+            );
+        }
     }
     if let Some(q) = s.quality {
         println!("quality (traffic-weighted accuracy) {q:.4}");

@@ -65,6 +65,49 @@ pub fn llm(records: &[sim::llm::LlmRecord], summary: &sim::llm::LlmSummary) -> T
     t
 }
 
+/// `timeline.csv`: an autoscaled run's pools over time, one row per pool and decision.
+pub fn timeline(rows: &[sim::engine::TimelineRow]) -> Table {
+    let mut t = Table::default();
+    t.push("t_s", TableColumn::F64(rows.iter().map(|r| r.t_s).collect()));
+    t.push("pool", TableColumn::Str(rows.iter().map(|r| r.pool.clone()).collect()));
+    for (name, f) in [
+        ("desired", (|r| r.desired) as fn(&sim::engine::TimelineRow) -> u32),
+        ("ready", |r| r.ready),
+        ("starting", |r| r.starting),
+        ("draining", |r| r.draining),
+    ] {
+        t.push(name, TableColumn::U64(rows.iter().map(|r| u64::from(f(r))).collect()));
+    }
+    t.push("busy", TableColumn::F64(rows.iter().map(|r| r.busy).collect()));
+    t.push("in_pool", TableColumn::F64(rows.iter().map(|r| r.in_pool).collect()));
+    t.push("arrivals", TableColumn::U64(rows.iter().map(|r| r.arrivals).collect()));
+    t.push("completed", TableColumn::U64(rows.iter().map(|r| r.completed).collect()));
+    t.push("slo_met", TableColumn::U64(rows.iter().map(|r| r.slo_met).collect()));
+    t.push("power_w", TableColumn::F64(rows.iter().map(|r| r.power_w).collect()));
+    t.push("cost_usd", TableColumn::F64(rows.iter().map(|r| r.cost_usd).collect()));
+    t
+}
+
+/// `scaling.csv`: every replica state change of an autoscaled run.
+pub fn scaling(events: &[sim::engine::ScalingEvent], summary: &Summary) -> Table {
+    let mut t = Table::default();
+    t.push("t_s", TableColumn::F64(events.iter().map(|e| e.at.as_secs_f64()).collect()));
+    t.push("pool", TableColumn::Str(events.iter().map(|e| summary.devices[e.device as usize].name.clone()).collect()));
+    t.push("replica", TableColumn::U64(events.iter().map(|e| u64::from(e.replica)).collect()));
+    t.push(
+        "state",
+        TableColumn::Str(
+            events
+                .iter()
+                .map(|e| {
+                    serde_json::to_value(e.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+                })
+                .collect(),
+        ),
+    );
+    t
+}
+
 /// The `cache` column of a records table: each outcome by its serialized name.
 pub fn cache_column(outcomes: impl Iterator<Item = sim::engine::CacheOutcome>) -> TableColumn {
     TableColumn::Str(

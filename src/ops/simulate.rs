@@ -300,6 +300,14 @@ fn write_run(out: &std::path::Path, run: &Simulated, resolved: &str) -> Result<P
         }
         _ => {}
     }
+    if let Outcome::Classic(r) = &run.outcome
+        && !r.timeline.is_empty()
+    {
+        records::timeline(&r.timeline).write(&dir.path("timeline.csv")).context("writing timeline.csv")?;
+        dir.register("timeline.csv")?;
+        records::scaling(&r.scaling, &r.summary).write(&dir.path("scaling.csv")).context("writing scaling.csv")?;
+        dir.register("scaling.csv")?;
+    }
     let files: Vec<(String, String)> = dir.files().to_vec();
     let manifest = RunManifest {
         schema: "servesim.run/1",

@@ -315,7 +315,7 @@ pub fn validate(args: &ValidateRequest, on: &mut dyn FnMut(Event<'_>)) -> Result
     on(Event::Simulated(&done));
     let sim_dir = done.dir.clone().expect("validate writes its runs");
     let outcome = done.outcome;
-    let Outcome::Classic(sim::RunResult { summary, records: Some(records) }) = outcome else {
+    let Outcome::Classic(sim::RunResult { summary, records: Some(records), .. }) = outcome else {
         return Err(input("validate: [llm] scenarios are not replayed"));
     };
     let sim_lat = latencies_ms(&records);

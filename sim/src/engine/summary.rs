@@ -70,8 +70,15 @@ pub struct DeviceSummary {
     pub latency_ms: Distribution,
     /// Batches the device ran.
     pub batches: BatchStats,
-    /// Provisioned cost over the horizon, $.
+    /// Provisioned cost over the horizon, $ (an autoscaled group: its billed replica-seconds
+    /// × price).
     pub cost_usd: f64,
+    /// Energy of its replicas over the horizon, kWh (× PUE; absent without a power model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub energy_kwh: Option<f64>,
+    /// Autoscaling statistics of an autoscaled group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<super::PoolStats>,
 }
 
 /// Per-variant results.
@@ -166,12 +173,27 @@ pub struct SloStats {
     pub goodput_per_s: f64,
 }
 
+/// Energy and carbon over the run (devices with a power model).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EnergyStats {
+    /// Facility energy: ∫ power dt × PUE, kWh.
+    pub kwh: f64,
+    /// Mean IT power, W.
+    pub mean_power_w: f64,
+    /// kWh × 1,000,000 / completed requests: Wh per 1,000 requests.
+    pub wh_per_1000_requests: f64,
+    /// ∫ power × PUE × carbon intensity dt, gCO₂e.
+    pub gco2e: f64,
+    /// gCO₂e per 1,000 completed requests.
+    pub gco2e_per_1000_requests: f64,
+}
+
 /// Cost results.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CostStats {
-    /// Σ over replicas of price × horizon, $.
+    /// Σ over replicas of price × billed time (the horizon; an autoscaled replica's time on), $.
     pub provisioned_usd: f64,
-    /// Σ over replicas of price, $/h.
+    /// provisioned_usd / horizon, $/h.
     pub usd_per_hour: f64,
     /// provisioned / completed × 1000, $.
     pub usd_per_1000_requests: f64,
@@ -217,6 +239,9 @@ pub struct Summary {
     pub slo: Option<SloStats>,
     /// Cost.
     pub cost: CostStats,
+    /// Energy and carbon (absent when no device has a power model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub energy: Option<EnergyStats>,
     /// Mean answer quality over answered requests with a known variant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quality: Option<f64>,
@@ -242,6 +267,11 @@ pub struct RunResult {
     pub summary: Summary,
     /// Per-request records, if asked for.
     pub records: Option<Vec<RequestRecord>>,
+    /// Autoscaled pools over time, one row per pool and decision (empty without autoscaling).
+    pub timeline: Vec<super::TimelineRow>,
+    /// Every replica state change of the autoscaled pools, in time order (replicas ready at time 0
+    /// have none).
+    pub scaling: Vec<super::ScalingEvent>,
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -269,13 +299,16 @@ impl Engine<'_> {
     }
 
     pub(super) fn summarize(&self, config: &ScenarioConfig, opts: RunOptions) -> Summary {
-        let end = self.cal.now();
+        let end = self.last;
         let horizon = end.as_secs_f64();
         let t = &self.t;
         let mut busy_area = 0.0;
         let mut queue_area = 0.0;
         let mut all_batches: Vec<u64> = Vec::new();
         let mut per_hour = 0.0;
+        let mut provisioned = 0.0;
+        let mut energy_sum: Option<(f64, f64)> = None;
+        let mut serving_area = 0.0;
         let devices: Vec<DeviceSummary> = self
             .devices
             .iter()
@@ -290,13 +323,20 @@ impl Engine<'_> {
                 for (b, c) in d.stats.batch_sizes.iter().enumerate() {
                     all_batches[b] += c;
                 }
-                per_hour += spec.cost_per_s * 3600.0;
+                let cost = d.pool.as_ref().map_or(spec.cost_per_s * horizon, |p| spec.cost_per_s * p.billed_s(end));
+                provisioned += cost;
+                per_hour += ratio(cost * 3600.0, horizon);
+                let energy = d.power.as_ref().map(|_| d.meter.until(end, &self.energy));
+                if let Some((kwh, g)) = energy {
+                    energy_sum = Some(energy_sum.map_or((kwh, g), |(k, c): (f64, f64)| (k + kwh, c + g)));
+                }
+                let serving_servers = d.pool.as_ref().map_or(f64::from(spec.servers), |p| p.mean_ready_servers(end));
                 DeviceSummary {
                     name: spec.name.clone(),
                     kind: spec.kind.as_ref().map(|k| k.name.clone()),
                     variant: spec.variant.map(|v| self.resolved.variants[v].name.clone()),
                     servers: spec.servers,
-                    utilization: busy / f64::from(spec.servers),
+                    utilization: ratio(busy, serving_servers),
                     mean_queue_length: d.stats.queue_len.mean_until(end),
                     peak_queue_length: d.stats.queue_len.peak(),
                     counts: d.stats.counts,
@@ -307,15 +347,18 @@ impl Engine<'_> {
                         t.latency.summary_ms()
                     },
                     batches: BatchStats::from_counts(&d.stats.batch_sizes),
-                    cost_usd: spec.cost_per_s * horizon,
+                    cost_usd: cost,
+                    energy_kwh: energy.map(|(kwh, _)| kwh),
+                    autoscale: d.pool.as_ref().map(|p| p.stats(end)),
                 }
             })
             .collect();
-        let total_servers: u64 = self.resolved.devices.iter().map(|d| u64::from(d.servers)).sum();
+        for (d, spec) in self.devices.iter().zip(&self.resolved.devices) {
+            serving_area += d.pool.as_ref().map_or(f64::from(spec.servers), |p| p.mean_ready_servers(end));
+        }
         let l = t.in_system.mean_until(end);
         let lambda = ratio(t.completed as f64, horizon);
         let w = t.latency.mean_s();
-        let provisioned = per_hour * horizon / 3600.0;
         let variants = self
             .resolved
             .variants
@@ -343,7 +386,7 @@ impl Engine<'_> {
             latency_ms: t.latency.summary_ms(),
             queue_delay_ms: t.wait.summary_ms(),
             service_ms: t.service.summary_ms(),
-            utilization: ratio(busy_area, total_servers as f64),
+            utilization: ratio(busy_area, serving_area),
             batches: BatchStats::from_counts(&all_batches),
             mean_queue_length: queue_area,
             mean_in_system: l,
@@ -358,6 +401,13 @@ impl Engine<'_> {
                 usd_per_hour: per_hour,
                 usd_per_1000_requests: ratio(provisioned * 1000.0, t.completed as f64),
             },
+            energy: energy_sum.map(|(kwh, g)| EnergyStats {
+                kwh,
+                mean_power_w: ratio(kwh * 3.6e6, horizon * self.energy.pue),
+                wh_per_1000_requests: ratio(kwh * 1e6, t.completed as f64),
+                gco2e: g,
+                gco2e_per_1000_requests: ratio(g * 1000.0, t.completed as f64),
+            }),
             quality: (t.quality_n > 0).then(|| t.quality_sum / t.quality_n as f64),
             cache: self.core.front.has_cache().then(|| CacheStats {
                 lookups: c.lookups,

@@ -8,6 +8,7 @@ use super::summary::*;
 use super::{LlmRouterSpec, LlmScenario, LlmSpec, Preemption, ResolvedLlm, Role, SchedulerSpec};
 use crate::calendar::Calendar;
 use crate::check::SimError;
+use crate::energy::{EnergyMeter, EnergySpec};
 use crate::metrics::{LatencyStats, TimeIntegral};
 use crate::policy::router::{DeviceView, Router};
 use rand::RngExt;
@@ -22,6 +23,7 @@ pub fn run(
     seed: u64,
 ) -> Result<LlmSummary, SimError> {
     let mut engine = Engine::new(&scenario.name, scenario.llm, seed);
+    engine.energy = scenario.energy;
     engine.run(requests)?;
     Ok(engine.finish().0)
 }
@@ -63,6 +65,7 @@ pub fn run_recorded(
     seed: u64,
 ) -> Result<(LlmSummary, Vec<LlmRecord>), SimError> {
     let mut engine = Engine::new(&scenario.name, scenario.llm, seed);
+    engine.energy = scenario.energy;
     engine.records = Some(Vec::new());
     engine.run(requests)?;
     let (summary, records) = engine.finish();
@@ -165,6 +168,9 @@ struct Replica {
     waiting_tokens: u64,
     /// Start of the iteration in flight (async scheduling plans the next one from there).
     started: Option<SimTime>,
+    /// Power of its devices idle and in an iteration, W (none: no power model).
+    power: Option<(f64, f64)>,
+    meter: EnergyMeter,
 }
 
 impl Replica {
@@ -224,6 +230,8 @@ struct Engine {
     /// The last iteration or transfer end, or time-out that removed a request: the run's end
     /// (the time-outs of requests that finished long before do not stretch it).
     last_work: SimTime,
+    /// PUE and carbon intensity.
+    energy: EnergySpec,
 }
 
 fn pages(tokens: u64, bs: u64) -> u64 {
@@ -258,8 +266,19 @@ impl Engine {
                 routed: 0,
                 waiting_tokens: 0,
                 started: None,
+                power: x.kind.power.as_ref().map(|p| {
+                    let tp = f64::from(r.spec.tensor_parallel);
+                    (tp * p.idle_w, tp * p.max_w)
+                }),
+                meter: EnergyMeter::default(),
             })
             .collect();
+        let mut replicas = replicas;
+        for x in &mut replicas {
+            if let Some((idle, _)) = x.power {
+                x.meter.set(SimTime::ZERO, idle, &EnergySpec::default());
+            }
+        }
         let entry = (0..replicas.len()).filter(|&i| replicas[i].role != Role::Decode).collect();
         let decoders = (0..replicas.len()).filter(|&i| replicas[i].role == Role::Decode).collect();
         let shared_router = r.spec.router.shared().map(|s| s.build(stream(seed, "llm/router")));
@@ -302,6 +321,7 @@ impl Engine {
             load_s: 0.0,
             serial: 0,
             last_work: SimTime::ZERO,
+            energy: EnergySpec::default(),
             r,
         }
     }
@@ -640,6 +660,11 @@ impl Engine {
         let x = &mut self.replicas[r];
         x.iterations += 1;
         x.busy_ns += dur.as_nanos();
+        if let Some((idle, busy)) = x.power {
+            // An iteration keeps the devices' bottleneck saturated: full power while it runs.
+            x.meter.set(now, busy, &self.energy);
+            x.meter.set(now.saturating_add(dur), idle, &self.energy);
+        }
         self.iter_seqs += (plan.prefill.len() + plan.decode.len()) as u64;
         self.iter_tokens += work.tokens();
         if plan.decode.is_empty() && !x.running.is_empty() && x.batch.is_none() {
@@ -1210,6 +1235,23 @@ impl Engine {
             SchedulerSpec::Continuous { .. } => "continuous",
         };
         let iterations: u64 = self.replicas.iter().map(|r| r.iterations).sum();
+        let energy = self.replicas.iter().any(|x| x.power.is_some()).then(|| {
+            let (kwh, g) = self
+                .replicas
+                .iter()
+                .filter(|x| x.power.is_some())
+                .map(|x| x.meter.until(end, &self.energy))
+                .fold((0.0, 0.0), |(a, b), (k, c)| (a + k, b + c));
+            let per = |x: f64, n: f64| if n > 0.0 { x / n } else { 0.0 };
+            LlmEnergy {
+                kwh,
+                mean_power_w: per(kwh * 3.6e6, horizon * self.energy.pue),
+                wh_per_1000_requests: per(kwh * 1e6, self.counts.completed as f64),
+                kwh_per_million_tokens: per(kwh * 1e6, total_tokens),
+                gco2e: g,
+                gco2e_per_million_tokens: per(g * 1e6, total_tokens),
+            }
+        });
         LlmSummary {
             engine: "llm",
             scenario: self.name.clone(),
@@ -1272,6 +1314,7 @@ impl Engine {
                 },
                 usd_per_million_tokens: if total_tokens > 0.0 { usd / total_tokens * 1e6 } else { 0.0 },
             },
+            energy,
             model: ModelInfo {
                 model: self.r.shape.name.clone(),
                 params: self.r.shape.params,

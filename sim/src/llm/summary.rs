@@ -177,6 +177,24 @@ pub struct Timeline {
     pub waiting: Vec<u64>,
 }
 
+/// Energy of an LLM run: every replica's devices at full power during its iterations and idle
+/// between them, × PUE.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LlmEnergy {
+    /// Facility energy, kWh.
+    pub kwh: f64,
+    /// Mean IT power of all devices, W.
+    pub mean_power_w: f64,
+    /// Wh per 1,000 completed requests.
+    pub wh_per_1000_requests: f64,
+    /// kWh per million tokens (input + output).
+    pub kwh_per_million_tokens: f64,
+    /// gCO₂e over the run.
+    pub gco2e: f64,
+    /// gCO₂e per million tokens.
+    pub gco2e_per_million_tokens: f64,
+}
+
 /// Roofline quantities of one replica of the first pool (for reading the results).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ModelInfo {
@@ -227,6 +245,9 @@ pub struct LlmSummary {
     pub iterations: IterationStats,
     /// Cost.
     pub cost: LlmCost,
+    /// Energy and carbon (absent when the device kind has no power model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub energy: Option<LlmEnergy>,
     /// Model.
     pub model: ModelInfo,
     /// Replicas.

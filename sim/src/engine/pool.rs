@@ -1,0 +1,521 @@
+//! Autoscaled pools and energy in the engine: replicas turned on and off by the pool's
+//! [`Autoscaler`], their cold starts, draining, billing, and every device's power.
+//!
+//! An autoscaled group is one station of `max` × `servers` servers behind one queue; replica r
+//! owns servers `r·servers .. (r+1)·servers`. A replica is off (servers parked, not billed),
+//! starting (billed, parked, ready after the cold start), ready (serving) or draining (billed,
+//! parked: it finishes its batches and turns off when the last one ends). A request never starts
+//! on a replica that is not ready: parked servers are outside the station's idle set.
+
+use super::{DeviceId, Engine, Event};
+use crate::autoscale::{Autoscaler, Tick, secs};
+use crate::check::SimError;
+use crate::config::ResolvedAutoscale;
+use crate::metrics::{LatencyStats, TimeIntegral};
+use serde::Serialize;
+use traces::SimTime;
+
+/// The state of one replica of an autoscaled pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Replica {
+    Off,
+    /// Cold-starting; the epoch tells its ready event from a cancelled start's.
+    Starting(u32),
+    Ready,
+    Draining,
+}
+
+/// A replica of an autoscaled pool changed state.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ScalingEvent {
+    /// When.
+    pub at: SimTime,
+    /// The pool's device index.
+    pub device: u32,
+    /// The replica.
+    pub replica: u32,
+    /// Its new state.
+    pub state: ReplicaState,
+}
+
+/// A replica's state as scaling events report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicaState {
+    /// Released: not billed, no power.
+    Off,
+    /// Cold-starting: billed, drawing idle power, not serving.
+    Starting,
+    /// Serving.
+    Ready,
+    /// Finishing its batches; takes no new one.
+    Draining,
+}
+
+/// One row of the run's timeline: a pool over one decision interval.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimelineRow {
+    /// End of the interval, s.
+    pub t_s: f64,
+    /// The pool (device group name).
+    pub pool: String,
+    /// Replicas the policy asked for at the end of the interval.
+    pub desired: u32,
+    /// Ready replicas at the end of the interval.
+    pub ready: u32,
+    /// Replicas starting at the end of the interval.
+    pub starting: u32,
+    /// Replicas draining at the end of the interval.
+    pub draining: u32,
+    /// Mean busy servers over the interval.
+    pub busy: f64,
+    /// Mean requests in the pool (queued and in service) over the interval.
+    pub in_pool: f64,
+    /// Requests that arrived at the pool during the interval.
+    pub arrivals: u64,
+    /// Requests the pool finished during the interval.
+    pub completed: u64,
+    /// Of them, within the scenario's SLO (0 without an SLO).
+    pub slo_met: u64,
+    /// Mean power over the interval, W (IT, before PUE; 0 without a power model).
+    pub power_w: f64,
+    /// Cost of the interval: billed replica-seconds × price, $.
+    pub cost_usd: f64,
+}
+
+/// A pool's run statistics (`devices[i].autoscale` in the summary).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PoolStats {
+    /// Billed replica-hours (starting, ready or draining).
+    pub replica_hours: f64,
+    /// Time-average ready replicas.
+    pub mean_ready: f64,
+    /// Most replicas ready at once.
+    pub peak_ready: u64,
+    /// Replicas started (each one cold start).
+    pub cold_starts: u64,
+    /// Replicas released (drained or cancelled).
+    pub scale_downs: u64,
+    /// Requests that arrived while no replica was ready (they waited for a cold start).
+    pub cold_start_requests: u64,
+    /// Seconds during which the policy asked for more replicas than were ready.
+    pub under_provisioned_s: f64,
+    /// Seconds with no replica ready.
+    pub at_zero_s: f64,
+}
+
+/// The engine's side of an autoscaled pool.
+pub(super) struct Pool {
+    pub(super) scaler: Autoscaler,
+    per: u32,
+    pub(super) states: Vec<Replica>,
+    epoch: u32,
+    cold_start: SimTime,
+    pub(super) instant: bool,
+    interval: SimTime,
+    ready: TimeIntegral,
+    billed: TimeIntegral,
+    pub(super) in_pool: TimeIntegral,
+    cold_starts: u64,
+    scale_downs: u64,
+    cold_requests: u64,
+    desired: u32,
+    under_since: Option<SimTime>,
+    under_s: f64,
+    zero_since: Option<SimTime>,
+    zero_s: f64,
+    // Since the last tick.
+    tick_start: SimTime,
+    busy_area0: f64,
+    in_pool_area0: f64,
+    billed_area0: f64,
+    energy0: f64,
+    arrivals: u64,
+    completed: u64,
+    slo_met: u64,
+    latency: LatencyStats,
+    completed_total: u64,
+}
+
+impl Pool {
+    /// A pool with `initial` replicas ready at time 0.
+    pub(super) fn new(a: &ResolvedAutoscale) -> Pool {
+        let initial = match a.spec.policy {
+            crate::autoscale::ScalingPolicy::Schedule { .. } => {
+                Autoscaler::new(&a.spec, a.servers_per_replica, a.cold_start_s).scheduled(SimTime::ZERO)
+            }
+            _ => a.spec.initial(),
+        }
+        .clamp(a.spec.min, a.spec.max);
+        let mut states = vec![Replica::Off; a.spec.max as usize];
+        states[..initial as usize].fill(Replica::Ready);
+        let mut ready = TimeIntegral::default();
+        ready.set(SimTime::ZERO, u64::from(initial));
+        Pool {
+            scaler: Autoscaler::new(&a.spec, a.servers_per_replica, a.cold_start_s),
+            per: a.servers_per_replica,
+            states,
+            epoch: 0,
+            cold_start: secs(a.cold_start_s),
+            instant: a.spec.interval_s == 0.0,
+            interval: secs(a.spec.interval_s),
+            ready,
+            billed: ready,
+            in_pool: TimeIntegral::default(),
+            cold_starts: 0,
+            scale_downs: 0,
+            cold_requests: 0,
+            desired: initial,
+            under_since: None,
+            under_s: 0.0,
+            zero_since: (initial == 0).then_some(SimTime::ZERO),
+            zero_s: 0.0,
+            tick_start: SimTime::ZERO,
+            busy_area0: 0.0,
+            in_pool_area0: 0.0,
+            billed_area0: 0.0,
+            energy0: 0.0,
+            arrivals: 0,
+            completed: 0,
+            slo_met: 0,
+            latency: LatencyStats::default(),
+            completed_total: 0,
+        }
+    }
+
+    fn count(&self, which: fn(&Replica) -> bool) -> u32 {
+        self.states.iter().filter(|s| which(s)).count() as u32
+    }
+
+    pub(super) fn ready_count(&self) -> u32 {
+        self.ready.value() as u32
+    }
+
+    /// Ready and starting replicas: what the policy counts as current.
+    fn current(&self) -> u32 {
+        self.count(|s| matches!(s, Replica::Ready | Replica::Starting(_)))
+    }
+
+    fn servers(&self, r: usize) -> std::ops::Range<u32> {
+        r as u32 * self.per..(r as u32 + 1) * self.per
+    }
+
+    /// The interval between decisions (0: instant).
+    pub(super) fn interval(&self) -> SimTime {
+        self.interval
+    }
+
+    /// Seconds-based bookkeeping of the under-provisioned and at-zero clocks at `now`.
+    fn clocks(&mut self, now: SimTime) {
+        let ready = self.ready_count();
+        let under = self.desired > ready;
+        match (under, self.under_since) {
+            (true, None) => self.under_since = Some(now),
+            (false, Some(t)) => {
+                self.under_s += (now - t).as_secs_f64();
+                self.under_since = None;
+            }
+            _ => {}
+        }
+        match (ready == 0, self.zero_since) {
+            (true, None) => self.zero_since = Some(now),
+            (false, Some(t)) => {
+                self.zero_s += (now - t).as_secs_f64();
+                self.zero_since = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// The statistics at the end of the run.
+    pub(super) fn stats(&self, end: SimTime) -> PoolStats {
+        let open = |since: Option<SimTime>| since.map_or(0.0, |t| (end - t).as_secs_f64());
+        PoolStats {
+            replica_hours: self.billed.area_s_until(end) / 3600.0,
+            mean_ready: self.ready.mean_until(end),
+            peak_ready: self.ready.peak(),
+            cold_starts: self.cold_starts,
+            scale_downs: self.scale_downs,
+            cold_start_requests: self.cold_requests,
+            under_provisioned_s: self.under_s + open(self.under_since),
+            at_zero_s: self.zero_s + open(self.zero_since),
+        }
+    }
+
+    /// Billed replica-seconds up to `end`.
+    pub(super) fn billed_s(&self, end: SimTime) -> f64 {
+        self.billed.area_s_until(end)
+    }
+
+    /// Time-average ready servers over [0, end].
+    pub(super) fn mean_ready_servers(&self, end: SimTime) -> f64 {
+        self.ready.mean_until(end) * f64::from(self.per)
+    }
+}
+
+impl Engine<'_> {
+    /// Sets replica `r`'s state and logs it.
+    fn set_state(&mut self, di: usize, r: usize, state: Replica, now: SimTime) {
+        self.devices[di].pool.as_mut().expect("a pool").states[r] = state;
+        let state = match state {
+            Replica::Off => ReplicaState::Off,
+            Replica::Starting(_) => ReplicaState::Starting,
+            Replica::Ready => ReplicaState::Ready,
+            Replica::Draining => ReplicaState::Draining,
+        };
+        self.scaling.push(ScalingEvent { at: now, device: di as u32, replica: r as u32, state });
+    }
+
+    /// A request joined pool `di`'s queue.
+    pub(super) fn pool_arrival(&mut self, di: usize, now: SimTime) -> Result<(), SimError> {
+        let Some(pool) = self.devices[di].pool.as_mut() else {
+            return Ok(());
+        };
+        pool.in_pool.add(now, 1);
+        pool.arrivals += 1;
+        if pool.ready_count() == 0 {
+            pool.cold_requests += 1;
+        }
+        if pool.instant {
+            let current = pool.current();
+            let d = pool.scaler.decide_instant(pool.in_pool.value(), current, now);
+            return self.scale_to(di, d, now);
+        }
+        if pool.current() == 0 {
+            // Scale from zero: the request itself triggers a cold start (Knative's activator).
+            return self.scale_to(di, 1, now);
+        }
+        Ok(())
+    }
+
+    /// `n` requests left pool `di` (finished, escalated or shed); `latencies` of those finished.
+    pub(super) fn pool_departure(&mut self, di: usize, n: u64, now: SimTime) -> Result<(), SimError> {
+        let Some(pool) = self.devices[di].pool.as_mut() else {
+            return Ok(());
+        };
+        pool.in_pool.add(now, -(n as i64));
+        if pool.instant {
+            let current = pool.current();
+            let d = pool.scaler.decide_instant(pool.in_pool.value(), current, now);
+            return self.scale_to(di, d, now);
+        }
+        Ok(())
+    }
+
+    /// A request finished at pool `di` with end-to-end `latency`.
+    pub(super) fn pool_finished(&mut self, di: usize, latency: SimTime) {
+        let slo = self.slo;
+        if let Some(pool) = self.devices[di].pool.as_mut() {
+            pool.completed += 1;
+            pool.completed_total += 1;
+            pool.latency.record(latency);
+            if slo.is_some_and(|s| latency <= s) {
+                pool.slo_met += 1;
+            }
+        }
+    }
+
+    /// After server `server` of pool `di` finished a batch: a draining replica whose last batch
+    /// this was turns off.
+    pub(super) fn pool_server_done(&mut self, di: usize, server: u32, now: SimTime) {
+        let Some(pool) = self.devices[di].pool.as_ref() else {
+            return;
+        };
+        let r = (server / pool.per) as usize;
+        if pool.states[r] == Replica::Draining && self.devices[di].busy_r[r] == 0 {
+            self.replica_off(di, r, now);
+        }
+    }
+
+    /// The periodic decision of pool `di`.
+    pub(super) fn pool_tick(&mut self, di: usize, now: SimTime) -> Result<(), SimError> {
+        let end_busy = self.devices[di].stats.busy.area_s_until(now);
+        let busy_total = end_busy;
+        let (energy_now, _) = self.devices[di].meter.until(now, &self.energy);
+        let cost_per_s = self.resolved.devices[di].cost_per_s;
+        let name = self.resolved.devices[di].name.clone();
+        let pool = self.devices[di].pool.as_mut().expect("ticks are for pools");
+        let dur = (now - pool.tick_start).as_secs_f64();
+        let in_pool_area = pool.in_pool.area_s_until(now);
+        let billed_area = pool.billed.area_s_until(now);
+        let mean = |a: f64, b: f64| if dur > 0.0 { (a - b) / dur } else { 0.0 };
+        let tick = Tick {
+            dur_s: dur,
+            busy: mean(end_busy, pool.busy_area0),
+            concurrency: mean(in_pool_area, pool.in_pool_area0),
+            arrivals: pool.arrivals,
+            latency: std::mem::take(&mut pool.latency),
+            occupancy_s: if pool.completed_total > 0 { busy_total / pool.completed_total as f64 } else { 0.0 },
+        };
+        let (busy, in_pool, arrivals) = (tick.busy, tick.concurrency, tick.arrivals);
+        let current = pool.current();
+        let ready = pool.ready_count();
+        let desired = pool.scaler.decide(tick, current, ready, now);
+        let row_power = mean(energy_now, pool.energy0) * 3.6e6 / self.energy.pue;
+        let row_cost = (billed_area - pool.billed_area0) * cost_per_s;
+        let (completed, slo_met) = (pool.completed, pool.slo_met);
+        pool.tick_start = now;
+        pool.busy_area0 = end_busy;
+        pool.in_pool_area0 = in_pool_area;
+        pool.billed_area0 = billed_area;
+        pool.energy0 = energy_now;
+        pool.arrivals = 0;
+        pool.completed = 0;
+        pool.slo_met = 0;
+        let interval = pool.interval;
+        let events = self.scaling.len();
+        self.scale_to(di, desired, now)?;
+        if self.scaling.len() > events {
+            self.last = now;
+        }
+        let pool = self.devices[di].pool.as_ref().expect("a pool");
+        self.timeline.push(TimelineRow {
+            t_s: now.as_secs_f64(),
+            pool: name,
+            desired,
+            ready: pool.ready_count(),
+            starting: pool.count(|s| matches!(s, Replica::Starting(_))),
+            draining: pool.count(|s| *s == Replica::Draining),
+            busy,
+            in_pool,
+            arrivals,
+            completed,
+            slo_met,
+            power_w: row_power,
+            cost_usd: row_cost,
+        });
+        // Once the last request is done, a reactive pool keeps deciding until it is down to its
+        // minimum (the tail is billed); a schedule or a forecast would go on forever: they stop.
+        let pool = self.devices[di].pool.as_ref().expect("a pool");
+        let reactive = !matches!(
+            pool.scaler.spec().policy,
+            crate::autoscale::ScalingPolicy::Schedule { .. } | crate::autoscale::ScalingPolicy::Predictive { .. }
+        );
+        let idle = self.arrivals_done && self.t.in_system.value() == 0;
+        if !idle || (reactive && pool.current() > pool.scaler.spec().min) {
+            self.cal.schedule(now.saturating_add(interval), Event::Autoscale { device: DeviceId(di as u32) })?;
+        }
+        Ok(())
+    }
+
+    /// Moves pool `di` towards `desired` ready-or-starting replicas: takes draining replicas
+    /// back, starts off ones; or cancels starts, then drains the ready replicas with the most
+    /// idle servers.
+    pub(super) fn scale_to(&mut self, di: usize, desired: u32, now: SimTime) -> Result<(), SimError> {
+        let pool = self.devices[di].pool.as_mut().expect("a pool");
+        pool.desired = desired;
+        let current = pool.current();
+        let n = pool.states.len();
+        let state = |e: &Self, r: usize| e.devices[di].pool.as_ref().expect("a pool").states[r];
+        if desired > current {
+            let mut need = desired - current;
+            // Draining replicas first: they are warm.
+            for r in 0..n {
+                if need > 0 && state(self, r) == Replica::Draining {
+                    need -= 1;
+                    self.replica_ready(di, r, now, false)?;
+                }
+            }
+            for r in 0..n {
+                if need > 0 && state(self, r) == Replica::Off {
+                    need -= 1;
+                    self.replica_start(di, r, now)?;
+                }
+            }
+        } else if desired < current {
+            let mut extra = current - desired;
+            for r in (0..n).rev() {
+                if extra > 0 && matches!(state(self, r), Replica::Starting(_)) {
+                    extra -= 1;
+                    self.replica_off(di, r, now);
+                }
+            }
+            while extra > 0 {
+                // The ready replica with the fewest busy servers (the highest index on a tie).
+                let dev = &self.devices[di];
+                let Some(r) = (0..n).rev().filter(|&r| state(self, r) == Replica::Ready).min_by_key(|&r| dev.busy_r[r])
+                else {
+                    break;
+                };
+                extra -= 1;
+                self.replica_drain(di, r, now);
+            }
+        }
+        self.devices[di].pool.as_mut().expect("a pool").clocks(now);
+        Ok(())
+    }
+
+    fn replica_start(&mut self, di: usize, r: usize, now: SimTime) -> Result<(), SimError> {
+        let pool = self.devices[di].pool.as_mut().expect("a pool");
+        pool.cold_starts += 1;
+        pool.billed.add(now, 1);
+        if pool.cold_start == SimTime::ZERO {
+            let epoch = pool.epoch;
+            self.set_state(di, r, Replica::Starting(epoch), now);
+            return self.replica_ready(di, r, now, true);
+        }
+        pool.epoch += 1;
+        let at = now.saturating_add(pool.cold_start);
+        let epoch = pool.epoch;
+        self.set_state(di, r, Replica::Starting(epoch), now);
+        self.power_on(di, r, true, now);
+        self.cal.schedule(at, Event::ReplicaReady { device: DeviceId(di as u32), replica: r as u32, epoch })?;
+        Ok(())
+    }
+
+    /// A replica's ready event: ignored if its start was cancelled since.
+    pub(super) fn replica_event(&mut self, di: usize, r: usize, epoch: u32, now: SimTime) -> Result<(), SimError> {
+        let pool = self.devices[di].pool.as_ref().expect("a pool");
+        if pool.states[r] != Replica::Starting(epoch) {
+            return Ok(());
+        }
+        self.replica_ready(di, r, now, false)
+    }
+
+    /// Replica `r` serves from `now` (`fresh`: it was off a moment ago, turned on with no delay).
+    fn replica_ready(&mut self, di: usize, r: usize, now: SimTime, fresh: bool) -> Result<(), SimError> {
+        self.set_state(di, r, Replica::Ready, now);
+        let pool = self.devices[di].pool.as_mut().expect("a pool");
+        pool.ready.add(now, 1);
+        let range = pool.servers(r);
+        let ready_servers = pool.ready_count() * pool.per;
+        if fresh {
+            self.power_on(di, r, true, now);
+        }
+        let dev = &self.devices[di];
+        let busy = |s: u32| !dev.servers[s as usize].jobs.is_empty();
+        self.core.stations[di].unpark(range, now, busy);
+        self.core.set_servers(di, ready_servers);
+        self.devices[di].pool.as_mut().expect("a pool").clocks(now);
+        self.dispatch(di, now)
+    }
+
+    fn replica_drain(&mut self, di: usize, r: usize, now: SimTime) {
+        let pool = self.devices[di].pool.as_mut().expect("a pool");
+        pool.ready.add(now, -1);
+        let range = pool.servers(r);
+        let ready_servers = pool.ready_count() * pool.per;
+        let busy = self.core.stations[di].park(range);
+        self.core.set_servers(di, ready_servers);
+        if busy == 0 {
+            self.replica_off(di, r, now);
+        } else {
+            self.set_state(di, r, Replica::Draining, now);
+        }
+    }
+
+    /// Replica `r` of device `di` turns on (draws power) or off at `now`.
+    pub(super) fn power_on(&mut self, di: usize, r: usize, on: bool, now: SimTime) {
+        let energy = &self.energy;
+        self.devices[di].repower(r, now, energy, |d| d.on_r[r] = on);
+    }
+
+    /// Replica `r` (starting or drained) is released: not billed, no power.
+    fn replica_off(&mut self, di: usize, r: usize, now: SimTime) {
+        self.set_state(di, r, Replica::Off, now);
+        let pool = self.devices[di].pool.as_mut().expect("a pool");
+        pool.scale_downs += 1;
+        pool.billed.add(now, -1);
+        self.power_on(di, r, false, now);
+    }
+}
