@@ -5,7 +5,7 @@
 //! config is what the engine runs and what a run directory stores as `config.resolved.toml`.
 
 use crate::catalog::{DeviceKind, VariantSpec, builtin_kinds};
-use crate::policy::{BatcherSpec, CacheSpec, RouterSpec};
+use crate::policy::{BatcherSpec, CacheSpec, ClassOrder, QueueDiscipline, RouterSpec};
 use crate::service::{ColdSpec, DriftSpec, ServiceSpec, StallSpec};
 use serde::{Deserialize, Serialize};
 use traces::SimTime;
@@ -55,10 +55,39 @@ pub struct ScenarioConfig {
     /// Token-level LLM serving (`[llm]`): replaces `devices`, `cache`, `cascade` and `slo`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<crate::llm::LlmSpec>,
+    /// Request classes (tenants, traffic classes): their priorities, weights and SLOs. A trace's
+    /// `class` column names them; a generated workload draws them from their `share`s.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<ClassSpec>,
     /// Energy accounting: PUE and carbon intensity (devices draw the power of their kind either
     /// way; absent: PUE 1, no carbon).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub energy: Option<crate::energy::EnergySpec>,
+}
+
+/// A request class (`[[classes]]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassSpec {
+    /// Name (a trace's `class` value).
+    pub name: String,
+    /// Share of a generated workload's requests (absent on every class: all requests are the
+    /// first class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<f64>,
+    /// Priority under a `priority` queue: higher is served first (default 0).
+    #[serde(default)]
+    pub priority: u32,
+    /// Weight under a `weighted` queue (default 1).
+    #[serde(default = "unit_weight")]
+    pub weight: f64,
+    /// Latency target of the class, ms (default: `[slo] latency_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_ms: Option<f64>,
+}
+
+fn unit_weight() -> f64 {
+    1.0
 }
 
 /// Latency objective.
@@ -180,6 +209,9 @@ pub struct DeviceSpec {
     /// `autoscale.min..=autoscale.max`, behind one queue).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscale: Option<crate::autoscale::AutoscaleSpec>,
+    /// Order of the queue by request class (default `fifo`).
+    #[serde(default, skip_serializing_if = "QueueDiscipline::is_fifo")]
+    pub queue: QueueDiscipline,
     /// Power of one replica (default: its kind's; absent both: no energy counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power: Option<crate::energy::PowerSpec>,
@@ -305,6 +337,12 @@ impl ScenarioConfig {
                 }
             }
         }
+        self.validate_classes()?;
+        let order = |discipline| ClassOrder {
+            discipline,
+            priorities: self.classes.iter().map(|c| c.priority).collect(),
+            weights: self.classes.iter().map(|c| c.weight).collect(),
+        };
         if self.devices.is_empty() {
             return Err(ConfigError::invalid("devices", "at least one device is needed"));
         }
@@ -440,6 +478,7 @@ impl ScenarioConfig {
                     cold: d.cold.clone(),
                     cost_per_s: kind.as_ref().map_or(0.0, |k| k.price_per_hour / 3600.0),
                     power: d.power.clone().or_else(|| kind.as_ref().and_then(|k| k.power.clone())),
+                    order: order(d.queue),
                     autoscale: autoscale.clone(),
                 });
             }
@@ -489,6 +528,43 @@ impl ScenarioConfig {
         Ok(Resolved { devices, variants: self.variants.clone(), cascade })
     }
 
+    /// Checks `[[classes]]`: unique names, shares in [0, 1] summing to 1 when given (on every
+    /// class or none), positive weights and SLOs.
+    fn validate_classes(&self) -> Result<(), ConfigError> {
+        if self.classes.len() > usize::from(u16::MAX) {
+            return Err(ConfigError::invalid("classes", "at most 65535 classes"));
+        }
+        for (i, c) in self.classes.iter().enumerate() {
+            let key = format!("classes[{i}]");
+            if c.name.trim().is_empty() || self.classes[..i].iter().any(|o| o.name == c.name) {
+                return Err(ConfigError::invalid(
+                    &format!("{key}.name"),
+                    format!("empty or duplicate name `{}`", c.name),
+                ));
+            }
+            crate::check::positive(&format!("{key}.weight"), c.weight)?;
+            if let Some(v) = c.slo_ms {
+                crate::check::positive(&format!("{key}.slo_ms"), v)?;
+            }
+            if let Some(v) = c.share
+                && !(0.0..=1.0).contains(&v)
+            {
+                return Err(ConfigError::invalid(&format!("{key}.share"), format!("must be in [0, 1], got {v}")));
+            }
+        }
+        let given = self.classes.iter().filter(|c| c.share.is_some()).count();
+        if given > 0 {
+            if given < self.classes.len() {
+                return Err(ConfigError::invalid("classes", "give a share on every class or on none"));
+            }
+            let sum: f64 = self.classes.iter().filter_map(|c| c.share).sum();
+            if (sum - 1.0).abs() > 1e-9 {
+                return Err(ConfigError::invalid("classes", format!("shares must sum to 1, got {sum}")));
+            }
+        }
+        Ok(())
+    }
+
     /// Total servers over all device replicas (an autoscaled group at its `max`).
     pub fn total_servers(&self) -> u64 {
         self.devices
@@ -531,6 +607,8 @@ pub struct ResolvedDevice {
     pub cost_per_s: f64,
     /// Power of one replica, if known.
     pub power: Option<crate::energy::PowerSpec>,
+    /// Queue order by class.
+    pub order: ClassOrder,
     /// Autoscaling: then `servers` is `max` × the servers of one replica, one queue in front.
     pub autoscale: Option<ResolvedAutoscale>,
 }

@@ -162,6 +162,38 @@ pub fn predict(config: &ScenarioConfig) -> Option<Prediction> {
     }
 }
 
+/// The classes of a generated workload's requests, drawn in arrival order from the classes'
+/// shares on the run's `classes` stream (the engine draws them; a replay of the same generated
+/// workload assigns the same ones with this).
+pub struct ClassDraw {
+    rng: StreamRng,
+    cumulative: Vec<f64>,
+}
+
+impl ClassDraw {
+    /// The draw of `config`'s classes with `seed`; none when they have no shares.
+    pub fn new(config: &ScenarioConfig, seed: u64) -> Option<ClassDraw> {
+        if config.classes.is_empty() || config.classes.iter().any(|c| c.share.is_none()) {
+            return None;
+        }
+        let cumulative = config
+            .classes
+            .iter()
+            .scan(0.0, |acc, c| {
+                *acc += c.share.unwrap_or(0.0);
+                Some(*acc)
+            })
+            .collect();
+        Some(ClassDraw { rng: stream(seed, "classes"), cumulative })
+    }
+
+    /// The next request's class.
+    pub fn draw(&mut self) -> u16 {
+        let u: f64 = rand::RngExt::random(&mut self.rng);
+        self.cumulative.iter().position(|&c| u < c).unwrap_or(self.cumulative.len() - 1) as u16
+    }
+}
+
 /// A request inside the system. Kept small: it is copied through queues and batches.
 #[derive(Clone, Copy)]
 struct Job {
@@ -178,6 +210,8 @@ struct Job {
     stage: Stage,
     cache: CacheOutcome,
     has_key: bool,
+    /// Its class (`[[classes]]` index; 0 without classes).
+    class: u16,
 }
 
 impl Job {
@@ -196,6 +230,10 @@ impl Ticket for Job {
     fn request_id(&self) -> u64 {
         self.id
     }
+
+    fn class(&self) -> usize {
+        usize::from(self.class)
+    }
 }
 
 /// A cache hit on its way back.
@@ -206,6 +244,7 @@ struct PendingHit {
     /// Quality of the cached answer (NaN: unknown).
     quality: f32,
     stale: bool,
+    class: u16,
 }
 
 /// A batch in service on one server.
@@ -299,6 +338,21 @@ struct Totals {
     student_path: PathAcc,
     teacher_path: PathAcc,
     escalation_checks: u64,
+    /// Per request class (empty without `[[classes]]`).
+    classes: Vec<ClassAcc>,
+}
+
+/// What a request class accumulates.
+#[derive(Default)]
+struct ClassAcc {
+    arrived: u64,
+    completed: u64,
+    dropped: u64,
+    slo_met: u64,
+    latency: LatencyStats,
+    cost: f64,
+    /// Its latency target.
+    slo: Option<SimTime>,
 }
 
 #[derive(Default)]
@@ -346,6 +400,8 @@ struct Engine<'a> {
     /// The end of the run: the last event that changed anything (an autoscaler's decision that
     /// changed no replica does not extend the run).
     last: SimTime,
+    /// Draws the class of a generated request, when the classes have shares.
+    class_draw: Option<ClassDraw>,
 }
 
 /// Runs `config` on the requests from `source` (consumed to the end).
@@ -512,6 +568,7 @@ impl<'a> Engine<'a> {
             scaling: Vec::new(),
             arrivals_done: false,
             last: SimTime::ZERO,
+            class_draw: if opts.trace_driven { None } else { ClassDraw::new(config, opts.seed) },
             pending_hits: VecDeque::new(),
             track_device_latency: devices.len() > 1 || config.cache.is_some() || resolved.cascade.is_some(),
             modelled_confidence,
@@ -522,6 +579,14 @@ impl<'a> Engine<'a> {
             batch: Vec::new(),
             t: Totals {
                 by_variant: (0..resolved.variants.len()).map(|_| VariantAcc::default()).collect(),
+                classes: config
+                    .classes
+                    .iter()
+                    .map(|c| ClassAcc {
+                        slo: c.slo_ms.or(config.slo.as_ref().map(|s| s.latency_ms)).and_then(SimTime::from_millis_f64),
+                        ..ClassAcc::default()
+                    })
+                    .collect(),
                 ..Totals::default()
             },
             devices,
@@ -532,6 +597,7 @@ impl<'a> Engine<'a> {
         self.t.arrived += 1;
         self.t.last_arrival = now;
         self.t.in_system.add(now, 1);
+        let class = self.class_of(&r)?;
         let outcome = match self.core.lookup(r.id, r.cache_key, now) {
             CacheCheck::Answered { outcome, done, payload } => {
                 let c = &mut self.t.cache;
@@ -542,7 +608,7 @@ impl<'a> Engine<'a> {
                 } else {
                     c.hits += 1;
                 }
-                self.pending_hits.push_back(PendingHit { id: r.id, arrival: now, quality: payload, stale });
+                self.pending_hits.push_back(PendingHit { id: r.id, arrival: now, quality: payload, stale, class });
                 self.cal.schedule(done, Event::CacheHit)?;
                 return Ok(());
             }
@@ -573,8 +639,45 @@ impl<'a> Engine<'a> {
             stage,
             cache: outcome,
             has_key: r.cache_key.is_some(),
+            class,
         };
         self.admit(job, now)
+    }
+
+    /// The class of an arriving request: drawn from the classes' shares for a generated
+    /// workload, else the request's own (which must name one of the scenario's classes).
+    fn class_of(&mut self, r: &Request) -> Result<u16, SimError> {
+        if self.t.classes.is_empty() {
+            return Ok(0);
+        }
+        let class = match self.class_draw.as_mut() {
+            Some(d) => d.draw(),
+            None => r.class.0,
+        };
+        let Some(acc) = self.t.classes.get_mut(usize::from(class)) else {
+            return Err(SimError::Config(crate::config::ConfigError::invalid(
+                "classes",
+                format!(
+                    "request {} is of class {class}, but the scenario lists {} classes",
+                    r.id,
+                    self.t.classes.len()
+                ),
+            )));
+        };
+        acc.arrived += 1;
+        Ok(class)
+    }
+
+    /// A request of `class` finished with `latency`, having cost `cost`.
+    fn class_done(&mut self, class: u16, latency: SimTime, cost: f64) {
+        if let Some(acc) = self.t.classes.get_mut(usize::from(class)) {
+            acc.completed += 1;
+            acc.latency.record(latency);
+            acc.cost += cost;
+            if acc.slo.is_some_and(|s| latency <= s) {
+                acc.slo_met += 1;
+            }
+        }
     }
 
     /// Routes `job` to a device of its stage and queues it there (or drops it).
@@ -599,6 +702,9 @@ impl<'a> Engine<'a> {
 
     fn drop_job(&mut self, job: Job, device: Option<usize>, now: SimTime) {
         self.t.dropped += 1;
+        if let Some(acc) = self.t.classes.get_mut(usize::from(job.class)) {
+            acc.dropped += 1;
+        }
         self.t.in_system.add(now, -1);
         if let Some(rec) = self.records.as_mut() {
             rec.push(RequestRecord {
@@ -755,6 +861,7 @@ impl<'a> Engine<'a> {
         self.t.completed += 1;
         self.t.in_system.add(now, -1);
         self.t.latency.record(latency);
+        self.class_done(job.class, latency, f64::from(job.cost));
         if self.slo.is_some_and(|slo| latency <= slo) {
             self.t.slo_met += 1;
         }
@@ -797,11 +904,12 @@ impl<'a> Engine<'a> {
     }
 
     fn cache_hit_done(&mut self, hit: PendingHit, now: SimTime) {
-        let PendingHit { id, arrival, quality, stale } = hit;
+        let PendingHit { id, arrival, quality, stale, class } = hit;
         let latency = now - arrival;
         self.t.completed += 1;
         self.t.in_system.add(now, -1);
         self.t.latency.record(latency);
+        self.class_done(class, latency, 0.0);
         if self.slo.is_some_and(|slo| latency <= slo) {
             self.t.slo_met += 1;
         }

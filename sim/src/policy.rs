@@ -6,8 +6,10 @@
 
 pub mod batcher;
 pub mod cache;
+pub mod queue;
 pub mod router;
 
 pub use batcher::{BatchDecision, Batcher, BatcherSpec, QueueView};
 pub use cache::{Cache, CacheSpec, Lookup};
+pub use queue::{ClassOrder, QueueDiscipline};
 pub use router::{DeviceView, Router, RouterSpec};

@@ -16,10 +16,9 @@
 //! - [`Serving`]: both, plus an optional [`Decision`] log; the drivers call only this.
 
 use crate::config::{Escalation, Resolved, ScenarioConfig};
-use crate::policy::{BatchDecision, Batcher, Cache, DeviceView, Lookup, QueueView, Router};
+use crate::policy::{BatchDecision, Batcher, Cache, ClassOrder, DeviceView, Lookup, QueueView, Router};
 use rand_distr::{Beta, Distribution as _};
 use serde::Serialize;
-use std::collections::VecDeque;
 use traces::SimTime;
 use traces::rng::{StreamRng, stream};
 
@@ -43,7 +42,15 @@ pub enum CacheOutcome {
 pub trait Ticket: Copy {
     /// The request's id (for the decision log).
     fn request_id(&self) -> u64;
+
+    /// The request's class (`[[classes]]` index; 0 without classes).
+    fn class(&self) -> usize {
+        0
+    }
 }
+
+mod queue;
+use queue::ClassQueues;
 
 /// Which model answers a request next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,7 +96,7 @@ pub enum StationAction {
 
 /// One device replica's queue, batcher and servers.
 pub struct Station<T> {
-    queue: VecDeque<Waiting<T>>,
+    queue: ClassQueues<T>,
     /// Idle servers; the most recently freed is on top.
     idle: Vec<u32>,
     /// Per server: when it last became idle.
@@ -105,11 +112,17 @@ pub struct Station<T> {
     parked: Vec<bool>,
 }
 
-impl<T: Copy> Station<T> {
-    /// A station with `servers` idle servers.
-    pub fn new(servers: u32, capacity: Option<u64>, shed_after: Option<SimTime>, batcher: Box<dyn Batcher>) -> Self {
+impl<T: Ticket> Station<T> {
+    /// A station with `servers` idle servers whose queue is ordered by `order`.
+    pub fn new(
+        servers: u32,
+        capacity: Option<u64>,
+        shed_after: Option<SimTime>,
+        batcher: Box<dyn Batcher>,
+        order: &ClassOrder,
+    ) -> Self {
         Station {
-            queue: VecDeque::new(),
+            queue: ClassQueues::new(order),
             idle: (0..servers).rev().collect(),
             idle_since: vec![SimTime::ZERO; servers as usize],
             in_service: 0,
@@ -185,7 +198,7 @@ impl<T: Copy> Station<T> {
         if self.idle.is_empty() && self.capacity.is_some_and(|cap| self.queue.len() as u64 >= cap) {
             return Err(item);
         }
-        self.queue.push_back(Waiting { item, enqueued: now });
+        self.queue.push(Waiting { item, enqueued: now });
         Ok(())
     }
 
@@ -206,29 +219,21 @@ impl<T: Copy> Station<T> {
     #[inline]
     pub fn next(&mut self, now: SimTime, out: &mut Vec<Waiting<T>>) -> StationAction {
         if let Some(limit) = self.shed_after
-            && let Some(front) = self.queue.front()
-            && now.saturating_sub(front.enqueued) > limit
+            && let Some(expired) = self.queue.pop_expired(now, limit)
         {
-            out.push(self.queue.pop_front().expect("checked"));
+            out.push(expired);
             return StationAction::Shed;
         }
         if self.queue.is_empty() || self.idle.is_empty() {
             return StationAction::Idle;
         }
-        let view = QueueView {
-            len: self.queue.len(),
-            oldest: self.queue.front().map(|w| w.enqueued),
-            idle_servers: self.idle.len() as u32,
-        };
+        let view =
+            QueueView { len: self.queue.len(), oldest: self.queue.oldest(), idle_servers: self.idle.len() as u32 };
         match self.batcher.decide(view, now) {
             BatchDecision::Dispatch(n) => {
                 let n = n.clamp(1, self.queue.len());
                 let server = self.idle.pop().expect("checked non-empty");
-                let (front, back) = self.queue.as_slices();
-                let from_front = n.min(front.len());
-                out.extend_from_slice(&front[..from_front]);
-                out.extend_from_slice(&back[..n - from_front]);
-                self.queue.drain(..n);
+                self.queue.take(n, out);
                 self.in_service += n;
                 StationAction::Start { server, idle_gap: now.saturating_sub(self.idle_since[server as usize]) }
             }
@@ -411,7 +416,7 @@ impl<T: Ticket> Serving<T> {
         let stations: Vec<Station<T>> = resolved
             .devices
             .iter()
-            .map(|d| Station::new(d.servers, d.queue_capacity, d.shed_after, d.batching.build()))
+            .map(|d| Station::new(d.servers, d.queue_capacity, d.shed_after, d.batching.build(), &d.order))
             .collect();
         let views = resolved
             .devices
@@ -572,7 +577,7 @@ mod tests {
 
     fn dynamic(servers: u32, capacity: Option<u64>, shed_ms: Option<u64>) -> Station<u64> {
         let b = BatcherSpec::Dynamic { max_batch: 4, max_queue_delay_ms: 2.0, preferred_batch_sizes: vec![] };
-        Station::new(servers, capacity, shed_ms.map(ms), b.build())
+        Station::new(servers, capacity, shed_ms.map(ms), b.build(), &ClassOrder::default())
     }
 
     #[test]

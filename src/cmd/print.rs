@@ -160,6 +160,19 @@ pub(crate) fn print_summary(s: &Summary, run_id: &str, path: &std::path::Path, t
             e.kwh, e.mean_power_w, e.wh_per_1000_requests, e.gco2e, e.gco2e_per_1000_requests
         );
     }
+    for c in &s.classes {
+        let slo = match (c.slo_ms, c.attainment) {
+            (Some(t), Some(a)) => format!("  SLO <= {t} ms: attainment {a:.4}"),
+            _ => String::new(),
+        };
+        println!(
+            "  class {:<12} {:>8} arrived {:>8} completed  latency mean {:.3} ms  p99 {:.3} ms{slo}",
+            c.name, c.requests.arrived, c.requests.completed, c.latency_ms.mean, c.latency_ms.p99
+        );
+    }
+    if let Some(j) = s.fairness {
+        println!("fairness (Jain's index over the classes' SLO attainment) {j:.4}");
+    }
     for d in &s.devices {
         if let Some(a) = &d.autoscale {
             println!(

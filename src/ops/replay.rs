@@ -120,6 +120,7 @@ pub fn load_requests(
             t.requests.truncate(usize::try_from(n).unwrap_or(usize::MAX));
         }
         config.workload = None;
+        super::simulate::remap_classes(config, &mut t, path)?;
         (t.requests, t.classes, path.display().to_string())
     } else {
         let w = config.workload.clone().ok_or_else(|| {
@@ -127,7 +128,13 @@ pub fn load_requests(
         })?;
         let n = requests.or(config.requests).unwrap_or(1000);
         config.requests = Some(n);
-        let reqs: Vec<Request> = w.generator(config.seed, n)?.collect();
+        let mut reqs: Vec<Request> = w.generator(config.seed, n)?.collect();
+        // The classes the simulator would draw for this workload, in the same order.
+        if let Some(mut draw) = sim::engine::ClassDraw::new(config, config.seed) {
+            for r in &mut reqs {
+                r.class = traces::ClassId(draw.draw());
+            }
+        }
         (reqs, traces::Trace::default_classes(), "generated".to_string())
     };
     let mut h = TraceHasher::new(&classes);

@@ -197,6 +197,31 @@ pub fn point(config: &ScenarioConfig, requests: u64) -> Result<Point> {
     Ok(Point { run_id: run_id(&resolved, &trace.id, config.seed), resolved, outcome })
 }
 
+/// Renumbers a trace's classes as the scenario's `[[classes]]` by name (a scenario without
+/// classes ignores them). A class the scenario does not list is an input error naming both.
+pub(crate) fn remap_classes(config: &ScenarioConfig, trace: &mut traces::Trace, path: &std::path::Path) -> Result<()> {
+    if config.classes.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = config.classes.iter().map(|c| c.name.as_str()).collect();
+    let map: Vec<Option<u16>> =
+        trace.classes.iter().map(|name| names.iter().position(|n| n == name).map(|i| i as u16)).collect();
+    for r in &mut trace.requests {
+        let k = usize::from(r.class.0);
+        let Some(to) = map.get(k).copied().flatten() else {
+            let name = trace.classes.get(k).map_or("?", String::as_str);
+            return Err(input(format!(
+                "{}: request {} is of class `{name}`, which is not among the scenario's [[classes]] ({})",
+                path.display(),
+                r.id,
+                names.join(", ")
+            )));
+        };
+        r.class = traces::ClassId(to);
+    }
+    Ok(())
+}
+
 /// Simulates `req` and, with `req.out`, writes `OUT/<run-id>/` (manifest.json,
 /// config.resolved.toml, summary.json and, with records, requests.parquet) whole or not at all.
 pub fn simulate(req: &SimulateRequest) -> Result<Simulated> {
@@ -249,6 +274,7 @@ pub fn simulate(req: &SimulateRequest) -> Result<Simulated> {
         }
         // The trace replaces the workload: the resolved config says so.
         config.workload = None;
+        remap_classes(&config, &mut trace, &t.path)?;
         let n = trace.requests.len() as u64;
         let opts = RunOptions { seed, record: req.records, trace_driven: true };
         let source = req.trace_source.clone().unwrap_or_else(|| t.path.display().to_string());

@@ -22,11 +22,17 @@ pub struct Queued {
     pub idx: usize,
     /// Request id.
     pub id: u64,
+    /// Its class (the scenario's `[[classes]]` index, as the engine numbers it).
+    pub class: u16,
 }
 
 impl sim::serving::Ticket for Queued {
     fn request_id(&self) -> u64 {
         self.id
+    }
+
+    fn class(&self) -> usize {
+        usize::from(self.class)
     }
 }
 
@@ -263,7 +269,7 @@ impl<'a> Scheduler<'a> {
     }
 
     fn admit(&mut self, idx: usize, stage: Stage, now: SimTime, out: &mut Vec<Dispatch>) {
-        let ticket = Queued { idx, id: self.requests[idx].id };
+        let ticket = Queued { idx, id: self.requests[idx].id, class: self.requests[idx].class.0 };
         match self.core.admit(ticket, stage, now) {
             Admission::Queued(di) => {
                 self.out.records[idx].device = Some(di);

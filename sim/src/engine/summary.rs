@@ -5,6 +5,7 @@ use crate::analytic::Prediction;
 use crate::config::ScenarioConfig;
 use crate::metrics::{Distribution, LatencyStats};
 use serde::Serialize;
+use traces::SimTime;
 
 /// Request counts. Conservation: `arrived = completed + dropped` at the end of every run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -173,6 +174,32 @@ pub struct SloStats {
     pub goodput_per_s: f64,
 }
 
+/// One request class over the run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClassSummary {
+    /// Name.
+    pub name: String,
+    /// Priority (`priority` queues).
+    pub priority: u32,
+    /// Weight (`weighted` queues).
+    pub weight: f64,
+    /// Requests.
+    pub requests: Counts,
+    /// End-to-end latency of its completed requests, ms.
+    pub latency_ms: Distribution,
+    /// Its latency target, ms (absent: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slo_ms: Option<f64>,
+    /// Completed within its target / arrived (absent without a target).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attainment: Option<f64>,
+    /// Completed within its target per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goodput_per_s: Option<f64>,
+    /// Service cost of its requests: Σ busy time × price / batch size, $.
+    pub service_cost_usd: f64,
+}
+
 /// Energy and carbon over the run (devices with a power model).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EnergyStats {
@@ -242,6 +269,13 @@ pub struct Summary {
     /// Energy and carbon (absent when no device has a power model).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub energy: Option<EnergyStats>,
+    /// Per request class (empty without `[[classes]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<ClassSummary>,
+    /// Jain's fairness index over the classes' SLO attainment, (Σx)² / (n Σx²) in [1/n, 1]
+    /// (two or more classes with targets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fairness: Option<f64>,
     /// Mean answer quality over answered requests with a known variant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quality: Option<f64>,
@@ -272,6 +306,14 @@ pub struct RunResult {
     /// Every replica state change of the autoscaled pools, in time order (replicas ready at time 0
     /// have none).
     pub scaling: Vec<super::ScalingEvent>,
+}
+
+/// Jain's fairness index of `x`: (Σx)² / (n · Σx²); 1 when all are equal, 1/n when one has all
+/// (1 when every x is 0: nobody is favoured).
+pub fn jain(x: &[f64]) -> f64 {
+    let sum: f64 = x.iter().sum();
+    let squares: f64 = x.iter().map(|v| v * v).sum();
+    if squares == 0.0 { 1.0 } else { sum * sum / (x.len() as f64 * squares) }
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -373,6 +415,24 @@ impl Engine<'_> {
                 latency_ms: self.variant_latency(vi).summary_ms(),
             })
             .collect();
+        let classes: Vec<ClassSummary> = config
+            .classes
+            .iter()
+            .zip(&t.classes)
+            .map(|(spec, acc)| ClassSummary {
+                name: spec.name.clone(),
+                priority: spec.priority,
+                weight: spec.weight,
+                requests: Counts { arrived: acc.arrived, completed: acc.completed, dropped: acc.dropped },
+                latency_ms: acc.latency.summary_ms(),
+                slo_ms: acc.slo.map(SimTime::as_millis_f64),
+                attainment: acc.slo.map(|_| ratio(acc.slo_met as f64, acc.arrived as f64)),
+                goodput_per_s: acc.slo.map(|_| ratio(acc.slo_met as f64, horizon)),
+                service_cost_usd: acc.cost,
+            })
+            .collect();
+        let shares: Vec<f64> = classes.iter().filter_map(|c| c.attainment).collect();
+        let fairness = (shares.len() >= 2).then(|| jain(&shares));
         let c = &t.cache;
         Summary {
             scenario: config.name.clone(),
@@ -423,6 +483,8 @@ impl Engine<'_> {
                 student_path: path(&t.student_path),
                 escalated_path: path(&t.teacher_path),
             }),
+            classes,
+            fairness,
             variants,
             devices,
             analytic: if opts.trace_driven { None } else { super::predict(config) },
