@@ -19,7 +19,7 @@ use traces::{Request, SimTime};
 
 mod pool;
 mod summary;
-pub use pool::{PoolStats, ReplicaState, ScalingEvent, TimelineRow};
+pub use pool::{PoolStats, ReplicaState, ScalingEvent, TIMELINE_ROWS, TimelineRow};
 pub use summary::*;
 
 /// Index of a device replica in the resolved scenario.
@@ -391,10 +391,8 @@ struct Engine<'a> {
     t: Totals,
     /// PUE and carbon intensity.
     energy: EnergySpec,
-    /// Autoscaled pools' rows, one per pool and decision.
-    timeline: Vec<TimelineRow>,
-    /// Every replica state change of the autoscaled pools.
-    scaling: Vec<ScalingEvent>,
+    /// Every replica state change of the autoscaled pools (kept with `record`).
+    scaling: Option<Vec<ScalingEvent>>,
     /// The request source is exhausted (pools stop ticking once the system is empty).
     arrivals_done: bool,
     /// The end of the run: the last event that changed anything (an autoscaler's decision that
@@ -488,7 +486,14 @@ fn run_inner(
     }
     let summary = engine.summarize(config, opts);
     let decisions = engine.core.take_decisions();
-    Ok((RunResult { summary, records: engine.records, timeline: engine.timeline, scaling: engine.scaling }, decisions))
+    let mut timeline: Vec<TimelineRow> = Vec::new();
+    for d in &mut engine.devices {
+        if let Some(p) = d.pool.as_mut() {
+            timeline.extend(std::mem::take(&mut p.timeline).finish());
+        }
+    }
+    let scaling = engine.scaling.take().unwrap_or_default();
+    Ok((RunResult { summary, records: engine.records, timeline, scaling }, decisions))
 }
 
 impl<'a> Engine<'a> {
@@ -564,8 +569,7 @@ impl<'a> Engine<'a> {
             cal: Calendar::new(),
             core,
             energy,
-            timeline: Vec::new(),
-            scaling: Vec::new(),
+            scaling: opts.record.then(Vec::new),
             arrivals_done: false,
             last: SimTime::ZERO,
             class_draw: if opts.trace_driven { None } else { ClassDraw::new(config, opts.seed) },

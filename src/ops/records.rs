@@ -66,10 +66,12 @@ pub fn llm(records: &[sim::llm::LlmRecord], summary: &sim::llm::LlmSummary) -> T
 }
 
 /// `timeline.csv`: an autoscaled run's pools over time, one row per pool and decision.
-pub fn timeline(rows: &[sim::engine::TimelineRow]) -> Table {
+pub fn timeline(rows: &[sim::engine::TimelineRow], summary: &Summary) -> Table {
     let mut t = Table::default();
     t.push("t_s", TableColumn::F64(rows.iter().map(|r| r.t_s).collect()));
-    t.push("pool", TableColumn::Str(rows.iter().map(|r| r.pool.clone()).collect()));
+    t.push("dur_s", TableColumn::F64(rows.iter().map(|r| r.dur_s).collect()));
+    t.push("pool", TableColumn::Str(rows.iter().map(|r| summary.devices[r.pool as usize].name.clone()).collect()));
+    t.push("decisions", TableColumn::U64(rows.iter().map(|r| u64::from(r.decisions)).collect()));
     for (name, f) in [
         ("desired", (|r| r.desired) as fn(&sim::engine::TimelineRow) -> u32),
         ("ready", |r| r.ready),

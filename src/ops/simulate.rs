@@ -329,10 +329,12 @@ fn write_run(out: &std::path::Path, run: &Simulated, resolved: &str) -> Result<P
     if let Outcome::Classic(r) = &run.outcome
         && !r.timeline.is_empty()
     {
-        records::timeline(&r.timeline).write(&dir.path("timeline.csv")).context("writing timeline.csv")?;
+        records::timeline(&r.timeline, &r.summary).write(&dir.path("timeline.csv")).context("writing timeline.csv")?;
         dir.register("timeline.csv")?;
-        records::scaling(&r.scaling, &r.summary).write(&dir.path("scaling.csv")).context("writing scaling.csv")?;
-        dir.register("scaling.csv")?;
+        if r.records.is_some() {
+            records::scaling(&r.scaling, &r.summary).write(&dir.path("scaling.csv")).context("writing scaling.csv")?;
+            dir.register("scaling.csv")?;
+        }
     }
     let files: Vec<(String, String)> = dir.files().to_vec();
     let manifest = RunManifest {

@@ -52,13 +52,19 @@ pub enum ReplicaState {
     Draining,
 }
 
-/// One row of the run's timeline: a pool over one decision interval.
+/// Rows a pool's timeline keeps at most: when full, adjacent rows merge in pairs and each row
+/// then spans twice as many decisions, so memory stays flat however long the run.
+pub const TIMELINE_ROWS: usize = 4096;
+
+/// One row of the run's timeline: a pool over one or more consecutive decision intervals.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TimelineRow {
     /// End of the interval, s.
     pub t_s: f64,
-    /// The pool (device group name).
-    pub pool: String,
+    /// Length of the interval, s.
+    pub dur_s: f64,
+    /// The pool (device index).
+    pub pool: u32,
     /// Replicas the policy asked for at the end of the interval.
     pub desired: u32,
     /// Ready replicas at the end of the interval.
@@ -67,6 +73,8 @@ pub struct TimelineRow {
     pub starting: u32,
     /// Replicas draining at the end of the interval.
     pub draining: u32,
+    /// Decisions the row spans (1, or a power of two after merging).
+    pub decisions: u32,
     /// Mean busy servers over the interval.
     pub busy: f64,
     /// Mean requests in the pool (queued and in service) over the interval.
@@ -81,6 +89,65 @@ pub struct TimelineRow {
     pub power_w: f64,
     /// Cost of the interval: billed replica-seconds × price, $.
     pub cost_usd: f64,
+}
+
+impl TimelineRow {
+    /// `self` followed by `next`: states at the end of `next`, means weighted by duration,
+    /// counts and cost summed.
+    fn merge(&mut self, next: &TimelineRow) {
+        let d = self.dur_s + next.dur_s;
+        let mean = |a: f64, b: f64| if d > 0.0 { (a * self.dur_s + b * next.dur_s) / d } else { b };
+        self.busy = mean(self.busy, next.busy);
+        self.in_pool = mean(self.in_pool, next.in_pool);
+        self.power_w = mean(self.power_w, next.power_w);
+        self.t_s = next.t_s;
+        self.dur_s = d;
+        self.decisions += next.decisions;
+        (self.desired, self.ready, self.starting, self.draining) =
+            (next.desired, next.ready, next.starting, next.draining);
+        self.arrivals += next.arrivals;
+        self.completed += next.completed;
+        self.slo_met += next.slo_met;
+        self.cost_usd += next.cost_usd;
+    }
+}
+
+/// A pool's timeline: at most [`TIMELINE_ROWS`] rows of `span` decisions each.
+#[derive(Default)]
+pub(super) struct Timeline {
+    rows: Vec<TimelineRow>,
+    span: u32,
+    open: Option<TimelineRow>,
+}
+
+impl Timeline {
+    fn push(&mut self, row: TimelineRow) {
+        let span = self.span.max(1);
+        match &mut self.open {
+            Some(open) => open.merge(&row),
+            None => self.open = Some(row),
+        }
+        if self.open.as_ref().is_some_and(|o| o.decisions >= span) {
+            self.rows.push(self.open.take().expect("checked"));
+        }
+        if self.rows.len() == TIMELINE_ROWS {
+            let rows = std::mem::take(&mut self.rows);
+            let mut it = rows.into_iter();
+            while let Some(mut a) = it.next() {
+                if let Some(b) = it.next() {
+                    a.merge(&b);
+                }
+                self.rows.push(a);
+            }
+            self.span = span * 2;
+        }
+    }
+
+    /// The rows, the open one last.
+    pub(super) fn finish(mut self) -> Vec<TimelineRow> {
+        self.rows.extend(self.open.take());
+        self.rows
+    }
 }
 
 /// A pool's run statistics (`devices[i].autoscale` in the summary).
@@ -124,6 +191,11 @@ pub(super) struct Pool {
     under_s: f64,
     zero_since: Option<SimTime>,
     zero_s: f64,
+    pub(super) timeline: Timeline,
+    /// Replicas starting.
+    starting: u32,
+    /// One past the highest replica index ever on: replicas at and above it are all off.
+    hi: usize,
     // Since the last tick.
     tick_start: SimTime,
     busy_area0: f64,
@@ -170,6 +242,9 @@ impl Pool {
             under_s: 0.0,
             zero_since: (initial == 0).then_some(SimTime::ZERO),
             zero_s: 0.0,
+            timeline: Timeline::default(),
+            starting: 0,
+            hi: initial as usize,
             tick_start: SimTime::ZERO,
             busy_area0: 0.0,
             in_pool_area0: 0.0,
@@ -184,7 +259,7 @@ impl Pool {
     }
 
     fn count(&self, which: fn(&Replica) -> bool) -> u32 {
-        self.states.iter().filter(|s| which(s)).count() as u32
+        self.states[..self.hi].iter().filter(|s| which(s)).count() as u32
     }
 
     pub(super) fn ready_count(&self) -> u32 {
@@ -193,7 +268,7 @@ impl Pool {
 
     /// Ready and starting replicas: what the policy counts as current.
     fn current(&self) -> u32 {
-        self.count(|s| matches!(s, Replica::Ready | Replica::Starting(_)))
+        self.ready_count() + self.starting
     }
 
     fn servers(&self, r: usize) -> std::ops::Range<u32> {
@@ -256,14 +331,25 @@ impl Pool {
 impl Engine<'_> {
     /// Sets replica `r`'s state and logs it.
     fn set_state(&mut self, di: usize, r: usize, state: Replica, now: SimTime) {
-        self.devices[di].pool.as_mut().expect("a pool").states[r] = state;
+        let pool = self.devices[di].pool.as_mut().expect("a pool");
+        if matches!(pool.states[r], Replica::Starting(_)) {
+            pool.starting -= 1;
+        }
+        if matches!(state, Replica::Starting(_)) {
+            pool.starting += 1;
+        }
+        pool.hi = pool.hi.max(r + 1);
+        pool.states[r] = state;
+        let Some(log) = self.scaling.as_mut() else {
+            return;
+        };
         let state = match state {
             Replica::Off => ReplicaState::Off,
             Replica::Starting(_) => ReplicaState::Starting,
             Replica::Ready => ReplicaState::Ready,
             Replica::Draining => ReplicaState::Draining,
         };
-        self.scaling.push(ScalingEvent { at: now, device: di as u32, replica: r as u32, state });
+        log.push(ScalingEvent { at: now, device: di as u32, replica: r as u32, state });
     }
 
     /// A request joined pool `di`'s queue.
@@ -333,7 +419,6 @@ impl Engine<'_> {
         let busy_total = end_busy;
         let (energy_now, _) = self.devices[di].meter.until(now, &self.energy);
         let cost_per_s = self.resolved.devices[di].cost_per_s;
-        let name = self.resolved.devices[di].name.clone();
         let pool = self.devices[di].pool.as_mut().expect("ticks are for pools");
         let dur = (now - pool.tick_start).as_secs_f64();
         let in_pool_area = pool.in_pool.area_s_until(now);
@@ -363,15 +448,18 @@ impl Engine<'_> {
         pool.completed = 0;
         pool.slo_met = 0;
         let interval = pool.interval;
-        let events = self.scaling.len();
+        let before = (pool.cold_starts, pool.scale_downs);
         self.scale_to(di, desired, now)?;
-        if self.scaling.len() > events {
+        let pool = self.devices[di].pool.as_ref().expect("a pool");
+        if (pool.cold_starts, pool.scale_downs) != before {
             self.last = now;
         }
-        let pool = self.devices[di].pool.as_ref().expect("a pool");
-        self.timeline.push(TimelineRow {
+        let pool = self.devices[di].pool.as_mut().expect("a pool");
+        let row = TimelineRow {
             t_s: now.as_secs_f64(),
-            pool: name,
+            dur_s: dur,
+            pool: di as u32,
+            decisions: 1,
             desired,
             ready: pool.ready_count(),
             starting: pool.count(|s| matches!(s, Replica::Starting(_))),
@@ -383,7 +471,8 @@ impl Engine<'_> {
             slo_met,
             power_w: row_power,
             cost_usd: row_cost,
-        });
+        };
+        pool.timeline.push(row);
         // Once the last request is done, a reactive pool keeps deciding until it is down to its
         // minimum (the tail is billed); a schedule or a forecast would go on forever: they stop.
         let pool = self.devices[di].pool.as_ref().expect("a pool");
@@ -405,26 +494,30 @@ impl Engine<'_> {
         let pool = self.devices[di].pool.as_mut().expect("a pool");
         pool.desired = desired;
         let current = pool.current();
+        // Replicas at and above `hi` are all off: only the first one of them is ever looked at.
         let n = pool.states.len();
+        let hi = |e: &Self| e.devices[di].pool.as_ref().expect("a pool").hi;
         let state = |e: &Self, r: usize| e.devices[di].pool.as_ref().expect("a pool").states[r];
         if desired > current {
             let mut need = desired - current;
             // Draining replicas first: they are warm.
-            for r in 0..n {
+            for r in 0..hi(self) {
                 if need > 0 && state(self, r) == Replica::Draining {
                     need -= 1;
                     self.replica_ready(di, r, now, false)?;
                 }
             }
-            for r in 0..n {
-                if need > 0 && state(self, r) == Replica::Off {
+            let mut r = 0;
+            while need > 0 && r < n {
+                if state(self, r) == Replica::Off {
                     need -= 1;
                     self.replica_start(di, r, now)?;
                 }
+                r += 1;
             }
         } else if desired < current {
             let mut extra = current - desired;
-            for r in (0..n).rev() {
+            for r in (0..hi(self)).rev() {
                 if extra > 0 && matches!(state(self, r), Replica::Starting(_)) {
                     extra -= 1;
                     self.replica_off(di, r, now);
@@ -433,7 +526,8 @@ impl Engine<'_> {
             while extra > 0 {
                 // The ready replica with the fewest busy servers (the highest index on a tie).
                 let dev = &self.devices[di];
-                let Some(r) = (0..n).rev().filter(|&r| state(self, r) == Replica::Ready).min_by_key(|&r| dev.busy_r[r])
+                let Some(r) =
+                    (0..hi(self)).rev().filter(|&r| state(self, r) == Replica::Ready).min_by_key(|&r| dev.busy_r[r])
                 else {
                     break;
                 };
@@ -517,5 +611,51 @@ impl Engine<'_> {
         pool.scale_downs += 1;
         pool.billed.add(now, -1);
         self.power_on(di, r, false, now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(k: u64) -> TimelineRow {
+        TimelineRow {
+            t_s: (k + 1) as f64,
+            dur_s: 1.0,
+            pool: 0,
+            decisions: 1,
+            desired: k as u32,
+            ready: k as u32,
+            starting: 0,
+            draining: 0,
+            busy: k as f64,
+            in_pool: 1.0,
+            arrivals: k,
+            completed: 1,
+            slo_met: 1,
+            power_w: 10.0,
+            cost_usd: 0.5,
+        }
+    }
+
+    #[test]
+    fn a_long_timeline_merges_in_pairs_and_keeps_its_totals() {
+        let n = 3 * TIMELINE_ROWS as u64 + 5;
+        let mut t = Timeline::default();
+        for k in 0..n {
+            t.push(row(k));
+        }
+        let rows = t.finish();
+        assert!(rows.len() <= TIMELINE_ROWS + 1, "{}", rows.len());
+        assert_eq!(rows.iter().map(|r| u64::from(r.decisions)).sum::<u64>(), n);
+        assert_eq!(rows.iter().map(|r| r.arrivals).sum::<u64>(), n * (n - 1) / 2);
+        assert_eq!(rows.iter().map(|r| r.dur_s).sum::<f64>(), n as f64);
+        // Means are duration-weighted: the busy mean over all rows is the mean of 0..n.
+        let busy = rows.iter().map(|r| r.busy * r.dur_s).sum::<f64>() / n as f64;
+        assert!((busy - (n - 1) as f64 / 2.0).abs() < 1e-9);
+        // States are those at the end of each row; the last row ends at the last decision.
+        let last = rows.last().unwrap();
+        assert_eq!((last.t_s, last.ready), (n as f64, (n - 1) as u32));
+        assert!(rows.windows(2).all(|w| w[0].t_s < w[1].t_s));
     }
 }

@@ -301,10 +301,11 @@ pub struct RunResult {
     pub summary: Summary,
     /// Per-request records, if asked for.
     pub records: Option<Vec<RequestRecord>>,
-    /// Autoscaled pools over time, one row per pool and decision (empty without autoscaling).
+    /// Autoscaled pools over time: per pool, rows of one or more decisions (at most
+    /// [`super::pool::TIMELINE_ROWS`]), pool after pool (empty without autoscaling).
     pub timeline: Vec<super::TimelineRow>,
     /// Every replica state change of the autoscaled pools, in time order (replicas ready at time 0
-    /// have none).
+    /// have none; kept only when records are).
     pub scaling: Vec<super::ScalingEvent>,
 }
 
