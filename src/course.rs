@@ -26,6 +26,7 @@ use traces::workload::ArrivalSpec;
 
 mod captions;
 pub mod measured;
+mod scaling;
 
 /// One figure's entry in `index.json`.
 #[derive(Serialize)]
@@ -98,6 +99,15 @@ impl Course {
     /// Simulates `config` on its generated workload; returns the run id and the outcome.
     pub fn point(&mut self, config: &ScenarioConfig, requests: u64) -> Result<(String, Outcome)> {
         let p = crate::ops::simulate::point(config, self.requests(requests))?;
+        std::fs::write(self.tmp.join("configs").join(format!("{}.toml", p.run_id)), p.resolved)?;
+        self.tick();
+        Ok((p.run_id, p.outcome))
+    }
+
+    /// Simulates `config` on exactly `requests` generated requests, whatever the scale (a run
+    /// whose story needs its whole horizon, e.g. a day).
+    pub fn point_whole(&mut self, config: &ScenarioConfig, requests: u64) -> Result<(String, Outcome)> {
+        let p = crate::ops::simulate::point(config, requests)?;
         std::fs::write(self.tmp.join("configs").join(format!("{}.toml", p.run_id)), p.resolved)?;
         self.tick();
         Ok((p.run_id, p.outcome))
@@ -555,13 +565,18 @@ fn hardware_mixes(c: &mut Course) -> Result<()> {
         title: "Hardware mixes: cost vs SLO attainment".into(),
         caption: String::new(),
         run_ids: ids,
-        chart: Chart::Scatter(ScatterChart {
-            x: Axis::new("cost per 1,000 requests", "$"),
-            y: Axis::new("SLO attainment", ""),
-            points,
-            size_note: None,
-            ref_lines: vec![],
-        }),
+        chart: cost_vs_slo(points),
+    })
+}
+
+/// A scatter of cost per 1,000 requests against SLO attainment.
+fn cost_vs_slo(points: Vec<LabeledPoint>) -> Chart {
+    Chart::Scatter(ScatterChart {
+        x: Axis::new("cost per 1,000 requests", "$"),
+        y: Axis::new("SLO attainment", ""),
+        points,
+        size_note: None,
+        ref_lines: vec![],
     })
 }
 
@@ -1006,6 +1021,13 @@ pub fn simulated_steps() -> Vec<SimStep> {
         ),
         step(&["llm-prefix-hit-rate"], (PREFIX_SETUPS.len() * PREFIX_PROMPTS.len()) as u64, llm_prefix_figure),
         step(&["llm-groundtruth"], 1, llm_groundtruth_figure),
+        step(
+            &["autoscaling-timeline", "autoscaling-policies"],
+            (scaling::POLICIES.len() + scaling::STATIC_MAX as usize) as u64,
+            scaling::autoscaling_figures,
+        ),
+        step(&["priority-surge"], 2, scaling::surge_figure),
+        step(&["llm-energy"], scaling::ENERGY_KINDS.len() as u64, scaling::energy_figure),
     ]
 }
 

@@ -34,6 +34,8 @@ from ._progress import ProgressArg, callback
 
 __all__ = [
     "Figure",
+    "autoscaling_policies",
+    "autoscaling_timeline",
     "batch_size_frontier",
     "batching_window",
     "cache_hit_ratio",
@@ -43,6 +45,7 @@ __all__ = [
     "hardware_cost_vs_slo",
     "ids",
     "latency_vs_load",
+    "llm_energy",
     "llm_groundtruth",
     "llm_kv_timeline",
     "llm_prefix_hit_rate",
@@ -51,6 +54,7 @@ __all__ = [
     "measured",
     "measured_ids",
     "models_accuracy_vs_memory",
+    "priority_surge",
     "stalls",
     "traces",
     "validation",
@@ -180,6 +184,10 @@ _NAMED = {
     "llm-kv-timeline": "KV memory and queues over one LLM run, per scheduler.",
     "llm-prefix-hit-rate": "Prefix caching: hit rate vs distinct shared prefixes per routing setup.",
     "llm-groundtruth": "The LLM simulator against real vLLM runs, beside other simulators' published errors.",
+    "autoscaling-timeline": "Autoscaling over a day: offered load and ready replicas per policy.",
+    "autoscaling-policies": "Autoscaling policies over a day: cost vs SLO attainment, beside the cheapest fixed pool.",
+    "priority-surge": "A batch surge over interactive traffic, with a FIFO and a strict-priority queue.",
+    "llm-energy": "Energy and cost per million tokens of one LLM replica per device kind.",
 }
 
 

@@ -100,6 +100,8 @@ pub struct RequestRecord {
     pub cache: CacheOutcome,
     /// Escalated from student to teacher in a cascade.
     pub escalated: bool,
+    /// Its class (`[[classes]]` index; 0 without classes).
+    pub class: u16,
 }
 
 /// The closed-form model matching a scenario run on its own workload, if there is one:
@@ -722,6 +724,7 @@ impl<'a> Engine<'a> {
                 dropped: true,
                 cache: job.cache,
                 escalated: job.stage == Stage::Teacher,
+                class: job.class,
             });
         }
     }
@@ -903,6 +906,7 @@ impl<'a> Engine<'a> {
                 dropped: false,
                 cache: job.cache,
                 escalated: job.stage == Stage::Teacher,
+                class: job.class,
             });
         }
     }
@@ -934,6 +938,7 @@ impl<'a> Engine<'a> {
                 dropped: false,
                 cache: if stale { CacheOutcome::StaleHit } else { CacheOutcome::Hit },
                 escalated: false,
+                class,
             });
         }
     }

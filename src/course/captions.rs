@@ -7,6 +7,8 @@
 use anyhow::{Result, anyhow, bail};
 use figures::{Chart, Fact, Figure, LabeledPoint, Panel};
 
+mod scaling;
+
 /// The caption of a course figure, recomputed from its data.
 pub(crate) fn caption(fig: &Figure) -> Result<String> {
     let f = Facts(fig);
@@ -26,6 +28,10 @@ pub(crate) fn caption(fig: &Figure) -> Result<String> {
         ("llm-kv-timeline", Chart::Timeline(c)) => kv_timeline(&f, &c.top, &c.bottom),
         ("llm-prefix-hit-rate", Chart::Line(c)) => prefix(&f, &c.panel),
         ("llm-groundtruth", Chart::Scatter(c)) => groundtruth(&f, &c.points),
+        ("autoscaling-timeline", Chart::Timeline(c)) => scaling::autoscaling_timeline(&f, &c.bottom),
+        ("autoscaling-policies", Chart::Scatter(c)) => scaling::autoscaling_policies(&f, &c.points),
+        ("priority-surge", Chart::Timeline(c)) => scaling::surge(&f, &c.top),
+        ("llm-energy", Chart::Scatter(c)) => scaling::energy(&f, &c.points),
         (id, _) => bail!("no caption for a figure `{id}` of this kind"),
     }
 }
@@ -695,7 +701,7 @@ mod tests {
             assert_eq!(caption(&fig).unwrap(), fig.caption, "{}", fig.id);
             n += 1;
         }
-        assert_eq!(n, 12);
+        assert_eq!(n, 16);
     }
 
     #[test]

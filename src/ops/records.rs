@@ -27,6 +27,10 @@ pub fn simulated(records: &[RequestRecord], summary: &Summary) -> Table {
     t.push("dropped", TableColumn::Bool(records.iter().map(|r| r.dropped).collect()));
     t.push("cache", cache_column(records.iter().map(|r| r.cache)));
     t.push("escalated", TableColumn::Bool(records.iter().map(|r| r.escalated).collect()));
+    if !summary.classes.is_empty() {
+        let class = |k: u16| summary.classes.get(usize::from(k)).map_or(String::new(), |c| c.name.clone());
+        t.push("class", TableColumn::Str(records.iter().map(|r| class(r.class)).collect()));
+    }
     t
 }
 

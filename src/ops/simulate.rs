@@ -197,6 +197,21 @@ pub fn point(config: &ScenarioConfig, requests: u64) -> Result<Point> {
     Ok(Point { run_id: run_id(&resolved, &trace.id, config.seed), resolved, outcome })
 }
 
+/// Runs `config` on `requests` (sorted by arrival; their classes numbered as the scenario's
+/// `[[classes]]`), as a trace-driven run with records: the run id is the one `simulate` gives the
+/// same config, requests and seed.
+pub fn point_on(config: &ScenarioConfig, requests: Vec<Request>, classes: &[String]) -> Result<Point> {
+    let mut config = config.clone();
+    config.workload = None;
+    config.requests = None;
+    let n = requests.len() as u64;
+    let opts = RunOptions { seed: config.seed, record: true, trace_driven: true };
+    let (outcome, trace) =
+        drive(&config, requests.into_iter(), classes, n, opts, "generated".to_string(), &Progress::Hidden)?;
+    let resolved = config.to_toml();
+    Ok(Point { run_id: run_id(&resolved, &trace.id, config.seed), resolved, outcome })
+}
+
 /// Renumbers a trace's classes as the scenario's `[[classes]]` by name (a scenario without
 /// classes ignores them). A class the scenario does not list is an input error naming both.
 pub(crate) fn remap_classes(config: &ScenarioConfig, trace: &mut traces::Trace, path: &std::path::Path) -> Result<()> {

@@ -162,7 +162,14 @@ pub fn run(args: &CourseArgs) -> Result<()> {
             steps.push((1, Box::new(|c| quantization_gate(c, m, &args.out))));
             steps.push((CASCADE_THRESHOLDS.len() as u64, Box::new(|c| cascade_figure(c, m))));
         }
-        for id in ["llm-ttft-tpot-vs-load", "llm-prefix-hit-rate", "llm-groundtruth"] {
+        for id in [
+            "llm-ttft-tpot-vs-load",
+            "llm-prefix-hit-rate",
+            "llm-groundtruth",
+            "autoscaling-timeline",
+            "priority-surge",
+            "llm-energy",
+        ] {
             steps.push(sim(id)?);
         }
         c.bar.set_length(steps.iter().map(|s| s.0).sum());
