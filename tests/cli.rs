@@ -714,6 +714,25 @@ fn plan_names_a_winner_and_rejects_a_bad_objective() {
     assert!(out.contains("pruned: peak throughput"), "{out}");
     bad_input(&["plan", "-s", "hardware", "--slo", "p99 below 40"], &["--slo", "p99<=50ms"]);
     bad_input(&["plan", "-s", "hardware", "--slo", "p99<=40ms", "--max-drop", "2"], &["--max-drop"]);
+    // A fixed mix is planned for cost; energy is an autoscaled pool's objective.
+    bad_input(&["plan", "-s", "hardware", "--slo", "p99<=40ms", "--minimize", "energy"], &["--minimize energy"]);
+    // An autoscaled pool: every max (1..=3) and target (5) simulated, minimizing energy.
+    let out = ok(&[
+        "plan",
+        "-s",
+        "autoscaling",
+        "--slo",
+        "p99<=1s",
+        "--max-count",
+        "3",
+        "-n",
+        "20000",
+        "--minimize",
+        "energy",
+    ]);
+    assert!(out.contains("autoscaled pool `l4` (utilization policy)") && out.contains("minimizing energy"), "{out}");
+    let rows = out.lines().filter(|l| l.contains("MEETS") || l.contains(" fails")).count();
+    assert_eq!(rows, 15, "{out}");
 }
 
 /// Two runs of `mm1` that differ by seed, and a rules file for them.

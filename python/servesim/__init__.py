@@ -263,11 +263,14 @@ class Plan:
     report: dict[str, Any]
 
     @property
-    def winner(self) -> dict[str, int] | None:
-        """The winning mix as {device group: count}, or None if no mix met the objective."""
+    def winner(self) -> dict[str, Any] | None:
+        """The winning mix as {device group: count}, or None if no mix met the objective. For an
+        autoscaled pool's plan: the winning candidate (``max``, ``target``, ``usd``, ``kwh``, …)."""
         w = self.report.get("winner")
         if w is None:
             return None
+        if "groups" not in self.report:
+            return dict(self.report["candidates"][w])
         return dict(zip(self.report["groups"], self.report["candidates"][w]["counts"]))
 
     @property
@@ -279,7 +282,7 @@ class Plan:
 
         rows = []
         for c in self.report["candidates"]:
-            row: dict[str, Any] = dict(zip(self.report["groups"], c["counts"]))
+            row: dict[str, Any] = dict(zip(self.report.get("groups", []), c.get("counts", [])))
             row.update((k, v) for k, v in c.items() if k != "counts")
             rows.append(row)
         return pd.DataFrame(rows)
@@ -297,12 +300,15 @@ def plan(
     max_count: int = 8,
     requests: int | None = None,
     seed: int | None = None,
+    minimize: str = "cost",
 ) -> Plan:
     """The cheapest device mix of ``scenario`` whose latency meets ``slo`` (``"p99<=40ms"``;
     STAT one of mean, p50, p90, p95, p99, p999) with a drop rate at most ``max_drop``, as
     ``servesim plan`` finds it: each group's count from ``min_count`` to ``max_count``, mixes
     visited cheapest first, pruned when they cannot carry the offered ``rate`` (or the trace's),
-    the rest simulated with the same seed.
+    the rest simulated with the same seed. A scenario with an autoscaled pool gets that pool's
+    plan instead: every ``max`` up to ``max_count`` and policy target simulated, the winner the
+    least ``minimize`` (``"cost"`` or ``"energy"``) among those that meet the objective.
 
     >>> p = plan("hardware", "p99<=40ms", max_count=3, requests=5000)
     >>> p.winner is not None and sum(p.winner.values()) > 0
@@ -321,6 +327,7 @@ def plan(
         max_count=max_count,
         requests=requests,
         seed=seed,
+        minimize=minimize,
     )
     return Plan(scenario=name, offered_per_s=offered, report=json.loads(report))
 

@@ -54,7 +54,7 @@ pub(crate) fn sweep<'py>(
 /// rate, the report as `servesim plan --json` prints it).
 #[pyfunction]
 #[pyo3(signature = (scenario, kind, slo, max_drop=0.001, rate=None, trace=None, trace_format=None,
-                    min_count=0, max_count=8, requests=None, seed=None))]
+                    min_count=0, max_count=8, requests=None, seed=None, minimize="cost"))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn plan(
     py: Python<'_>,
@@ -69,6 +69,7 @@ pub(crate) fn plan(
     max_count: u32,
     requests: Option<u64>,
     seed: Option<u64>,
+    minimize: &str,
 ) -> PyResult<(String, f64, String)> {
     if rate.is_some() && trace.is_some() {
         return Err(input("rate and trace: give one or the other (a trace brings its own rate)"));
@@ -87,8 +88,18 @@ pub(crate) fn plan(
         max_count,
         requests,
         seed,
+        minimize: match minimize {
+            "cost" => sim::plan::autoscale::Minimize::Cost,
+            "energy" => sim::plan::autoscale::Minimize::Energy,
+            other => return Err(input(format!("minimize `{other}`: expected \"cost\" or \"energy\""))),
+        },
     };
     let planned = py.detach(|| servesim::ops::plan::plan(&req)).map_err(|e| ops(&e))?;
-    let json = serde_json::to_string_pretty(&planned.report).map_err(other)?;
+    // An autoscaled pool's plan (`servesim plan --json` prints the same).
+    let json = match &planned.auto {
+        Some(a) => serde_json::to_string_pretty(a),
+        None => serde_json::to_string_pretty(&planned.report),
+    }
+    .map_err(other)?;
     Ok((planned.scenario, planned.offered_per_s, json))
 }

@@ -7,6 +7,8 @@
 //! planner says so). Every other mix is simulated; the first that meets the objective is the
 //! cheapest one.
 
+pub mod autoscale;
+
 use crate::config::ScenarioConfig;
 use crate::engine::{SimError, Summary};
 use serde::Serialize;

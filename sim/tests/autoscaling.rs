@@ -245,3 +245,44 @@ autoscale = {{ min = {min}, max = {max}, interval_s = 2.0, scale_down_delay_s = 
         prop_assert!(e.kwh * 3.6e6 <= 300.0 * a.replica_hours * 3600.0 + 1e-6);
     }
 }
+
+#[test]
+fn the_autoscale_plan_picks_the_least_cost_or_energy_that_meets_the_objective() {
+    use sim::plan::autoscale::{Minimize, TARGETS, plan_autoscale};
+    use sim::plan::{LatencyObjective, PlanSpec};
+    let cfg = pool(
+        30.0,
+        100.0,
+        r#"{ min = 1, max = 8, initial = 4, interval_s = 5.0, scale_down_delay_s = 30.0, provision_s = 10.0, policy = { kind = "utilization", target = 0.5 } }"#,
+    );
+    let mut cfg = cfg;
+    cfg.devices[0].kind = Some("l4".into());
+    let spec = PlanSpec {
+        objective: "p99<=1000ms".parse::<LatencyObjective>().unwrap(),
+        max_drop: 0.0,
+        min_count: 0,
+        max_count: 6,
+        offered_per_s: 30.0,
+    };
+    for minimize in [Minimize::Cost, Minimize::Energy] {
+        let plan = plan_autoscale(&cfg, &spec, minimize, |c| Ok(sim::run_generated(c, 3, 20_000, false)?.summary))
+            .unwrap()
+            .expect("the scenario autoscales");
+        assert_eq!(plan.candidates.len(), 6 * TARGETS.len());
+        let measure = |c: &sim::plan::autoscale::AutoCandidate| match minimize {
+            Minimize::Cost => c.usd,
+            Minimize::Energy => c.kwh.unwrap(),
+        };
+        let w = plan.winner.expect("some configuration meets p99 <= 1 s");
+        assert!(plan.candidates[w].meets);
+        for c in plan.candidates.iter().filter(|c| c.meets) {
+            assert!(measure(&plan.candidates[w]) <= measure(c));
+        }
+        // The frontier: no candidate beats a frontier one on both latency and the measure.
+        for f in plan.candidates.iter().filter(|c| c.frontier) {
+            assert!(!plan.candidates.iter().any(|o| o.value_ms < f.value_ms && measure(o) < measure(f)));
+        }
+        // Too few replicas for 3 busy servers' worth of load: fails.
+        assert!(plan.candidates.iter().filter(|c| c.max <= 3).all(|c| !c.meets));
+    }
+}

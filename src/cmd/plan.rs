@@ -4,6 +4,7 @@ use anyhow::Result;
 use clap::Args;
 use servesim::ops::plan::{PlanRequest, Planned, plan};
 use servesim::scenario::ScenarioSource;
+use sim::plan::autoscale::{AutoPlan, Minimize};
 use sim::plan::{LatencyObjective, Verdict};
 use std::path::PathBuf;
 use traces::formats::SourceFormat;
@@ -52,9 +53,67 @@ pub struct PlanArgs {
     /// Seed (the same for every mix: common random numbers).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// What to minimize when the scenario autoscales a pool: its billed cost or its energy.
+    #[arg(long, value_parser = ["cost", "energy"], default_value = "cost")]
+    pub minimize: String,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Prints an autoscaled pool's plan.
+fn print_auto(a: &AutoPlan, scenario: &str, offered: f64, args: &PlanArgs) -> Result<()> {
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(a)?);
+        return Ok(());
+    }
+    println!(
+        "plan for {scenario} at {offered:.2} requests/s on average: autoscaled pool `{}` ({} policy), {:?} latency \
+         <= {} ms, drop rate <= {}, minimizing {}",
+        a.group, a.policy, args.slo.stat, args.slo.max_ms, args.max_drop, args.minimize
+    );
+    println!(
+        " {:>4} {:>6} {:>12} {:>10} {:>8} {:>10} {:>6} {:>11}  verdict",
+        "max", "target", "cost $", "kWh", "drops", "replica-h", "starts", "latency ms"
+    );
+    for (i, c) in a.candidates.iter().enumerate() {
+        let mark = if a.winner == Some(i) { "*" } else { " " };
+        println!(
+            "{mark}{:>4} {:>6} {:>12.4} {:>10} {:>8.4} {:>10.2} {:>6} {:>11.3}  {}{}",
+            c.max,
+            c.target.map_or("-".to_string(), |t| format!("{t}")),
+            c.usd,
+            c.kwh.map_or("-".to_string(), |k| format!("{k:.3}")),
+            c.drop_rate,
+            c.replica_hours,
+            c.cold_starts,
+            c.value_ms,
+            if c.meets { "MEETS" } else { "fails" },
+            if c.frontier { "  (frontier)" } else { "" }
+        );
+    }
+    match a.winner {
+        Some(w) => {
+            let c = &a.candidates[w];
+            println!(
+                "winner: max {}{} at {:.4} $ ({} kWh): the least {} among the {} configurations that meet the \
+                 objective ({} simulated); the frontier rows are those no other beats on both latency and {}",
+                c.max,
+                c.target.map_or(String::new(), |t| format!(", target {t}")),
+                c.usd,
+                c.kwh.map_or("-".to_string(), |k| format!("{k:.3}")),
+                args.minimize,
+                a.candidates.iter().filter(|c| c.meets).count(),
+                a.candidates.len(),
+                args.minimize
+            );
+        }
+        None => println!(
+            "no configuration within the bounds meets the objective ({} simulated): raise --max-count or relax the SLO",
+            a.candidates.len()
+        ),
+    }
+    Ok(())
 }
 
 /// Runs the command.
@@ -70,8 +129,12 @@ pub fn run(args: &PlanArgs) -> Result<()> {
         max_count: args.max_count,
         requests: args.requests,
         seed: args.seed,
+        minimize: if args.minimize == "energy" { Minimize::Energy } else { Minimize::Cost },
     };
-    let Planned { scenario, offered_per_s: offered, report } = plan(&req)?;
+    let Planned { scenario, offered_per_s: offered, report, auto } = plan(&req)?;
+    if let Some(a) = auto {
+        return print_auto(&a, &scenario, offered, args);
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());

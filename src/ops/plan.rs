@@ -4,6 +4,7 @@ use crate::error::input;
 use crate::scenario::ScenarioSource;
 use anyhow::Result;
 use sim::RunOptions;
+use sim::plan::autoscale::{AutoPlan, Minimize};
 use sim::plan::{LatencyObjective, PlanReport, PlanSpec};
 use std::path::PathBuf;
 use traces::formats::SourceFormat;
@@ -32,6 +33,8 @@ pub struct PlanRequest {
     pub requests: Option<u64>,
     /// Seed (the same for every mix: common random numbers).
     pub seed: Option<u64>,
+    /// What an autoscaled pool's plan minimizes (fixed mixes: cost only).
+    pub minimize: Minimize,
 }
 
 /// A finished plan.
@@ -41,8 +44,11 @@ pub struct Planned {
     pub scenario: String,
     /// The offered rate planned for, requests/s.
     pub offered_per_s: f64,
-    /// Every mix visited, with its verdict, and the winner.
+    /// Every mix visited, with its verdict, and the winner (empty for an autoscaled pool).
     pub report: PlanReport,
+    /// The plan of the scenario's autoscaled pool, when it has one: every bound and target
+    /// simulated, the frontier and the winner.
+    pub auto: Option<AutoPlan>,
 }
 
 fn scale_arrivals(a: &mut ArrivalSpec, rate: f64) {
@@ -103,7 +109,7 @@ pub fn plan(args: &PlanRequest) -> Result<Planned> {
         max_count: args.max_count,
         offered_per_s: offered,
     };
-    let report = sim::plan::plan(&config, &spec, |c| {
+    let simulate = |c: &sim::ScenarioConfig| {
         let opts = RunOptions { seed, record: false, trace_driven: trace.is_some() };
         let r = match &trace {
             Some(t) => sim::run(c, &mut t.requests.iter().cloned(), opts)?,
@@ -114,6 +120,18 @@ pub fn plan(args: &PlanRequest) -> Result<Planned> {
             }
         };
         Ok(r.summary)
-    })?;
-    Ok(Planned { scenario: config.name, offered_per_s: offered, report })
+    };
+    if config.devices.iter().any(|d| d.autoscale.is_some()) {
+        let auto = sim::plan::autoscale::plan_autoscale(&config, &spec, args.minimize, simulate)?;
+        let report = PlanReport { groups: vec![], candidates: vec![], winner: None, simulated: 0, not_visited: 0 };
+        return Ok(Planned { scenario: config.name, offered_per_s: offered, report, auto });
+    }
+    if args.minimize == Minimize::Energy {
+        return Err(input(
+            "--minimize energy: plans an autoscaled pool's bounds and target; a fixed mix is planned for cost \
+             (each mix's energy is in its summary)",
+        ));
+    }
+    let report = sim::plan::plan(&config, &spec, simulate)?;
+    Ok(Planned { scenario: config.name, offered_per_s: offered, report, auto: None })
 }
