@@ -86,7 +86,8 @@ class Run:
     manifest's hash of it; ``trace_id`` is the content id of the requests simulated; ``id`` is the
     run id (the CLI's, for the same config, trace, seed and build, whether or not a directory was
     written). With ``out``, ``dir`` is the run directory and ``manifest`` its ``manifest.json``;
-    with ``records``, ``requests`` is one row per request (the ``requests.parquet`` table).
+    with ``records``, ``requests`` is one row per request (the ``requests.parquet`` table); a run
+    with an autoscaled pool has ``timeline``, its pools over time (the ``timeline.csv`` table).
 
     >>> run = simulate("md1", seed=3, requests=10_000)
     >>> run.trace_id.startswith("tr-"), run.config_hash.startswith("sha256:"), run.id.startswith("run-")
@@ -111,6 +112,7 @@ class Run:
     dir: Path | None = field(default=None)
     notes: tuple[str, ...] = field(default=())
     requests: "pd.DataFrame | None" = field(default=None, compare=False, repr=False)
+    timeline: "pd.DataFrame | None" = field(default=None, compare=False, repr=False)
 
     @property
     def manifest(self) -> dict[str, Any] | None:
@@ -196,6 +198,7 @@ def simulate(
         dir=None if r["dir"] is None else Path(r["dir"]),
         notes=tuple(r["notes"]),
         requests=None if r["records"] is None else frame(r["records"], run_id=r["run_id"], trace_id=r["trace_id"]),
+        timeline=None if r["timeline"] is None else frame(r["timeline"], run_id=r["run_id"], trace_id=r["trace_id"]),
     )
 
 

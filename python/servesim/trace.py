@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from . import Scenario
 
-__all__ = ["generate", "read"]
+__all__ = ["generate", "import_columns", "read"]
 
 
 def generate(
@@ -63,3 +63,30 @@ def read(path: str | os.PathLike[str], *, format: str | None = None) -> "pd.Data
     p = os.fspath(path)
     columns, trace_id = _core.trace_read(p, format)
     return frame(columns, trace_id=trace_id, source=p)
+
+
+def import_columns(
+    path: str | os.PathLike[str],
+    columns: str,
+    out: str | os.PathLike[str],
+    *,
+    time_unit: str = "s",
+    filters: list[str] | None = None,
+) -> "pd.DataFrame":
+    """Read any CSV, Parquet or JSONL table through a column mapping and write it in the servesim
+    schema to ``out``, as ``servesim trace import --columns`` does: ``columns`` is
+    ``"arrival=COL[,service=COL,class=COL,key=COL,input=COL,output=COL]"``, arrivals numbers in
+    ``time_unit`` (``s``, ``ms``, ``us``, ``ns``) or wall-clock datetimes, ``filters`` keep rows
+    whose column equals a value (``["status=SUCCEED"]``). Rows are sorted by arrival, idle gaps kept.
+
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> src, dst = os.path.join(d, "jobs.csv"), os.path.join(d, "jobs.parquet")
+    >>> _ = open(src, "w").write("start,exec_s,status\\n2024-11-15 16:57:50,2.5,SUCCEED\\n2024-11-15 16:57:52,1.0,FAILED\\n")
+    >>> df = import_columns(src, "arrival=start,service=exec_s", dst, filters=["status=SUCCEED"])
+    >>> len(df), float(df["service_s"][0])
+    (1, 2.5)
+    """
+    p = os.fspath(path)
+    cols, trace_id = _core.trace_import_columns(p, columns, os.fspath(out), time_unit=time_unit, filters=filters or [])
+    return frame(cols, trace_id=trace_id, source=p)

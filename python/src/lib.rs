@@ -42,6 +42,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate::simulate, m)?)?;
     m.add_function(wrap_pyfunction!(simulate::trace_generate, m)?)?;
     m.add_function(wrap_pyfunction!(simulate::trace_read, m)?)?;
+    m.add_function(wrap_pyfunction!(simulate::trace_import_columns, m)?)?;
     m.add_function(wrap_pyfunction!(scenario::builtin_scenarios, m)?)?;
     m.add_function(wrap_pyfunction!(gate::gate, m)?)?;
     m.add_function(wrap_pyfunction!(gate::builtin_rules, m)?)?;

@@ -76,7 +76,36 @@ pub(crate) fn simulate<'py>(
         Some(t) => d.set_item("records", columns(py, &t)?)?,
         None => d.set_item("records", py.None())?,
     }
+    // An autoscaled run's pools over time: the `timeline.csv` table.
+    match &done.outcome {
+        Outcome::Classic(r) if !r.timeline.is_empty() => {
+            d.set_item("timeline", columns(py, &records::timeline(&r.timeline, &r.summary))?)?;
+        }
+        _ => d.set_item("timeline", py.None())?,
+    }
     Ok(d)
+}
+
+/// Reads any CSV, Parquet or JSONL table through a column mapping (`servesim trace import
+/// --columns`, through `servesim::ops::trace::import_mapped`) and writes it in the servesim schema
+/// to `out`: the columns and the trace id.
+#[pyfunction]
+#[pyo3(signature = (path, columns, out, time_unit="s", filters=Vec::new()))]
+pub(crate) fn trace_import_columns<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    columns: &str,
+    out: PathBuf,
+    time_unit: &str,
+    filters: Vec<String>,
+) -> PyResult<(Bound<'py, PyAny>, String)> {
+    let mut map = traces::formats::ColumnMap::parse(columns).map_err(|e| input(format!("columns: {e}")))?;
+    map.time_unit = time_unit.parse().map_err(|e| input(format!("time_unit: {e}")))?;
+    for f in &filters {
+        map.filters.push(traces::formats::ColumnMap::parse_filter(f).map_err(|e| input(format!("filters: {e}")))?);
+    }
+    let t = py.detach(|| servesim::ops::trace::import_mapped(&path, &map, &out)).map_err(|e| ops(&e))?;
+    trace_columns(py, &t)
 }
 
 fn trace_columns<'py>(py: Python<'py>, t: &TraceFile) -> PyResult<(Bound<'py, PyAny>, String)> {

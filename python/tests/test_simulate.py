@@ -79,3 +79,29 @@ def test_seed_changes_the_run_and_requests_must_be_positive():
     assert servesim.simulate("mm1", seed=1, requests=5000).summary_json == a.summary_json
     with pytest.raises(servesim.InputError, match="requests: must be at least 1"):
         servesim.simulate("mm1", requests=0)
+
+
+def test_an_autoscaled_run_has_the_clis_timeline(simulate_cli):
+    run_dir = simulate_cli("-s", "autoscaling", "--seed", "5", "-n", "50000")
+    run = servesim.simulate("autoscaling", seed=5, requests=50_000)
+    assert run.summary_json == (run_dir / "summary.json").read_text()
+    cli = pd.read_csv(run_dir / "timeline.csv")
+    assert list(run.timeline.columns) == list(cli.columns)
+    assert len(run.timeline) == len(cli) > 0
+    assert run.timeline["arrivals"].sum() == run.summary["requests"]["arrived"]
+    pd.testing.assert_series_equal(run.timeline["ready"], cli["ready"], check_dtype=False)
+    # A run without autoscaling has none.
+    assert servesim.simulate("mm1", requests=1000).timeline is None
+
+
+def test_a_column_mapped_import_is_the_clis(tmp_path):
+    src = tmp_path / "jobs.csv"
+    src.write_text("start,exec_ms,tenant,status\n1000,2500,a,OK\n3000,1000,b,FAIL\n2000,500,b,OK\n")
+    df = servesim.trace.import_columns(
+        src, "arrival=start,service=exec_ms,class=tenant", tmp_path / "out.parquet", time_unit="ms", filters=["status=OK"]
+    )
+    # Arrivals from the first one, sorted; the FAIL row left out.
+    assert list(df["arrival_s"]) == [0.0, 1.0] and list(df["service_s"]) == [2.5, 0.5]
+    assert servesim.trace.read(tmp_path / "out.parquet").attrs["trace_id"] == df.attrs["trace_id"]
+    with pytest.raises(servesim.InputError, match="column `nope`: mapped as arrival"):
+        servesim.trace.import_columns(src, "arrival=nope", tmp_path / "x.parquet")
