@@ -285,6 +285,7 @@ impl ScenarioConfig {
                     ));
                 }
             }
+            self.validate_classes()?;
             return llm.resolve(&self.kinds()?).map(|_| ());
         }
         self.resolve().map(|_| ())
@@ -308,6 +309,7 @@ impl ScenarioConfig {
             name: self.name.clone(),
             llm: spec.resolve(&self.kinds()?)?,
             energy: self.energy.clone().unwrap_or_default(),
+            classes: self.classes.clone(),
         })
     }
 

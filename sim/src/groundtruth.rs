@@ -629,6 +629,7 @@ impl Case {
             swap_gb_s: 25.0,
             timeline_interval_s: 1.0,
             client_timeout_s: s.client_timeout_s,
+            scheduling: crate::llm::ClassScheduling::Fcfs,
         });
         c.validate().map_err(|e| e.to_string())?;
         Ok(c)

@@ -81,6 +81,14 @@ pub fn run_scenario(
     if config.llm.is_none() {
         return Ok(Outcome::Classic(run(config, requests, opts)?));
     }
+    // A generated workload's request classes, drawn as the request-level engine draws them.
+    let mut draw = if opts.trace_driven { None } else { engine::ClassDraw::new(config, opts.seed) };
+    let requests = &mut requests.map(|mut r| {
+        if let Some(d) = draw.as_mut() {
+            r.class = traces::ClassId(d.draw());
+        }
+        r
+    });
     if opts.record {
         let (s, r) = llm::run_recorded(config.resolve_llm()?, requests, opts.seed)?;
         Ok(Outcome::Llm(s, Some(r)))

@@ -125,6 +125,52 @@ pub struct LlmSpec {
     /// a benchmark client reports them, cover the requests that finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_timeout_s: Option<f64>,
+    /// Which waiting request a continuous-batching replica admits next and which running one it
+    /// preempts, by request class (`[[classes]]`; default `fcfs`).
+    #[serde(default, skip_serializing_if = "ClassScheduling::is_fcfs")]
+    pub scheduling: ClassScheduling,
+}
+
+/// Admission and preemption order by request class (`llm.scheduling`).
+///
+/// `fcfs`: arrival order; the last admitted is preempted first. `priority` (vLLM's
+/// `--scheduling-policy priority`): the waiting request of the highest class `priority` is admitted
+/// first (earliest arrival within it), and the running request of the lowest priority (latest
+/// arrival within it) is preempted first. `fair` (the virtual token counter of Sheng et al.,
+/// "Fairness in Serving Large Language Models", OSDI 2024): every class counts the service it has
+/// received, `prompt_weight` per prefilled token plus `output_weight` per generated token, divided
+/// by its `weight`; the waiting request of the class with the smallest counter is admitted first
+/// and the running one of the class with the largest preempted first; a class that had nothing
+/// waiting or running restarts at the smallest counter of the active classes (it does not bank
+/// service it did not ask for).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClassScheduling {
+    /// Arrival order.
+    #[default]
+    Fcfs,
+    /// Strict priority by class.
+    Priority,
+    /// Virtual token counter fair sharing.
+    Fair {
+        /// Counter cost of a prefilled token (default 1).
+        #[serde(default = "one_f")]
+        prompt_weight: f64,
+        /// Counter cost of a generated token (default 2).
+        #[serde(default = "two_f")]
+        output_weight: f64,
+    },
+}
+
+impl ClassScheduling {
+    /// Whether this is the default.
+    pub fn is_fcfs(&self) -> bool {
+        *self == ClassScheduling::Fcfs
+    }
+}
+
+fn two_f() -> f64 {
+    2.0
 }
 
 fn fp16() -> Precision {
@@ -342,6 +388,8 @@ pub struct LlmScenario {
     pub llm: ResolvedLlm,
     /// PUE and carbon intensity (the scenario's `[energy]`).
     pub energy: crate::energy::EnergySpec,
+    /// Request classes (the scenario's `[[classes]]`).
+    pub classes: Vec<crate::config::ClassSpec>,
 }
 
 /// An `[llm]` table ready to run.
@@ -406,6 +454,10 @@ impl LlmSpec {
             crate::check::positive("llm.client_timeout_s", t)?;
         }
         positive("llm.timeline_interval_s", self.timeline_interval_s)?;
+        if let ClassScheduling::Fair { prompt_weight, output_weight } = self.scheduling {
+            crate::check::non_negative("llm.scheduling.prompt_weight", prompt_weight)?;
+            positive("llm.scheduling.output_weight", output_weight)?;
+        }
         match &self.scheduler {
             SchedulerSpec::Static { max_num_seqs } if *max_num_seqs == 0 => {
                 return Err(ConfigError::invalid("llm.scheduler.max_num_seqs", "must be at least 1"));

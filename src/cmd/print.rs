@@ -105,6 +105,16 @@ pub(crate) fn print_llm_summary(s: &sim::llm::LlmSummary, run_id: &str, path: &s
         "cost {:.4} $  {:.4} $ per 1M output tokens  {:.4} $ per 1M tokens",
         s.cost.usd, s.cost.usd_per_million_output_tokens, s.cost.usd_per_million_tokens
     );
+    for c in &s.classes {
+        let slo = c.attainment.map_or(String::new(), |a| format!("  SLO attainment {a:.4}"));
+        println!(
+            "  class {:<12} {:>7} arrived {:>7} completed  TTFT mean {:.1} ms  p99 {:.1} ms  e2e mean {:.1} ms{slo}",
+            c.name, c.arrived, c.completed, c.ttft_ms.mean, c.ttft_ms.p99, c.e2e_ms.mean
+        );
+    }
+    if let Some(j) = s.fairness {
+        println!("fairness (Jain's index over the classes' SLO attainment) {j:.4}");
+    }
     if let Some(e) = &s.energy {
         println!(
             "energy {:.4} kWh  mean power {:.1} W  {:.4} kWh per 1M tokens  {:.2} gCO2e ({:.2} g per 1M tokens)",

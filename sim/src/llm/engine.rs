@@ -5,7 +5,7 @@
 use super::kv::KvPool;
 use super::perf::Work;
 use super::summary::*;
-use super::{LlmRouterSpec, LlmScenario, LlmSpec, Preemption, ResolvedLlm, Role, SchedulerSpec};
+use super::{ClassScheduling, LlmRouterSpec, LlmScenario, LlmSpec, Preemption, ResolvedLlm, Role, SchedulerSpec};
 use crate::calendar::Calendar;
 use crate::check::SimError;
 use crate::energy::{EnergyMeter, EnergySpec};
@@ -24,6 +24,7 @@ pub fn run(
 ) -> Result<LlmSummary, SimError> {
     let mut engine = Engine::new(&scenario.name, scenario.llm, seed);
     engine.energy = scenario.energy;
+    engine.set_classes(&scenario.classes);
     engine.run(requests)?;
     Ok(engine.finish().0)
 }
@@ -66,6 +67,7 @@ pub fn run_recorded(
 ) -> Result<(LlmSummary, Vec<LlmRecord>), SimError> {
     let mut engine = Engine::new(&scenario.name, scenario.llm, seed);
     engine.energy = scenario.energy;
+    engine.set_classes(&scenario.classes);
     engine.records = Some(Vec::new());
     engine.run(requests)?;
     let (summary, records) = engine.finish();
@@ -106,6 +108,8 @@ struct Seq {
     replica: usize,
     /// Replica it entered by (its request overhead applies).
     entry: usize,
+    /// Its request class (index into the scenario's classes; 0 without classes).
+    class: u16,
 }
 
 impl Seq {
@@ -232,6 +236,25 @@ struct Engine {
     last_work: SimTime,
     /// PUE and carbon intensity.
     energy: EnergySpec,
+    /// Per request class: its order, counter and results (empty without classes).
+    classes: Vec<ClassState>,
+}
+
+/// A request class in the LLM engine.
+struct ClassState {
+    name: String,
+    priority: u32,
+    weight: f64,
+    /// Service received / weight (`fair`'s virtual token counter).
+    counter: f64,
+    /// Sequences waiting or running.
+    active: u64,
+    arrived: u64,
+    completed: u64,
+    good: u64,
+    output_tokens: u64,
+    ttft: LatencyStats,
+    e2e: LatencyStats,
 }
 
 fn pages(tokens: u64, bs: u64) -> u64 {
@@ -322,7 +345,116 @@ impl Engine {
             serial: 0,
             last_work: SimTime::ZERO,
             energy: EnergySpec::default(),
+            classes: Vec::new(),
             r,
+        }
+    }
+
+    fn set_classes(&mut self, classes: &[crate::config::ClassSpec]) {
+        self.classes = classes
+            .iter()
+            .map(|c| ClassState {
+                name: c.name.clone(),
+                priority: c.priority,
+                weight: c.weight,
+                counter: 0.0,
+                active: 0,
+                arrived: 0,
+                completed: 0,
+                good: 0,
+                output_tokens: 0,
+                ttft: LatencyStats::default(),
+                e2e: LatencyStats::default(),
+            })
+            .collect();
+    }
+
+    /// A request of class `k` arrives (a class beyond the scenario's counts as the last): its
+    /// class index. Under `fair`, a class with nothing waiting or running restarts at the
+    /// smallest counter of the active ones.
+    fn class_arrives(&mut self, k: u16) -> u16 {
+        if self.classes.is_empty() {
+            return 0;
+        }
+        let k = usize::from(k).min(self.classes.len() - 1);
+        if self.classes[k].active == 0 {
+            let floor = self.classes.iter().filter(|c| c.active > 0).map(|c| c.counter).fold(f64::INFINITY, f64::min);
+            if floor.is_finite() {
+                self.classes[k].counter = self.classes[k].counter.max(floor);
+            }
+        }
+        self.classes[k].active += 1;
+        self.classes[k].arrived += 1;
+        k as u16
+    }
+
+    /// A sequence of class `k` left (finished, timed out).
+    fn class_leaves(&mut self, k: u16) {
+        if let Some(c) = self.classes.get_mut(usize::from(k)) {
+            c.active -= 1;
+        }
+    }
+
+    /// The rank of class `k` for admission (lower first) under the scheduling policy.
+    fn admit_rank(&self, k: u16) -> f64 {
+        match (&self.r.spec.scheduling, self.classes.get(usize::from(k))) {
+            (ClassScheduling::Priority, Some(c)) => -f64::from(c.priority),
+            (ClassScheduling::Fair { .. }, Some(c)) => c.counter,
+            _ => 0.0,
+        }
+    }
+
+    /// Index in `r`'s waiting queue of the sequence to admit next: the front under `fcfs`,
+    /// else the first of the best-ranked class waiting.
+    fn next_waiting(&self, r: usize) -> Option<usize> {
+        let w = &self.replicas[r].waiting;
+        if w.is_empty() {
+            return None;
+        }
+        if self.r.spec.scheduling.is_fcfs() || self.classes.is_empty() {
+            return Some(0);
+        }
+        let mut best: Option<(f64, usize)> = None;
+        for (i, &id) in w.iter().enumerate() {
+            let rank = self.admit_rank(self.seq(id).class);
+            if best.is_none_or(|(b, _)| rank < b) {
+                best = Some((rank, i));
+            }
+        }
+        best.map(|(_, i)| i)
+    }
+
+    /// Index in `r`'s running list of the sequence to preempt: the last admitted under `fcfs`,
+    /// else the latest arrival of the worst-ranked class.
+    fn victim(&self, r: usize) -> usize {
+        let run = &self.replicas[r].running;
+        let last = run.len() - 1;
+        if self.r.spec.scheduling.is_fcfs() || self.classes.is_empty() {
+            return last;
+        }
+        (0..run.len())
+            .max_by(|&a, &b| {
+                let (x, y) = (self.seq(run[a]), self.seq(run[b]));
+                self.admit_rank(x.class).total_cmp(&self.admit_rank(y.class)).then(x.arrival.cmp(&y.arrival))
+            })
+            .unwrap_or(last)
+    }
+
+    /// `fair`: charges the classes of an iteration's work to their counters.
+    fn charge(&mut self, plan: &Plan) {
+        let ClassScheduling::Fair { prompt_weight, output_weight } = self.r.spec.scheduling else {
+            return;
+        };
+        if self.classes.is_empty() {
+            return;
+        }
+        for &(id, chunk) in &plan.prefill {
+            let c = &mut self.classes[usize::from(self.seqs[id].as_ref().expect("live").class)];
+            c.counter += chunk as f64 * prompt_weight / c.weight;
+        }
+        for &id in &plan.decode {
+            let c = &mut self.classes[usize::from(self.seqs[id].as_ref().expect("live").class)];
+            c.counter += output_weight / c.weight;
         }
     }
 
@@ -515,6 +647,7 @@ impl Engine {
             }
             return;
         }
+        let class = self.class_arrives(req.class.0);
         self.serial += 1;
         let serial = self.serial;
         let seq = Seq {
@@ -539,6 +672,7 @@ impl Engine {
             last_token: now,
             replica: r,
             entry: r,
+            class,
         };
         let id = match self.free_slots.pop() {
             Some(i) => {
@@ -608,6 +742,7 @@ impl Engine {
     /// Forgets a sequence the client gave up on (its memory already released).
     fn drop_aborted(&mut self, id: SeqId) {
         let s = self.seqs[id].take().expect("live sequence");
+        self.class_leaves(s.class);
         self.free_slots.push(id);
         if let Some(recs) = self.records.as_mut() {
             recs.push(s.record(None));
@@ -809,11 +944,16 @@ impl Engine {
                     i += 1;
                     break;
                 }
-                let victim = self.replicas[r].running.pop().expect("this sequence is running");
+                let v = self.victim(r);
+                let victim = self.replicas[r].running.remove(v);
                 decode.retain(|&d| d != victim);
                 self.preempt(r, victim, mode, swap_s);
                 if victim == id {
                     break;
+                }
+                if v < i {
+                    // An earlier sequence left: this one moved up.
+                    i -= 1;
                 }
             }
         }
@@ -885,7 +1025,8 @@ impl Engine {
         }
         // New admissions (not while swapped sequences wait: they would starve).
         if self.replicas[r].swapped.is_empty() && self.replicas[r].incoming.is_empty() {
-            while let Some(&id) = self.replicas[r].waiting.front() {
+            while let Some(at) = self.next_waiting(r) {
+                let id = self.replicas[r].waiting[at];
                 if self.replicas[r].running.len() >= max_seqs || (chunked && left == 0) {
                     break;
                 }
@@ -904,7 +1045,7 @@ impl Engine {
                 let Some(chunk) = self.admit(r, id, if chunked { Some(left) } else { None }, now) else {
                     break;
                 };
-                self.replicas[r].waiting.pop_front();
+                self.replicas[r].waiting.remove(at);
                 self.replicas[r].waiting_tokens -= self.seq(id).prefill_target;
                 self.replicas[r].running.push(id);
                 if chunk > 0 {
@@ -923,6 +1064,7 @@ impl Engine {
         if plan.prefill.is_empty() && plan.decode.is_empty() {
             return None;
         }
+        self.charge(&plan);
         let work = self.work_of(&plan);
         Some((work, swap_s, plan))
     }
@@ -1091,11 +1233,20 @@ impl Engine {
         if s.output > 1 {
             self.tpot.record(SimTime(tpot_ns));
         }
-        if let Some(slo) = &self.r.spec.slo
-            && ttft.as_secs_f64() * 1e3 <= slo.ttft_ms
-            && tpot_ns as f64 / 1e6 <= slo.tpot_ms
-        {
-            self.good += 1;
+        let good = self
+            .r
+            .spec
+            .slo
+            .as_ref()
+            .is_some_and(|slo| ttft.as_secs_f64() * 1e3 <= slo.ttft_ms && tpot_ns as f64 / 1e6 <= slo.tpot_ms);
+        self.good += u64::from(good);
+        if let Some(c) = self.classes.get_mut(usize::from(s.class)) {
+            c.completed += 1;
+            c.good += u64::from(good);
+            c.output_tokens += s.output;
+            c.ttft.record(ttft);
+            c.e2e.record(e2e);
+            c.active -= 1;
         }
         self.counts.completed += 1;
         self.tokens.input += s.prompt;
@@ -1252,6 +1403,25 @@ impl Engine {
                 gco2e_per_million_tokens: per(g * 1e6, total_tokens),
             }
         });
+        let has_slo = self.r.spec.slo.is_some();
+        let classes: Vec<LlmClassSummary> = self
+            .classes
+            .iter()
+            .map(|c| LlmClassSummary {
+                name: c.name.clone(),
+                priority: c.priority,
+                weight: c.weight,
+                arrived: c.arrived,
+                completed: c.completed,
+                attainment: has_slo.then(|| if c.arrived > 0 { c.good as f64 / c.arrived as f64 } else { 0.0 }),
+                output_tokens: c.output_tokens,
+                counter: c.counter,
+                ttft_ms: c.ttft.summary_ms(),
+                e2e_ms: c.e2e.summary_ms(),
+            })
+            .collect();
+        let shares: Vec<f64> = classes.iter().filter_map(|c| c.attainment).collect();
+        let fairness = (shares.len() >= 2).then(|| crate::engine::jain(&shares));
         LlmSummary {
             engine: "llm",
             scenario: self.name.clone(),
@@ -1315,6 +1485,8 @@ impl Engine {
                 usd_per_million_tokens: if total_tokens > 0.0 { usd / total_tokens * 1e6 } else { 0.0 },
             },
             energy,
+            classes,
+            fairness,
             model: ModelInfo {
                 model: self.r.shape.name.clone(),
                 params: self.r.shape.params,

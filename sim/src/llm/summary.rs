@@ -177,6 +177,32 @@ pub struct Timeline {
     pub waiting: Vec<u64>,
 }
 
+/// One request class of an LLM run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LlmClassSummary {
+    /// Name.
+    pub name: String,
+    /// Priority (`llm.scheduling = priority`).
+    pub priority: u32,
+    /// Weight (`fair`).
+    pub weight: f64,
+    /// Requests that arrived (rejected ones aside).
+    pub arrived: u64,
+    /// Requests that finished.
+    pub completed: u64,
+    /// Finished within `llm.slo` / arrived (absent without `llm.slo`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attainment: Option<f64>,
+    /// Output tokens of its finished requests.
+    pub output_tokens: u64,
+    /// `fair`'s virtual token counter at the end (service received / weight).
+    pub counter: f64,
+    /// TTFT of its finished requests, ms.
+    pub ttft_ms: Distribution,
+    /// End-to-end latency of its finished requests, ms.
+    pub e2e_ms: Distribution,
+}
+
 /// Energy of an LLM run: every replica's devices at full power during its iterations and idle
 /// between them, × PUE.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -248,6 +274,12 @@ pub struct LlmSummary {
     /// Energy and carbon (absent when the device kind has no power model).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub energy: Option<LlmEnergy>,
+    /// Per request class (empty without `[[classes]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<LlmClassSummary>,
+    /// Jain's index over the classes' SLO attainment (two or more classes and `llm.slo`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fairness: Option<f64>,
     /// Model.
     pub model: ModelInfo,
     /// Replicas.
