@@ -1014,3 +1014,13 @@ fn a_trace_is_cut_only_by_an_explicit_requests_and_says_so() {
     assert_eq!(arrived(&cut), 120);
     assert!(String::from_utf8_lossy(&o.stderr).contains("the first 120 of the 300 requests"), "{o:?}");
 }
+
+#[test]
+fn readme_autoscaling_row_quotes_the_scenarios_cold_start() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let row = readme.lines().find(|l| l.starts_with("| `autoscaling` |")).expect("the README lists autoscaling");
+    let quoted: f64 = row.split("-s cold starts").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    let c = sim::builtin::builtin("autoscaling").unwrap().unwrap();
+    let a = c.devices[0].autoscale.as_ref().unwrap();
+    assert_eq!(quoted, a.cold_start_s(0.0), "README's autoscaling row: {row}");
+}
