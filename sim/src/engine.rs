@@ -105,7 +105,8 @@ pub struct RequestRecord {
 }
 
 /// The closed-form model matching a scenario run on its own workload, if there is one:
-/// one device, Poisson arrivals, unbounded FIFO queue, no batching, cache or cascade, ρ < 1;
+/// one fixed device (not autoscaled), Poisson arrivals, unbounded FIFO queue, no batching, cache
+/// or cascade, ρ < 1;
 /// exponential service gives M/M/c, deterministic M/D/1, anything else with one server M/G/1;
 /// one server with stalls M/G/1 with stalls, one whose cold starts wear off after one batch
 /// M/G/1 with an exceptional first service (Welch).
@@ -123,6 +124,8 @@ pub fn predict(config: &ScenarioConfig) -> Option<Prediction> {
         || config.cache.is_some()
         || config.cascade.is_some()
         || d.drift.is_some()
+        || d.autoscale.is_some()
+        || !d.queue.is_fifo()
     {
         return None;
     }

@@ -286,3 +286,14 @@ fn the_autoscale_plan_picks_the_least_cost_or_energy_that_meets_the_objective() 
         assert!(plan.candidates.iter().filter(|c| c.max <= 3).all(|c| !c.meets));
     }
 }
+
+#[test]
+fn an_autoscaled_or_prioritized_device_has_no_closed_form_prediction() {
+    let fixed = common::single(5.0, 1, r#"{ kind = "exponential", mean_ms = 100.0 }"#);
+    assert!(sim::predict(&fixed).is_some());
+    let auto = pool(5.0, 100.0, r#"{ min = 1, max = 1, policy = { kind = "utilization", target = 0.5 } }"#);
+    assert!(sim::predict(&auto).is_none(), "an autoscaled pool is not M/M/1");
+    let mut prio = fixed.clone();
+    prio.devices[0].queue = sim::policy::QueueDiscipline::Priority;
+    assert!(sim::predict(&prio).is_none());
+}
