@@ -620,6 +620,7 @@ impl Case {
                 kind: s.gpu.clone(),
                 count: s.data_parallel,
                 role: Role::Mixed,
+                autoscale: None,
             }],
             router: if s.data_parallel > 1 { LlmRouterSpec::JoinShortestQueue } else { LlmRouterSpec::RoundRobin },
             slo: None,

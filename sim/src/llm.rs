@@ -304,6 +304,11 @@ pub struct PoolSpec {
     /// Role.
     #[serde(default)]
     pub role: Role,
+    /// Autoscaling of a `mixed` pool's replica count (then `count` stays 1: the pool has
+    /// `autoscale.max` replicas, `min` of them at least ready or starting; `min` ≥ 1). A new
+    /// replica loads the weights of one device (`model_gb` default: weights / tensor_parallel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<crate::autoscale::AutoscaleSpec>,
 }
 
 /// Routing across replicas (`[llm.router]`).
@@ -555,9 +560,38 @@ impl LlmSpec {
                     }
                 }
             };
-            for r in 0..p.count {
+            let count = match &p.autoscale {
+                None => p.count,
+                Some(a) => {
+                    let key = format!("llm.pools[{i}].autoscale");
+                    a.validate(&key)?;
+                    if p.count != 1 {
+                        return Err(ConfigError::invalid(
+                            &format!("llm.pools[{i}].count"),
+                            "an autoscaled pool has no fixed count: give autoscale.min and autoscale.max",
+                        ));
+                    }
+                    if p.role != Role::Mixed {
+                        return Err(ConfigError::invalid(&key, "only a `mixed` pool autoscales"));
+                    }
+                    if a.min == 0 {
+                        return Err(ConfigError::invalid(
+                            &format!("{key}.min"),
+                            "an LLM pool keeps at least one replica (scale to zero is request-level only)",
+                        ));
+                    }
+                    if a.interval_s == 0.0 {
+                        return Err(ConfigError::invalid(
+                            &format!("{key}.interval_s"),
+                            "must be positive for an LLM pool",
+                        ));
+                    }
+                    a.max
+                }
+            };
+            for r in 0..count {
                 replicas.push(LlmReplica {
-                    name: if p.count == 1 { p.name.clone() } else { format!("{}/{r}", p.name) },
+                    name: if count == 1 { p.name.clone() } else { format!("{}/{r}", p.name) },
                     pool: i,
                     role: p.role,
                     kind: kind.clone(),

@@ -630,3 +630,67 @@ fn the_virtual_token_counter_shares_a_saturated_replica_between_tenants() {
     };
     assert!(served(0) > 5.0 * served(1), "fcfs: bulk {} vs chat {}", served(0), served(1));
 }
+
+fn toy_pool(pool: &str) -> ScenarioConfig {
+    tiny_pools(10_000.0, r#"{ kind = "continuous" }"#, pool, "[llm.router]\nkind = \"join_shortest_queue\"")
+}
+
+fn steady(n: u64, every_ms: u64) -> Vec<Request> {
+    (0..n).map(|i| req(i, i * every_ms, 200, 20)).collect()
+}
+
+#[test]
+fn a_fixed_autoscaled_llm_pool_is_the_same_as_a_fixed_count() {
+    let fixed = toy_pool("[[llm.pools]]\nname = \"gpu\"\nkind = \"toy\"\ncount = 2");
+    let auto = toy_pool(
+        "[[llm.pools]]\nname = \"gpu\"\nkind = \"toy\"\nautoscale = { min = 2, max = 2, interval_s = 1.0, policy = { kind = \"utilization\", target = 0.5 } }",
+    );
+    let (a, b) = (run(&fixed, steady(2000, 20)), run(&auto, steady(2000, 20)));
+    assert_eq!(
+        (a.latency_ms.ttft.clone(), a.latency_ms.e2e.clone()),
+        (b.latency_ms.ttft.clone(), b.latency_ms.e2e.clone())
+    );
+    assert_eq!((a.horizon_s, a.tokens.clone()), (b.horizon_s, b.tokens.clone()));
+    assert!((a.cost.usd - b.cost.usd).abs() < 1e-9 * a.cost.usd, "{} vs {}", a.cost.usd, b.cost.usd);
+    let s = &b.autoscale[0].stats;
+    assert_eq!((s.cold_starts, s.peak_ready), (0, 2));
+}
+
+#[test]
+fn an_llm_pool_scales_up_by_schedule_and_routes_nothing_to_a_replica_still_loading() {
+    // One replica until t = 10 s, two from then on; a replica takes 5 s to start: replica 1
+    // receives requests only from t = 15 s, and the pool was under-provisioned for exactly 5 s.
+    let c = toy_pool(
+        "[[llm.pools]]\nname = \"gpu\"\nkind = \"toy\"\nautoscale = { min = 1, max = 2, interval_s = 1.0, startup_s = 5.0, model_gb = 0.0, policy = { kind = \"schedule\", steps = [{ at_s = 0.0, replicas = 1 }, { at_s = 10.0, replicas = 2 }] } }",
+    );
+    let (s, recs) = sim::llm::run_recorded(c.resolve_llm().unwrap(), &mut steady(1500, 20).into_iter(), 1).unwrap();
+    let first_on_1 = recs.iter().filter(|r| r.replica == 1).map(|r| r.arrival).min().unwrap();
+    assert!(first_on_1 >= SimTime::from_millis(15_000), "{first_on_1:?}");
+    assert!(first_on_1 <= SimTime::from_millis(15_100), "the second replica takes arrivals once ready: {first_on_1:?}");
+    let p = &s.autoscale[0].stats;
+    assert_eq!(p.cold_starts, 1);
+    assert!((p.under_provisioned_s - 5.0).abs() < 1e-9, "{}", p.under_provisioned_s);
+    // Billed: one replica all along, the second from 10 s (starting included).
+    let price_s = 3.6 / 3600.0;
+    assert!((s.cost.usd - price_s * (s.horizon_s + (s.horizon_s - 10.0))).abs() < 1e-9, "{}", s.cost.usd);
+}
+
+#[test]
+fn an_llm_pool_follows_its_load_up_and_down_within_its_bounds() {
+    // A burst (one request every 5 ms for 30 s), then a trickle (one a second for 60 s): the
+    // utilization policy starts replicas for the burst and releases them in the trickle.
+    let c = toy_pool(
+        "[[llm.pools]]\nname = \"gpu\"\nkind = \"toy\"\nautoscale = { min = 1, max = 4, interval_s = 2.0, scale_down_delay_s = 10.0, startup_s = 3.0, model_gb = 0.0, policy = { kind = \"utilization\", target = 0.5 } }",
+    );
+    let mut reqs: Vec<Request> = (0..6000).map(|i| req(i, i * 5, 200, 20)).collect();
+    reqs.extend((0..60).map(|i| req(6000 + i, 30_000 + i * 1000, 200, 20)));
+    let (s, recs) = sim::llm::run_recorded(c.resolve_llm().unwrap(), &mut reqs.into_iter(), 1).unwrap();
+    let p = &s.autoscale[0].stats;
+    assert!(p.cold_starts >= 1 && p.scale_downs >= 1, "{p:?}");
+    assert!(p.peak_ready <= 4 && p.peak_ready >= 2, "{p:?}");
+    assert!(p.mean_ready >= 1.0 && p.replica_hours * 3600.0 >= p.mean_ready * s.horizon_s - 1e-6, "{p:?}");
+    assert_eq!(s.requests.completed, 6060);
+    // The trickle ends on one replica: the last requests all went to the same one.
+    let last: std::collections::BTreeSet<usize> = recs.iter().filter(|r| r.id >= 6050).map(|r| r.replica).collect();
+    assert_eq!(last.len(), 1, "{last:?}");
+}

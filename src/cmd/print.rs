@@ -115,6 +115,14 @@ pub(crate) fn print_llm_summary(s: &sim::llm::LlmSummary, run_id: &str, path: &s
     if let Some(j) = s.fairness {
         println!("fairness (Jain's index over the classes' SLO attainment) {j:.4}");
     }
+    for p in &s.autoscale {
+        let a = &p.stats;
+        println!(
+            "autoscale {}: {:.2} replica-hours  mean ready {:.2}  peak {}  {} cold starts  {} released  \
+             under-provisioned {:.0} s",
+            p.pool, a.replica_hours, a.mean_ready, a.peak_ready, a.cold_starts, a.scale_downs, a.under_provisioned_s
+        );
+    }
     if let Some(e) = &s.energy {
         println!(
             "energy {:.4} kWh  mean power {:.1} W  {:.4} kWh per 1M tokens  {:.2} gCO2e ({:.2} g per 1M tokens)",

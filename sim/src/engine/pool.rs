@@ -8,7 +8,7 @@
 //! on a replica that is not ready: parked servers are outside the station's idle set.
 
 use super::{DeviceId, Engine, Event};
-use crate::autoscale::{Autoscaler, Tick, secs};
+use crate::autoscale::{Autoscaler, Stopwatch, Tick, secs};
 use crate::check::SimError;
 use crate::config::ResolvedAutoscale;
 use crate::metrics::{LatencyStats, TimeIntegral};
@@ -171,6 +171,23 @@ pub struct PoolStats {
     pub at_zero_s: f64,
 }
 
+impl PoolStats {
+    /// The time-based statistics of a pool whose ready and billed replica counts are `ready` and
+    /// `billed` and whose under-provisioned time is `under`, at `end` (counts left at 0).
+    pub(crate) fn measured(ready: &TimeIntegral, billed: &TimeIntegral, under: &Stopwatch, end: SimTime) -> PoolStats {
+        PoolStats {
+            replica_hours: billed.area_s_until(end) / 3600.0,
+            mean_ready: ready.mean_until(end),
+            peak_ready: ready.peak(),
+            cold_starts: 0,
+            scale_downs: 0,
+            cold_start_requests: 0,
+            under_provisioned_s: under.seconds_until(end),
+            at_zero_s: 0.0,
+        }
+    }
+}
+
 /// The engine's side of an autoscaled pool.
 pub(super) struct Pool {
     pub(super) scaler: Autoscaler,
@@ -187,10 +204,8 @@ pub(super) struct Pool {
     scale_downs: u64,
     cold_requests: u64,
     desired: u32,
-    under_since: Option<SimTime>,
-    under_s: f64,
-    zero_since: Option<SimTime>,
-    zero_s: f64,
+    under: Stopwatch,
+    zero: Stopwatch,
     pub(super) timeline: Timeline,
     /// Replicas starting.
     starting: u32,
@@ -238,10 +253,12 @@ impl Pool {
             scale_downs: 0,
             cold_requests: 0,
             desired: initial,
-            under_since: None,
-            under_s: 0.0,
-            zero_since: (initial == 0).then_some(SimTime::ZERO),
-            zero_s: 0.0,
+            under: Stopwatch::default(),
+            zero: {
+                let mut z = Stopwatch::default();
+                z.set(initial == 0, SimTime::ZERO);
+                z
+            },
             timeline: Timeline::default(),
             starting: 0,
             hi: initial as usize,
@@ -280,41 +297,20 @@ impl Pool {
         self.interval
     }
 
-    /// Seconds-based bookkeeping of the under-provisioned and at-zero clocks at `now`.
+    /// The under-provisioned and at-zero clocks at `now`.
     fn clocks(&mut self, now: SimTime) {
         let ready = self.ready_count();
-        let under = self.desired > ready;
-        match (under, self.under_since) {
-            (true, None) => self.under_since = Some(now),
-            (false, Some(t)) => {
-                self.under_s += (now - t).as_secs_f64();
-                self.under_since = None;
-            }
-            _ => {}
-        }
-        match (ready == 0, self.zero_since) {
-            (true, None) => self.zero_since = Some(now),
-            (false, Some(t)) => {
-                self.zero_s += (now - t).as_secs_f64();
-                self.zero_since = None;
-            }
-            _ => {}
-        }
+        self.under.set(self.desired > ready, now);
+        self.zero.set(ready == 0, now);
     }
 
     /// The statistics at the end of the run.
     pub(super) fn stats(&self, end: SimTime) -> PoolStats {
-        let open = |since: Option<SimTime>| since.map_or(0.0, |t| (end - t).as_secs_f64());
-        PoolStats {
-            replica_hours: self.billed.area_s_until(end) / 3600.0,
-            mean_ready: self.ready.mean_until(end),
-            peak_ready: self.ready.peak(),
-            cold_starts: self.cold_starts,
-            scale_downs: self.scale_downs,
-            cold_start_requests: self.cold_requests,
-            under_provisioned_s: self.under_s + open(self.under_since),
-            at_zero_s: self.zero_s + open(self.zero_since),
-        }
+        let mut p = PoolStats::measured(&self.ready, &self.billed, &self.under, end);
+        (p.cold_starts, p.scale_downs, p.cold_start_requests) =
+            (self.cold_starts, self.scale_downs, self.cold_requests);
+        p.at_zero_s = self.zero.seconds_until(end);
+        p
     }
 
     /// Billed replica-seconds up to `end`.

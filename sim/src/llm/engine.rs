@@ -25,6 +25,7 @@ pub fn run(
     let mut engine = Engine::new(&scenario.name, scenario.llm, seed);
     engine.energy = scenario.energy;
     engine.set_classes(&scenario.classes);
+    engine.init_pools();
     engine.run(requests)?;
     Ok(engine.finish().0)
 }
@@ -68,6 +69,7 @@ pub fn run_recorded(
     let mut engine = Engine::new(&scenario.name, scenario.llm, seed);
     engine.energy = scenario.energy;
     engine.set_classes(&scenario.classes);
+    engine.init_pools();
     engine.records = Some(Vec::new());
     engine.run(requests)?;
     let (summary, records) = engine.finish();
@@ -188,7 +190,13 @@ enum Event {
     TransferEnd(SeqId),
     /// The client's time-out for (slot, serial).
     Timeout(SeqId, u64),
+    /// An autoscaled pool's periodic decision.
+    Autoscale(usize),
+    /// A replica's cold start ended (replica, start epoch).
+    ReplicaReady(usize, u32),
 }
+
+mod scale;
 
 struct Engine {
     name: String,
@@ -238,6 +246,12 @@ struct Engine {
     energy: EnergySpec,
     /// Per request class: its order, counter and results (empty without classes).
     classes: Vec<ClassState>,
+    /// Per replica: whether arrivals may be routed to it (an autoscaled replica that is ready).
+    routable: Vec<bool>,
+    /// Per pool: its autoscaler side, if it autoscales.
+    pools: Vec<Option<scale::LlmPool>>,
+    /// The request source is exhausted.
+    arrivals_done: bool,
 }
 
 /// A request class in the LLM engine.
@@ -346,6 +360,9 @@ impl Engine {
             last_work: SimTime::ZERO,
             energy: EnergySpec::default(),
             classes: Vec::new(),
+            routable: vec![true; r.replicas.len()],
+            pools: Vec::new(),
+            arrivals_done: false,
             r,
         }
     }
@@ -495,6 +512,7 @@ impl Engine {
                 self.last_arrival = req.arrival;
                 self.arrive(req);
                 next = requests.next();
+                self.arrivals_done = next.is_none();
             } else {
                 let (now, ev) = self.cal.pop().expect("checked");
                 if let Event::Timeout(s, serial) = ev
@@ -514,6 +532,8 @@ impl Engine {
                         self.transfer_end(s, now);
                     }
                     Event::Timeout(s, _) => self.timeout(s, now),
+                    Event::Autoscale(pi) => self.pool_tick(pi, now),
+                    Event::ReplicaReady(m, epoch) => self.replica_event(m, epoch, now),
                 }
             }
         }
@@ -558,7 +578,14 @@ impl Engine {
     }
 
     fn route(&mut self, blocks: &[u64]) -> usize {
-        let cands = &self.entry;
+        // Replicas of an autoscaled pool that are not ready take no arrivals.
+        let filtered: Vec<usize>;
+        let cands = if self.pools.iter().any(Option::is_some) {
+            filtered = self.entry.iter().copied().filter(|&i| self.routable[i]).collect();
+            &filtered
+        } else {
+            &self.entry
+        };
         if cands.len() == 1 {
             return cands[0];
         }
@@ -617,6 +644,7 @@ impl Engine {
             if self.r.spec.prefix_cache.is_some() { req.prefix_blocks.unwrap_or_default() } else { Box::default() };
         let r = self.route(&blocks);
         self.replicas[r].routed += 1;
+        self.pool_arrival(r);
         // A request that cannot fit a replica even alone would wait forever.
         let bs = self.bs();
         let need = if self.replicas[r].role == Role::Prefill {
@@ -737,6 +765,7 @@ impl Engine {
         self.drop_aborted(id);
         self.note_kv(r, now);
         self.kick(r, now);
+        self.pool_idle_check(r, now);
     }
 
     /// Forgets a sequence the client gave up on (its memory already released).
@@ -1155,6 +1184,7 @@ impl Engine {
         }
         self.note_kv(r, now);
         self.kick(r, now);
+        self.pool_idle_check(r, now);
     }
 
     fn static_end(&mut self, r: usize, plan: Plan, now: SimTime) {
@@ -1223,6 +1253,7 @@ impl Engine {
     fn complete(&mut self, id: SeqId, now: SimTime) {
         let front_end = self.front_end(id);
         let s = self.seqs[id].as_ref().expect("live sequence");
+        let entry = s.entry;
         let first = s.first_token.expect("a completed sequence had a first token");
         let e2e = now - s.arrival + front_end;
         let ttft = first - s.arrival + front_end;
@@ -1253,6 +1284,7 @@ impl Engine {
         if let Some(recs) = self.records.as_mut() {
             recs.push(s.record(Some(now)));
         }
+        self.pool_finished(entry, ttft);
     }
 
     fn continuous_end(&mut self, r: usize, plan: Plan, now: SimTime) {
@@ -1365,7 +1397,32 @@ impl Engine {
         let horizon = end.as_secs_f64();
         let per_s = |x: f64| if horizon > 0.0 { x / horizon } else { 0.0 };
         let cap: u64 = self.replicas.iter().map(|r| r.kv.capacity()).sum();
-        let usd: f64 = self.r.replicas.iter().map(|r| r.cost_per_s).sum::<f64>() * horizon;
+        // A replica of an autoscaled pool costs while billed; any other, the whole horizon.
+        let usd: f64 = self
+            .r
+            .replicas
+            .iter()
+            .filter(|x| self.pools.get(x.pool).is_none_or(Option::is_none))
+            .map(|x| x.cost_per_s * horizon)
+            .sum::<f64>()
+            + self
+                .pools
+                .iter()
+                .enumerate()
+                .filter_map(|(pi, p)| p.as_ref().map(|p| (pi, p)))
+                .map(|(pi, p)| {
+                    let per_s = self.r.replicas.iter().find(|x| x.pool == pi).map_or(0.0, |x| x.cost_per_s);
+                    per_s * p.billed_s(end)
+                })
+                .sum::<f64>();
+        let autoscale: Vec<LlmPoolStats> = self
+            .pools
+            .iter()
+            .enumerate()
+            .filter_map(|(pi, p)| {
+                p.as_ref().map(|p| LlmPoolStats { pool: self.r.spec.pools[pi].name.clone(), stats: p.stats(end) })
+            })
+            .collect();
         let total_tokens = (self.tokens.input + self.tokens.output) as f64;
         let first = &self.r.replicas[0];
         let info_work = |prefill: u64, decode: u64, kv: u64| Work {
@@ -1487,6 +1544,7 @@ impl Engine {
             energy,
             classes,
             fairness,
+            autoscale,
             model: ModelInfo {
                 model: self.r.shape.name.clone(),
                 params: self.r.shape.params,

@@ -177,6 +177,16 @@ pub struct Timeline {
     pub waiting: Vec<u64>,
 }
 
+/// An autoscaled pool of an LLM run (formulas as the request-level `devices[].autoscale`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LlmPoolStats {
+    /// The pool.
+    pub pool: String,
+    /// Its statistics.
+    #[serde(flatten)]
+    pub stats: crate::engine::PoolStats,
+}
+
 /// One request class of an LLM run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LlmClassSummary {
@@ -280,6 +290,9 @@ pub struct LlmSummary {
     /// Jain's index over the classes' SLO attainment (two or more classes and `llm.slo`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fairness: Option<f64>,
+    /// Autoscaled pools (empty without).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub autoscale: Vec<LlmPoolStats>,
     /// Model.
     pub model: ModelInfo,
     /// Replicas.
