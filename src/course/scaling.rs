@@ -320,7 +320,7 @@ pub(super) fn energy_figure(c: &mut Course) -> Result<()> {
         max_busy = max_busy.max(busy);
         points.push(LabeledPoint {
             label: format!(
-                "{kind} (busy {:.0}%, SLO {:.0}%)",
+                "{kind} {:.0}%/{:.0}%",
                 100.0 * busy,
                 100.0 * s.slo.as_ref().map_or(0.0, |x| x.attainment)
             ),

@@ -113,7 +113,7 @@ pub(super) fn energy(f: &Facts, points: &[LabeledPoint]) -> Result<String> {
     };
     Ok(format!(
         "{} at {} requests/s on one replica of each device kind: energy per 1M tokens (facility energy, PUE {}) vs \
-         cost per 1M tokens; labels give each device's busy share and SLO attainment (TTFT and TPOT). Least energy: {} ({:.3} kWh), most: {} ({:.3} \
+         cost per 1M tokens; labels give each device's busy share / SLO attainment (TTFT and TPOT). Least energy: {} ({:.3} kWh), most: {} ({:.3} \
          kWh, {:.1}×); cheapest: {} (${:.2}).{idle}",
         f.text("model")?,
         g(f.num("rate_per_s")?),
