@@ -319,11 +319,7 @@ pub(super) fn energy_figure(c: &mut Course) -> Result<()> {
         let busy = s.replicas.first().map_or(0.0, |r| r.busy_fraction);
         max_busy = max_busy.max(busy);
         points.push(LabeledPoint {
-            label: format!(
-                "{kind} {:.0}%/{:.0}%",
-                100.0 * busy,
-                100.0 * s.slo.as_ref().map_or(0.0, |x| x.attainment)
-            ),
+            label: format!("{kind} {:.0}%/{:.0}%", 100.0 * busy, 100.0 * s.slo.as_ref().map_or(0.0, |x| x.attainment)),
             x: s.cost.usd_per_million_tokens,
             y: e.kwh_per_million_tokens,
             size: None,
