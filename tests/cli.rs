@@ -714,8 +714,26 @@ fn plan_names_a_winner_and_rejects_a_bad_objective() {
     assert!(out.contains("pruned: peak throughput"), "{out}");
     bad_input(&["plan", "-s", "hardware", "--slo", "p99 below 40"], &["--slo", "p99<=50ms"]);
     bad_input(&["plan", "-s", "hardware", "--slo", "p99<=40ms", "--max-drop", "2"], &["--max-drop"]);
-    // A fixed mix is planned for cost; energy is an autoscaled pool's objective.
-    bad_input(&["plan", "-s", "hardware", "--slo", "p99<=40ms", "--minimize", "energy"], &["--minimize energy"]);
+    // Minimizing energy visits every mix that is not pruned and picks the least energy that meets.
+    let e = ok(&[
+        "plan",
+        "-s",
+        "hardware",
+        "--slo",
+        "p99<=40ms",
+        "--max-count",
+        "3",
+        "-n",
+        "20000",
+        "--minimize",
+        "energy",
+    ]);
+    assert!(e.contains("the least energy among the mixes that meet the objective") && e.contains(" kWh"), "{e}");
+    let kwh = |line: &str| -> f64 { line.rsplit(", ").next().unwrap().trim_end_matches(" kWh").parse().unwrap() };
+    let meets: Vec<&str> = e.lines().filter(|l| l.contains("MEETS")).collect();
+    let best = meets.iter().map(|l| kwh(l)).fold(f64::INFINITY, f64::min);
+    let winner = meets.iter().find(|l| l.starts_with('*')).expect("a winner row");
+    assert_eq!(kwh(winner), best, "{e}");
     // An autoscaled pool: every max (1..=3) and target (5) simulated, minimizing energy.
     let out = ok(&[
         "plan",

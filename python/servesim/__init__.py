@@ -309,9 +309,10 @@ def plan(
     STAT one of mean, p50, p90, p95, p99, p999) with a drop rate at most ``max_drop``, as
     ``servesim plan`` finds it: each group's count from ``min_count`` to ``max_count``, mixes
     visited cheapest first, pruned when they cannot carry the offered ``rate`` (or the trace's),
-    the rest simulated with the same seed. A scenario with an autoscaled pool gets that pool's
-    plan instead: every ``max`` up to ``max_count`` and policy target simulated, the winner the
-    least ``minimize`` (``"cost"`` or ``"energy"``) among those that meet the objective.
+    the rest simulated with the same seed. ``minimize="energy"`` simulates every mix not pruned
+    and picks the least energy that meets the objective. A scenario with an autoscaled pool gets
+    that pool's plan instead: every ``max`` up to ``max_count`` and policy target simulated, the
+    winner the least ``minimize`` (``"cost"`` or ``"energy"``) among those that meet the objective.
 
     >>> p = plan("hardware", "p99<=40ms", max_count=3, requests=5000)
     >>> p.winner is not None and sum(p.winner.values()) > 0

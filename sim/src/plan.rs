@@ -133,6 +133,9 @@ pub enum Verdict {
         drop_rate: f64,
         /// Cost per 1000 requests, $.
         usd_per_1000_requests: f64,
+        /// Energy over the run, kWh (absent without a power model).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kwh: Option<f64>,
         /// Whether it met the objective and the drop limit.
         meets: bool,
     },
@@ -181,6 +184,18 @@ fn replica_capacity(config: &ScenarioConfig, group: usize) -> Result<f64, crate:
 pub fn plan(
     config: &ScenarioConfig,
     spec: &PlanSpec,
+    simulate: impl FnMut(&ScenarioConfig) -> Result<Summary, SimError>,
+) -> Result<PlanReport, SimError> {
+    plan_by(config, spec, autoscale::Minimize::Cost, simulate)
+}
+
+/// [`plan`], minimizing cost or energy. For energy every mix that is not pruned is simulated
+/// (the cost order no longer says where to stop) and the winner is the one that meets the
+/// objective with the least energy (ties: the cheaper, then the first visited).
+pub fn plan_by(
+    config: &ScenarioConfig,
+    spec: &PlanSpec,
+    minimize: autoscale::Minimize,
     mut simulate: impl FnMut(&ScenarioConfig) -> Result<Summary, SimError>,
 ) -> Result<PlanReport, SimError> {
     let groups = config.devices.len();
@@ -215,7 +230,9 @@ pub fn plan(
     let mut simulated = 0;
     for m in mixes {
         let usd_per_hour = cost(&m);
-        if let Some(w) = winner {
+        if let Some(w) = winner
+            && minimize == autoscale::Minimize::Cost
+        {
             // Visit the mixes that cost exactly as much as the winner, to report ties; stop after.
             let best: &Candidate = &candidates[w];
             if usd_per_hour > best.usd_per_hour {
@@ -247,6 +264,7 @@ pub fn plan(
                         value_ms,
                         drop_rate: s.drop_rate,
                         usd_per_1000_requests: s.cost.usd_per_1000_requests,
+                        kwh: s.energy.as_ref().map(|e| e.kwh),
                         meets,
                     }
                 }
@@ -257,6 +275,20 @@ pub fn plan(
         if meets && winner.is_none() {
             winner = Some(candidates.len() - 1);
         }
+    }
+    if minimize == autoscale::Minimize::Energy {
+        let energy = |c: &Candidate| match c.verdict {
+            Verdict::Simulated { kwh, .. } => kwh.unwrap_or(f64::INFINITY),
+            _ => f64::INFINITY,
+        };
+        winner = (0..candidates.len())
+            .filter(|&i| matches!(candidates[i].verdict, Verdict::Simulated { meets: true, .. }))
+            .min_by(|&a, &b| {
+                energy(&candidates[a])
+                    .total_cmp(&energy(&candidates[b]))
+                    .then(candidates[a].usd_per_hour.total_cmp(&candidates[b].usd_per_hour))
+                    .then(a.cmp(&b))
+            });
     }
     let not_visited = total - candidates.len();
     Ok(PlanReport {

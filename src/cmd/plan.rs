@@ -53,7 +53,8 @@ pub struct PlanArgs {
     /// Seed (the same for every mix: common random numbers).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// What to minimize when the scenario autoscales a pool: its billed cost or its energy.
+    /// What to minimize: cost or energy (a fixed mix: every mix not pruned is simulated for
+    /// energy; an autoscaled pool: its billed cost or energy).
     #[arg(long, value_parser = ["cost", "energy"], default_value = "cost")]
     pub minimize: String,
     /// Print the report as JSON.
@@ -152,13 +153,14 @@ pub fn run(args: &PlanArgs) -> Result<()> {
             }
             Verdict::PrunedDominated { by } => format!("pruned: no larger than {by:?}, which failed"),
             Verdict::Invalid { reason } => format!("invalid: {reason}"),
-            Verdict::Simulated { value_ms, drop_rate, usd_per_1000_requests, meets } => format!(
-                "{} {:?} {:.3} ms, drops {:.4}, {:.6} $/1000 req",
+            Verdict::Simulated { value_ms, drop_rate, usd_per_1000_requests, kwh, meets } => format!(
+                "{} {:?} {:.3} ms, drops {:.4}, {:.6} $/1000 req{}",
                 if *meets { "MEETS" } else { "fails" },
                 args.slo.stat,
                 value_ms,
                 drop_rate,
-                usd_per_1000_requests
+                usd_per_1000_requests,
+                kwh.map_or(String::new(), |k| format!(", {k:.4} kWh"))
             ),
         };
         let mark = if report.winner == Some(i) { "*" } else { " " };
@@ -174,14 +176,24 @@ pub fn run(args: &PlanArgs) -> Result<()> {
                 .filter(|(n, _)| **n > 0)
                 .map(|(n, g)| format!("{n}x {g}"))
                 .collect();
-            println!(
-                "winner: {} at {:.3} $/h: the cheapest mix that meets the objective; every cheaper mix above was \
-                 pruned or failed ({} simulated, {} more expensive mixes not visited)",
-                mix.join(" + "),
-                c.usd_per_hour,
-                report.simulated,
-                report.not_visited
-            );
+            if args.minimize == "energy" {
+                println!(
+                    "winner: {} at {:.3} $/h: the least energy among the mixes that meet the objective ({} simulated, \
+                     every mix not pruned)",
+                    mix.join(" + "),
+                    c.usd_per_hour,
+                    report.simulated
+                );
+            } else {
+                println!(
+                    "winner: {} at {:.3} $/h: the cheapest mix that meets the objective; every cheaper mix above \
+                     was pruned or failed ({} simulated, {} more expensive mixes not visited)",
+                    mix.join(" + "),
+                    c.usd_per_hour,
+                    report.simulated,
+                    report.not_visited
+                );
+            }
         }
         None => println!(
             "no mix within the bounds meets the objective ({} simulated): raise --max-count or relax the SLO",

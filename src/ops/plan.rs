@@ -126,12 +126,6 @@ pub fn plan(args: &PlanRequest) -> Result<Planned> {
         let report = PlanReport { groups: vec![], candidates: vec![], winner: None, simulated: 0, not_visited: 0 };
         return Ok(Planned { scenario: config.name, offered_per_s: offered, report, auto });
     }
-    if args.minimize == Minimize::Energy {
-        return Err(input(
-            "--minimize energy: plans an autoscaled pool's bounds and target; a fixed mix is planned for cost \
-             (each mix's energy is in its summary)",
-        ));
-    }
-    let report = sim::plan::plan(&config, &spec, simulate)?;
+    let report = sim::plan::plan_by(&config, &spec, args.minimize, simulate)?;
     Ok(Planned { scenario: config.name, offered_per_s: offered, report, auto: None })
 }
