@@ -61,6 +61,11 @@ pub struct AutoscaleSpec {
     /// the usual bottleneck of a model load).
     #[serde(default = "default_load_rate")]
     pub load_gb_s: f64,
+    /// A heterogeneous pool: device groups naming the same pool share one controller (the first
+    /// group's `utilization` policy, decision interval and target), which sizes their total
+    /// capacity and fills it from the kind with the lowest price per unit of capacity first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
 }
 
 fn default_interval() -> f64 {
@@ -522,6 +527,12 @@ impl Autoscaler {
         self.stabilize(raw.clamp(self.spec.min, self.spec.max), current, now)
     }
 
+    /// `rec` replicas clamped to the bounds and stabilized against scale-down like every decision
+    /// (a shared pool's controller decides its groups' counts itself).
+    pub fn stabilized(&mut self, rec: u32, current: u32, now: SimTime) -> u32 {
+        self.stabilize(rec.clamp(self.spec.min, self.spec.max), current, now)
+    }
+
     /// The instantaneous decision of a `concurrency` policy with `interval_s = 0`: ⌈in pool /
     /// target⌉, stabilized.
     pub fn decide_instant(&mut self, in_pool: u64, current: u32, now: SimTime) -> u32 {
@@ -582,6 +593,7 @@ mod tests {
             startup_s: 0.0,
             model_gb: None,
             load_gb_s: 2.0,
+            pool: None,
         }
     }
 

@@ -485,6 +485,27 @@ impl ScenarioConfig {
                 });
             }
         }
+        // Heterogeneous pools: every group of a shared pool uses the utilization policy and keeps
+        // at least one replica (the controller, not an arrival, decides which kind starts).
+        for (i, d) in self.devices.iter().enumerate() {
+            if let Some(a) = &d.autoscale
+                && a.pool.is_some()
+            {
+                let key = format!("devices[{i}].autoscale");
+                if !matches!(a.policy, crate::autoscale::ScalingPolicy::Utilization { .. }) {
+                    return Err(ConfigError::invalid(
+                        &format!("{key}.policy"),
+                        "a shared pool needs a `utilization` policy",
+                    ));
+                }
+                if a.min == 0 {
+                    return Err(ConfigError::invalid(
+                        &format!("{key}.min"),
+                        "a shared pool's groups keep at least 1 replica",
+                    ));
+                }
+            }
+        }
         let cascade = match &self.cascade {
             None => None,
             Some(c) => {

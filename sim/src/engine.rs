@@ -434,9 +434,26 @@ fn run_inner(
 ) -> Result<(RunResult, Vec<Decision>), SimError> {
     let resolved = config.resolve()?;
     let mut engine = Engine::new(config, &resolved, opts, log);
+    // Shared pools: the first group of each leads (decides for all); the others follow.
+    let mut leaders: Vec<(Option<String>, usize)> = Vec::new();
+    for di in 0..engine.devices.len() {
+        let Some(a) = resolved.devices[di].autoscale.as_ref() else {
+            continue;
+        };
+        let name = a.spec.pool.clone();
+        let lead = name.as_ref().and_then(|n| leaders.iter().find(|(m, _)| m.as_ref() == Some(n)).map(|(_, l)| *l));
+        match lead {
+            Some(l) => engine.devices[l].pool.as_mut().expect("a pool").peers.push(di),
+            None => {
+                engine.devices[di].pool.as_mut().expect("a pool").peers.push(di);
+                leaders.push((name, di));
+            }
+        }
+    }
     for di in 0..engine.devices.len() {
         if let Some(p) = &engine.devices[di].pool
             && !p.instant
+            && !p.peers.is_empty()
         {
             let at = p.interval();
             engine.cal.schedule(at, Event::Autoscale { device: DeviceId(di as u32) })?;

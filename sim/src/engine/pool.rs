@@ -8,7 +8,7 @@
 //! on a replica that is not ready: parked servers are outside the station's idle set.
 
 use super::{DeviceId, Engine, Event};
-use crate::autoscale::{Autoscaler, Stopwatch, Tick, secs};
+use crate::autoscale::{Autoscaler, ScalingPolicy, Stopwatch, Tick, secs};
 use crate::check::SimError;
 use crate::config::ResolvedAutoscale;
 use crate::metrics::{LatencyStats, TimeIntegral};
@@ -188,6 +188,19 @@ impl PoolStats {
     }
 }
 
+/// What a pool did over one decision interval.
+struct Measured {
+    tick: Tick,
+    dur: f64,
+    busy: f64,
+    in_pool: f64,
+    arrivals: u64,
+    completed: u64,
+    slo_met: u64,
+    power_w: f64,
+    cost_usd: f64,
+}
+
 /// The engine's side of an autoscaled pool.
 pub(super) struct Pool {
     pub(super) scaler: Autoscaler,
@@ -207,6 +220,9 @@ pub(super) struct Pool {
     under: Stopwatch,
     zero: Stopwatch,
     pub(super) timeline: Timeline,
+    /// The groups of its shared pool (itself first when it leads; empty when it follows: the
+    /// leader decides for it); `[itself]` when it is alone.
+    pub(super) peers: Vec<usize>,
     /// Replicas starting.
     starting: u32,
     /// One past the highest replica index ever on: replicas at and above it are all off.
@@ -260,6 +276,7 @@ impl Pool {
                 z
             },
             timeline: Timeline::default(),
+            peers: Vec::new(),
             starting: 0,
             hi: initial as usize,
             tick_start: SimTime::ZERO,
@@ -409,12 +426,12 @@ impl Engine<'_> {
         }
     }
 
-    /// The periodic decision of pool `di`.
-    pub(super) fn pool_tick(&mut self, di: usize, now: SimTime) -> Result<(), SimError> {
+    /// What pool `di` did since its last decision (its accumulators restart at `now`).
+    fn measure(&mut self, di: usize, now: SimTime) -> Measured {
         let end_busy = self.devices[di].stats.busy.area_s_until(now);
-        let busy_total = end_busy;
         let (energy_now, _) = self.devices[di].meter.until(now, &self.energy);
         let cost_per_s = self.resolved.devices[di].cost_per_s;
+        let pue = self.energy.pue;
         let pool = self.devices[di].pool.as_mut().expect("ticks are for pools");
         let dur = (now - pool.tick_start).as_secs_f64();
         let in_pool_area = pool.in_pool.area_s_until(now);
@@ -426,15 +443,19 @@ impl Engine<'_> {
             concurrency: mean(in_pool_area, pool.in_pool_area0),
             arrivals: pool.arrivals,
             latency: std::mem::take(&mut pool.latency),
-            occupancy_s: if pool.completed_total > 0 { busy_total / pool.completed_total as f64 } else { 0.0 },
+            occupancy_s: if pool.completed_total > 0 { end_busy / pool.completed_total as f64 } else { 0.0 },
         };
-        let (busy, in_pool, arrivals) = (tick.busy, tick.concurrency, tick.arrivals);
-        let current = pool.current();
-        let ready = pool.ready_count();
-        let desired = pool.scaler.decide(tick, current, ready, now);
-        let row_power = mean(energy_now, pool.energy0) * 3.6e6 / self.energy.pue;
-        let row_cost = (billed_area - pool.billed_area0) * cost_per_s;
-        let (completed, slo_met) = (pool.completed, pool.slo_met);
+        let m = Measured {
+            dur,
+            busy: tick.busy,
+            in_pool: tick.concurrency,
+            arrivals: tick.arrivals,
+            completed: pool.completed,
+            slo_met: pool.slo_met,
+            power_w: mean(energy_now, pool.energy0) * 3.6e6 / pue,
+            cost_usd: (billed_area - pool.billed_area0) * cost_per_s,
+            tick,
+        };
         pool.tick_start = now;
         pool.busy_area0 = end_busy;
         pool.in_pool_area0 = in_pool_area;
@@ -443,32 +464,55 @@ impl Engine<'_> {
         pool.arrivals = 0;
         pool.completed = 0;
         pool.slo_met = 0;
-        let interval = pool.interval;
+        m
+    }
+
+    /// Moves pool `di` to `desired`, and records the decision in its timeline.
+    fn carry_out(&mut self, di: usize, m: &Measured, desired: u32, now: SimTime) -> Result<(), SimError> {
+        let pool = self.devices[di].pool.as_ref().expect("a pool");
         let before = (pool.cold_starts, pool.scale_downs);
         self.scale_to(di, desired, now)?;
-        let pool = self.devices[di].pool.as_ref().expect("a pool");
+        let pool = self.devices[di].pool.as_mut().expect("a pool");
         if (pool.cold_starts, pool.scale_downs) != before {
             self.last = now;
         }
-        let pool = self.devices[di].pool.as_mut().expect("a pool");
         let row = TimelineRow {
             t_s: now.as_secs_f64(),
-            dur_s: dur,
+            dur_s: m.dur,
             pool: di as u32,
             decisions: 1,
             desired,
             ready: pool.ready_count(),
             starting: pool.count(|s| matches!(s, Replica::Starting(_))),
             draining: pool.count(|s| *s == Replica::Draining),
-            busy,
-            in_pool,
-            arrivals,
-            completed,
-            slo_met,
-            power_w: row_power,
-            cost_usd: row_cost,
+            busy: m.busy,
+            in_pool: m.in_pool,
+            arrivals: m.arrivals,
+            completed: m.completed,
+            slo_met: m.slo_met,
+            power_w: m.power_w,
+            cost_usd: m.cost_usd,
         };
         pool.timeline.push(row);
+        Ok(())
+    }
+
+    /// The periodic decision of pool `di` (of every group of its shared pool, when it leads one).
+    pub(super) fn pool_tick(&mut self, di: usize, now: SimTime) -> Result<(), SimError> {
+        let peers = self.devices[di].pool.as_ref().expect("a pool").peers.clone();
+        if peers.len() > 1 {
+            let measured: Vec<Measured> = peers.iter().map(|&p| self.measure(p, now)).collect();
+            let counts = self.shared_counts(&peers, &measured, now);
+            for ((&p, m), n) in peers.iter().zip(&measured).zip(counts) {
+                self.carry_out(p, m, n, now)?;
+            }
+        } else {
+            let m = self.measure(di, now);
+            let pool = self.devices[di].pool.as_mut().expect("a pool");
+            let (current, ready) = (pool.current(), pool.ready_count());
+            let desired = pool.scaler.decide(m.tick.clone(), current, ready, now);
+            self.carry_out(di, &m, desired, now)?;
+        }
         // Once the last request is done, a reactive pool keeps deciding until it is down to its
         // minimum (the tail is billed); a schedule or a forecast would go on forever: they stop.
         let pool = self.devices[di].pool.as_ref().expect("a pool");
@@ -476,11 +520,65 @@ impl Engine<'_> {
             pool.scaler.spec().policy,
             crate::autoscale::ScalingPolicy::Schedule { .. } | crate::autoscale::ScalingPolicy::Predictive { .. }
         );
+        let above_min = peers.iter().any(|&p| {
+            let q = self.devices[p].pool.as_ref().expect("a pool");
+            q.current() > q.scaler.spec().min
+        });
         let idle = self.arrivals_done && self.t.in_system.value() == 0;
-        if !idle || (reactive && pool.current() > pool.scaler.spec().min) {
+        if !idle || (reactive && above_min) {
+            let interval = pool.interval;
             self.cal.schedule(now.saturating_add(interval), Event::Autoscale { device: DeviceId(di as u32) })?;
         }
         Ok(())
+    }
+
+    /// A shared pool's counts: the load its groups serve, in requests/s (Σ busy servers / mean
+    /// service time), over the leader's target is the capacity asked for (unchanged within its
+    /// tolerance); it is filled from every group's `min` upward, cheapest capacity first (price /
+    /// (servers / mean service time)), each group up to its `max`; every count is then stabilized
+    /// against scale-down by its own group's window.
+    fn shared_counts(&mut self, peers: &[usize], measured: &[Measured], now: SimTime) -> Vec<u32> {
+        let ScalingPolicy::Utilization { target, tolerance } =
+            self.devices[peers[0]].pool.as_ref().expect("a pool").scaler.spec().policy
+        else {
+            unreachable!("validated: a shared pool uses the utilization policy")
+        };
+        let per_s = |e: &Self, p: usize| e.resolved.devices[p].service.batch_mean_s(1);
+        let load: f64 = peers.iter().zip(measured).map(|(&p, m)| m.busy / per_s(self, p)).sum();
+        let capacity: Vec<f64> = peers
+            .iter()
+            .map(|&p| f64::from(self.devices[p].pool.as_ref().expect("a pool").per) / per_s(self, p))
+            .collect();
+        fn pool<'e>(e: &'e Engine<'_>, p: usize) -> &'e Pool {
+            e.devices[p].pool.as_ref().expect("a pool")
+        }
+        let ready_capacity: f64 =
+            peers.iter().zip(&capacity).map(|(&p, c)| f64::from(pool(self, p).ready_count()) * c).sum();
+        let current: Vec<u32> = peers.iter().map(|&p| pool(self, p).current()).collect();
+        let hold = ready_capacity > 0.0 && (load / ready_capacity / target - 1.0).abs() <= tolerance;
+        let mut counts: Vec<u32> = if hold {
+            current.clone()
+        } else {
+            let want = load / target;
+            let mut n: Vec<u32> = peers.iter().map(|&p| pool(self, p).scaler.spec().min).collect();
+            let mut have: f64 = n.iter().zip(&capacity).map(|(&k, c)| f64::from(k) * c).sum();
+            let mut order: Vec<usize> = (0..peers.len()).collect();
+            let price = |k: usize| self.resolved.devices[peers[k]].cost_per_s / capacity[k];
+            order.sort_by(|&a, &b| price(a).total_cmp(&price(b)).then(a.cmp(&b)));
+            for k in order {
+                let max = pool(self, peers[k]).scaler.spec().max;
+                while have < want - 1e-9 && n[k] < max {
+                    n[k] += 1;
+                    have += capacity[k];
+                }
+            }
+            n
+        };
+        for (k, &p) in peers.iter().enumerate() {
+            let scaler = &mut self.devices[p].pool.as_mut().expect("a pool").scaler;
+            counts[k] = scaler.stabilized(counts[k], current[k], now);
+        }
+        counts
     }
 
     /// Moves pool `di` towards `desired` ready-or-starting replicas: takes draining replicas
