@@ -1040,5 +1040,6 @@ fn readme_autoscaling_row_quotes_the_scenarios_cold_start() {
     let quoted: f64 = row.split("-s cold starts").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
     let c = sim::builtin::builtin("autoscaling").unwrap().unwrap();
     let a = c.devices[0].autoscale.as_ref().unwrap();
-    assert_eq!(quoted, a.cold_start_s(0.0), "README's autoscaling row: {row}");
+    let kind = sim::catalog::builtin_kinds()[c.devices[0].kind.as_deref().unwrap()].load_gb_s;
+    assert_eq!(quoted, a.cold_start_s(0.0, kind), "README's autoscaling row: {row}");
 }

@@ -57,10 +57,11 @@ pub struct AutoscaleSpec {
     /// Bytes to load, GB (default: the group's variant's weights; 0 without a variant).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_gb: Option<f64>,
-    /// Read rate of the weights onto the device, GB/s (default 2: network or NVMe storage,
-    /// the usual bottleneck of a model load).
-    #[serde(default = "default_load_rate")]
-    pub load_gb_s: f64,
+    /// Read rate of the weights onto the device, GB/s (default: the device kind's `load_gb_s`,
+    /// its host-to-device link; else 2, network or NVMe storage). Give the storage's rate when
+    /// the weights are not in host memory already.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_gb_s: Option<f64>,
     /// A heterogeneous pool: device groups naming the same pool share one controller (the first
     /// group's `utilization` policy, decision interval and target), which sizes their total
     /// capacity and fills it from the kind with the lowest price per unit of capacity first.
@@ -74,9 +75,8 @@ fn default_interval() -> f64 {
 fn default_down_delay() -> f64 {
     300.0
 }
-fn default_load_rate() -> f64 {
-    2.0
-}
+/// Load rate when neither the spec nor the device kind gives one, GB/s.
+pub const DEFAULT_LOAD_GB_S: f64 = 2.0;
 fn default_tolerance() -> f64 {
     0.1
 }
@@ -224,7 +224,9 @@ impl AutoscaleSpec {
         if let Some(g) = self.model_gb {
             non_negative(&format!("{key}.model_gb"), g)?;
         }
-        positive(&format!("{key}.load_gb_s"), self.load_gb_s)?;
+        if let Some(r) = self.load_gb_s {
+            positive(&format!("{key}.load_gb_s"), r)?;
+        }
         let p = format!("{key}.policy");
         if self.interval_s == 0.0 && !matches!(self.policy, ScalingPolicy::Concurrency { .. }) {
             return Err(ConfigError::invalid(
@@ -307,9 +309,11 @@ impl AutoscaleSpec {
     }
 
     /// Seconds from deciding to start a replica until it serves: provisioning, start-up and the
-    /// model load (`model_gb` / `load_gb_s`, `model_gb` defaulting to `variant_gb`).
-    pub fn cold_start_s(&self, variant_gb: f64) -> f64 {
-        self.provision_s + self.startup_s + self.model_gb.unwrap_or(variant_gb) / self.load_gb_s
+    /// model load: `model_gb` (default `variant_gb`) / `load_gb_s` (default `kind_gb_s`, the device
+    /// kind's load rate, else [`DEFAULT_LOAD_GB_S`]).
+    pub fn cold_start_s(&self, variant_gb: f64, kind_gb_s: Option<f64>) -> f64 {
+        let rate = self.load_gb_s.or(kind_gb_s).unwrap_or(DEFAULT_LOAD_GB_S);
+        self.provision_s + self.startup_s + self.model_gb.unwrap_or(variant_gb) / rate
     }
 }
 
@@ -592,7 +596,7 @@ mod tests {
             provision_s: 0.0,
             startup_s: 0.0,
             model_gb: None,
-            load_gb_s: 2.0,
+            load_gb_s: None,
             pool: None,
         }
     }
@@ -692,6 +696,19 @@ mod tests {
         for h in 1..=4 {
             assert!((hw.forecast(h, 0.0) - pattern[(40 + h - 1) % 4]).abs() < 1e-6, "{h}");
         }
+    }
+
+    #[test]
+    fn a_cold_start_loads_the_weights_at_the_spec_s_rate_else_the_kind_s() {
+        let mut sp = spec(ScalingPolicy::Utilization { target: 0.5, tolerance: 0.1 });
+        (sp.provision_s, sp.startup_s) = (60.0, 20.0);
+        // 16 GB at the kind's 25 GB/s, at the default 2 GB/s without one, at the spec's 4 GB/s.
+        assert!((sp.cold_start_s(16.0, Some(25.0)) - 80.64).abs() < 1e-12);
+        assert!((sp.cold_start_s(16.0, None) - 88.0).abs() < 1e-12);
+        sp.load_gb_s = Some(4.0);
+        assert!((sp.cold_start_s(16.0, Some(25.0)) - 84.0).abs() < 1e-12);
+        sp.model_gb = Some(0.0);
+        assert_eq!(sp.cold_start_s(16.0, Some(25.0)), 80.0);
     }
 
     #[test]

@@ -103,6 +103,10 @@ pub struct DeviceKind {
     /// Where memory, bandwidth and peaks come from (datasheet URL) and when it was read.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub spec_source: String,
+    /// Rate at which a replica's weights load onto the device, GB/s (its host-to-device link;
+    /// absent: autoscaling's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_gb_s: Option<f64>,
     /// Power drawn idle and busy (absent: the kind's energy is not counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power: Option<crate::energy::PowerSpec>,
@@ -156,6 +160,9 @@ impl DeviceKind {
         }
         if let Some(p) = &self.power {
             p.validate(&format!("{key}.power"))?;
+        }
+        if let Some(r) = self.load_gb_s {
+            positive(&format!("{key}.load_gb_s"), r)?;
         }
         if let Some(link) = &self.interconnect {
             positive(&format!("{key}.interconnect.bandwidth_gb_s"), link.bandwidth_gb_s)?;

@@ -449,7 +449,7 @@ impl ScenarioConfig {
                     Some(ResolvedAutoscale {
                         spec: a.clone(),
                         servers_per_replica: d.servers,
-                        cold_start_s: a.cold_start_s(variant_gb),
+                        cold_start_s: a.cold_start_s(variant_gb, kind.as_ref().and_then(|k| k.load_gb_s)),
                     })
                 }
             };

@@ -119,7 +119,7 @@ pub(super) fn autoscaling_figures(c: &mut Course) -> Result<()> {
         ("amplitude", amp.into()),
         ("period_h", (period / 3600.0).into()),
         ("slo_ms", slo_ms.into()),
-        ("cold_start_s", (auto.provision_s + auto.startup_s + auto.model_gb.unwrap_or(0.0) / auto.load_gb_s).into()),
+        ("cold_start_s", auto.cold_start_s(0.0, kind_load_rate(&base)).into()),
         ("hpa_replica_hours", hpa_hours.into()),
         ("max_replicas", f64::from(auto.max).into()),
     ]);
@@ -153,6 +153,12 @@ pub(super) fn autoscaling_figures(c: &mut Course) -> Result<()> {
         run_ids: ids,
         chart: super::cost_vs_slo(points),
     })
+}
+
+/// The load rate of the first device group's kind, if the catalog gives one.
+fn kind_load_rate(base: &ScenarioConfig) -> Option<f64> {
+    let kind = base.devices[0].kind.as_deref()?;
+    base.kinds().ok()?.get(kind)?.load_gb_s
 }
 
 /// `f` of the timeline rows of each hour of the day (rows by their end time), as (hour, value)

@@ -87,7 +87,8 @@ impl Engine {
                 }
                 _ => a.initial(),
             };
-            let cold = a.cold_start_s(weight_gb);
+            let kind_rate = self.r.replicas.iter().find(|x| x.pool == pi).and_then(|x| x.kind.load_gb_s);
+            let cold = a.cold_start_s(weight_gb, kind_rate);
             let mut states = vec![State::Off; members.len()];
             states[..initial as usize].fill(State::Ready);
             for (k, &m) in members.iter().enumerate() {
