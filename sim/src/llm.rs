@@ -129,6 +129,148 @@ pub struct LlmSpec {
     /// preempts, by request class (`[[classes]]`; default `fcfs`).
     #[serde(default, skip_serializing_if = "ClassScheduling::is_fcfs")]
     pub scheduling: ClassScheduling,
+    /// Speculative decoding (absent: off; needs the continuous scheduler).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speculative: Option<SpeculativeSpec>,
+}
+
+/// Speculative decoding (`[llm.speculative]`): a proposer guesses `k` tokens, the target model
+/// verifies them in one pass of `k + 1` query tokens per sequence, the leading accepted ones plus
+/// one token of the target's own are kept, and the KV of the rejected ones is freed.
+///
+/// Acceptance is a model input (it depends on the draft, the data and the sampling, not on the
+/// hardware): one probability for every position, or one per position, each the probability that
+/// position i is accepted when positions 1..i−1 were. With a constant α the expected tokens per
+/// verification step are (1 − α^(k+1)) / (1 − α) (Leviathan et al., ICML 2023).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeculativeSpec {
+    /// How the tokens are proposed.
+    pub method: SpecMethod,
+    /// Tokens proposed per step (1..=16).
+    pub k: u32,
+    /// Acceptance: a probability, or a list of `k` conditional probabilities by position.
+    pub acceptance: Acceptance,
+    /// The draft model, a built-in shape name (`method = "draft"`, unless `draft_shape`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft_model: Option<String>,
+    /// A custom draft shape (`method = "draft"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft_shape: Option<ModelShape>,
+}
+
+/// The proposer of speculative decoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpecMethod {
+    /// A small model of the same tokenizer on the same devices: `k` decode steps of its own per
+    /// verification (its weights and KV take memory too).
+    Draft,
+    /// Prompt lookup (n-gram matching on the CPU): no device time, no memory.
+    Ngram,
+    /// Multi-token-prediction / EAGLE-style heads: one extra decoder layer plus the LM head per
+    /// proposed token (its weights: one layer; its KV: one layer's).
+    Mtp,
+}
+
+/// Acceptance probability of speculative tokens.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Acceptance {
+    /// The same at every position.
+    Constant(f64),
+    /// By position, each conditional on the previous ones accepted.
+    PerPosition(Vec<f64>),
+}
+
+impl SpeculativeSpec {
+    /// The acceptance probability of each of the `k` positions.
+    pub fn alphas(&self) -> Vec<f64> {
+        match &self.acceptance {
+            Acceptance::Constant(a) => vec![*a; self.k as usize],
+            Acceptance::PerPosition(v) => v.clone(),
+        }
+    }
+
+    /// Expected tokens per verification step when all `k` are proposed:
+    /// Σ_{i=0..k} Π_{j≤i} α_j (with a constant α: (1 − α^(k+1)) / (1 − α)).
+    pub fn expected_tokens_per_step(&self) -> f64 {
+        let mut p = 1.0;
+        let mut sum = 1.0;
+        for a in self.alphas() {
+            p *= a;
+            sum += p;
+        }
+        sum
+    }
+
+    /// The proposer's shape: the draft model's, the target's own layer for `mtp`, none for `ngram`.
+    fn proposer_shape(&self, target: &ModelShape) -> Result<Option<ModelShape>, ConfigError> {
+        match self.method {
+            SpecMethod::Ngram => Ok(None),
+            SpecMethod::Mtp => {
+                // One decoder layer of the target's (its share of the resident weights) plus the
+                // LM head it shares with the target, read by every proposal.
+                let layers = f64::from(target.layers.max(1));
+                let per_layer = if target.intermediate > 0 {
+                    (target.resident_params_from_architecture() - target.embedding_params()) / layers
+                } else {
+                    target.params / layers
+                };
+                let mut s = target.clone();
+                s.name = format!("{}-mtp", target.name);
+                s.params = per_layer + target.lm_head_params();
+                s.layers = 1;
+                Ok(Some(s))
+            }
+            SpecMethod::Draft => match (&self.draft_shape, &self.draft_model) {
+                (Some(s), _) => {
+                    s.validate("llm.speculative.draft_shape")?;
+                    Ok(Some(s.clone()))
+                }
+                (None, Some(m)) => shape::builtin_shape(m).map(Some).ok_or_else(|| {
+                    let known: Vec<String> = shape::builtin_shapes().into_iter().map(|s| s.name).collect();
+                    ConfigError::invalid(
+                        "llm.speculative.draft_model",
+                        format!("unknown model `{m}` (built-in: {})", known.join(", ")),
+                    )
+                }),
+                (None, None) => Err(ConfigError::invalid(
+                    "llm.speculative.draft_model",
+                    "method `draft` needs draft_model (a built-in shape) or [llm.speculative.draft_shape]",
+                )),
+            },
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=16).contains(&self.k) {
+            return Err(ConfigError::invalid("llm.speculative.k", format!("must be in 1..=16, got {}", self.k)));
+        }
+        if let Acceptance::PerPosition(v) = &self.acceptance
+            && v.len() != self.k as usize
+        {
+            return Err(ConfigError::invalid(
+                "llm.speculative.acceptance",
+                format!("{} probabilities for k = {} positions", v.len(), self.k),
+            ));
+        }
+        for (i, a) in self.alphas().iter().enumerate() {
+            if !(0.0..=1.0).contains(a) {
+                return Err(ConfigError::invalid(
+                    &format!("llm.speculative.acceptance[{i}]"),
+                    format!("must be a probability in [0, 1], got {a}"),
+                ));
+            }
+        }
+        if self.method != SpecMethod::Draft && (self.draft_model.is_some() || self.draft_shape.is_some()) {
+            return Err(ConfigError::invalid(
+                "llm.speculative.draft_model",
+                format!("only method `draft` has a draft model (method is `{:?}`)", self.method).to_lowercase(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Admission and preemption order by request class (`llm.scheduling`).
@@ -381,6 +523,9 @@ pub struct LlmReplica {
     pub cost_per_s: f64,
     /// Latency added to each request's TTFT and end-to-end latency outside the iterations, s.
     pub request_overhead_s: f64,
+    /// The speculative proposer's iteration model (a draft model or MTP heads on the same
+    /// devices; none without speculation or for `ngram`).
+    pub proposer: Option<PerfModel>,
 }
 
 /// A scenario's `[llm]` table checked and resolved, with the scenario's name: what the engine
@@ -497,6 +642,30 @@ impl LlmSpec {
         }
         let kv_bytes_per_token = shape.kv_bytes_per_token(self.kv_cache);
         let weight_bytes = shape.weight_bytes(self.weights);
+        // A speculative proposer's weights and KV share the replica's memory.
+        let proposer = match &self.speculative {
+            Some(sp) => {
+                sp.validate()?;
+                if matches!(self.scheduler, SchedulerSpec::Static { .. }) {
+                    return Err(ConfigError::invalid(
+                        "llm.speculative",
+                        "speculative decoding needs the continuous scheduler",
+                    ));
+                }
+                sp.proposer_shape(&shape)?
+            }
+            None => None,
+        };
+        // MTP heads share the target's LM head: only their layer is extra memory.
+        let proposer_weights = proposer.as_ref().map_or(0.0, |p| {
+            let shared = if p.layers == 1 && self.speculative.as_ref().is_some_and(|x| x.method == SpecMethod::Mtp) {
+                p.lm_head_params()
+            } else {
+                0.0
+            };
+            (p.params - shared) * self.weights.bytes()
+        });
+        let proposer_kv = proposer.as_ref().map_or(0.0, |p| p.kv_bytes_per_token(self.kv_cache));
         let mut replicas = Vec::new();
         for (i, p) in self.pools.iter().enumerate() {
             let key = format!("llm.pools[{i}]");
@@ -520,8 +689,8 @@ impl LlmSpec {
                 )
             })?;
             let memory = f64::from(self.tensor_parallel) * kind.memory_gb * 1e9 * self.memory_utilization;
-            let kv_room = memory - weight_bytes;
-            let page_bytes = kv_bytes_per_token * f64::from(self.block_size);
+            let kv_room = memory - weight_bytes - proposer_weights;
+            let page_bytes = (kv_bytes_per_token + proposer_kv) * f64::from(self.block_size);
             let derived = if kv_room > 0.0 { (kv_room / page_bytes).floor() as u64 } else { 0 };
             let pages = if kv_room > 0.0 { self.kv_blocks.unwrap_or(derived) } else { 0 };
             let min_pages = self.prefix_cache.as_ref().map_or(1, |c| u64::from(c.block_tokens / self.block_size));
@@ -542,16 +711,11 @@ impl LlmSpec {
                 ));
             }
             let eff = self.efficiency.clone().unwrap_or_else(|| calibration::builtin_efficiency(&kind.name));
+            let roofline = |s: &ModelShape| {
+                PerfModel::roofline(s, &kind, self.tensor_parallel, self.weights, self.kv_cache, self.compute, &eff)
+            };
             let perf = match &self.perf {
-                PerfSpec::Roofline => PerfModel::roofline(
-                    &shape,
-                    &kind,
-                    self.tensor_parallel,
-                    self.weights,
-                    self.kv_cache,
-                    self.compute,
-                    &eff,
-                )?,
+                PerfSpec::Roofline => roofline(&shape)?,
                 PerfSpec::Table { prefill_tokens, prefill_ms, decode_batch, decode_ms, decode_ms_per_kv_token } => {
                     PerfModel::Table {
                         prefill: (prefill_tokens.clone(), prefill_ms.clone()),
@@ -599,6 +763,7 @@ impl LlmSpec {
                     perf: perf.clone(),
                     cost_per_s: f64::from(self.tensor_parallel) * kind.price_per_hour / 3600.0,
                     request_overhead_s: eff.request_overhead_ms / 1e3,
+                    proposer: proposer.as_ref().map(roofline).transpose()?,
                 });
             }
         }

@@ -1,21 +1,10 @@
 //! Token-level LLM serving: hand-computed micro-scenarios, roofline-driven comparisons and
 //! property tests of the invariants (KV within capacity, tokens conserved).
 
+mod common;
 use proptest::prelude::*;
 use sim::ScenarioConfig;
-use sim::llm::LlmSummary;
 use traces::{Request, SimTime};
-
-/// A table perf model that is easy to compute by hand: prefill(n) = 0.01 ms × n,
-/// decode(b) = 4 ms + 1 ms × b.
-const TABLE: &str = r#"
-    [llm.perf]
-    kind = "table"
-    prefill_tokens = [100, 1000]
-    prefill_ms = [1.0, 10.0]
-    decode_batch = [1, 2]
-    decode_ms = [5.0, 6.0]
-"#;
 
 /// A scenario on the table above. Its iteration times are the table's alone: no front-end
 /// latency unless `extra` declares one (the built-in calibration's would otherwise apply).
@@ -37,15 +26,7 @@ fn scenario(scheduler: &str, extra: &str) -> ScenarioConfig {
     .unwrap()
 }
 
-fn req(id: u64, at_ms: u64, prompt: u64, output: u64) -> Request {
-    let mut r = Request::new(id, SimTime::from_millis(at_ms), prompt);
-    r.output_tokens = output;
-    r
-}
-
-fn run(c: &ScenarioConfig, reqs: Vec<Request>) -> LlmSummary {
-    sim::llm::run(c.resolve_llm().unwrap(), &mut reqs.into_iter(), 1).unwrap()
-}
+use common::{TABLE, req, run_llm as run};
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-6

@@ -143,8 +143,10 @@ impl Seq {
 struct Plan {
     /// (sequence, prompt tokens computed).
     prefill: Vec<(SeqId, u64)>,
-    /// Sequences producing one token.
+    /// Sequences producing one token (or verifying speculative ones).
     decode: Vec<SeqId>,
+    /// Speculative tokens each of `decode` verifies (parallel to it; empty without speculation).
+    spec: Vec<u32>,
 }
 
 struct StaticBatch {
@@ -252,6 +254,20 @@ struct Engine {
     pools: Vec<Option<scale::LlmPool>>,
     /// The request source is exhausted.
     arrivals_done: bool,
+    /// Speculative decoding: tokens proposed per step and their acceptance by position.
+    spec_k: u32,
+    spec_alphas: Vec<f64>,
+    spec_rng: StreamRng,
+    spec: SpecCounts,
+}
+
+/// Speculative decoding so far.
+#[derive(Default)]
+struct SpecCounts {
+    steps: u64,
+    proposed: u64,
+    accepted: u64,
+    draft_s: f64,
 }
 
 /// A request class in the LLM engine.
@@ -363,6 +379,10 @@ impl Engine {
             routable: vec![true; r.replicas.len()],
             pools: Vec::new(),
             arrivals_done: false,
+            spec_k: r.spec.speculative.as_ref().map_or(0, |x| x.k),
+            spec_alphas: r.spec.speculative.as_ref().map_or_else(Vec::new, |x| x.alphas()),
+            spec_rng: stream(seed, "llm/speculative"),
+            spec: SpecCounts::default(),
             r,
         }
     }
@@ -958,8 +978,10 @@ impl Engine {
 
     /// Gives every decoding sequence of `r` a page for its next token, preempting from the back
     /// of `running` when memory is short. Returns the sequences that will decode.
-    fn reserve_decodes(&mut self, r: usize, mode: Preemption, swap_s: &mut f64) -> Vec<SeqId> {
-        let mut decode = Vec::new();
+    /// With speculation, each also gets pages for the `k` tokens it verifies (fewer near its last
+    /// token), returned beside it.
+    fn reserve_decodes(&mut self, r: usize, mode: Preemption, swap_s: &mut f64) -> (Vec<SeqId>, Vec<u32>) {
+        let mut decode: Vec<(SeqId, u32)> = Vec::new();
         let mut i = 0;
         while i < self.replicas[r].running.len() {
             let id = self.replicas[r].running[i];
@@ -967,15 +989,20 @@ impl Engine {
                 i += 1;
                 continue;
             }
+            // Proposals past the last token are not made.
+            let k = {
+                let s = self.seq(id);
+                u64::from(self.spec_k).min(s.output - s.generated - 1) as u32
+            };
             loop {
-                if self.grow(r, id, 1) {
-                    decode.push(id);
+                if self.grow(r, id, 1 + u64::from(k)) {
+                    decode.push((id, k));
                     i += 1;
                     break;
                 }
                 let v = self.victim(r);
                 let victim = self.replicas[r].running.remove(v);
-                decode.retain(|&d| d != victim);
+                decode.retain(|&(d, _)| d != victim);
                 self.preempt(r, victim, mode, swap_s);
                 if victim == id {
                     break;
@@ -986,7 +1013,30 @@ impl Engine {
                 }
             }
         }
-        decode
+        let spec = if self.spec_k > 0 { decode.iter().map(|&(_, k)| k).collect() } else { Vec::new() };
+        (decode.into_iter().map(|(d, _)| d).collect(), spec)
+    }
+
+    /// Seconds the proposer takes for the speculating sequences of `plan`: its `j`-th step
+    /// decodes one token for every sequence proposing at least `j` (none for `ngram`).
+    fn proposer_s(&self, r: usize, plan: &Plan) -> f64 {
+        let Some(p) = self.r.replicas[r].proposer.as_ref() else { return 0.0 };
+        let kmax = plan.spec.iter().copied().max().unwrap_or(0);
+        let mut secs = 0.0;
+        for j in 0..kmax {
+            let mut w = Work::default();
+            for (&id, &k) in plan.decode.iter().zip(&plan.spec) {
+                if k > j {
+                    let ctx = self.seq(id).kv_tokens + u64::from(j);
+                    w.decode_seqs += 1;
+                    w.seqs += 1;
+                    w.kv_read_tokens += ctx;
+                    w.attention_flops += self.r.shape.attention_flops(ctx as f64);
+                }
+            }
+            secs += p.iteration_s(&w);
+        }
+        secs
     }
 
     fn plan_continuous(
@@ -1032,8 +1082,8 @@ impl Engine {
         }
         let mut left = budget;
         if chunked {
-            plan.decode = self.reserve_decodes(r, mode, &mut swap_s);
-            left = left.saturating_sub(plan.decode.len() as u64);
+            (plan.decode, plan.spec) = self.reserve_decodes(r, mode, &mut swap_s);
+            left = left.saturating_sub(plan.decode.len() as u64 + plan.spec.iter().map(|&k| u64::from(k)).sum::<u64>());
             // Unfinished prefills continue, in admission order.
             let running = self.replicas[r].running.clone();
             for id in running {
@@ -1086,8 +1136,11 @@ impl Engine {
             }
         }
         if !chunked && plan.prefill.is_empty() {
-            plan.decode = self.reserve_decodes(r, mode, &mut swap_s);
+            (plan.decode, plan.spec) = self.reserve_decodes(r, mode, &mut swap_s);
         }
+        let draft_s = self.proposer_s(r, &plan);
+        self.spec.draft_s += draft_s;
+        swap_s += draft_s;
         // KV loaded back from the CPU tier for this iteration's admissions.
         swap_s += std::mem::take(&mut self.load_s);
         if plan.prefill.is_empty() && plan.decode.is_empty() {
@@ -1107,11 +1160,15 @@ impl Engine {
             w.kv_read_tokens += self.seq(id).kv_tokens;
             w.attention_flops += self.r.shape.attention_flops(n_f * c + n_f * (n_f - 1.0) / 2.0);
         }
-        for &id in &plan.decode {
+        for (i, &id) in plan.decode.iter().enumerate() {
             let k = self.seq(id).kv_tokens;
+            // A speculating sequence scores its token and its `n` proposals in one pass.
+            let n = plan.spec.get(i).copied().map_or(0, u64::from);
             w.decode_seqs += 1;
+            w.verify_tokens += n;
             w.kv_read_tokens += k;
-            w.attention_flops += self.r.shape.attention_flops(k as f64);
+            let q = (n + 1) as f64;
+            w.attention_flops += self.r.shape.attention_flops(q * k as f64 + q * (q - 1.0) / 2.0);
         }
         w
     }
@@ -1228,10 +1285,25 @@ impl Engine {
         }
     }
 
+    /// How many of `k` proposals are accepted: each position in turn with its probability,
+    /// until the first rejection.
+    fn accepted(&mut self, k: u32) -> u32 {
+        let mut n = 0;
+        while n < k && self.spec_rng.random::<f64>() < self.spec_alphas[n as usize] {
+            n += 1;
+        }
+        n
+    }
+
     /// Sequence `id` produced a token at `now`.
     fn token(&mut self, id: SeqId, now: SimTime) {
+        self.tokens_out(id, 1, now);
+    }
+
+    /// Sequence `id` produced `n` tokens at `now` (one inter-token gap: they arrive together).
+    fn tokens_out(&mut self, id: SeqId, n: u64, now: SimTime) {
         let s = self.seq_mut(id);
-        s.generated += 1;
+        s.generated += n;
         let gap = now - s.last_token;
         let first = s.first_token.is_none();
         s.last_token = now;
@@ -1240,7 +1312,7 @@ impl Engine {
         } else {
             self.itl.record(gap);
         }
-        self.tokens.output += 1;
+        self.tokens.output += n;
     }
 
     /// The latency a request pays outside the iterations (`request_overhead_ms` of the replica
@@ -1300,9 +1372,14 @@ impl Engine {
             .chain(plan.decode.iter().copied())
             .filter(|&id| self.seq(id).aborted)
             .collect();
-        let Plan { mut prefill, mut decode } = plan;
+        let Plan { mut prefill, decode, spec } = plan;
         prefill.retain(|&(id, _)| !aborted.contains(&id));
-        decode.retain(|id| !aborted.contains(id));
+        let decode: Vec<(SeqId, u32)> = decode
+            .into_iter()
+            .enumerate()
+            .map(|(i, id)| (id, spec.get(i).copied().unwrap_or(0)))
+            .filter(|(id, _)| !aborted.contains(id))
+            .collect();
         for id in aborted {
             self.release(r, id);
             self.replicas[r].running.retain(|&x| x != id);
@@ -1334,9 +1411,25 @@ impl Engine {
                 }
             }
         }
-        for id in decode {
-            self.seq_mut(id).kv_tokens += 1;
-            self.token(id, now);
+        for (id, k) in decode {
+            // The leading accepted proposals, plus the target's own token.
+            let accepted = self.accepted(k);
+            let n = accepted + 1;
+            if k > 0 {
+                self.spec.steps += 1;
+                self.spec.proposed += u64::from(k);
+                self.spec.accepted += u64::from(accepted);
+            }
+            self.seq_mut(id).kv_tokens += u64::from(n);
+            self.tokens_out(id, u64::from(n), now);
+            if k > accepted {
+                // The rejected proposals' KV slots are freed.
+                let s = self.seq(id);
+                let want = self.own_pages_for(s, s.kv_tokens);
+                let surplus = s.own_pages - want;
+                self.replicas[r].kv.free(surplus);
+                self.seq_mut(id).own_pages = want;
+            }
             if self.seq(id).generated == self.seq(id).output {
                 finished.push(id);
             }
@@ -1436,6 +1529,7 @@ impl Engine {
             },
             kv_read_tokens: kv,
             seqs: 1,
+            verify_tokens: 0,
         };
         let scheduler = match &self.r.spec.scheduler {
             SchedulerSpec::Static { .. } => "static",
@@ -1545,6 +1639,25 @@ impl Engine {
             classes,
             fairness,
             autoscale,
+            speculative: self.r.spec.speculative.as_ref().map(|sp| SpecStats {
+                method: format!("{:?}", sp.method).to_lowercase(),
+                k: sp.k,
+                steps: self.spec.steps,
+                proposed: self.spec.proposed,
+                accepted: self.spec.accepted,
+                acceptance_rate: if self.spec.proposed > 0 {
+                    self.spec.accepted as f64 / self.spec.proposed as f64
+                } else {
+                    0.0
+                },
+                tokens_per_step: if self.spec.steps > 0 {
+                    (self.spec.accepted + self.spec.steps) as f64 / self.spec.steps as f64
+                } else {
+                    0.0
+                },
+                expected_tokens_per_step: sp.expected_tokens_per_step(),
+                proposer_s: self.spec.draft_s,
+            }),
             model: ModelInfo {
                 model: self.r.shape.name.clone(),
                 params: self.r.shape.params,

@@ -74,6 +74,7 @@ const BUILTIN_CONFIGS: &[(&str, &str)] = &[
     ("llama-2-7b", include_str!("models/llama-2-7b.json")),
     ("llama-3.1-70b", include_str!("models/llama-3.1-70b.json")),
     ("llama-3.1-8b", include_str!("models/llama-3.1-8b.json")),
+    ("llama-3.2-1b", include_str!("models/llama-3.2-1b.json")),
     ("mistral-nemo-12b", include_str!("models/mistral-nemo-12b.json")),
     ("mixtral-8x22b", include_str!("models/mixtral-8x22b.json")),
     ("mixtral-8x7b", include_str!("models/mixtral-8x7b.json")),

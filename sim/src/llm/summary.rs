@@ -248,6 +248,29 @@ pub struct ModelInfo {
     pub prefill_1024_ms: f64,
 }
 
+/// Speculative decoding over a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SpecStats {
+    /// `draft`, `ngram` or `mtp`.
+    pub method: String,
+    /// Tokens proposed per step.
+    pub k: u32,
+    /// Verification steps with at least one proposal.
+    pub steps: u64,
+    /// Tokens proposed (fewer than k near a sequence's last token).
+    pub proposed: u64,
+    /// Proposals accepted.
+    pub accepted: u64,
+    /// accepted / proposed.
+    pub acceptance_rate: f64,
+    /// (accepted + steps) / steps: tokens per verification step.
+    pub tokens_per_step: f64,
+    /// The closed form for a full `k`: Σ_{i=0..k} Π_{j≤i} α_j.
+    pub expected_tokens_per_step: f64,
+    /// Device time of the proposer (draft model or heads), s.
+    pub proposer_s: f64,
+}
+
 /// The summary of an LLM run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LlmSummary {
@@ -293,6 +316,9 @@ pub struct LlmSummary {
     /// Autoscaled pools (empty without).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub autoscale: Vec<LlmPoolStats>,
+    /// Speculative decoding, if on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speculative: Option<SpecStats>,
     /// Model.
     pub model: ModelInfo,
     /// Replicas.

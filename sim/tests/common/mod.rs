@@ -40,3 +40,26 @@ pub fn single(rate: f64, servers: u32, service: &str) -> ScenarioConfig {
     ))
     .unwrap()
 }
+
+/// An LLM request: `prompt` tokens in, `output` tokens out, arriving at `at_ms`.
+pub fn req(id: u64, at_ms: u64, prompt: u64, output: u64) -> traces::Request {
+    let mut r = traces::Request::new(id, traces::SimTime::from_millis(at_ms), prompt);
+    r.output_tokens = output;
+    r
+}
+
+/// Runs the LLM scenario `c` over `reqs` with seed 1.
+pub fn run_llm(c: &ScenarioConfig, reqs: Vec<traces::Request>) -> sim::llm::LlmSummary {
+    sim::llm::run(c.resolve_llm().unwrap(), &mut reqs.into_iter(), 1).unwrap()
+}
+
+/// A table perf model that is easy to compute by hand: prefill(n) = 0.01 ms × n,
+/// decode(b) = 4 ms + 1 ms × b.
+pub const TABLE: &str = r#"
+    [llm.perf]
+    kind = "table"
+    prefill_tokens = [100, 1000]
+    prefill_ms = [1.0, 10.0]
+    decode_batch = [1, 2]
+    decode_ms = [5.0, 6.0]
+"#;
