@@ -631,6 +631,7 @@ impl Case {
             timeline_interval_s: 1.0,
             client_timeout_s: s.client_timeout_s,
             scheduling: crate::llm::ClassScheduling::Fcfs,
+            kv_tiers: Vec::new(),
             speculative: None,
         });
         c.validate().map_err(|e| e.to_string())?;

@@ -129,9 +129,57 @@ pub struct LlmSpec {
     /// preempts, by request class (`[[classes]]`; default `fcfs`).
     #[serde(default, skip_serializing_if = "ClassScheduling::is_fcfs")]
     pub scheduling: ClassScheduling,
+    /// KV cache tiers below the GPU for prefix blocks, fastest first (`[[llm.kv_tiers]]`; needs
+    /// `[llm.prefix_cache]`). `cpu_offload_gb` is a first tier of its own (`cpu`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kv_tiers: Vec<KvTierSpec>,
     /// Speculative decoding (absent: off; needs the continuous scheduler).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speculative: Option<SpeculativeSpec>,
+}
+
+/// One tier of the KV cache hierarchy (`[[llm.kv_tiers]]`): host DRAM, a local SSD, or a pool
+/// shared by every replica (Mooncake's distributed KV store).
+///
+/// Prefix blocks evicted from the GPU move down the local tiers (each exclusive: a block loaded
+/// back leaves its tier). A `shared` tier (the last only) is inclusive and written through:
+/// every block a replica prefills is stored there too, and a block found there stays for the
+/// other replicas. Loading `n` blocks from a tier costs `latency_us` + n · block bytes /
+/// `bandwidth_gb_s`, added to the iteration that admits the request (a stall, as vLLM's CPU
+/// offload), or with `overlap` hidden behind that iteration's compute (layer-wise prefetch, as
+/// Mooncake and LMCache do) and paid only beyond it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KvTierSpec {
+    /// Name (`dram`, `ssd`, `pool`…).
+    pub name: String,
+    /// Capacity, GB (per replica; a shared tier's in all).
+    pub capacity_gb: f64,
+    /// Bandwidth of a load into the GPU, GB/s.
+    pub bandwidth_gb_s: f64,
+    /// Fixed cost of one load from this tier, µs (default 0).
+    #[serde(default, skip_serializing_if = "is_zero_f")]
+    pub latency_us: f64,
+    /// One tier for every replica (the last tier only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
+    /// Eviction policy (default `lru`; `slru`: segmented LRU).
+    #[serde(default)]
+    pub policy: kv::TierPolicy,
+    /// Loads overlap the iteration's compute instead of stalling it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub overlap: bool,
+}
+
+impl KvTierSpec {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if self.name.trim().is_empty() {
+            return Err(ConfigError::invalid(&format!("{key}.name"), "must not be empty"));
+        }
+        positive(&format!("{key}.capacity_gb"), self.capacity_gb)?;
+        positive(&format!("{key}.bandwidth_gb_s"), self.bandwidth_gb_s)?;
+        crate::check::non_negative(&format!("{key}.latency_us"), self.latency_us)
+    }
 }
 
 /// Speculative decoding (`[llm.speculative]`): a proposer guesses `k` tokens, the target model
@@ -181,6 +229,27 @@ pub enum Acceptance {
     Constant(f64),
     /// By position, each conditional on the previous ones accepted.
     PerPosition(Vec<f64>),
+}
+
+impl LlmSpec {
+    /// The KV tiers in order: `cpu_offload_gb` as a first `cpu` tier (at `swap_gb_s`), then
+    /// `kv_tiers`.
+    pub fn tiers(&self) -> Vec<KvTierSpec> {
+        let mut v = Vec::new();
+        if self.cpu_offload_gb > 0.0 && self.prefix_cache.is_some() {
+            v.push(KvTierSpec {
+                name: "cpu".into(),
+                capacity_gb: self.cpu_offload_gb,
+                bandwidth_gb_s: self.swap_gb_s,
+                latency_us: 0.0,
+                shared: false,
+                policy: kv::TierPolicy::Lru,
+                overlap: false,
+            });
+        }
+        v.extend(self.kv_tiers.iter().cloned());
+        v
+    }
 }
 
 impl SpeculativeSpec {
@@ -633,6 +702,19 @@ impl LlmSpec {
                 format!("must be a positive multiple of llm.block_size ({}), got {}", self.block_size, p.block_tokens),
             ));
         }
+        for (i, t) in self.kv_tiers.iter().enumerate() {
+            let key = format!("llm.kv_tiers[{i}]");
+            t.validate(&key)?;
+            if self.prefix_cache.is_none() {
+                return Err(ConfigError::invalid(&key, "KV tiers hold prefix blocks: add [llm.prefix_cache]"));
+            }
+            if self.kv_tiers[..i].iter().any(|o| o.name == t.name) || (t.name == "cpu" && self.cpu_offload_gb > 0.0) {
+                return Err(ConfigError::invalid(&format!("{key}.name"), format!("duplicate tier name `{}`", t.name)));
+            }
+            if t.shared && i + 1 != self.kv_tiers.len() {
+                return Err(ConfigError::invalid(&format!("{key}.shared"), "only the last tier can be shared"));
+            }
+        }
         if let Some(slo) = &self.slo {
             positive("llm.slo.ttft_ms", slo.ttft_ms)?;
             positive("llm.slo.tpot_ms", slo.tpot_ms)?;
@@ -642,6 +724,22 @@ impl LlmSpec {
         }
         let kv_bytes_per_token = shape.kv_bytes_per_token(self.kv_cache);
         let weight_bytes = shape.weight_bytes(self.weights);
+        if let Some(c) = &self.prefix_cache {
+            let block_bytes = f64::from(c.block_tokens) * kv_bytes_per_token;
+            for (i, t) in self.kv_tiers.iter().enumerate() {
+                if t.capacity_gb * 1e9 < block_bytes {
+                    return Err(ConfigError::invalid(
+                        &format!("llm.kv_tiers[{i}].capacity_gb"),
+                        format!(
+                            "{} GB holds less than one {}-token prefix block ({:.1} MB of KV)",
+                            t.capacity_gb,
+                            c.block_tokens,
+                            block_bytes / 1e6
+                        ),
+                    ));
+                }
+            }
+        }
         // A speculative proposer's weights and KV share the replica's memory.
         let proposer = match &self.speculative {
             Some(sp) => {

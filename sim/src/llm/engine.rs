@@ -2,7 +2,7 @@
 //! from the request stream. Each replica plans an iteration when it is idle and something can
 //! run; the iteration's effects (tokens, first tokens, completions) apply when it ends.
 
-use super::kv::KvPool;
+use super::kv::{KvPool, TierCache};
 use super::perf::Work;
 use super::summary::*;
 use super::{ClassScheduling, LlmRouterSpec, LlmScenario, LlmSpec, Preemption, ResolvedLlm, Role, SchedulerSpec};
@@ -259,6 +259,33 @@ struct Engine {
     spec_alphas: Vec<f64>,
     spec_rng: StreamRng,
     spec: SpecCounts,
+    /// KV tiers below the GPU, in order (a shared one last).
+    tiers: Vec<TierInfo>,
+    /// The tier shared by every replica, if any (its index is the last of `tiers`).
+    shared_tier: Option<TierCache>,
+    /// Prefix blocks found in GPU memory at first admission, and the prefill time they saved.
+    gpu_hits: u64,
+    gpu_saved_s: f64,
+    /// Seconds of tier loads hidden behind the compute of the iteration being planned.
+    overlap_s: f64,
+    /// Per replica: time to prefill one prefix block alone (what a hit saves), s.
+    block_prefill_s: Vec<f64>,
+}
+
+/// One KV tier and what it did.
+struct TierInfo {
+    name: String,
+    shared: bool,
+    overlap: bool,
+    capacity_blocks: u64,
+    /// Seconds to load one block, and the fixed cost of a load.
+    block_load_s: f64,
+    latency_s: f64,
+    block_bytes: f64,
+    hits: u64,
+    blocks_loaded: u64,
+    bytes_written: f64,
+    saved_s: f64,
 }
 
 /// Speculative decoding so far.
@@ -295,18 +322,57 @@ impl Engine {
     fn new(name: &str, r: ResolvedLlm, seed: u64) -> Engine {
         let bs = u64::from(r.spec.block_size);
         let block_pages = r.spec.prefix_cache.as_ref().map_or(1, |c| u64::from(c.block_tokens) / bs);
-        let offload_blocks = match &r.spec.prefix_cache {
-            Some(c) if r.spec.cpu_offload_gb > 0.0 => {
-                (r.spec.cpu_offload_gb * 1e9 / (f64::from(c.block_tokens) * r.kv_bytes_per_token)).floor() as u64
-            }
-            _ => 0,
+        let block_bytes =
+            r.spec.prefix_cache.as_ref().map_or(0.0, |c| f64::from(c.block_tokens) * r.kv_bytes_per_token);
+        let tiers: Vec<TierInfo> = r
+            .spec
+            .tiers()
+            .iter()
+            .map(|t| TierInfo {
+                name: t.name.clone(),
+                shared: t.shared,
+                overlap: t.overlap,
+                capacity_blocks: (t.capacity_gb * 1e9 / block_bytes).floor() as u64,
+                block_load_s: block_bytes / (t.bandwidth_gb_s * 1e9),
+                latency_s: t.latency_us / 1e6,
+                block_bytes,
+                hits: 0,
+                blocks_loaded: 0,
+                bytes_written: 0.0,
+                saved_s: 0.0,
+            })
+            .collect();
+        let specs = r.spec.tiers();
+        let shared_tier =
+            specs.iter().zip(&tiers).find(|(t, _)| t.shared).map(|(t, i)| TierCache::new(i.capacity_blocks, t.policy));
+        let local = || -> Vec<TierCache> {
+            specs
+                .iter()
+                .zip(&tiers)
+                .filter(|(t, _)| !t.shared)
+                .map(|(t, i)| TierCache::new(i.capacity_blocks, t.policy))
+                .collect()
         };
+        let pbt = r.spec.prefix_cache.as_ref().map_or(0, |c| u64::from(c.block_tokens));
+        let block_prefill_s = r
+            .replicas
+            .iter()
+            .map(|x| {
+                let p = pbt as f64;
+                x.perf.iteration_s(&Work {
+                    prefill_tokens: pbt,
+                    attention_flops: r.shape.attention_flops(p * (p - 1.0) / 2.0),
+                    seqs: 1,
+                    ..Work::default()
+                })
+            })
+            .collect();
         let replicas: Vec<Replica> = r
             .replicas
             .iter()
             .map(|x| Replica {
                 role: x.role,
-                kv: KvPool::new(x.kv_pages, block_pages).with_offload(offload_blocks),
+                kv: KvPool::new(x.kv_pages, block_pages).with_tiers(local(), shared_tier.is_some()),
                 waiting: VecDeque::new(),
                 swapped: VecDeque::new(),
                 incoming: VecDeque::new(),
@@ -383,6 +449,12 @@ impl Engine {
             spec_alphas: r.spec.speculative.as_ref().map_or_else(Vec::new, |x| x.alphas()),
             spec_rng: stream(seed, "llm/speculative"),
             spec: SpecCounts::default(),
+            tiers,
+            shared_tier,
+            gpu_hits: 0,
+            gpu_saved_s: 0.0,
+            overlap_s: 0.0,
+            block_prefill_s,
             r,
         }
     }
@@ -636,14 +708,23 @@ impl Engine {
             }
             LlmRouterSpec::PrefixAware { slack } => {
                 let min_load = cands.iter().map(|&i| self.replicas[i].load()).min().expect("candidates");
-                let key = |i: usize| {
-                    let x = &self.replicas[i];
-                    (x.kv.peek_prefix(blocks), std::cmp::Reverse(x.load()))
+                // The prefill time the replica's cached prefix saves: a block in GPU memory its
+                // whole prefill, a block in a tier its prefill less its load.
+                let saving = |i: usize| {
+                    let gpu = self.replicas[i].kv.peek_prefix(blocks);
+                    let below = self.locate_tiers(i, &blocks[gpu..]);
+                    let per_block = self.block_prefill_s[i];
+                    gpu as f64 * per_block
+                        + below.iter().map(|&t| (per_block - self.tiers[t].block_load_s).max(0.0)).sum::<f64>()
                 };
                 let eligible: Vec<usize> =
                     cands.iter().copied().filter(|&i| self.replicas[i].load() <= min_load + *slack as usize).collect();
-                let best = eligible.iter().map(|&i| key(i)).max().expect("the least loaded is eligible");
-                let ties: Vec<usize> = eligible.iter().copied().filter(|&i| key(i) == best).collect();
+                let keys: Vec<(f64, std::cmp::Reverse<usize>)> =
+                    eligible.iter().map(|&i| (saving(i), std::cmp::Reverse(self.replicas[i].load()))).collect();
+                let best = keys.iter().copied().max_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                let best = best.expect("the least loaded is eligible");
+                let ties: Vec<usize> =
+                    eligible.iter().zip(&keys).filter(|(_, k)| **k == best).map(|(&i, _)| i).collect();
                 ties[self.route_rng.random_range(0..ties.len())]
             }
             _ => unreachable!("shared routers handled above"),
@@ -839,7 +920,10 @@ impl Engine {
             }
         };
         self.replicas[r].started = Some(now);
-        let secs = self.r.replicas[r].perf.iteration_s(&work) + extra_s;
+        let compute_s = self.r.replicas[r].perf.iteration_s(&work);
+        // Tier loads that overlap the compute cost only what sticks out beyond it.
+        let hidden = std::mem::take(&mut self.overlap_s);
+        let secs = compute_s + extra_s + (hidden - compute_s).max(0.0);
         let dur = SimTime::from_secs_f64(secs).unwrap_or(SimTime::MAX).max(SimTime(1));
         let x = &mut self.replicas[r];
         x.iterations += 1;
@@ -868,8 +952,9 @@ impl Engine {
         pages(kv - s.cached_tokens, self.bs())
     }
 
-    /// Admission of a waiting sequence: prefix lookup, then pages for `chunk` more tokens (the
-    /// whole remaining prefill when `chunk` is None). False (and nothing changed) if memory is short.
+    /// Admission of a waiting sequence: prefix lookup (GPU, then the tiers below it), then pages
+    /// for the blocks loaded from the tiers and `chunk` more tokens (the whole remaining prefill
+    /// when `chunk` is None). None (and nothing changed) if memory is short.
     fn admit(&mut self, r: usize, id: SeqId, chunk_budget: Option<u64>, now: SimTime) -> Option<u64> {
         let pbt = self.r.spec.prefix_cache.as_ref().map_or(0, |c| u64::from(c.block_tokens));
         let first = self.seq(id).admitted.is_none();
@@ -879,34 +964,63 @@ impl Engine {
         };
         let mut matched = 0;
         let mut blocks = Vec::new();
-        let mut offloaded = 0;
+        let mut from = Vec::new();
         if pbt > 0 && nblocks > 0 {
             let full = ((prompt / pbt) as usize).min(nblocks);
             let max_blocks = (((target - 1) / pbt) as usize).min(full);
             blocks = self.seq(id).blocks[..max_blocks].to_vec();
             matched = self.replicas[r].kv.acquire_prefix(&blocks);
-            // The prefix may continue in the CPU tier: those blocks load instead of computing.
-            offloaded = self.replicas[r].kv.peek_offloaded(&blocks[matched..]);
+            // The prefix may continue in the tiers: those blocks load instead of computing.
+            from = self.locate_tiers(r, &blocks[matched..]);
         }
         let cached = matched as u64 * pbt;
-        let loaded = offloaded as u64 * pbt;
+        let loaded = from.len() as u64 * pbt;
         let remaining = target - cached - loaded;
         let chunk = chunk_budget.map_or(remaining, |b| b.min(remaining));
         let need = pages(loaded + chunk, self.bs());
-        if !self.replicas[r].kv.alloc(need) {
+        if need > self.replicas[r].kv.available() {
             if matched > 0 {
                 self.replicas[r].kv.release_prefix(&blocks[..matched]);
             }
             return None;
         }
-        if offloaded > 0 {
-            self.replicas[r].kv.take_offloaded(&blocks[matched..matched + offloaded]);
-            self.tokens.offload_loaded += loaded;
-            self.load_s += loaded as f64 * self.r.kv_bytes_per_token / (self.r.spec.swap_gb_s * 1e9);
+        // Out of their tiers before the allocation evicts into them.
+        let mut per_tier = vec![0u64; self.tiers.len()];
+        for (&h, &t) in blocks[matched..].iter().zip(&from) {
+            match self.shared_tier.as_mut() {
+                Some(pool) if t + 1 == self.tiers.len() => pool.touch(h),
+                _ => {
+                    self.replicas[r].kv.take(h, t);
+                }
+            }
+            per_tier[t] += 1;
         }
+        let ok = self.kv_alloc(r, need);
+        debug_assert!(ok, "the pages were available");
+        let block_prefill_s = self.block_prefill_s[r];
+        for (t, &n) in per_tier.iter().enumerate() {
+            if n == 0 {
+                continue;
+            }
+            let tier = &mut self.tiers[t];
+            let secs = tier.latency_s + n as f64 * tier.block_load_s;
+            if tier.overlap {
+                self.overlap_s += secs;
+            } else {
+                self.load_s += secs;
+            }
+            tier.blocks_loaded += n;
+            if first {
+                tier.hits += n;
+                tier.saved_s += n as f64 * block_prefill_s - secs;
+            }
+        }
+        self.tokens.offload_loaded += loaded;
         if first {
             self.lookups += nblocks as u64;
-            self.hits += (matched + offloaded) as u64;
+            self.hits += (matched + from.len()) as u64;
+            self.gpu_hits += matched as u64;
+            self.gpu_saved_s += matched as f64 * block_prefill_s;
             self.tokens.prefix_cached += cached + loaded;
             self.queue.record(now - self.seq(id).arrival);
             self.seq_mut(id).first_cached = cached;
@@ -923,12 +1037,42 @@ impl Engine {
         Some(chunk)
     }
 
+    /// The tier of each leading block of `blocks` found below replica `r`'s GPU (a local tier,
+    /// else the shared one), up to the first found nowhere.
+    fn locate_tiers(&self, r: usize, blocks: &[u64]) -> Vec<usize> {
+        if self.tiers.is_empty() {
+            return Vec::new();
+        }
+        let shared = self.shared_tier.as_ref();
+        blocks
+            .iter()
+            .map_while(|&h| {
+                self.replicas[r].kv.locate(h).or_else(|| shared.filter(|p| p.contains(h)).map(|_| self.tiers.len() - 1))
+            })
+            .collect()
+    }
+
+    /// Takes `pages` on replica `r` (evicting cached blocks down the tiers); blocks falling off
+    /// its last local tier go to the shared tier.
+    fn kv_alloc(&mut self, r: usize, pages: u64) -> bool {
+        let ok = self.replicas[r].kv.alloc(pages);
+        if let Some(pool) = self.shared_tier.as_mut() {
+            let mut dropped = Vec::new();
+            for h in self.replicas[r].kv.take_spilled() {
+                if !pool.contains(h) {
+                    pool.insert(h, &mut dropped);
+                }
+            }
+        }
+        ok
+    }
+
     /// Grows a running sequence's pages to hold `more` tokens; false if memory is short.
     fn grow(&mut self, r: usize, id: SeqId, more: u64) -> bool {
         let s = self.seq(id);
         let want = self.own_pages_for(s, s.kv_tokens + more);
         let need = want.saturating_sub(s.own_pages);
-        if need > 0 && !self.replicas[r].kv.alloc(need) {
+        if need > 0 && !self.kv_alloc(r, need) {
             return false;
         }
         self.seq_mut(id).own_pages = want.max(self.seq(id).own_pages);
@@ -1057,7 +1201,7 @@ impl Engine {
                 break;
             }
             let want = pages(self.seq(id).kv_tokens, self.bs());
-            if !self.replicas[r].kv.alloc(want) {
+            if !self.kv_alloc(r, want) {
                 break;
             }
             self.replicas[r].incoming.pop_front();
@@ -1070,7 +1214,7 @@ impl Engine {
                 break;
             }
             let want = pages(self.seq(id).kv_tokens, self.bs());
-            if !self.replicas[r].kv.alloc(want) {
+            if !self.kv_alloc(r, want) {
                 break;
             }
             self.replicas[r].swapped.pop_front();
@@ -1202,7 +1346,7 @@ impl Engine {
                 return None;
             }
             let each = pages(prompt + steps - 1, bs);
-            let ok = self.replicas[r].kv.alloc(seqs.len() as u64 * each);
+            let ok = self.kv_alloc(r, seqs.len() as u64 * each);
             debug_assert!(ok, "the batch was sized to the available pages");
             for &id in &seqs {
                 self.seq_mut(id).own_pages = each;
@@ -1399,6 +1543,14 @@ impl Engine {
                     s.cached_tokens += pbt;
                     s.own_pages -= pbt / bs;
                     self.replicas[r].kv.publish(h);
+                    // Written through to the shared tier (Mooncake stores every prefill's KV).
+                    if let Some(pool) = self.shared_tier.as_mut()
+                        && !pool.contains(h)
+                    {
+                        pool.insert(h, &mut Vec::new());
+                        let t = self.tiers.last_mut().expect("a shared tier is a tier");
+                        t.bytes_written += t.block_bytes;
+                    }
                 }
             }
             if self.seq(id).prefill_done() {
@@ -1619,6 +1771,35 @@ impl Engine {
                 hits: self.hits,
                 hit_rate: if self.lookups > 0 { self.hits as f64 / self.lookups as f64 } else { 0.0 },
                 evictions: self.replicas.iter().map(|r| r.kv.evictions()).sum(),
+                gpu_hits: self.gpu_hits,
+                saved_s: self.gpu_saved_s + self.tiers.iter().map(|t| t.saved_s).sum::<f64>(),
+                tiers: self
+                    .tiers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| {
+                        let local = |f: &dyn Fn(&TierCache) -> u64| -> u64 {
+                            self.replicas.iter().map(|x| f(x.kv.tier(i))).sum()
+                        };
+                        let (resident, evictions) = match (&self.shared_tier, t.shared) {
+                            (Some(p), true) => (p.len(), p.evictions()),
+                            _ => (local(&|c| c.len()), local(&|c| c.evictions())),
+                        };
+                        TierStats {
+                            name: t.name.clone(),
+                            shared: t.shared,
+                            capacity_blocks: t.capacity_blocks * if t.shared { 1 } else { self.replicas.len() as u64 },
+                            hits: t.hits,
+                            hit_rate: if self.lookups > 0 { t.hits as f64 / self.lookups as f64 } else { 0.0 },
+                            blocks_loaded: t.blocks_loaded,
+                            bytes_loaded: t.blocks_loaded as f64 * t.block_bytes,
+                            bytes_written: t.bytes_written,
+                            resident_blocks: resident,
+                            evictions,
+                            saved_s: t.saved_s,
+                        }
+                    })
+                    .collect(),
             }),
             iterations: IterationStats {
                 count: iterations,

@@ -1,4 +1,5 @@
-//! Paged KV memory of one replica, with block-level prefix caching.
+//! Paged KV memory of one replica, with block-level prefix caching and a hierarchy of slower
+//! tiers below it.
 //!
 //! Memory is counted in pages of `block_size` tokens (vLLM's paged attention). A sequence owns
 //! the pages of its private tokens. Full prompt blocks that carry a prefix id (Mooncake's
@@ -8,15 +9,136 @@
 //! unreferenced cached blocks before it fails, so the cache only ever uses memory nobody else
 //! needs.
 //!
-//! With CPU offload (vLLM's `kv_offloading_size`), a cached block evicted from the GPU moves to
-//! a second tier in host memory of `cpu_blocks` blocks (least recently evicted dropped first);
-//! a later request whose prefix continues there loads those blocks back instead of computing
-//! them ([`KvPool::take_offloaded`]). The tier only holds ids: it costs no GPU pages.
+//! Below the GPU, a replica may have local tiers (host DRAM, local SSD; vLLM's CPU offload is
+//! one of them): a block evicted from the GPU moves to the first tier, one evicted from a tier
+//! moves to the next, one falling off the last is handed to the engine ([`KvPool::take_spilled`])
+//! for a tier shared by every replica, if there is one. Local tiers are exclusive: a block loaded
+//! back into the GPU ([`KvPool::take`]) leaves its tier. Tiers only hold ids: they cost no GPU
+//! pages.
 //!
 //! **Invariant:** owned pages + cached blocks × pages per block ≤ capacity, always.
 
 use lru::LruCache;
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+
+/// How a tier chooses the block to evict.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TierPolicy {
+    /// Least recently used (inserted or hit) first.
+    #[default]
+    Lru,
+    /// Segmented LRU (Karedla, Love and Wherry, 1994): a block enters a probation segment; one
+    /// that has been reused (hit in this tier before) enters a protected segment of 80 % of the
+    /// capacity. Eviction takes the probation segment's least recent block first, so a burst of
+    /// blocks seen once cannot flush the prefixes that keep coming back.
+    Slru,
+}
+
+/// The block ids one tier holds, with its eviction policy.
+pub struct TierCache {
+    cap: usize,
+    policy: TierPolicy,
+    probation: LruCache<u64, (), FxBuildHasher>,
+    protected: LruCache<u64, (), FxBuildHasher>,
+    /// Blocks hit in this tier before (SLRU only).
+    reused: FxHashSet<u64>,
+    evictions: u64,
+}
+
+impl TierCache {
+    /// A tier of `blocks` blocks.
+    pub fn new(blocks: u64, policy: TierPolicy) -> TierCache {
+        TierCache {
+            cap: usize::try_from(blocks).unwrap_or(usize::MAX),
+            policy,
+            probation: LruCache::unbounded_with_hasher(FxBuildHasher),
+            protected: LruCache::unbounded_with_hasher(FxBuildHasher),
+            reused: FxHashSet::default(),
+            evictions: 0,
+        }
+    }
+
+    /// Blocks held.
+    pub fn len(&self) -> u64 {
+        (self.probation.len() + self.protected.len()) as u64
+    }
+
+    /// Whether it holds no block.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Blocks evicted for lack of room so far.
+    pub fn evictions(&self) -> u64 {
+        self.evictions
+    }
+
+    /// Whether block `h` is here.
+    pub fn contains(&self, h: u64) -> bool {
+        self.probation.contains(&h) || self.protected.contains(&h)
+    }
+
+    /// Stores block `h` (most recent); blocks evicted to make room are appended to `evicted`.
+    pub fn insert(&mut self, h: u64, evicted: &mut Vec<u64>) {
+        if self.cap == 0 {
+            evicted.push(h);
+            return;
+        }
+        if self.protected.contains(&h) {
+            self.protected.promote(&h);
+            return;
+        }
+        if self.policy == TierPolicy::Slru && self.reused.contains(&h) {
+            self.probation.pop(&h);
+            self.protect(h);
+        } else {
+            self.probation.put(h, ());
+        }
+        while self.probation.len() + self.protected.len() > self.cap {
+            let (e, ()) = match self.probation.pop_lru() {
+                Some(x) => x,
+                None => self.protected.pop_lru().expect("over capacity means not empty"),
+            };
+            self.evictions += 1;
+            evicted.push(e);
+        }
+    }
+
+    /// Moves `h` to the protected segment, demoting that segment's least recent block to
+    /// probation when it is full.
+    fn protect(&mut self, h: u64) {
+        self.protected.put(h, ());
+        let protected_cap = (self.cap * 4 / 5).max(1);
+        while self.protected.len() > protected_cap {
+            let (d, ()) = self.protected.pop_lru().expect("over its share");
+            self.probation.put(d, ());
+        }
+    }
+
+    /// A hit on `h` that leaves it here (a shared, inclusive tier): it becomes most recent (SLRU:
+    /// protected).
+    pub fn touch(&mut self, h: u64) {
+        if self.policy == TierPolicy::Slru {
+            if self.probation.pop(&h).is_some() || self.protected.contains(&h) {
+                self.reused.insert(h);
+                self.protect(h);
+            }
+        } else {
+            self.probation.promote(&h);
+        }
+    }
+
+    /// A hit on `h` that takes it out (an exclusive tier: it moves up); false if it was not here.
+    pub fn take(&mut self, h: u64) -> bool {
+        let found = self.probation.pop(&h).is_some() || self.protected.pop(&h).is_some();
+        if found && self.policy == TierPolicy::Slru {
+            self.reused.insert(h);
+        }
+        found
+    }
+}
 
 /// The KV pages of one replica.
 pub struct KvPool {
@@ -26,7 +148,10 @@ pub struct KvPool {
     refs: FxHashMap<u64, u32>,
     evictable: LruCache<u64, (), FxBuildHasher>,
     evictions: u64,
-    offloaded: Option<LruCache<u64, (), FxBuildHasher>>,
+    tiers: Vec<TierCache>,
+    /// Keep the blocks falling off the last local tier (a shared tier below takes them).
+    spill_on: bool,
+    spilled: Vec<u64>,
 }
 
 impl KvPool {
@@ -39,36 +164,56 @@ impl KvPool {
             refs: FxHashMap::default(),
             evictable: LruCache::unbounded_with_hasher(FxBuildHasher),
             evictions: 0,
-            offloaded: None,
+            tiers: Vec::new(),
+            spill_on: false,
+            spilled: Vec::new(),
         }
     }
 
-    /// The same pool with a CPU tier of `blocks` prefix blocks (0: none).
-    pub fn with_offload(mut self, blocks: u64) -> KvPool {
-        self.offloaded = std::num::NonZeroUsize::new(usize::try_from(blocks).unwrap_or(usize::MAX))
-            .map(|n| LruCache::with_hasher(n, FxBuildHasher));
+    /// The same pool with local tiers below the GPU, fastest first; with `spill`, blocks falling
+    /// off the last are kept for [`KvPool::take_spilled`].
+    pub fn with_tiers(mut self, tiers: Vec<TierCache>, spill: bool) -> KvPool {
+        self.tiers = tiers;
+        self.spill_on = spill;
         self
     }
 
-    /// Blocks held by the CPU tier.
-    pub fn offloaded_blocks(&self) -> u64 {
-        self.offloaded.as_ref().map_or(0, |c| c.len() as u64)
+    /// Local tier `i`.
+    pub fn tier(&self, i: usize) -> &TierCache {
+        &self.tiers[i]
     }
 
-    /// Number of leading `blocks` in the CPU tier (no change).
-    pub fn peek_offloaded(&self, blocks: &[u64]) -> usize {
-        self.offloaded.as_ref().map_or(0, |cpu| blocks.iter().take_while(|h| cpu.contains(h)).count())
+    /// The local tier holding block `h`, if any.
+    pub fn locate(&self, h: u64) -> Option<usize> {
+        self.tiers.iter().position(|t| t.contains(h))
     }
 
-    /// Number of leading `blocks` in the CPU tier; they leave it (they are loaded back into pages
-    /// the caller allocates).
-    pub fn take_offloaded(&mut self, blocks: &[u64]) -> usize {
-        let n = self.peek_offloaded(blocks);
-        let Some(cpu) = self.offloaded.as_mut() else { return 0 };
-        for h in &blocks[..n] {
-            cpu.pop(h);
+    /// Takes block `h` out of local tier `i` (it is loaded into pages the caller allocates).
+    pub fn take(&mut self, h: u64, i: usize) -> bool {
+        self.tiers[i].take(h)
+    }
+
+    /// Blocks that fell off the last local tier since the last call.
+    pub fn take_spilled(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.spilled)
+    }
+
+    /// Block `h` left the GPU: it moves down the local tiers, each eviction one tier further.
+    fn demote(&mut self, h: u64) {
+        let mut moving = vec![h];
+        for t in &mut self.tiers {
+            let mut next = Vec::new();
+            for b in moving {
+                t.insert(b, &mut next);
+            }
+            moving = next;
+            if moving.is_empty() {
+                return;
+            }
         }
-        n
+        if self.spill_on {
+            self.spilled.extend(moving);
+        }
     }
 
     /// Capacity, pages.
@@ -111,9 +256,7 @@ impl KvPool {
             let (h, ()) = self.evictable.pop_lru().expect("available() counted this block");
             self.refs.remove(&h);
             self.evictions += 1;
-            if let Some(cpu) = self.offloaded.as_mut() {
-                cpu.put(h, ());
-            }
+            self.demote(h);
         }
         self.owned += pages;
         debug_assert!(self.used() <= self.capacity);
@@ -206,25 +349,60 @@ mod tests {
     }
 
     #[test]
-    fn evicted_blocks_move_to_the_cpu_tier_and_come_back_once() {
-        let mut kv = KvPool::new(4, 2).with_offload(1);
+    fn evicted_blocks_move_down_the_tiers_and_come_back_once() {
+        let tiers = vec![TierCache::new(1, TierPolicy::Lru), TierCache::new(1, TierPolicy::Lru)];
+        let mut kv = KvPool::new(4, 2).with_tiers(tiers, true);
         assert!(kv.alloc(4));
         kv.publish(1);
         kv.publish(2);
         kv.release_prefix(&[1, 2]);
-        // Two pages needed: block 1 (least recent) leaves the GPU for the CPU tier.
+        // Two pages needed: block 1 (least recent) leaves the GPU for the first tier.
         assert!(kv.alloc(2));
-        assert_eq!((kv.cached_blocks(), kv.offloaded_blocks()), (1, 1));
-        // Two more: block 2 goes too; the tier holds one block, so block 1 is dropped.
+        assert_eq!((kv.cached_blocks(), kv.locate(1)), (1, Some(0)));
+        // Two more: block 2 goes to the first tier and pushes block 1 to the second.
         assert!(kv.alloc(2));
-        assert_eq!((kv.cached_blocks(), kv.offloaded_blocks()), (0, 1));
-        assert_eq!(kv.take_offloaded(&[1, 2]), 0, "block 1 was dropped; a prefix must lead");
-        assert_eq!(kv.peek_offloaded(&[2, 9]), 1);
-        assert_eq!(kv.take_offloaded(&[2, 9]), 1);
-        assert_eq!(kv.take_offloaded(&[2]), 0, "taken: it is in GPU pages now");
-        assert_eq!(kv.used(), 4, "the tier costs no GPU pages");
-        let mut plain = KvPool::new(4, 2);
-        assert_eq!(plain.take_offloaded(&[1]), 0);
+        assert_eq!((kv.cached_blocks(), kv.locate(1), kv.locate(2)), (0, Some(1), Some(0)));
+        assert!(kv.take_spilled().is_empty());
+        assert!(kv.take(2, 0), "loaded back: it leaves its tier");
+        assert!(!kv.take(2, 0));
+        assert_eq!(kv.locate(2), None);
+        assert_eq!(kv.used(), 4, "tiers cost no GPU pages");
+        kv.free(4);
+        // Blocks 3 and 4 cascade: 1 falls off the last tier, kept for a shared tier.
+        assert!(kv.alloc(4));
+        kv.publish(3);
+        kv.publish(4);
+        kv.release_prefix(&[3, 4]);
+        assert!(kv.alloc(4));
+        assert_eq!(kv.take_spilled(), vec![1]);
+        assert_eq!((kv.locate(3), kv.locate(4)), (Some(1), Some(0)));
+    }
+
+    #[test]
+    fn segmented_lru_keeps_reused_blocks_through_a_scan() {
+        let mut evicted = Vec::new();
+        for (policy, survives) in [(TierPolicy::Lru, false), (TierPolicy::Slru, true)] {
+            let mut t = TierCache::new(5, policy);
+            t.insert(7, &mut evicted);
+            assert!(t.take(7), "hit once: moves up");
+            t.insert(7, &mut evicted); // evicted from above again: a reused block
+            for h in 100..105 {
+                t.insert(h, &mut evicted); // five blocks seen once
+            }
+            assert_eq!(t.contains(7), survives, "{policy:?}");
+            assert_eq!((t.len(), t.evictions()), (5, 1));
+        }
+        // An inclusive tier's hit protects in place.
+        let mut t = TierCache::new(2, TierPolicy::Slru);
+        t.insert(1, &mut evicted);
+        t.insert(2, &mut evicted);
+        t.touch(1);
+        t.insert(3, &mut evicted);
+        assert!(t.contains(1) && !t.contains(2) && t.contains(3));
+        let mut zero = TierCache::new(0, TierPolicy::Lru);
+        let mut out = Vec::new();
+        zero.insert(9, &mut out);
+        assert_eq!((out, zero.len()), (vec![9], 0));
     }
 
     #[test]

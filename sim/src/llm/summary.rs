@@ -115,6 +115,14 @@ pub struct PrefixStats {
     pub hit_rate: f64,
     /// Cached blocks evicted.
     pub evictions: u64,
+    /// Blocks found in GPU memory (first admissions).
+    pub gpu_hits: u64,
+    /// Prefill time the hits saved: per block hit, the time to prefill one block alone, less
+    /// its load from a tier, s.
+    pub saved_s: f64,
+    /// Tiers below the GPU (empty without).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<TierStats>,
 }
 
 /// Iterations.
@@ -246,6 +254,33 @@ pub struct ModelInfo {
     pub decode_step_batch1_ms: f64,
     /// A prefill of 1,024 tokens, ms.
     pub prefill_1024_ms: f64,
+}
+
+/// One KV tier over a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TierStats {
+    /// Name.
+    pub name: String,
+    /// Shared by every replica.
+    pub shared: bool,
+    /// Blocks it holds in all (a local tier: per replica × replicas).
+    pub capacity_blocks: u64,
+    /// Blocks found here at first admission.
+    pub hits: u64,
+    /// hits / prefix lookups.
+    pub hit_rate: f64,
+    /// Blocks loaded into GPU memory (re-admissions after preemption too).
+    pub blocks_loaded: u64,
+    /// Bytes of those loads.
+    pub bytes_loaded: f64,
+    /// Bytes written through (a shared tier: every newly prefilled block).
+    pub bytes_written: f64,
+    /// Blocks held at the end.
+    pub resident_blocks: u64,
+    /// Blocks evicted for lack of room.
+    pub evictions: u64,
+    /// Prefill time its hits saved: block prefill time less load time, s.
+    pub saved_s: f64,
 }
 
 /// Speculative decoding over a run.
