@@ -633,6 +633,7 @@ impl Case {
             scheduling: crate::llm::ClassScheduling::Fcfs,
             kv_tiers: Vec::new(),
             speculative: None,
+            sessions: None,
         });
         c.validate().map_err(|e| e.to_string())?;
         Ok(c)

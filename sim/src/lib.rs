@@ -47,6 +47,8 @@ pub use traces::SimTime;
 
 /// What a run of any scenario produced: the request-level engine's result, or an LLM run's
 /// summary with its per-request records when they were asked for.
+// One per run, moved a handful of times: boxing either variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     /// A scenario without `[llm]`.
     Classic(RunResult),

@@ -34,6 +34,7 @@ pub mod calibration;
 pub mod engine;
 pub mod kv;
 pub mod perf;
+pub mod sessions;
 pub mod shape;
 pub mod summary;
 
@@ -136,6 +137,10 @@ pub struct LlmSpec {
     /// Speculative decoding (absent: off; needs the continuous scheduler).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speculative: Option<SpeculativeSpec>,
+    /// Multi-turn conversations replayed closed-loop (absent: every request arrives when
+    /// recorded, its `session` ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<sessions::SessionSpec>,
 }
 
 /// One tier of the KV cache hierarchy (`[[llm.kv_tiers]]`): host DRAM, a local SSD, or a pool
@@ -701,6 +706,9 @@ impl LlmSpec {
                 "llm.prefix_cache.block_tokens",
                 format!("must be a positive multiple of llm.block_size ({}), got {}", self.block_size, p.block_tokens),
             ));
+        }
+        if let Some(s) = &self.sessions {
+            s.validate()?;
         }
         for (i, t) in self.kv_tiers.iter().enumerate() {
             let key = format!("llm.kv_tiers[{i}]");

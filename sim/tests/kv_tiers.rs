@@ -3,7 +3,7 @@
 //! and overlapped), and a property test that no configuration beats the trace's own bound.
 
 mod common;
-use common::{TABLE, req, run_llm as run};
+use common::{req, run_llm as run, table_scenario};
 use proptest::prelude::*;
 use sim::ScenarioConfig;
 use traces::Request;
@@ -11,29 +11,8 @@ use traces::Request;
 /// Llama-2-7B (524,288 KV bytes per token): a 32-token block is 16,777,216 bytes, 1 ms at
 /// 16.777216 GB/s. 10 GPU pages of 16 tokens per replica: one request's blocks at a time.
 fn scenario(replicas: u32, tiers: &str) -> ScenarioConfig {
-    ScenarioConfig::parse(&format!(
-        r#"
-        name = "tiers"
-        [llm]
-        model = "llama-2-7b"
-        kv_blocks = 10
-        [llm.scheduler]
-        kind = "continuous"
-        [llm.prefix_cache]
-        block_tokens = 32
-        [llm.router]
-        kind = "round_robin"
-        [[llm.pools]]
-        name = "gpu"
-        kind = "a100"
-        count = {replicas}
-        {TABLE}
-        [llm.efficiency]
-        request_overhead_ms = 0.0
-        {tiers}
-        "#
-    ))
-    .unwrap()
+    let tables = format!("[llm.prefix_cache]\nblock_tokens = 32\n[llm.router]\nkind = \"round_robin\"\n{tiers}");
+    table_scenario(replicas, "kv_blocks = 10", &tables)
 }
 
 const POOL: &str = r#"

@@ -20,6 +20,7 @@ fn hit_ratio(policy: CachePolicy, capacity: u64, universe: u64, s: f64, n: u64) 
         output_tokens: SizeSpec::zero(),
         cache_keys: Some(KeySpec { universe, zipf_s: s }),
         prefixes: None,
+        sessions: None,
     };
     let mut cache =
         CacheSpec { policy, capacity, ttl_s: None, freshness_s: None, on_stale: OnStale::Miss, hit_ms: 0.0 }.build();

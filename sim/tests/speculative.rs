@@ -8,27 +8,10 @@ use sim::llm::LlmSummary;
 use traces::Request;
 
 fn scenario(speculative: &str, extra: &str) -> ScenarioConfig {
-    ScenarioConfig::parse(&format!(
-        r#"
-        name = "spec"
-        [llm]
-        model = "llama-2-7b"
-        {extra}
-        [llm.scheduler]
-        kind = "continuous"
-        [[llm.pools]]
-        name = "gpu"
-        kind = "a100"
-        {TABLE}
-        [llm.efficiency]
-        request_overhead_ms = 0.0
-        {speculative}
-        "#
-    ))
-    .unwrap()
+    table_scenario(1, extra, speculative)
 }
 
-use common::{TABLE, req, run_llm as run};
+use common::{req, run_llm as run, table_scenario};
 
 fn ngram(k: u32, acceptance: &str) -> String {
     format!("[llm.speculative]\nmethod = \"ngram\"\nk = {k}\nacceptance = {acceptance}")

@@ -13,6 +13,7 @@
 //! | `cache_key` | unsigned integer | response-cache key | no |
 //! | `prefix_blocks` | list of unsigned integers (CSV: `;`-separated) | prompt block ids | no |
 //! | `service_s` | float | recorded service time, seconds | no |
+//! | `session` | unsigned integer | conversation id: its requests are turns, in arrival order | no |
 //!
 //! Readers never trust the file: every value is checked and a failure names the file, the 1-based
 //! data row and the column. Writers write to a temporary file beside the target and rename it
@@ -248,6 +249,7 @@ pub fn read_trace(path: &Path) -> Result<Trace> {
     let keys = cols.u64("cache_key")?;
     let blocks = cols.blocks("prefix_blocks")?;
     let service = cols.f64("service_s")?;
+    let sessions = cols.u64("session")?;
 
     let mut classes: Vec<String> = Vec::new();
     let mut requests = Vec::with_capacity(n);
@@ -286,6 +288,7 @@ pub fn read_trace(path: &Path) -> Result<Trace> {
                 Some(s) => Some(time(Some(s), "service_s")?),
                 None => None,
             },
+            session: sessions.as_ref().and_then(|v| v[i]),
         });
     }
     if classes.is_empty() {
@@ -335,6 +338,9 @@ pub fn trace_table(trace: &Trace) -> Table {
     }
     if r.iter().any(|q| q.service.is_some()) {
         t.push("service_s", TableColumn::OptF64(r.iter().map(|q| q.service.map(SimTime::as_secs_f64)).collect()));
+    }
+    if r.iter().any(|q| q.session.is_some()) {
+        t.push("session", TableColumn::OptU64(r.iter().map(|q| q.session).collect()));
     }
     t
 }

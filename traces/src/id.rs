@@ -57,6 +57,11 @@ impl TraceHasher {
             }
             None => b.push(0),
         }
+        // Only a request with a session adds bytes: ids of traces without sessions are unchanged.
+        if let Some(s) = r.session {
+            b.push(2);
+            b.extend_from_slice(&s.to_le_bytes());
+        }
         self.count += 1;
         if b.len() >= 1 << 15 {
             self.sha.update(&self.buf);

@@ -14,6 +14,7 @@
 //!     output_tokens: SizeSpec::zero(),
 //!     cache_keys: None,
 //!     prefixes: None,
+//!     sessions: None,
 //! };
 //! let times: Vec<SimTime> = spec.generator(1, 3).unwrap().map(|r| r.arrival).collect();
 //! assert_eq!(times, [SimTime::from_millis(250), SimTime::from_millis(500), SimTime::from_millis(750)]);

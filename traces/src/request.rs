@@ -26,6 +26,10 @@ pub struct Request {
     pub prefix_blocks: Option<Box<[u64]>>,
     /// Service time recorded by the system that produced the trace (column `service_s`, seconds).
     pub service: Option<SimTime>,
+    /// Conversation (session) id (column `session`, optional): requests with the same id are the
+    /// turns of one conversation, in arrival order; an LLM scenario with `[llm.sessions]` replays
+    /// them closed-loop.
+    pub session: Option<u64>,
 }
 
 impl Request {
@@ -40,6 +44,7 @@ impl Request {
             cache_key: None,
             prefix_blocks: None,
             service: None,
+            session: None,
         }
     }
 }

@@ -34,6 +34,20 @@ pub struct WorkloadSpec {
     /// Shared prompt prefixes with prefix block ids (for LLM prefix caching); default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefixes: Option<PrefixSpec>,
+    /// Conversations: consecutive requests are dealt into sessions of `turns` turns (their
+    /// `session` ids); default: none. The arrival process then paces the turns of an open-loop
+    /// replay; an LLM scenario with `[llm.sessions]` keeps only each session's first arrival and
+    /// sends every later turn a think time after the previous answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<SessionGenSpec>,
+}
+
+/// Turns per conversation (`[workload.sessions]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionGenSpec {
+    /// Turns per session (values below 1 count as 1).
+    pub turns: SizeSpec,
 }
 
 /// Shared prompt prefixes — system prompts, few-shot templates, a conversation's history: each
@@ -94,6 +108,9 @@ impl WorkloadSpec {
         if let Some(p) = &self.prefixes {
             p.validate("prefixes")?;
         }
+        if let Some(s) = &self.sessions {
+            s.turns.validate("sessions.turns")?;
+        }
         Ok(())
     }
 
@@ -124,6 +141,12 @@ impl WorkloadSpec {
             next_block: 0,
             next_id: 0,
             remaining: count,
+            sessions: match &self.sessions {
+                Some(s) => Some((s.turns.sampler()?, stream(seed, "sessions"))),
+                None => None,
+            },
+            session: 0,
+            turns_left: 0,
         })
     }
 }
@@ -141,6 +164,10 @@ pub struct Generator {
     next_block: u64,
     next_id: u64,
     remaining: u64,
+    sessions: Option<(SizeSampler, StreamRng)>,
+    /// The current session's id and its turns still to deal.
+    session: u64,
+    turns_left: u64,
 }
 
 impl Iterator for Generator {
@@ -176,6 +203,14 @@ impl Iterator for Generator {
             cache_key: self.keys.as_mut().map(|k| k.sample(&mut self.key_rng)),
             prefix_blocks,
             service: None,
+            session: self.sessions.as_mut().map(|(turns, rng)| {
+                if self.turns_left == 0 {
+                    self.session = self.next_id - 1;
+                    self.turns_left = turns.sample(rng).max(1);
+                }
+                self.turns_left -= 1;
+                self.session
+            }),
         })
     }
 
@@ -196,6 +231,7 @@ mod tests {
             output_tokens: SizeSpec::zero(),
             cache_keys: None,
             prefixes: None,
+            sessions: None,
         }
     }
 

@@ -24,8 +24,11 @@ fn rich_trace() -> Trace {
         output_tokens: SizeSpec::LogNormal { mean: 100.0, cv: 1.0 },
         cache_keys: Some(KeySpec { universe: 50, zipf_s: 1.0 }),
         prefixes: None,
+        sessions: Some(traces::workload::SessionGenSpec { turns: SizeSpec::LogNormal { mean: 3.0, cv: 1.0 } }),
     };
     let mut requests: Vec<Request> = spec.generator(11, 300).unwrap().collect();
+    assert!(requests.windows(2).any(|w| w[0].session == w[1].session), "turns of one session");
+    assert!(requests.windows(2).any(|w| w[0].session != w[1].session));
     for (i, r) in requests.iter_mut().enumerate() {
         r.class = ClassId((i % 3 == 1) as u16);
         if i % 4 == 0 {
@@ -36,6 +39,9 @@ fn rich_trace() -> Trace {
         }
         if i % 7 == 0 {
             r.cache_key = None;
+        }
+        if i % 11 == 0 {
+            r.session = None;
         }
     }
     // Ties are legal.
@@ -165,6 +171,7 @@ fn sizes_can_be_resampled_from_a_real_trace() {
         output_tokens: SizeSpec::FromTrace { path: azure, field: TraceField::OutputTokens },
         cache_keys: None,
         prefixes: None,
+        sessions: None,
     };
     let t = Trace { requests: spec.generator(2, 50_000).unwrap().collect(), classes: Trace::default_classes() };
     let s = traces::stats::stats(&t);

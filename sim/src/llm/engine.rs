@@ -51,7 +51,7 @@ pub struct LlmRecord {
     pub replica: usize,
     /// Times it was preempted.
     pub preemptions: u32,
-    /// Prompt tokens served from the prefix cache at first admission.
+    /// Prompt tokens served from the prefix cache at first admission (GPU and tiers).
     pub cached_tokens: u64,
     /// Refused at arrival (could never fit a replica's KV memory).
     pub rejected: bool,
@@ -112,6 +112,11 @@ struct Seq {
     entry: usize,
     /// Its request class (index into the scenario's classes; 0 without classes).
     class: u16,
+    /// Its conversation and turn number (closed-loop sessions).
+    session: Option<u64>,
+    turn: u32,
+    /// Its block ids cover its answer too (a conversation's): full answer blocks are cached.
+    answer_ids: bool,
 }
 
 impl Seq {
@@ -196,6 +201,8 @@ enum Event {
     Autoscale(usize),
     /// A replica's cold start ended (replica, start epoch).
     ReplicaReady(usize, u32),
+    /// The next turn of a conversation arrives.
+    Turn(Box<Request>),
 }
 
 mod scale;
@@ -270,6 +277,9 @@ struct Engine {
     overlap_s: f64,
     /// Per replica: time to prefill one prefix block alone (what a hit saves), s.
     block_prefill_s: Vec<f64>,
+    /// Closed-loop conversations, and their next turns on the calendar.
+    sessions: Option<super::sessions::Sessions>,
+    turns_in_flight: u64,
 }
 
 /// One KV tier and what it did.
@@ -455,6 +465,8 @@ impl Engine {
             gpu_saved_s: 0.0,
             overlap_s: 0.0,
             block_prefill_s,
+            sessions: r.spec.sessions.clone().map(|s| super::sessions::Sessions::new(s, stream(seed, "llm/sessions"))),
+            turns_in_flight: 0,
             r,
         }
     }
@@ -584,6 +596,15 @@ impl Engine {
     }
 
     fn run(&mut self, requests: &mut dyn Iterator<Item = Request>) -> Result<(), SimError> {
+        // Closed-loop conversations: only first turns arrive as recorded (the rest are held).
+        let mut open;
+        let requests: &mut dyn Iterator<Item = Request> = match self.sessions.as_mut() {
+            Some(s) => {
+                open = s.split(requests).into_iter();
+                &mut open
+            }
+            None => requests,
+        };
         let mut next = requests.next();
         loop {
             let arrival_first = match (&next, self.cal.peek_time()) {
@@ -626,6 +647,11 @@ impl Engine {
                     Event::Timeout(s, _) => self.timeout(s, now),
                     Event::Autoscale(pi) => self.pool_tick(pi, now),
                     Event::ReplicaReady(m, epoch) => self.replica_event(m, epoch, now),
+                    Event::Turn(req) => {
+                        self.turns_in_flight -= 1;
+                        self.last_arrival = now;
+                        self.arrive(*req);
+                    }
                 }
             }
         }
@@ -731,8 +757,11 @@ impl Engine {
         }
     }
 
-    fn arrive(&mut self, req: Request) {
+    fn arrive(&mut self, mut req: Request) {
         let now = req.arrival;
+        let pbt = self.r.spec.prefix_cache.as_ref().map(|c| u64::from(c.block_tokens));
+        let (turn, answer_ids) = self.sessions.as_mut().map_or((1, false), |s| s.shape(&mut req, pbt));
+        let session = if self.sessions.is_some() { req.session } else { None };
         self.counts.arrived += 1;
         let output = if req.output_tokens == 0 {
             self.counts.zero_output_as_one += 1;
@@ -774,6 +803,9 @@ impl Engine {
                     timed_out: false,
                 });
             }
+            if let (Some(s), Some(book)) = (session, self.sessions.as_mut()) {
+                book.abandon(s);
+            }
             return;
         }
         let class = self.class_arrives(req.class.0);
@@ -802,6 +834,9 @@ impl Engine {
             replica: r,
             entry: r,
             class,
+            session,
+            turn,
+            answer_ids,
         };
         let id = match self.free_slots.pop() {
             Some(i) => {
@@ -872,6 +907,9 @@ impl Engine {
     /// Forgets a sequence the client gave up on (its memory already released).
     fn drop_aborted(&mut self, id: SeqId) {
         let s = self.seqs[id].take().expect("live sequence");
+        if let (Some(c), Some(book)) = (s.session, self.sessions.as_mut()) {
+            book.abandon(c);
+        }
         self.class_leaves(s.class);
         self.free_slots.push(id);
         if let Some(recs) = self.records.as_mut() {
@@ -1023,7 +1061,7 @@ impl Engine {
             self.gpu_saved_s += matched as f64 * block_prefill_s;
             self.tokens.prefix_cached += cached + loaded;
             self.queue.record(now - self.seq(id).arrival);
-            self.seq_mut(id).first_cached = cached;
+            self.seq_mut(id).first_cached = cached + loaded;
         }
         let s = self.seq_mut(id);
         if first {
@@ -1500,12 +1538,20 @@ impl Engine {
         if let Some(recs) = self.records.as_mut() {
             recs.push(s.record(Some(now)));
         }
+        let (session, turn, prompt, output, cached) = (s.session, s.turn, s.prompt, s.output, s.first_cached);
         self.pool_finished(entry, ttft);
+        if let (Some(c), Some(book)) = (session, self.sessions.as_mut()) {
+            book.record(turn, prompt, cached, ttft);
+            // The user reads the answer (the front end's latency included), thinks, and writes.
+            if let Some(next) = book.answered(c, prompt, output, now + front_end) {
+                let at = next.arrival;
+                self.turns_in_flight += 1;
+                self.cal.schedule(at, Event::Turn(Box::new(next))).expect("turns come after their answers");
+            }
+        }
     }
 
     fn continuous_end(&mut self, r: usize, plan: Plan, now: SimTime) {
-        let pbt = self.r.spec.prefix_cache.as_ref().map_or(0, |c| u64::from(c.block_tokens));
-        let bs = self.bs();
         let mut finished = Vec::new();
         let mut handoff = Vec::new();
         // Sequences whose client gave up during the iteration leave now; their tokens never count.
@@ -1535,24 +1581,8 @@ impl Engine {
             s.prefilled += n;
             s.kv_tokens += n;
             // Full prompt blocks with an id become shareable.
-            if let Some(full) = s.prompt.checked_div(pbt) {
-                let full = (full as usize).min(s.blocks.len());
-                while s.held < full && (s.held as u64 + 1) * pbt <= s.prefilled.min(s.prompt) {
-                    let h = s.blocks[s.held];
-                    s.held += 1;
-                    s.cached_tokens += pbt;
-                    s.own_pages -= pbt / bs;
-                    self.replicas[r].kv.publish(h);
-                    // Written through to the shared tier (Mooncake stores every prefill's KV).
-                    if let Some(pool) = self.shared_tier.as_mut()
-                        && !pool.contains(h)
-                    {
-                        pool.insert(h, &mut Vec::new());
-                        let t = self.tiers.last_mut().expect("a shared tier is a tier");
-                        t.bytes_written += t.block_bytes;
-                    }
-                }
-            }
+            let upto = s.prefilled.min(s.prompt);
+            self.publish_blocks(r, id, upto);
             if self.seq(id).prefill_done() {
                 self.token(id, now);
                 let s = self.seq(id);
@@ -1588,6 +1618,12 @@ impl Engine {
         }
         for id in finished {
             self.complete(id, now);
+            // Blocks of the answer that carry an id (a conversation's, whose next turn starts
+            // with it) are cached too, as vLLM caches every full block.
+            if self.seq(id).answer_ids {
+                let kv = self.seq(id).kv_tokens;
+                self.publish_blocks(r, id, kv);
+            }
             self.release(r, id);
             self.replicas[r].running.retain(|&x| x != id);
             self.seqs[id] = None;
@@ -1603,6 +1639,32 @@ impl Engine {
             self.seq_mut(id).replica = d;
             let dur = SimTime::from_secs_f64(bytes / (self.r.spec.kv_transfer_gb_s * 1e9)).unwrap_or(SimTime::MAX);
             self.cal.schedule(now + dur, Event::TransferEnd(id)).expect("transfers end in the future");
+        }
+    }
+
+    /// Hands sequence `id`'s full blocks with an id, covering its first `upto` tokens, to the
+    /// prefix cache (and, written through, to the shared tier).
+    fn publish_blocks(&mut self, r: usize, id: SeqId, upto: u64) {
+        let pbt = self.r.spec.prefix_cache.as_ref().map_or(0, |c| u64::from(c.block_tokens));
+        if pbt == 0 {
+            return;
+        }
+        let bs = self.bs();
+        let s = self.seqs[id].as_mut().expect("live sequence");
+        while s.held < s.blocks.len() && (s.held as u64 + 1) * pbt <= upto {
+            let h = s.blocks[s.held];
+            s.held += 1;
+            s.cached_tokens += pbt;
+            s.own_pages -= pbt / bs;
+            self.replicas[r].kv.publish(h);
+            // Written through to the shared tier (Mooncake stores every prefill's KV).
+            if let Some(pool) = self.shared_tier.as_mut()
+                && !pool.contains(h)
+            {
+                pool.insert(h, &mut Vec::new());
+                let t = self.tiers.last_mut().expect("a shared tier is a tier");
+                t.bytes_written += t.block_bytes;
+            }
         }
     }
 
@@ -1820,6 +1882,7 @@ impl Engine {
             classes,
             fairness,
             autoscale,
+            sessions: self.sessions.as_ref().map(super::sessions::Sessions::stats),
             speculative: self.r.spec.speculative.as_ref().map(|sp| SpecStats {
                 method: format!("{:?}", sp.method).to_lowercase(),
                 k: sp.k,

@@ -354,6 +354,9 @@ pub struct LlmSummary {
     /// Speculative decoding, if on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub speculative: Option<SpecStats>,
+    /// Closed-loop conversations, if on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<super::sessions::SessionStats>,
     /// Model.
     pub model: ModelInfo,
     /// Replicas.

@@ -63,3 +63,27 @@ pub const TABLE: &str = r#"
     decode_batch = [1, 2]
     decode_ms = [5.0, 6.0]
 "#;
+
+/// `replicas` Llama-2-7B replicas on an A100 pool with continuous batching, iteration times from
+/// [`TABLE`] alone (no front-end latency): `llm` holds more keys of `[llm]`, `tables` more tables.
+pub fn table_scenario(replicas: u32, llm: &str, tables: &str) -> ScenarioConfig {
+    ScenarioConfig::parse(&format!(
+        r#"
+        name = "table"
+        [llm]
+        model = "llama-2-7b"
+        {llm}
+        [llm.scheduler]
+        kind = "continuous"
+        [[llm.pools]]
+        name = "gpu"
+        kind = "a100"
+        count = {replicas}
+        {TABLE}
+        [llm.efficiency]
+        request_overhead_ms = 0.0
+        {tables}
+        "#
+    ))
+    .unwrap()
+}

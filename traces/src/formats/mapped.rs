@@ -63,6 +63,9 @@ pub struct ColumnMap {
     /// Response-cache key: an unsigned integer, or any text (distinct texts get distinct keys, in
     /// order of first appearance).
     pub key: Option<String>,
+    /// Conversation id: an unsigned integer, or any text (distinct texts get distinct ids, in
+    /// order of first appearance).
+    pub session: Option<String>,
     /// Input size (tokens, bytes…; default 1).
     pub input: Option<String>,
     /// Output tokens (default 0).
@@ -74,7 +77,7 @@ pub struct ColumnMap {
 }
 
 impl ColumnMap {
-    /// Parses `arrival=COL,service=COL,class=COL,key=COL,input=COL,output=COL` (arrival
+    /// Parses `arrival=COL,service=COL,class=COL,key=COL,session=COL,input=COL,output=COL` (arrival
     /// required); `time_unit` and `filters` are left at their defaults.
     pub fn parse(spec: &str) -> std::result::Result<ColumnMap, String> {
         let mut m = ColumnMap::default();
@@ -91,11 +94,12 @@ impl ColumnMap {
                 "service" => m.service = Some(col),
                 "class" => m.class = Some(col),
                 "key" => m.key = Some(col),
+                "session" => m.session = Some(col),
                 "input" => m.input = Some(col),
                 "output" => m.output = Some(col),
                 f => {
                     return Err(format!(
-                        "unknown field `{f}` (expected arrival, service, class, key, input or output)"
+                        "unknown field `{f}` (expected arrival, service, class, key, session, input or output)"
                     ));
                 }
             }
@@ -179,6 +183,8 @@ pub fn read_mapped(path: &Path, map: &ColumnMap) -> Result<Trace> {
     let opt = |c: &Option<String>, role: &str| c.as_ref().map(|c| text_column(path, &df, c, role)).transpose();
     let (service, class, key) = (opt(&map.service, "service")?, opt(&map.class, "class")?, opt(&map.key, "key")?);
     let (input, output) = (opt(&map.input, "input")?, opt(&map.output, "output")?);
+    let session = opt(&map.session, "session")?;
+    let mut session_ids: HashMap<String, u64> = HashMap::new();
     let bad = |row: usize, col: &str, why: String| TraceError::invalid(path, Some(row + 1), Some(col), why);
     let mut classes: Vec<String> = Vec::new();
     let mut keys: HashMap<String, u64> = HashMap::new();
@@ -244,7 +250,15 @@ pub fn read_mapped(path: &Path, map: &ColumnMap) -> Result<Trace> {
                 *keys.entry(k).or_insert(next)
             }
         });
+        let session = value(&session, &map.session)?.map(|k| match k.parse::<u64>() {
+            Ok(v) => v,
+            Err(_) => {
+                let next = session_ids.len() as u64;
+                *session_ids.entry(k).or_insert(next)
+            }
+        });
         let req = Request {
+            session,
             class: ClassId(class_id as u16),
             output_tokens: count(&output, &map.output, 0)?,
             cache_key,

@@ -183,7 +183,7 @@ impl Engine {
         let reactive =
             !matches!(p.scaler.spec().policy, ScalingPolicy::Schedule { .. } | ScalingPolicy::Predictive { .. });
         let live = self.seqs.iter().any(Option::is_some);
-        if !self.arrivals_done || live || (reactive && p.current() > p.scaler.spec().min) {
+        if !self.arrivals_done || self.turns_in_flight > 0 || live || (reactive && p.current() > p.scaler.spec().min) {
             let at = now.saturating_add(p.interval);
             self.cal.schedule(at, Event::Autoscale(pi)).expect("decisions are in the future");
         }
