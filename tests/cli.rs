@@ -410,7 +410,7 @@ fn a_killed_sweep_resumes_to_the_same_table() {
 }
 
 #[test]
-fn the_llm_release_gate_refuses_static_batching_and_accepts_int8_weights() {
+fn the_llm_release_gate_refuses_static_batching_and_int8_weights_without_quality_evidence() {
     let tmp = tempfile::tempdir().unwrap();
     let base = ok(&["scenarios", "--show", "llm"]);
     let write = |name: &str, text: &str| {
@@ -424,7 +424,10 @@ fn the_llm_release_gate_refuses_static_batching_and_accepts_int8_weights() {
         runs(&dir).pop().unwrap()
     };
     let baseline = sim(&write("base.toml", &base), "base");
-    let int8 = sim(&write("int8.toml", &base.replace("weights = \"fp16\"", "weights = \"int8\"")), "int8");
+    let int8_text = base.replace("weights = \"fp16\"", "weights = \"int8\"");
+    let int8 = sim(&write("int8.toml", &int8_text), "int8");
+    let declared = "\n[llm.quality]\ndelta = -0.002\nmetric = \"mmlu\"\nevidence = \"declared\"\nsource = \"test\"\n";
+    let int8_q = sim(&write("int8q.toml", &format!("{int8_text}{declared}")), "int8q");
     let stat = sim(
         &write(
             "static.toml",
@@ -447,7 +450,10 @@ fn the_llm_release_gate_refuses_static_batching_and_accepts_int8_weights() {
         (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
     };
     let (code, text) = gate(&int8);
-    assert_eq!(code, Some(0), "weight-only int8 halves decode time and costs no accuracy in the sim: {text}");
+    assert_eq!(code, Some(4), "a precision change without quality evidence is blocked: {text}");
+    assert!(text.contains("quality.delta"), "{text}");
+    let (code, text) = gate(&int8_q);
+    assert_eq!(code, Some(0), "weight-only int8 halves decode time; its declared loss is within a point: {text}");
     let (code, text) = gate(&stat);
     assert!(matches!(code, Some(4) | Some(5)), "static batching must not ship: {text}");
     assert!(text.contains("latency_ms.ttft.p99"), "{text}");

@@ -18,6 +18,9 @@ pub enum Precision {
     Fp16,
     /// bfloat16.
     Bf16,
+    /// 8-bit float (E4M3): tensor cores of Hopper, Ada and Blackwell compute in it; on others
+    /// it is a storage format (weight-only, dequantized to fp16).
+    Fp8,
     /// 8-bit integer.
     Int8,
     /// 4-bit integer.
@@ -30,7 +33,7 @@ impl Precision {
         match self {
             Precision::Fp32 => 4.0,
             Precision::Fp16 | Precision::Bf16 => 2.0,
-            Precision::Int8 => 1.0,
+            Precision::Fp8 | Precision::Int8 => 1.0,
             Precision::Int4 => 0.5,
         }
     }
@@ -49,6 +52,9 @@ pub struct PeakThroughput {
     /// bf16.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bf16: Option<f64>,
+    /// fp8 (dense E4M3 tensor throughput; absent where the tensor cores have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp8: Option<f64>,
     /// int8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub int8: Option<f64>,
@@ -64,6 +70,7 @@ impl PeakThroughput {
             Precision::Fp32 => self.fp32,
             Precision::Fp16 => self.fp16,
             Precision::Bf16 => self.bf16,
+            Precision::Fp8 => self.fp8,
             Precision::Int8 => self.int8,
             Precision::Int4 => self.int4,
         }

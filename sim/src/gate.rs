@@ -83,6 +83,11 @@ pub struct Rule {
     /// Why the rule exists (shown with the evidence).
     #[serde(default)]
     pub why: String,
+    /// The rule applies only when one of these metrics differs between the runs (e.g. a quality
+    /// rule when `model.weight_bits` changed); otherwise it passes as not applicable. Then a
+    /// metric missing from the candidate fails: no evidence, no release.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub when_changed: Vec<String>,
 }
 
 /// A set of rules (`rules.toml`).
@@ -158,6 +163,23 @@ impl RuleSet {
             .iter()
             .map(|rule| {
                 let (b, c) = (baseline.get(&rule.metric).copied(), candidate.get(&rule.metric).copied());
+                let changed: Vec<&str> = rule
+                    .when_changed
+                    .iter()
+                    .filter(|m| baseline.get(*m) != candidate.get(*m))
+                    .map(String::as_str)
+                    .collect();
+                if !rule.when_changed.is_empty() && changed.is_empty() {
+                    let outcome = format!("not applicable: {} unchanged", rule.when_changed.join(", "));
+                    return Evidence {
+                        rule: rule.clone(),
+                        baseline: b,
+                        candidate: c,
+                        bound: None,
+                        passed: true,
+                        outcome,
+                    };
+                }
                 let bound = match rule.kind {
                     RuleKind::Min | RuleKind::Max => Some(rule.limit),
                     RuleKind::MaxRelativeIncrease => b.map(|b| b * (1.0 + rule.limit)),
@@ -282,6 +304,32 @@ mod tests {
     const Q: &str =
         "[[rule]]\nmetric = \"quality\"\nkind = \"max_absolute_decrease\"\nlimit = 0.01\naction = \"rollback\"\n";
     const SLO: &str = "[[rule]]\nmetric = \"slo.attainment\"\nkind = \"min\"\nlimit = 0.99\naction = \"warn\"\n";
+
+    #[test]
+    fn a_precision_change_needs_its_quality_evidence() {
+        // The quality rule of the built-in llm-release set, alone.
+        let all = RuleSet::parse(BUILTIN_RULES.iter().find(|(n, _)| *n == "llm-release").unwrap().1).unwrap();
+        let rules = RuleSet { rule: all.rule.into_iter().filter(|r| !r.when_changed.is_empty()).collect(), ..all };
+        assert_eq!(rules.rule.len(), 1);
+        let fp16 = metrics(&[("model.weight_bits", 16.0), ("model.kv_cache_bits", 16.0)]);
+        let fp8 = |q: Option<f64>| {
+            let mut m = metrics(&[("model.weight_bits", 8.0), ("model.kv_cache_bits", 16.0)]);
+            if let Some(q) = q {
+                m.insert("quality.delta".into(), q);
+            }
+            m
+        };
+        // A scheduler change keeps the precision: nothing to show.
+        let same = rules.evaluate(&fp16, &fp16);
+        assert_eq!(same.verdict, Verdict::Accept);
+        assert!(same.evidence[0].outcome.starts_with("not applicable"));
+        // fp8 weights without evidence: blocked; with a small loss: accepted; a large one: blocked.
+        let none = rules.evaluate(&fp16, &fp8(None));
+        assert_eq!(none.verdict, Verdict::Block);
+        assert!(none.evidence[0].outcome.contains("`quality.delta` missing from the candidate"));
+        assert_eq!(rules.evaluate(&fp16, &fp8(Some(-0.004))).verdict, Verdict::Accept);
+        assert_eq!(rules.evaluate(&fp16, &fp8(Some(-0.03))).verdict, Verdict::Block);
+    }
 
     #[test]
     fn every_verdict_is_reachable_and_the_most_severe_failure_wins() {

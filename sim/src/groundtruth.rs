@@ -634,6 +634,7 @@ impl Case {
             kv_tiers: Vec::new(),
             speculative: None,
             sessions: None,
+            quality: None,
         });
         c.validate().map_err(|e| e.to_string())?;
         Ok(c)

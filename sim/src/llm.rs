@@ -141,6 +141,37 @@ pub struct LlmSpec {
     /// recorded, its `session` ignored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<sessions::SessionSpec>,
+    /// The quality evidence of this configuration's precision (a declared or measured delta
+    /// against the model at full precision); the `llm-release` gate blocks a precision change
+    /// that comes without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<LlmQuality>,
+}
+
+/// Quality evidence for a precision (`[llm.quality]`), copied into the summary.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmQuality {
+    /// Change of the metric against the full-precision model, in its units (negative: worse),
+    /// e.g. −0.004 for 0.4 points of accuracy lost.
+    pub delta: f64,
+    /// What was measured (`mmlu`, `gsm8k`, `perplexity`…).
+    pub metric: String,
+    /// Where the number comes from: `measured` (your own evaluation) or `declared` (a model
+    /// card, a paper).
+    pub evidence: Evidence,
+    /// The run, paper or model card it comes from.
+    pub source: String,
+}
+
+/// How a quality number was obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Evidence {
+    /// Measured by the team on its own data.
+    Measured,
+    /// Published by someone else.
+    Declared,
 }
 
 /// One tier of the KV cache hierarchy (`[[llm.kv_tiers]]`): host DRAM, a local SSD, or a pool
@@ -709,6 +740,14 @@ impl LlmSpec {
         }
         if let Some(s) = &self.sessions {
             s.validate()?;
+        }
+        if let Some(q) = &self.quality {
+            if !q.delta.is_finite() {
+                return Err(ConfigError::invalid("llm.quality.delta", "must be a finite number"));
+            }
+            if q.metric.trim().is_empty() || q.source.trim().is_empty() {
+                return Err(ConfigError::invalid("llm.quality", "name the metric and the source of the number"));
+            }
         }
         for (i, t) in self.kv_tiers.iter().enumerate() {
             let key = format!("llm.kv_tiers[{i}]");

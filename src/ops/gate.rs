@@ -98,6 +98,7 @@ pub fn gate(args: &GateRequest) -> Result<Gated> {
                     action: sim::gate::Action::Block,
                     owner: "servesim".into(),
                     why: "an unauditable run cannot be promoted".into(),
+                    when_changed: Vec::new(),
                 },
                 baseline: None,
                 candidate: None,

@@ -1883,6 +1883,7 @@ impl Engine {
             fairness,
             autoscale,
             sessions: self.sessions.as_ref().map(super::sessions::Sessions::stats),
+            quality: self.r.spec.quality.clone(),
             speculative: self.r.spec.speculative.as_ref().map(|sp| SpecStats {
                 method: format!("{:?}", sp.method).to_lowercase(),
                 k: sp.k,
@@ -1907,6 +1908,9 @@ impl Engine {
                 params: self.r.shape.params,
                 weight_bytes: self.r.weight_bytes,
                 tensor_parallel: self.r.spec.tensor_parallel,
+                weight_bits: 8.0 * self.r.spec.weights.bytes(),
+                kv_cache_bits: 8.0 * self.r.spec.kv_cache.bytes(),
+                compute_bits: 8.0 * self.r.spec.compute.bytes(),
                 decode_step_batch1_ms: first.perf.iteration_s(&info_work(0, 1, 1024)) * 1e3,
                 prefill_1024_ms: first.perf.iteration_s(&info_work(1024, 0, 0)) * 1e3,
             },

@@ -255,6 +255,33 @@ pub struct Roofline {
     pub overhead_s: f64,
     /// Cost per sequence, s.
     pub seq_overhead_s: f64,
+    /// Weight-only quantization (weights narrower than the arithmetic): vector operations per
+    /// weight to dequantize it, once per tile of [`DEQUANT_TILE`] tokens (0 when none).
+    pub dequant_ops: f64,
+    /// Bytes per weight (to count weights from bytes).
+    pub weight_bytes_per_param: f64,
+    /// Achieved vector (CUDA-core) FLOP/s of the replica, which the dequantization runs on.
+    pub vector_flops_per_s: f64,
+}
+
+/// Tokens per GEMM tile in the dequantization model: a weight is dequantized once per tile of
+/// this many tokens (Marlin-style kernels reuse a dequantized tile across the tokens of a block).
+pub const DEQUANT_TILE: u64 = 128;
+
+/// Vector operations to dequantize one weight for arithmetic at a wider precision, counted at the
+/// packed-half rate (two fp16 lanes per fp32 lane): a 4-bit weight costs about one (bit tricks
+/// unpack eight at a time, then one fused scale per pair of lanes), an 8-bit one about half. An
+/// estimate from the kernels' structure (Frantar et al., "MARLIN", 2024), not a measurement: it
+/// keeps small-batch decode memory-bound, as measured, and costs a few per cent at large batches.
+pub fn dequant_ops(weights: Precision, compute: Precision) -> f64 {
+    if weights.bytes() >= compute.bytes() {
+        return 0.0;
+    }
+    match weights {
+        Precision::Int4 => 1.0,
+        Precision::Int8 | Precision::Fp8 => 0.5,
+        _ => 0.0,
+    }
 }
 
 impl Roofline {
@@ -288,9 +315,15 @@ impl PerfModel {
         eff: &Efficiency,
     ) -> Result<PerfModel, ConfigError> {
         let peak = kind.peak_tflops.get(compute).ok_or_else(|| {
+            let hint = if compute == Precision::Fp8 {
+                " (no fp8 tensor cores: keep compute = \"fp16\" and set weights = \"fp8\" for weight-only fp8, as \
+                 vLLM runs it on Ampere)"
+            } else {
+                ""
+            };
             ConfigError::invalid(
                 "llm.compute",
-                format!("device kind `{}` lists no peak for {compute:?} in the catalog", kind.name),
+                format!("device kind `{}` lists no peak for {compute:?} in the catalog{hint}", kind.name),
             )
         })?;
         let tpf = f64::from(tp);
@@ -325,6 +358,11 @@ impl PerfModel {
             link_latency_s,
             overhead_s: eff.overhead_ms / 1e3 + f64::from(shape.layers) * eff.layer_overhead_us / 1e6,
             seq_overhead_s: eff.seq_overhead_us / 1e6,
+            dequant_ops: dequant_ops(weights, compute),
+            weight_bytes_per_param: weights.bytes(),
+            // Packed halves: twice the fp32 peak (without one listed, CUDA cores at 1/16 of the
+            // tensor peak).
+            vector_flops_per_s: 2.0 * tpf * kind.peak_tflops.fp32.unwrap_or(peak / 16.0) * 1e12 * eff.compute,
         })))
     }
 
@@ -344,7 +382,14 @@ impl PerfModel {
                 } else {
                     0.0
                 };
-                compute_s.max(bytes / m.bytes_per_s)
+                // Weight-only quantization dequantizes every weight read, once per token tile.
+                let dequant_s = if m.dequant_ops > 0.0 {
+                    let params = (m.dense_bytes + m.expert_bytes * m.expert_share(tokens)) / m.weight_bytes_per_param;
+                    params * m.dequant_ops * tokens.div_ceil(DEQUANT_TILE).max(1) as f64 / m.vector_flops_per_s
+                } else {
+                    0.0
+                };
+                (compute_s + dequant_s).max(bytes / m.bytes_per_s)
                     + experts_s
                     + m.comm_s(tokens)
                     + m.overhead_s
@@ -557,6 +602,25 @@ mod tests {
         let int4 = mk(Precision::Int4, 1).iteration_s(&w);
         assert!((int8 / fp16 - 0.5).abs() < 0.001 && (int4 / fp16 - 0.25).abs() < 0.001);
         assert!((mk(Precision::Fp16, 2).iteration_s(&w) / fp16 - 0.5).abs() < 1e-9);
+        // fp8 weights store as int8 (weight-only on an A100).
+        assert_eq!(mk(Precision::Fp8, 1).iteration_s(&w), int8);
+        // A large prefill is compute-bound: dequantizing every weight once per 128-token tile
+        // costs 64 tiles × params × 1 op / (2 × 19.5 TFLOP/s × 0.5) more for int4.
+        let p = Work { prefill_tokens: 8192, seqs: 1, ..Work::default() };
+        let PerfModel::Roofline(m) = mk(Precision::Int4, 1) else { unreachable!() };
+        let params = m.dense_bytes / 0.5;
+        let extra = mk(Precision::Int4, 1).iteration_s(&p) - mk(Precision::Fp16, 1).iteration_s(&p);
+        assert!((extra - 64.0 * params / (2.0 * 19.5e12 * 0.5)).abs() < 1e-9, "{extra}");
+        // fp8 arithmetic needs fp8 tensor cores: an H100 has them, an A100 does not.
+        let fp8 =
+            |kind: &str| PerfModel::roofline(&s, &kinds[kind], 1, Precision::Fp8, Precision::Fp8, Precision::Fp8, &eff);
+        let h100 = fp8("h100-sxm").unwrap().iteration_s(&p);
+        let h100_fp16 =
+            PerfModel::roofline(&s, &kinds["h100-sxm"], 1, Precision::Fp16, Precision::Fp16, Precision::Fp16, &eff)
+                .unwrap()
+                .iteration_s(&p);
+        assert!(h100 < 0.6 * h100_fp16, "fp8 prefill at twice the peak: {h100} vs {h100_fp16}");
+        assert!(fp8("a100").unwrap_err().to_string().contains("weight-only fp8"));
     }
 
     #[test]

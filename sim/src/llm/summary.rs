@@ -250,6 +250,12 @@ pub struct ModelInfo {
     pub weight_bytes: f64,
     /// Tensor-parallel degree.
     pub tensor_parallel: u32,
+    /// Bits per weight, per KV element and of the arithmetic (what a precision change changes).
+    pub weight_bits: f64,
+    /// Bits per KV-cache element.
+    pub kv_cache_bits: f64,
+    /// Bits of the arithmetic.
+    pub compute_bits: f64,
     /// A decode step of one sequence at context 1,024, ms.
     pub decode_step_batch1_ms: f64,
     /// A prefill of 1,024 tokens, ms.
@@ -357,6 +363,9 @@ pub struct LlmSummary {
     /// Closed-loop conversations, if on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sessions: Option<super::sessions::SessionStats>,
+    /// The scenario's quality evidence for its precision (`[llm.quality]`), if declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<super::LlmQuality>,
     /// Model.
     pub model: ModelInfo,
     /// Replicas.
