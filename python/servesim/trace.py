@@ -75,7 +75,7 @@ def import_columns(
 ) -> "pd.DataFrame":
     """Read any CSV, Parquet or JSONL table through a column mapping and write it in the servesim
     schema to ``out``, as ``servesim trace import --columns`` does: ``columns`` is
-    ``"arrival=COL[,service=COL,class=COL,key=COL,session=COL,input=COL,output=COL]"``, arrivals numbers in
+    ``"arrival=COL[,service=COL,class=COL,key=COL,session=COL,adapter=COL,input=COL,output=COL]"``, arrivals numbers in
     ``time_unit`` (``s``, ``ms``, ``us``, ``ns``) or wall-clock datetimes, ``filters`` keep rows
     whose column equals a value (``["status=SUCCEED"]``). Rows are sorted by arrival, idle gaps kept.
 

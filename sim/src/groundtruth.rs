@@ -635,6 +635,7 @@ impl Case {
             speculative: None,
             sessions: None,
             quality: None,
+            lora: None,
         });
         c.validate().map_err(|e| e.to_string())?;
         Ok(c)

@@ -141,11 +141,93 @@ pub struct LlmSpec {
     /// recorded, its `session` ignored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<sessions::SessionSpec>,
+    /// LoRA adapters over the base model (absent: requests run the base model, their `adapter`
+    /// ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora: Option<LoraSpec>,
     /// The quality evidence of this configuration's precision (a declared or measured delta
     /// against the model at full precision); the `llm-release` gate blocks a precision change
     /// that comes without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<LlmQuality>,
+}
+
+/// Many LoRA adapters over one base model (`[llm.lora]`, as vLLM's `--enable-lora`; S-LoRA,
+/// Punica). A request asks for an adapter (the trace's `adapter` column, else one of `adapters`
+/// drawn by Zipf(`zipf_s`) on the run's `llm/lora` stream). A replica keeps `slots` adapters in
+/// GPU memory (their weights come out of the KV capacity), least recently used evicted first
+/// among those no running sequence uses; a request whose adapter is not resident loads it from
+/// host memory when admitted (`latency_us` + adapter bytes / `load_gb_s`, stalling that
+/// iteration). At most `max_per_batch` distinct adapters run at once (vLLM's `max_loras`): a
+/// waiting request whose adapter would exceed it is passed over for the next one that fits.
+/// Every token of an adapted sequence also multiplies through its adapter (2 · adapter params
+/// FLOPs), and an iteration reads each distinct adapter's weights once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoraSpec {
+    /// Adapters requests draw from when the trace names none (default 100).
+    #[serde(default = "hundred")]
+    pub adapters: u32,
+    /// Zipf exponent of adapter popularity (default 1; 0 uniform).
+    #[serde(default = "one_f")]
+    pub zipf_s: f64,
+    /// Rank of every adapter (default 16), on every linear layer: rank · layers · (7 · hidden +
+    /// 2 · query dim + 2 · KV dim + 3 · intermediate) weights, at the weights' precision (fp16
+    /// at least).
+    #[serde(default = "sixteen")]
+    pub rank: u32,
+    /// Distinct adapters in one batch (default 4).
+    #[serde(default = "four")]
+    pub max_per_batch: u32,
+    /// Adapters resident per replica (default `max_per_batch`; at least that).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots: Option<u32>,
+    /// Host-to-GPU bandwidth of an adapter load, GB/s (default 25).
+    #[serde(default = "twenty_five")]
+    pub load_gb_s: f64,
+    /// Fixed cost of one load, µs (default 0).
+    #[serde(default, skip_serializing_if = "is_zero_f")]
+    pub latency_us: f64,
+}
+
+fn hundred() -> u32 {
+    100
+}
+fn four() -> u32 {
+    4
+}
+
+impl LoraSpec {
+    /// Resident adapters per replica.
+    pub fn slots(&self) -> u32 {
+        self.slots.unwrap_or(self.max_per_batch)
+    }
+
+    /// Weights of one adapter of `shape`.
+    pub fn params(&self, shape: &ModelShape) -> f64 {
+        let h = f64::from(shape.hidden);
+        let q = shape.heads_or_default() * f64::from(shape.head_dim);
+        let kv = f64::from(shape.kv_heads) * f64::from(shape.head_dim);
+        let i = f64::from(if shape.intermediate > 0 { shape.intermediate } else { shape.hidden * 4 });
+        f64::from(self.rank) * f64::from(shape.layers) * (7.0 * h + 2.0 * q + 2.0 * kv + 3.0 * i)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (f, v) in [("adapters", self.adapters), ("rank", self.rank), ("max_per_batch", self.max_per_batch)] {
+            if v == 0 {
+                return Err(ConfigError::invalid(&format!("llm.lora.{f}"), "must be at least 1"));
+            }
+        }
+        if self.slots() < self.max_per_batch {
+            return Err(ConfigError::invalid(
+                "llm.lora.slots",
+                format!("must be at least max_per_batch ({}): a batch's adapters are resident", self.max_per_batch),
+            ));
+        }
+        crate::check::non_negative("llm.lora.zipf_s", self.zipf_s)?;
+        positive("llm.lora.load_gb_s", self.load_gb_s)?;
+        crate::check::non_negative("llm.lora.latency_us", self.latency_us)
+    }
 }
 
 /// Quality evidence for a precision (`[llm.quality]`), copied into the summary.
@@ -580,6 +662,14 @@ pub enum LlmRouterSpec {
         #[serde(default = "eight")]
         slack: u32,
     },
+    /// A replica with the request's LoRA adapter resident, else one with a free adapter slot,
+    /// among replicas whose load is within `slack` sequences of the least loaded; ties to the
+    /// least loaded.
+    LoraAffinity {
+        /// Extra sequences a replica may hold over the least loaded and still win on adapter.
+        #[serde(default = "eight")]
+        slack: u32,
+    },
 }
 
 fn eight() -> u32 {
@@ -594,7 +684,7 @@ impl LlmRouterSpec {
             LlmRouterSpec::Random => Some(RouterSpec::Random),
             LlmRouterSpec::JoinShortestQueue => Some(RouterSpec::JoinShortestQueue),
             LlmRouterSpec::PowerOfTwo => Some(RouterSpec::PowerOfTwo),
-            LlmRouterSpec::KvAware | LlmRouterSpec::PrefixAware { .. } => None,
+            LlmRouterSpec::KvAware | LlmRouterSpec::PrefixAware { .. } | LlmRouterSpec::LoraAffinity { .. } => None,
         }
     }
 }
@@ -741,6 +831,9 @@ impl LlmSpec {
         if let Some(s) = &self.sessions {
             s.validate()?;
         }
+        if let Some(l) = &self.lora {
+            l.validate()?;
+        }
         if let Some(q) = &self.quality {
             if !q.delta.is_finite() {
                 return Err(ConfigError::invalid("llm.quality.delta", "must be a finite number"));
@@ -801,6 +894,9 @@ impl LlmSpec {
             }
             None => None,
         };
+        // Resident LoRA adapters take memory too.
+        let lora_bytes = self.lora.as_ref().map_or(0.0, |l| l.params(&shape) * self.weights.bytes().max(2.0));
+        let lora_slots = self.lora.as_ref().map_or(0, LoraSpec::slots);
         // MTP heads share the target's LM head: only their layer is extra memory.
         let proposer_weights = proposer.as_ref().map_or(0.0, |p| {
             let shared = if p.layers == 1 && self.speculative.as_ref().is_some_and(|x| x.method == SpecMethod::Mtp) {
@@ -834,7 +930,7 @@ impl LlmSpec {
                 )
             })?;
             let memory = f64::from(self.tensor_parallel) * kind.memory_gb * 1e9 * self.memory_utilization;
-            let kv_room = memory - weight_bytes - proposer_weights;
+            let kv_room = memory - weight_bytes - proposer_weights - lora_bytes * f64::from(lora_slots);
             let page_bytes = (kv_bytes_per_token + proposer_kv) * f64::from(self.block_size);
             let derived = if kv_room > 0.0 { (kv_room / page_bytes).floor() as u64 } else { 0 };
             let pages = if kv_room > 0.0 { self.kv_blocks.unwrap_or(derived) } else { 0 };
@@ -860,7 +956,14 @@ impl LlmSpec {
                 PerfModel::roofline(s, &kind, self.tensor_parallel, self.weights, self.kv_cache, self.compute, &eff)
             };
             let perf = match &self.perf {
-                PerfSpec::Roofline => roofline(&shape)?,
+                PerfSpec::Roofline => {
+                    let mut m = roofline(&shape)?;
+                    if let (PerfModel::Roofline(x), Some(l)) = (&mut m, &self.lora) {
+                        x.lora_bytes = lora_bytes;
+                        x.lora_flops_per_token = 2.0 * l.params(&shape);
+                    }
+                    m
+                }
                 PerfSpec::Table { prefill_tokens, prefill_ms, decode_batch, decode_ms, decode_ms_per_kv_token } => {
                     PerfModel::Table {
                         prefill: (prefill_tokens.clone(), prefill_ms.clone()),

@@ -70,7 +70,8 @@ pub struct ImportArgs {
     #[arg(long, value_name = "servesim|azure|mooncake", conflicts_with = "columns")]
     pub from: Option<SourceFormat>,
     /// Map columns of any table: FIELD=COLUMN pairs, FIELD one of arrival (required), service,
-    /// class, key, session (a conversation id: its rows are turns), input, output.
+    /// class, key, session (a conversation id: its rows are turns), adapter (a LoRA adapter), input,
+    /// output.
     #[arg(long, value_name = "arrival=COL,...")]
     pub columns: Option<String>,
     /// Unit of numeric arrival and service times with --columns.

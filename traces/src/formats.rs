@@ -14,6 +14,7 @@
 //! | `prefix_blocks` | list of unsigned integers (CSV: `;`-separated) | prompt block ids | no |
 //! | `service_s` | float | recorded service time, seconds | no |
 //! | `session` | unsigned integer | conversation id: its requests are turns, in arrival order | no |
+//! | `adapter` | unsigned integer (< 2³²) | LoRA adapter id | no |
 //!
 //! Readers never trust the file: every value is checked and a failure names the file, the 1-based
 //! data row and the column. Writers write to a temporary file beside the target and rename it
@@ -250,6 +251,7 @@ pub fn read_trace(path: &Path) -> Result<Trace> {
     let blocks = cols.blocks("prefix_blocks")?;
     let service = cols.f64("service_s")?;
     let sessions = cols.u64("session")?;
+    let adapters = cols.u64("adapter")?;
 
     let mut classes: Vec<String> = Vec::new();
     let mut requests = Vec::with_capacity(n);
@@ -289,6 +291,14 @@ pub fn read_trace(path: &Path) -> Result<Trace> {
                 None => None,
             },
             session: sessions.as_ref().and_then(|v| v[i]),
+            adapter: match adapters.as_ref().and_then(|v| v[i]) {
+                Some(a) => {
+                    Some(u32::try_from(a).map_err(|_| {
+                        TraceError::invalid(path, row, Some("adapter"), format!("{a} is not below 2^32"))
+                    })?)
+                }
+                None => None,
+            },
         });
     }
     if classes.is_empty() {
@@ -341,6 +351,9 @@ pub fn trace_table(trace: &Trace) -> Table {
     }
     if r.iter().any(|q| q.session.is_some()) {
         t.push("session", TableColumn::OptU64(r.iter().map(|q| q.session).collect()));
+    }
+    if r.iter().any(|q| q.adapter.is_some()) {
+        t.push("adapter", TableColumn::OptU64(r.iter().map(|q| q.adapter.map(u64::from)).collect()));
     }
     t
 }

@@ -62,6 +62,10 @@ impl TraceHasher {
             b.push(2);
             b.extend_from_slice(&s.to_le_bytes());
         }
+        if let Some(a) = r.adapter {
+            b.push(3);
+            b.extend_from_slice(&a.to_le_bytes());
+        }
         self.count += 1;
         if b.len() >= 1 << 15 {
             self.sha.update(&self.buf);

@@ -30,6 +30,9 @@ pub struct Request {
     /// turns of one conversation, in arrival order; an LLM scenario with `[llm.sessions]` replays
     /// them closed-loop.
     pub session: Option<u64>,
+    /// LoRA adapter the request asks for (column `adapter`, optional): an LLM scenario with
+    /// `[llm.lora]` serves it with that adapter over the base model.
+    pub adapter: Option<u32>,
 }
 
 impl Request {
@@ -45,6 +48,7 @@ impl Request {
             prefix_blocks: None,
             service: None,
             session: None,
+            adapter: None,
         }
     }
 }

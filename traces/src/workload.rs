@@ -8,7 +8,7 @@ mod arrivals;
 mod sizes;
 
 pub use arrivals::{ArrivalProcess, ArrivalSpec};
-pub use sizes::{KeySpec, SizeSampler, SizeSpec, TraceField};
+pub use sizes::{KeySampler, KeySpec, SizeSampler, SizeSpec, TraceField};
 
 use crate::error::Result;
 use crate::request::{ClassId, Request};
@@ -203,6 +203,7 @@ impl Iterator for Generator {
             cache_key: self.keys.as_mut().map(|k| k.sample(&mut self.key_rng)),
             prefix_blocks,
             service: None,
+            adapter: None,
             session: self.sessions.as_mut().map(|(turns, rng)| {
                 if self.turns_left == 0 {
                     self.session = self.next_id - 1;

@@ -43,6 +43,9 @@ fn rich_trace() -> Trace {
         if i % 11 == 0 {
             r.session = None;
         }
+        if i % 3 == 0 {
+            r.adapter = Some(i as u32 % 5);
+        }
     }
     // Ties are legal.
     requests[10].arrival = requests[9].arrival;

@@ -11,7 +11,9 @@ use crate::check::SimError;
 use crate::energy::{EnergyMeter, EnergySpec};
 use crate::metrics::{LatencyStats, TimeIntegral};
 use crate::policy::router::{DeviceView, Router};
+use lru::LruCache;
 use rand::RngExt;
+use rustc_hash::FxBuildHasher;
 use std::collections::VecDeque;
 use traces::rng::{StreamRng, stream};
 use traces::{Request, SimTime};
@@ -117,6 +119,8 @@ struct Seq {
     turn: u32,
     /// Its block ids cover its answer too (a conversation's): full answer blocks are cached.
     answer_ids: bool,
+    /// Its LoRA adapter (with `[llm.lora]`).
+    adapter: Option<u32>,
 }
 
 impl Seq {
@@ -184,6 +188,8 @@ struct Replica {
     /// Power of its devices idle and in an iteration, W (none: no power model).
     power: Option<(f64, f64)>,
     meter: EnergyMeter,
+    /// LoRA adapters resident in its memory, most recently used first.
+    adapters: LruCache<u32, (), FxBuildHasher>,
 }
 
 impl Replica {
@@ -280,6 +286,24 @@ struct Engine {
     /// Closed-loop conversations, and their next turns on the calendar.
     sessions: Option<super::sessions::Sessions>,
     turns_in_flight: u64,
+    /// LoRA adapters: the spec, the draw of a request's adapter, and what happened.
+    lora: Option<LoraState>,
+}
+
+/// LoRA serving state and counts.
+struct LoraState {
+    spec: super::LoraSpec,
+    keys: traces::workload::KeySampler,
+    rng: StreamRng,
+    /// Seconds of one adapter load.
+    load_each_s: f64,
+    seen: rustc_hash::FxHashSet<u32>,
+    admissions: u64,
+    resident_hits: u64,
+    loads: u64,
+    evictions: u64,
+    passed_over: u64,
+    iteration_adapters: u64,
 }
 
 /// One KV tier and what it did.
@@ -400,6 +424,7 @@ impl Engine {
                     (tp * p.idle_w, tp * p.max_w)
                 }),
                 meter: EnergyMeter::default(),
+                adapters: LruCache::unbounded_with_hasher(FxBuildHasher),
             })
             .collect();
         let mut replicas = replicas;
@@ -466,6 +491,22 @@ impl Engine {
             overlap_s: 0.0,
             block_prefill_s,
             sessions: r.spec.sessions.clone().map(|s| super::sessions::Sessions::new(s, stream(seed, "llm/sessions"))),
+            lora: r.spec.lora.clone().map(|l| LoraState {
+                keys: traces::workload::KeySpec { universe: u64::from(l.adapters), zipf_s: l.zipf_s }
+                    .sampler()
+                    .expect("checked by the scenario"),
+                rng: stream(seed, "llm/lora"),
+                load_each_s: l.latency_us / 1e6
+                    + l.params(&r.shape) * r.spec.weights.bytes().max(2.0) / (l.load_gb_s * 1e9),
+                seen: rustc_hash::FxHashSet::default(),
+                admissions: 0,
+                resident_hits: 0,
+                loads: 0,
+                evictions: 0,
+                passed_over: 0,
+                iteration_adapters: 0,
+                spec: l,
+            }),
             turns_in_flight: 0,
             r,
         }
@@ -527,22 +568,68 @@ impl Engine {
 
     /// Index in `r`'s waiting queue of the sequence to admit next: the front under `fcfs`,
     /// else the first of the best-ranked class waiting.
+    /// With LoRA, only a sequence whose adapter fits the batch (already running, or fewer than
+    /// `max_per_batch` distinct adapters running) counts.
     fn next_waiting(&self, r: usize) -> Option<usize> {
         let w = &self.replicas[r].waiting;
         if w.is_empty() {
             return None;
         }
+        let running = self.running_adapters(r);
+        let max = self.lora.as_ref().map_or(usize::MAX, |l| l.spec.max_per_batch as usize);
+        let fits = |id: SeqId| self.seq(id).adapter.is_none_or(|a| running.contains(&a) || running.len() < max);
         if self.r.spec.scheduling.is_fcfs() || self.classes.is_empty() {
-            return Some(0);
+            return if self.lora.is_some() { w.iter().position(|&id| fits(id)) } else { Some(0) };
         }
         let mut best: Option<(f64, usize)> = None;
         for (i, &id) in w.iter().enumerate() {
+            if !fits(id) {
+                continue;
+            }
             let rank = self.admit_rank(self.seq(id).class);
             if best.is_none_or(|(b, _)| rank < b) {
                 best = Some((rank, i));
             }
         }
         best.map(|(_, i)| i)
+    }
+
+    /// The distinct adapters of `r`'s running sequences (empty without LoRA).
+    fn running_adapters(&self, r: usize) -> Vec<u32> {
+        let mut v = Vec::new();
+        if self.lora.is_some() {
+            for &id in &self.replicas[r].running {
+                if let Some(a) = self.seq(id).adapter
+                    && !v.contains(&a)
+                {
+                    v.push(a);
+                }
+            }
+        }
+        v
+    }
+
+    /// Sequence `id` joins `r`'s running set: its adapter is made resident, loaded (stalling the
+    /// iteration) if it was not, evicting the least recently used one no running sequence uses.
+    fn lora_admit(&mut self, r: usize, id: SeqId) {
+        let Some(a) = self.seq(id).adapter else { return };
+        let running = self.running_adapters(r);
+        let Some(l) = self.lora.as_mut() else { return };
+        l.admissions += 1;
+        let resident = &mut self.replicas[r].adapters;
+        if resident.get(&a).is_some() {
+            l.resident_hits += 1;
+            return;
+        }
+        if resident.len() >= l.spec.slots() as usize {
+            let victim = resident.iter().rev().map(|(&k, ())| k).find(|k| !running.contains(k));
+            let victim = victim.expect("fewer running adapters than slots");
+            resident.pop(&victim);
+            l.evictions += 1;
+        }
+        resident.put(a, ());
+        l.loads += 1;
+        self.load_s += l.load_each_s;
     }
 
     /// Index in `r`'s running list of the sequence to preempt: the last admitted under `fcfs`,
@@ -695,7 +782,7 @@ impl Engine {
         self.kv_used.set(now, total);
     }
 
-    fn route(&mut self, blocks: &[u64]) -> usize {
+    fn route(&mut self, blocks: &[u64], adapter: Option<u32>) -> usize {
         // Replicas of an autoscaled pool that are not ready take no arrivals.
         let filtered: Vec<usize>;
         let cands = if self.pools.iter().any(Option::is_some) {
@@ -753,6 +840,21 @@ impl Engine {
                     eligible.iter().zip(&keys).filter(|(_, k)| **k == best).map(|(&i, _)| i).collect();
                 ties[self.route_rng.random_range(0..ties.len())]
             }
+            LlmRouterSpec::LoraAffinity { slack } => {
+                let min_load = cands.iter().map(|&i| self.replicas[i].load()).min().expect("candidates");
+                // The adapter resident, else a free slot (no eviction), then the least load.
+                let slots = self.lora.as_ref().map_or(0, |l| l.spec.slots() as usize);
+                let key = |i: usize| {
+                    let x = &self.replicas[i];
+                    let resident = adapter.is_some_and(|a| x.adapters.contains(&a));
+                    (resident, x.adapters.len() < slots, std::cmp::Reverse(x.load()))
+                };
+                let eligible: Vec<usize> =
+                    cands.iter().copied().filter(|&i| self.replicas[i].load() <= min_load + *slack as usize).collect();
+                let best = eligible.iter().map(|&i| key(i)).max().expect("the least loaded is eligible");
+                let ties: Vec<usize> = eligible.iter().copied().filter(|&i| key(i) == best).collect();
+                ties[self.route_rng.random_range(0..ties.len())]
+            }
             _ => unreachable!("shared routers handled above"),
         }
     }
@@ -762,6 +864,14 @@ impl Engine {
         let pbt = self.r.spec.prefix_cache.as_ref().map(|c| u64::from(c.block_tokens));
         let (turn, answer_ids) = self.sessions.as_mut().map_or((1, false), |s| s.shape(&mut req, pbt));
         let session = if self.sessions.is_some() { req.session } else { None };
+        let adapter = match self.lora.as_mut() {
+            Some(l) => {
+                let a = req.adapter.unwrap_or_else(|| l.keys.sample(&mut l.rng) as u32);
+                l.seen.insert(a);
+                Some(a)
+            }
+            None => None,
+        };
         self.counts.arrived += 1;
         let output = if req.output_tokens == 0 {
             self.counts.zero_output_as_one += 1;
@@ -772,7 +882,7 @@ impl Engine {
         let prompt = req.input_size.max(1);
         let blocks =
             if self.r.spec.prefix_cache.is_some() { req.prefix_blocks.unwrap_or_default() } else { Box::default() };
-        let r = self.route(&blocks);
+        let r = self.route(&blocks, adapter);
         self.replicas[r].routed += 1;
         self.pool_arrival(r);
         // A request that cannot fit a replica even alone would wait forever.
@@ -837,6 +947,7 @@ impl Engine {
             session,
             turn,
             answer_ids,
+            adapter,
         };
         let id = match self.free_slots.pop() {
             Some(i) => {
@@ -972,6 +1083,9 @@ impl Engine {
             x.meter.set(now.saturating_add(dur), idle, &self.energy);
         }
         self.iter_seqs += (plan.prefill.len() + plan.decode.len()) as u64;
+        if let Some(l) = self.lora.as_mut() {
+            l.iteration_adapters += work.adapters;
+        }
         self.iter_tokens += work.tokens();
         if plan.decode.is_empty() && !x.running.is_empty() && x.batch.is_none() {
             // Sequences were decoding but this iteration only prefilled.
@@ -1245,6 +1359,7 @@ impl Engine {
             self.replicas[r].incoming.pop_front();
             self.seq_mut(id).own_pages = want;
             self.replicas[r].running.push(id);
+            self.lora_admit(r, id);
         }
         // Swapped sequences come back next, as whole sequences.
         while let Some(&id) = self.replicas[r].swapped.front() {
@@ -1261,6 +1376,7 @@ impl Engine {
             swap_s += bytes / (self.r.spec.swap_gb_s * 1e9);
             self.seq_mut(id).own_pages = want;
             self.replicas[r].running.push(id);
+            self.lora_admit(r, id);
         }
         let mut left = budget;
         if chunked {
@@ -1309,6 +1425,10 @@ impl Engine {
                 self.replicas[r].waiting.remove(at);
                 self.replicas[r].waiting_tokens -= self.seq(id).prefill_target;
                 self.replicas[r].running.push(id);
+                if let Some(l) = self.lora.as_mut() {
+                    l.passed_over += u64::from(at > 0 && self.r.spec.scheduling.is_fcfs());
+                    self.lora_admit(r, id);
+                }
                 if chunk > 0 {
                     plan.prefill.push((id, chunk));
                 } else {
@@ -1335,6 +1455,21 @@ impl Engine {
 
     fn work_of(&self, plan: &Plan) -> Work {
         let mut w = Work { seqs: (plan.prefill.len() + plan.decode.len()) as u64, ..Work::default() };
+        if self.lora.is_some() {
+            let mut distinct: Vec<u32> = Vec::new();
+            let tokens = plan.prefill.iter().copied().chain(
+                plan.decode.iter().enumerate().map(|(i, &id)| (id, 1 + plan.spec.get(i).map_or(0, |&k| u64::from(k)))),
+            );
+            for (id, n) in tokens {
+                if let Some(a) = self.seq(id).adapter {
+                    w.adapter_tokens += n;
+                    if !distinct.contains(&a) {
+                        distinct.push(a);
+                    }
+                }
+            }
+            w.adapters = distinct.len() as u64;
+        }
         for &(id, n) in &plan.prefill {
             let c = self.seq(id).kv_tokens as f64;
             let n_f = n as f64;
@@ -1743,7 +1878,7 @@ impl Engine {
             },
             kv_read_tokens: kv,
             seqs: 1,
-            verify_tokens: 0,
+            ..Work::default()
         };
         let scheduler = match &self.r.spec.scheduler {
             SchedulerSpec::Static { .. } => "static",
@@ -1884,6 +2019,22 @@ impl Engine {
             autoscale,
             sessions: self.sessions.as_ref().map(super::sessions::Sessions::stats),
             quality: self.r.spec.quality.clone(),
+            lora: self.lora.as_ref().map(|l| LoraStats {
+                adapters: l.seen.len() as u64,
+                adapter_mb: l.spec.params(&self.r.shape) * self.r.spec.weights.bytes().max(2.0) / 1e6,
+                admissions: l.admissions,
+                resident_hits: l.resident_hits,
+                hit_rate: if l.admissions > 0 { l.resident_hits as f64 / l.admissions as f64 } else { 0.0 },
+                loads: l.loads,
+                load_s: l.loads as f64 * l.load_each_s,
+                evictions: l.evictions,
+                passed_over: l.passed_over,
+                mean_adapters_per_iteration: if iterations > 0 {
+                    l.iteration_adapters as f64 / iterations as f64
+                } else {
+                    0.0
+                },
+            }),
             speculative: self.r.spec.speculative.as_ref().map(|sp| SpecStats {
                 method: format!("{:?}", sp.method).to_lowercase(),
                 k: sp.k,

@@ -191,6 +191,10 @@ pub struct Work {
     /// Speculative tokens verified beyond one per decoding sequence (the `k` proposals each
     /// speculating sequence scores in this pass).
     pub verify_tokens: u64,
+    /// Distinct LoRA adapters in the iteration.
+    pub adapters: u64,
+    /// Tokens of sequences with an adapter.
+    pub adapter_tokens: u64,
 }
 
 impl Work {
@@ -260,6 +264,10 @@ pub struct Roofline {
     pub dequant_ops: f64,
     /// Bytes per weight (to count weights from bytes).
     pub weight_bytes_per_param: f64,
+    /// Bytes of one LoRA adapter (read once per iteration for each distinct adapter in it).
+    pub lora_bytes: f64,
+    /// FLOPs per token through its LoRA adapter.
+    pub lora_flops_per_token: f64,
     /// Achieved vector (CUDA-core) FLOP/s of the replica, which the dequantization runs on.
     pub vector_flops_per_s: f64,
 }
@@ -359,6 +367,8 @@ impl PerfModel {
             overhead_s: eff.overhead_ms / 1e3 + f64::from(shape.layers) * eff.layer_overhead_us / 1e6,
             seq_overhead_s: eff.seq_overhead_us / 1e6,
             dequant_ops: dequant_ops(weights, compute),
+            lora_bytes: 0.0,
+            lora_flops_per_token: 0.0,
             weight_bytes_per_param: weights.bytes(),
             // Packed halves: twice the fp32 peak (without one listed, CUDA cores at 1/16 of the
             // tensor peak).
@@ -372,9 +382,13 @@ impl PerfModel {
             PerfModel::Roofline(m) => {
                 let tokens = w.tokens();
                 let t = tokens as f64;
-                let gemm = (m.flops_per_token - m.expert_flops_per_token) * t + m.flops_per_seq * w.seqs as f64;
+                let gemm = (m.flops_per_token - m.expert_flops_per_token) * t
+                    + m.flops_per_seq * w.seqs as f64
+                    + m.lora_flops_per_token * w.adapter_tokens as f64;
                 let compute_s = gemm / m.flops_per_s + w.attention_flops / m.attention_flops_per_s;
-                let bytes = m.dense_bytes + m.kv_bytes_per_token * (w.kv_read_tokens + tokens) as f64;
+                let bytes = m.dense_bytes
+                    + m.kv_bytes_per_token * (w.kv_read_tokens + tokens) as f64
+                    + m.lora_bytes * w.adapters as f64;
                 // The expert layers are kernels of their own: a roofline of their own.
                 let experts_s = if m.expert_bytes > 0.0 {
                     (m.expert_flops_per_token * t / (m.flops_per_s * m.moe))
@@ -437,6 +451,7 @@ mod tests {
             kv_read_tokens: 16,
             seqs: 0,
             verify_tokens: 0,
+            ..Work::default()
         };
         let expect = 6.74e9 * 2.0 / (a100.bandwidth_gb_s * 1e9 * eff.memory);
         let got = m.iteration_s(&w);
@@ -457,6 +472,7 @@ mod tests {
                 kv_read_tokens: 0,
                 seqs: 0,
                 verify_tokens: 0,
+                ..Work::default()
             };
             let got = m.iteration_s(&w);
             let weights_only = 2.0 * matmul * t / flops_s;
@@ -511,6 +527,7 @@ mod tests {
             kv_read_tokens: 0,
             seqs: 0,
             verify_tokens: 0,
+            ..Work::default()
         };
         let compute = 2.0 * s.matmul_params_per_token() * 1000.0 / (4.0 * 989.4e12 * 0.5);
         let memory = s.params * 2.0 / (4.0 * 3350e9 * 0.8)
@@ -533,6 +550,7 @@ mod tests {
             kv_read_tokens: 0,
             seqs: 1,
             verify_tokens: 0,
+            ..Work::default()
         };
         let experts = s.expert_params() * 2.0;
         let bytes = s.params * 2.0 - experts + experts * 0.25 + s.kv_bytes_per_token(Precision::Fp16);
@@ -558,6 +576,7 @@ mod tests {
             kv_read_tokens: 0,
             seqs: 0,
             verify_tokens: 0,
+            ..Work::default()
         };
         let expect = 2.0 * s.matmul_params_per_token() * t / (f * 0.5) + attention / (f * 0.25);
         assert!((m.iteration_s(&w) / expect - 1.0).abs() < 1e-12, "{} vs {expect}", m.iteration_s(&w));
@@ -582,6 +601,7 @@ mod tests {
             kv_read_tokens: 0,
             seqs: 0,
             verify_tokens: 0,
+            ..Work::default()
         };
         let expert_s = 2.0 * x.expert_params() * 2.0 / 8.0 * t / (f * 0.5);
         assert!((b.iteration_s(&prefill) - a.iteration_s(&prefill) - expert_s).abs() < 1e-9 * expert_s);
@@ -637,6 +657,7 @@ mod tests {
             kv_read_tokens: 1000,
             seqs: 0,
             verify_tokens: 0,
+            ..Work::default()
         };
         assert!((m.iteration_s(&w) - (15.0 + 7.0 + 1.0) / 1e3).abs() < 1e-12);
         let bad = PerfSpec::Table {

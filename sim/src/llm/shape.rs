@@ -223,7 +223,8 @@ impl ModelShape {
         Ok(s)
     }
 
-    fn heads_or_default(&self) -> f64 {
+    /// Query heads (`hidden / head_dim` when the shape does not give them).
+    pub fn heads_or_default(&self) -> f64 {
         if self.heads > 0 { f64::from(self.heads) } else { f64::from(self.hidden) / f64::from(self.head_dim) }
     }
 

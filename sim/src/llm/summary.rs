@@ -289,6 +289,31 @@ pub struct TierStats {
     pub saved_s: f64,
 }
 
+/// LoRA adapters over a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LoraStats {
+    /// Distinct adapters requested.
+    pub adapters: u64,
+    /// Size of one adapter, MB.
+    pub adapter_mb: f64,
+    /// Admissions of sequences with an adapter (re-admissions after preemption too).
+    pub admissions: u64,
+    /// Of those, with the adapter already resident on the replica.
+    pub resident_hits: u64,
+    /// resident_hits / admissions.
+    pub hit_rate: f64,
+    /// Adapter loads from host memory.
+    pub loads: u64,
+    /// Seconds of those loads (each stalls its iteration).
+    pub load_s: f64,
+    /// Resident adapters evicted to make room.
+    pub evictions: u64,
+    /// Admissions that passed over an earlier waiting request whose adapter did not fit the batch.
+    pub passed_over: u64,
+    /// Distinct adapters per iteration, averaged over iterations.
+    pub mean_adapters_per_iteration: f64,
+}
+
 /// Speculative decoding over a run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SpecStats {
@@ -363,6 +388,9 @@ pub struct LlmSummary {
     /// Closed-loop conversations, if on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sessions: Option<super::sessions::SessionStats>,
+    /// LoRA adapters, if on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lora: Option<LoraStats>,
     /// The scenario's quality evidence for its precision (`[llm.quality]`), if declared.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quality: Option<super::LlmQuality>,

@@ -66,6 +66,9 @@ pub struct ColumnMap {
     /// Conversation id: an unsigned integer, or any text (distinct texts get distinct ids, in
     /// order of first appearance).
     pub session: Option<String>,
+    /// LoRA adapter: an unsigned integer, or any text (distinct texts get distinct ids, in order
+    /// of first appearance).
+    pub adapter: Option<String>,
     /// Input size (tokens, bytes…; default 1).
     pub input: Option<String>,
     /// Output tokens (default 0).
@@ -77,7 +80,7 @@ pub struct ColumnMap {
 }
 
 impl ColumnMap {
-    /// Parses `arrival=COL,service=COL,class=COL,key=COL,session=COL,input=COL,output=COL` (arrival
+    /// Parses `arrival=COL,service=COL,class=COL,key=COL,session=COL,adapter=COL,input=COL,output=COL` (arrival
     /// required); `time_unit` and `filters` are left at their defaults.
     pub fn parse(spec: &str) -> std::result::Result<ColumnMap, String> {
         let mut m = ColumnMap::default();
@@ -95,11 +98,12 @@ impl ColumnMap {
                 "class" => m.class = Some(col),
                 "key" => m.key = Some(col),
                 "session" => m.session = Some(col),
+                "adapter" => m.adapter = Some(col),
                 "input" => m.input = Some(col),
                 "output" => m.output = Some(col),
                 f => {
                     return Err(format!(
-                        "unknown field `{f}` (expected arrival, service, class, key, session, input or output)"
+                        "unknown field `{f}` (expected arrival, service, class, key, session, adapter, input or output)"
                     ));
                 }
             }
@@ -185,6 +189,8 @@ pub fn read_mapped(path: &Path, map: &ColumnMap) -> Result<Trace> {
     let (input, output) = (opt(&map.input, "input")?, opt(&map.output, "output")?);
     let session = opt(&map.session, "session")?;
     let mut session_ids: HashMap<String, u64> = HashMap::new();
+    let adapter = opt(&map.adapter, "adapter")?;
+    let mut adapter_ids: HashMap<String, u32> = HashMap::new();
     let bad = |row: usize, col: &str, why: String| TraceError::invalid(path, Some(row + 1), Some(col), why);
     let mut classes: Vec<String> = Vec::new();
     let mut keys: HashMap<String, u64> = HashMap::new();
@@ -257,8 +263,20 @@ pub fn read_mapped(path: &Path, map: &ColumnMap) -> Result<Trace> {
                 *session_ids.entry(k).or_insert(next)
             }
         });
+        let adapter = match value(&adapter, &map.adapter)? {
+            None => None,
+            Some(k) => Some(match k.parse::<u32>() {
+                Ok(v) => v,
+                Err(_) => {
+                    let next = u32::try_from(adapter_ids.len())
+                        .map_err(|_| bad(i, map.adapter.as_deref().unwrap_or(""), "more than 2^32 adapters".into()))?;
+                    *adapter_ids.entry(k).or_insert(next)
+                }
+            }),
+        };
         let req = Request {
             session,
+            adapter,
             class: ClassId(class_id as u16),
             output_tokens: count(&output, &map.output, 0)?,
             cache_key,

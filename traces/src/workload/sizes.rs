@@ -166,7 +166,8 @@ impl KeySpec {
         Ok(())
     }
 
-    pub(crate) fn sampler(&self) -> Result<KeySampler> {
+    /// A sampler of keys in `0..universe`.
+    pub fn sampler(&self) -> Result<KeySampler> {
         self.validate("cache_keys")?;
         let err = |e: String| TraceError::spec("cache_keys", e);
         if self.universe <= ALIAS_MAX_KEYS {
