@@ -349,8 +349,10 @@ fn weight_only_quantization_buys_kv_room_and_faster_decode() {
     assert!(ratio > 0.5 && ratio < 0.6, "{ratio}");
     assert!(int8.latency_ms.tpot.mean < 0.75 * fp16.latency_ms.tpot.mean);
     assert!(int4.latency_ms.tpot.mean < int8.latency_ms.tpot.mean);
-    // Prefill is compute-bound at fp16 either way: TTFT barely moves.
-    assert!((int8.model.prefill_1024_ms / fp16.model.prefill_1024_ms - 1.0).abs() < 0.01);
+    // Prefill is compute-bound at fp16 either way, plus dequantizing the int8 weights once per
+    // 128-token tile: a little slower, TTFT barely moves.
+    let prefill = int8.model.prefill_1024_ms / fp16.model.prefill_1024_ms;
+    assert!(prefill > 1.0 && prefill < 1.03, "{prefill}");
 }
 
 #[test]
