@@ -26,6 +26,7 @@ use traces::workload::ArrivalSpec;
 
 mod captions;
 pub mod measured;
+mod modern;
 mod scaling;
 
 /// One figure's entry in `index.json`.
@@ -1028,6 +1029,14 @@ pub fn simulated_steps() -> Vec<SimStep> {
         ),
         step(&["priority-surge"], 2, scaling::surge_figure),
         step(&["llm-energy"], scaling::ENERGY_KINDS.len() as u64, scaling::energy_figure),
+        step(&["llm-kv-tiers"], 1 + 2 * modern::TIER_GB.len() as u64, modern::tiers_figure),
+        step(
+            &["llm-speculative"],
+            (modern::SPEC_BATCHES.len() * (1 + modern::SPEC_ALPHAS.len())) as u64,
+            modern::speculative_figure,
+        ),
+        step(&["llm-lora"], 2 * modern::LORA_SLOTS.len() as u64, modern::lora_figure),
+        step(&["llm-sessions"], 2, modern::sessions_figure),
     ]
 }
 

@@ -542,7 +542,7 @@ fn course_renders_every_figure_deterministically_with_its_runs() {
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("index.json")).unwrap()).unwrap();
     let figures = index.as_array().unwrap();
-    assert_eq!(figures.len(), 19);
+    assert_eq!(figures.len(), 23);
     // The traces step: every trace the traces figure plots is a file with its id and statistics.
     let traces: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("traces/index.json")).unwrap()).unwrap();

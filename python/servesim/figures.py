@@ -47,8 +47,12 @@ __all__ = [
     "latency_vs_load",
     "llm_energy",
     "llm_groundtruth",
+    "llm_kv_tiers",
     "llm_kv_timeline",
+    "llm_lora",
     "llm_prefix_hit_rate",
+    "llm_sessions",
+    "llm_speculative",
     "llm_ttft_tpot_vs_load",
     "load",
     "measured",
@@ -188,6 +192,14 @@ _NAMED = {
     "autoscaling-policies": "Autoscaling policies over a day: cost vs SLO attainment, beside the cheapest fixed pool.",
     "priority-surge": "A batch surge over interactive traffic, with a FIFO and a strict-priority queue.",
     "llm-energy": "Energy and cost per million tokens of one LLM replica per device kind.",
+    "llm-kv-tiers": "A KV cache tier below HBM (DRAM per replica or a pool shared by the replicas): prefix "
+    "block hit rate against the workload's reuse bound, and mean TTFT, by tier capacity.",
+    "llm-speculative": "Speculative decoding with a draft model: TPOT speed-up by acceptance rate at several batch "
+    "sizes, beside the closed-form tokens per step.",
+    "llm-lora": "LoRA adapters: mean TTFT and adapter hit rate by adapter slots per replica, round robin vs "
+    "adapter-affinity routing.",
+    "llm-sessions": "Multi-turn conversations replayed closed-loop: prompt length and TTFT by turn, with and without "
+    "prefix caching.",
 }
 
 

@@ -18,7 +18,7 @@ GOLDEN = ROOT / "tests/golden/course-quick"
 
 def test_every_simulated_course_figure_is_here_by_id_and_by_name():
     ids = figures.ids()
-    assert ids[0] == "traces" and len(ids) == len(set(ids)) == 15
+    assert ids[0] == "traces" and len(ids) == len(set(ids)) == 19
     for i in ids:
         named = getattr(figures, i.replace("-", "_"))
         assert named.__name__ == i.replace("-", "_") and f"``{i}``" in named.__doc__, i

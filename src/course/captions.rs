@@ -7,6 +7,7 @@
 use anyhow::{Result, anyhow, bail};
 use figures::{Chart, Fact, Figure, LabeledPoint, Panel};
 
+mod modern;
 mod scaling;
 
 /// The caption of a course figure, recomputed from its data.
@@ -32,6 +33,10 @@ pub(crate) fn caption(fig: &Figure) -> Result<String> {
         ("autoscaling-policies", Chart::Scatter(c)) => scaling::autoscaling_policies(&f, &c.points),
         ("priority-surge", Chart::Timeline(c)) => scaling::surge(&f, &c.top),
         ("llm-energy", Chart::Scatter(c)) => scaling::energy(&f, &c.points),
+        ("llm-kv-tiers", Chart::TwoPanel(c)) => modern::tiers(&f, &c.top, &c.bottom),
+        ("llm-speculative", Chart::Line(c)) => modern::speculative(&f, &c.panel),
+        ("llm-lora", Chart::TwoPanel(c)) => modern::lora(&f, &c.top, &c.bottom),
+        ("llm-sessions", Chart::TwoPanel(c)) => modern::sessions(&f, &c.top, &c.bottom),
         (id, _) => bail!("no caption for a figure `{id}` of this kind"),
     }
 }
@@ -673,7 +678,8 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    fn golden(id: &str) -> Figure {
+    /// The golden figure `id` (`tests/golden/course-quick`).
+    pub(super) fn golden(id: &str) -> Figure {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/course-quick").join(format!("{id}.json"));
         Figure::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap()
     }
@@ -701,7 +707,7 @@ mod tests {
             assert_eq!(caption(&fig).unwrap(), fig.caption, "{}", fig.id);
             n += 1;
         }
-        assert_eq!(n, 16);
+        assert_eq!(n, 20);
     }
 
     #[test]

@@ -169,6 +169,10 @@ pub fn run(args: &CourseArgs) -> Result<()> {
             "autoscaling-timeline",
             "priority-surge",
             "llm-energy",
+            "llm-kv-tiers",
+            "llm-speculative",
+            "llm-lora",
+            "llm-sessions",
         ] {
             steps.push(sim(id)?);
         }

@@ -131,13 +131,8 @@ pub(super) fn energy(f: &Facts, points: &[LabeledPoint]) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::super::caption;
-    use figures::{Chart, Fact, Figure};
-    use std::path::Path;
-
-    fn golden(id: &str) -> Figure {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/course-quick").join(format!("{id}.json"));
-        Figure::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap()
-    }
+    use super::super::tests::golden;
+    use figures::{Chart, Fact};
 
     #[test]
     fn the_surge_caption_says_whether_priority_protects() {
