@@ -154,7 +154,7 @@ pub struct LlmSpec {
 
 /// Many LoRA adapters over one base model (`[llm.lora]`, as vLLM's `--enable-lora`; S-LoRA,
 /// Punica). A request asks for an adapter (the trace's `adapter` column, else one of `adapters`
-/// drawn by Zipf(`zipf_s`) on the run's `llm/lora` stream). A replica keeps `slots` adapters in
+/// drawn by Zipf(`zipf_s`) on the run's `llm/lora` stream, once per conversation with sessions). A replica keeps `slots` adapters in
 /// GPU memory (their weights come out of the KV capacity), least recently used evicted first
 /// among those no running sequence uses; a request whose adapter is not resident loads it from
 /// host memory when admitted (`latency_us` + adapter bytes / `load_gb_s`, stalling that

@@ -98,3 +98,29 @@ fn lora_settings_are_checked() {
     assert!(bad("rank = 0").contains("llm.lora.rank"));
     assert!(bad("load_gb_s = 0.0").contains("llm.lora.load_gb_s"));
 }
+
+#[test]
+fn a_conversation_keeps_the_adapter_its_first_turn_drew() {
+    let mut c = table_scenario(
+        1,
+        "",
+        &format!("{}\n[llm.sessions]\nthink = {{ kind = \"deterministic\", ms = 10.0 }}", lora(4, 4)),
+    );
+    c.llm.as_mut().unwrap().lora.as_mut().unwrap().adapters = 64;
+    let reqs: Vec<Request> = (0..60)
+        .map(|i| {
+            let mut r = req(i, i, 20, 2);
+            r.session = Some(i % 12);
+            r
+        })
+        .collect();
+    let (_, recs) = sim::llm::run_recorded(c.resolve_llm().unwrap(), &mut reqs.clone().into_iter(), 1).unwrap();
+    assert_eq!(recs.len(), 60);
+    for s in 0..12 {
+        let adapters: std::collections::BTreeSet<u32> =
+            recs.iter().filter(|r| r.id % 12 == s).map(|r| r.adapter.unwrap()).collect();
+        assert_eq!(adapters.len(), 1, "session {s}: {adapters:?}");
+    }
+    let all: std::collections::BTreeSet<u32> = recs.iter().map(|r| r.adapter.unwrap()).collect();
+    assert!(all.len() > 1, "sessions draw different adapters");
+}

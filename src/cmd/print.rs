@@ -94,6 +94,55 @@ pub(crate) fn print_llm_summary(s: &sim::llm::LlmSummary, run_id: &str, path: &s
             "prefix cache: hit rate {:.4} ({} of {} blocks)  evictions {}",
             p.hit_rate, p.hits, p.lookups, p.evictions
         );
+        for t in &p.tiers {
+            println!(
+                "  tier {:<8} hits {:>8} ({:.4})  loaded {:.1} GB  written {:.1} GB  resident {} of {} blocks  \
+                 prefill saved {:.1} s{}",
+                t.name,
+                t.hits,
+                t.hit_rate,
+                t.bytes_loaded / 1e9,
+                t.bytes_written / 1e9,
+                t.resident_blocks,
+                t.capacity_blocks,
+                t.saved_s,
+                if t.shared { "  (shared)" } else { "" }
+            );
+        }
+    }
+    if let Some(sp) = &s.speculative {
+        println!(
+            "speculative ({}, k = {}): {:.3} tokens per step (closed form {:.3})  acceptance {:.4}  proposer {:.1} s",
+            sp.method, sp.k, sp.tokens_per_step, sp.expected_tokens_per_step, sp.acceptance_rate, sp.proposer_s
+        );
+    }
+    if let Some(l) = &s.lora {
+        println!(
+            "LoRA: {} adapters ({:.1} MB each)  resident at admission {:.4}  loads {} ({:.2} s)  evictions {}  passed \
+             over {}  {:.2} adapters per iteration",
+            l.adapters,
+            l.adapter_mb,
+            l.hit_rate,
+            l.loads,
+            l.load_s,
+            l.evictions,
+            l.passed_over,
+            l.mean_adapters_per_iteration
+        );
+    }
+    if let Some(c) = &s.sessions {
+        let last = c.by_turn.last();
+        println!(
+            "sessions: {} conversations, {} completed, {} abandoned  think {:.1} s  last turn: prompt {:.0} tokens, {:.0}% \
+             cached, TTFT {:.1} ms",
+            c.sessions,
+            c.completed,
+            c.abandoned,
+            c.mean_think_s,
+            last.map_or(0.0, |t| t.mean_prompt_tokens),
+            100.0 * last.map_or(0.0, |t| t.cached_share),
+            last.map_or(0.0, |t| t.ttft_ms.mean)
+        );
     }
     if let Some(slo) = &s.slo {
         println!(

@@ -59,6 +59,8 @@ pub struct LlmRecord {
     pub rejected: bool,
     /// Given up by the client (`client_timeout_s`) before its last token (`finish` is None).
     pub timed_out: bool,
+    /// Its LoRA adapter (with `[llm.lora]`).
+    pub adapter: Option<u32>,
 }
 
 /// Like [`run`], also returning one [`LlmRecord`] per request in completion order (memory grows
@@ -143,6 +145,7 @@ impl Seq {
             cached_tokens: self.first_cached,
             rejected: false,
             timed_out: finish.is_none(),
+            adapter: self.adapter,
         }
     }
 }
@@ -298,6 +301,8 @@ struct LoraState {
     /// Seconds of one adapter load.
     load_each_s: f64,
     seen: rustc_hash::FxHashSet<u32>,
+    /// The adapter each conversation drew.
+    by_session: rustc_hash::FxHashMap<u64, u32>,
     admissions: u64,
     resident_hits: u64,
     loads: u64,
@@ -499,6 +504,7 @@ impl Engine {
                 load_each_s: l.latency_us / 1e6
                     + l.params(&r.shape) * r.spec.weights.bytes().max(2.0) / (l.load_gb_s * 1e9),
                 seen: rustc_hash::FxHashSet::default(),
+                by_session: rustc_hash::FxHashMap::default(),
                 admissions: 0,
                 resident_hits: 0,
                 loads: 0,
@@ -866,7 +872,19 @@ impl Engine {
         let session = if self.sessions.is_some() { req.session } else { None };
         let adapter = match self.lora.as_mut() {
             Some(l) => {
-                let a = req.adapter.unwrap_or_else(|| l.keys.sample(&mut l.rng) as u32);
+                // A conversation keeps the adapter its first turn drew.
+                let a = match (req.adapter, session) {
+                    (Some(a), _) => a,
+                    (None, Some(c)) => match l.by_session.get(&c) {
+                        Some(&a) => a,
+                        None => {
+                            let a = l.keys.sample(&mut l.rng) as u32;
+                            l.by_session.insert(c, a);
+                            a
+                        }
+                    },
+                    (None, None) => l.keys.sample(&mut l.rng) as u32,
+                };
                 l.seen.insert(a);
                 Some(a)
             }
@@ -911,6 +929,7 @@ impl Engine {
                     cached_tokens: 0,
                     rejected: true,
                     timed_out: false,
+                    adapter,
                 });
             }
             if let (Some(s), Some(book)) = (session, self.sessions.as_mut()) {
