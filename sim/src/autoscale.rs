@@ -322,32 +322,6 @@ pub fn secs(v: f64) -> SimTime {
     SimTime::from_secs_f64(v).unwrap_or(SimTime::MAX)
 }
 
-/// Accumulates the time a condition holds (a pool under-provisioned, or at zero).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Stopwatch {
-    since: Option<SimTime>,
-    total_s: f64,
-}
-
-impl Stopwatch {
-    /// The condition holds (or not) from `now` on.
-    pub fn set(&mut self, holds: bool, now: SimTime) {
-        match (holds, self.since) {
-            (true, None) => self.since = Some(now),
-            (false, Some(t)) => {
-                self.total_s += (now - t).as_secs_f64();
-                self.since = None;
-            }
-            _ => {}
-        }
-    }
-
-    /// Seconds it held up to `end`.
-    pub fn seconds_until(&self, end: SimTime) -> f64 {
-        self.total_s + self.since.map_or(0.0, |t| end.saturating_sub(t).as_secs_f64())
-    }
-}
-
 /// What the engine measured over one decision interval of a pool.
 #[derive(Clone, Default)]
 pub struct Tick {

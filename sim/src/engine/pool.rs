@@ -8,7 +8,7 @@
 //! on a replica that is not ready: parked servers are outside the station's idle set.
 
 use super::{DeviceId, Engine, Event};
-use crate::autoscale::{Autoscaler, ScalingPolicy, Stopwatch, Tick, secs};
+use crate::autoscale::{Autoscaler, ScalingPolicy, Tick, secs};
 use crate::check::SimError;
 use crate::config::ResolvedAutoscale;
 use crate::metrics::{LatencyStats, TimeIntegral};
@@ -174,7 +174,12 @@ pub struct PoolStats {
 impl PoolStats {
     /// The time-based statistics of a pool whose ready and billed replica counts are `ready` and
     /// `billed` and whose under-provisioned time is `under`, at `end` (counts left at 0).
-    pub(crate) fn measured(ready: &TimeIntegral, billed: &TimeIntegral, under: &Stopwatch, end: SimTime) -> PoolStats {
+    pub(crate) fn measured(
+        ready: &TimeIntegral,
+        billed: &TimeIntegral,
+        under: &TimeIntegral,
+        end: SimTime,
+    ) -> PoolStats {
         PoolStats {
             replica_hours: billed.area_s_until(end) / 3600.0,
             mean_ready: ready.mean_until(end),
@@ -182,7 +187,7 @@ impl PoolStats {
             cold_starts: 0,
             scale_downs: 0,
             cold_start_requests: 0,
-            under_provisioned_s: under.seconds_until(end),
+            under_provisioned_s: under.area_s_until(end),
             at_zero_s: 0.0,
         }
     }
@@ -217,8 +222,10 @@ pub(super) struct Pool {
     scale_downs: u64,
     cold_requests: u64,
     desired: u32,
-    under: Stopwatch,
-    zero: Stopwatch,
+    /// 1 while the pool is under-provisioned (desired > ready), at zero ready replicas: their
+    /// integrals are the seconds each held.
+    under: TimeIntegral,
+    zero: TimeIntegral,
     pub(super) timeline: Timeline,
     /// The groups of its shared pool (itself first when it leads; empty when it follows: the
     /// leader decides for it); `[itself]` when it is alone.
@@ -269,10 +276,10 @@ impl Pool {
             scale_downs: 0,
             cold_requests: 0,
             desired: initial,
-            under: Stopwatch::default(),
+            under: TimeIntegral::default(),
             zero: {
-                let mut z = Stopwatch::default();
-                z.set(initial == 0, SimTime::ZERO);
+                let mut z = TimeIntegral::default();
+                z.set(SimTime::ZERO, u64::from(initial == 0));
                 z
             },
             timeline: Timeline::default(),
@@ -317,8 +324,8 @@ impl Pool {
     /// The under-provisioned and at-zero clocks at `now`.
     fn clocks(&mut self, now: SimTime) {
         let ready = self.ready_count();
-        self.under.set(self.desired > ready, now);
-        self.zero.set(ready == 0, now);
+        self.under.set(now, u64::from(self.desired > ready));
+        self.zero.set(now, u64::from(ready == 0));
     }
 
     /// The statistics at the end of the run.
@@ -326,7 +333,7 @@ impl Pool {
         let mut p = PoolStats::measured(&self.ready, &self.billed, &self.under, end);
         (p.cold_starts, p.scale_downs, p.cold_start_requests) =
             (self.cold_starts, self.scale_downs, self.cold_requests);
-        p.at_zero_s = self.zero.seconds_until(end);
+        p.at_zero_s = self.zero.area_s_until(end);
         p
     }
 

@@ -266,6 +266,8 @@ struct Engine {
     classes: Vec<ClassState>,
     /// Per replica: whether arrivals may be routed to it (an autoscaled replica that is ready).
     routable: Vec<bool>,
+    /// The entry replicas arrivals may be routed to now, in entry order (kept with `routable`).
+    routable_entry: Vec<usize>,
     /// Per pool: its autoscaler side, if it autoscales.
     pools: Vec<Option<scale::LlmPool>>,
     /// The request source is exhausted.
@@ -483,6 +485,7 @@ impl Engine {
             energy: EnergySpec::default(),
             classes: Vec::new(),
             routable: vec![true; r.replicas.len()],
+            routable_entry: Vec::new(),
             pools: Vec::new(),
             arrivals_done: false,
             spec_k: r.spec.speculative.as_ref().map_or(0, |x| x.k),
@@ -790,13 +793,7 @@ impl Engine {
 
     fn route(&mut self, blocks: &[u64], adapter: Option<u32>) -> usize {
         // Replicas of an autoscaled pool that are not ready take no arrivals.
-        let filtered: Vec<usize>;
-        let cands = if self.pools.iter().any(Option::is_some) {
-            filtered = self.entry.iter().copied().filter(|&i| self.routable[i]).collect();
-            &filtered
-        } else {
-            &self.entry
-        };
+        let cands = if self.pools.iter().any(Option::is_some) { &self.routable_entry } else { &self.entry };
         if cands.len() == 1 {
             return cands[0];
         }

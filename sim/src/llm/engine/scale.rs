@@ -8,7 +8,7 @@
 //! the requests that finished (the `slo` policy's latency). `min` ≥ 1 keeps one replica ready.
 
 use super::{Engine, Event};
-use crate::autoscale::{Autoscaler, ScalingPolicy, Stopwatch, Tick, secs};
+use crate::autoscale::{Autoscaler, ScalingPolicy, Tick, secs};
 use crate::engine::PoolStats;
 use crate::metrics::{LatencyStats, TimeIntegral};
 use traces::SimTime;
@@ -36,7 +36,7 @@ pub(super) struct LlmPool {
     cold_starts: u64,
     scale_downs: u64,
     desired: u32,
-    under: Stopwatch,
+    under: TimeIntegral,
     tick_start: SimTime,
     busy_ns0: u64,
     arrivals: u64,
@@ -54,7 +54,7 @@ impl LlmPool {
     }
 
     fn clock(&mut self, now: SimTime) {
-        self.under.set(self.desired > self.ready.value() as u32, now);
+        self.under.set(now, u64::from(self.desired > self.ready.value() as u32));
     }
 
     /// The pool's statistics at `end`.
@@ -74,6 +74,7 @@ impl Engine {
     /// Sets up the autoscaled pools: their replicas beyond `initial` off, their first decisions
     /// scheduled.
     pub(super) fn init_pools(&mut self) {
+        self.routable_entry = self.entry.clone();
         let weight_gb = self.r.weight_bytes / f64::from(self.r.spec.tensor_parallel) / 1e9;
         for (pi, p) in self.r.spec.pools.clone().iter().enumerate() {
             let Some(a) = &p.autoscale else {
@@ -93,7 +94,7 @@ impl Engine {
             states[..initial as usize].fill(State::Ready);
             for (k, &m) in members.iter().enumerate() {
                 if states[k] == State::Off {
-                    self.routable[m] = false;
+                    self.set_routable(m, false);
                     self.replicas[m].meter.set(SimTime::ZERO, 0.0, &self.energy);
                 }
             }
@@ -114,7 +115,7 @@ impl Engine {
                 cold_starts: 0,
                 scale_downs: 0,
                 desired: initial,
-                under: Stopwatch::default(),
+                under: TimeIntegral::default(),
                 tick_start: SimTime::ZERO,
                 busy_ns0: 0,
                 arrivals: 0,
@@ -265,7 +266,7 @@ impl Engine {
         p.ready.add(now, 1);
         let m = p.members[k];
         p.clock(now);
-        self.routable[m] = true;
+        self.set_routable(m, true);
         self.kick(m, now);
     }
 
@@ -274,7 +275,7 @@ impl Engine {
         p.states[k] = State::Draining;
         p.ready.add(now, -1);
         let m = p.members[k];
-        self.routable[m] = false;
+        self.set_routable(m, false);
         self.pool_idle_check(m, now);
     }
 
@@ -287,8 +288,14 @@ impl Engine {
         p.scale_downs += 1;
         p.billed.add(now, -1);
         let m = p.members[k];
-        self.routable[m] = false;
+        self.set_routable(m, false);
         self.power(m, false, now);
+    }
+
+    /// Whether arrivals may be routed to replica `m` (ready), with the list the router reads.
+    fn set_routable(&mut self, m: usize, on: bool) {
+        self.routable[m] = on;
+        self.routable_entry = self.entry.iter().copied().filter(|&i| self.routable[i]).collect();
     }
 
     /// Replica `m` turns on (idle power) or off (none) at `now`.
