@@ -205,3 +205,16 @@ def _no_workload_message() -> str:
         servesim.simulate(scenario)
     assert str(e.value).startswith("<dict>: the scenario has no [workload]")
     return str(e.value)
+
+
+def test_lora_records_name_each_requests_adapter():
+    import tomllib
+
+    cfg = tomllib.loads(servesim.scenarios()["llm"])
+    cfg["llm"]["lora"] = {"adapters": 16, "max_per_batch": 4}
+    cfg["llm"]["router"] = {"kind": "lora_affinity"}
+    run = servesim.simulate(cfg, requests=300, records=True)
+    df = run.requests
+    assert df["adapter"].between(0, 15).all()
+    assert df["adapter"].nunique() == run.summary["lora"]["adapters"]
+    assert run.summary["lora"]["admissions"] >= len(df)

@@ -169,6 +169,8 @@ impl RuleSet {
                     .filter(|m| baseline.get(*m) != candidate.get(*m))
                     .map(String::as_str)
                     .collect();
+                // A metric missing from one run counts as changed: without it nobody can tell,
+                // and a gate errs on the side of asking for the evidence.
                 if !rule.when_changed.is_empty() && changed.is_empty() {
                     let outcome = format!("not applicable: {} unchanged", rule.when_changed.join(", "));
                     return Evidence {
@@ -206,6 +208,11 @@ impl RuleSet {
                     };
                     verdict = verdict.max(v);
                 }
+                let outcome = if changed.is_empty() {
+                    outcome
+                } else {
+                    format!("{outcome} (applies: {} changed)", changed.join(", "))
+                };
                 Evidence { rule: rule.clone(), baseline: b, candidate: c, bound, passed, outcome }
             })
             .collect();
@@ -327,6 +334,10 @@ mod tests {
         let none = rules.evaluate(&fp16, &fp8(None));
         assert_eq!(none.verdict, Verdict::Block);
         assert!(none.evidence[0].outcome.contains("`quality.delta` missing from the candidate"));
+        assert!(none.evidence[0].outcome.contains("(applies: model.weight_bits changed)"));
+        // A baseline that does not say its precision: the rule applies (nobody can tell).
+        let unknown = rules.evaluate(&metrics(&[]), &fp8(None));
+        assert_eq!(unknown.verdict, Verdict::Block);
         assert_eq!(rules.evaluate(&fp16, &fp8(Some(-0.004))).verdict, Verdict::Accept);
         assert_eq!(rules.evaluate(&fp16, &fp8(Some(-0.03))).verdict, Verdict::Block);
     }

@@ -833,6 +833,9 @@ impl LlmSpec {
         }
         if let Some(l) = &self.lora {
             l.validate()?;
+            if matches!(self.scheduler, SchedulerSpec::Static { .. }) {
+                return Err(ConfigError::invalid("llm.lora", "LoRA serving needs the continuous scheduler"));
+            }
         }
         if let Some(q) = &self.quality {
             if !q.delta.is_finite() {

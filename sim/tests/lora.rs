@@ -124,3 +124,33 @@ fn a_conversation_keeps_the_adapter_its_first_turn_drew() {
     let all: std::collections::BTreeSet<u32> = recs.iter().map(|r| r.adapter.unwrap()).collect();
     assert!(all.len() > 1, "sessions draw different adapters");
 }
+
+#[test]
+fn disaggregated_decode_replicas_respect_the_adapter_limit() {
+    // Prefill and decode pools: a handed-over sequence whose adapter would exceed the decode
+    // replica's batch limit waits in its queue instead of joining (and evicting an adapter in use).
+    let mut c = table_scenario(1, "", &lora(2, 2));
+    let l = c.llm.as_mut().unwrap();
+    l.pools[0].role = sim::llm::Role::Prefill;
+    let mut decode = l.pools[0].clone();
+    decode.name = "decode".into();
+    decode.role = sim::llm::Role::Decode;
+    l.pools.push(decode);
+    let reqs: Vec<Request> = (0..40)
+        .map(|i| {
+            let mut r = req(i, i, 50, 30);
+            r.adapter = Some((i % 7) as u32);
+            r
+        })
+        .collect();
+    let s = run(&c, reqs);
+    assert_eq!((s.requests.completed, s.tokens.output), (40, 40 * 30));
+    assert!(s.lora.unwrap().mean_adapters_per_iteration <= 2.0);
+}
+
+#[test]
+fn a_static_scheduler_refuses_lora() {
+    let text = "name = \"s\"\n[llm]\nmodel = \"llama-2-7b\"\n[llm.scheduler]\nkind = \"static\"\n[[llm.pools]]\nname = \
+                \"g\"\nkind = \"a100\"\n[llm.lora]\n";
+    assert!(sim::ScenarioConfig::parse(text).unwrap_err().to_string().contains("continuous scheduler"));
+}

@@ -66,6 +66,9 @@ pub fn llm(records: &[sim::llm::LlmRecord], summary: &sim::llm::LlmSummary) -> T
     t.push("preemptions", TableColumn::U64(records.iter().map(|r| u64::from(r.preemptions)).collect()));
     t.push("rejected", TableColumn::Bool(records.iter().map(|r| r.rejected).collect()));
     t.push("timed_out", TableColumn::Bool(records.iter().map(|r| r.timed_out).collect()));
+    if records.iter().any(|r| r.adapter.is_some()) {
+        t.push("adapter", TableColumn::OptU64(records.iter().map(|r| r.adapter.map(u64::from)).collect()));
+    }
     t
 }
 

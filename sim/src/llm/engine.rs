@@ -585,8 +585,7 @@ impl Engine {
             return None;
         }
         let running = self.running_adapters(r);
-        let max = self.lora.as_ref().map_or(usize::MAX, |l| l.spec.max_per_batch as usize);
-        let fits = |id: SeqId| self.seq(id).adapter.is_none_or(|a| running.contains(&a) || running.len() < max);
+        let fits = |id: SeqId| self.adapter_fits(&running, id);
         if self.r.spec.scheduling.is_fcfs() || self.classes.is_empty() {
             return if self.lora.is_some() { w.iter().position(|&id| fits(id)) } else { Some(0) };
         }
@@ -601,6 +600,13 @@ impl Engine {
             }
         }
         best.map(|(_, i)| i)
+    }
+
+    /// Whether sequence `id` may join a batch whose running sequences use the adapters `running`:
+    /// it has none, its adapter runs already, or fewer than `max_per_batch` do.
+    fn adapter_fits(&self, running: &[u32], id: SeqId) -> bool {
+        let max = self.lora.as_ref().map_or(usize::MAX, |l| l.spec.max_per_batch as usize);
+        self.seq(id).adapter.is_none_or(|a| running.contains(&a) || running.len() < max)
     }
 
     /// The distinct adapters of `r`'s running sequences (empty without LoRA).
@@ -871,7 +877,8 @@ impl Engine {
             Some(l) => {
                 // A conversation keeps the adapter its first turn drew.
                 let a = match (req.adapter, session) {
-                    (Some(a), _) => a,
+                    (Some(a), Some(c)) => *l.by_session.entry(c).or_insert(a),
+                    (Some(a), None) => a,
                     (None, Some(c)) => match l.by_session.get(&c) {
                         Some(&a) => a,
                         None => {
@@ -1365,7 +1372,7 @@ impl Engine {
         let mut plan = Plan::default();
         // KV handed over by a prefill replica joins first, as whole sequences.
         while let Some(&id) = self.replicas[r].incoming.front() {
-            if self.replicas[r].running.len() >= max_seqs {
+            if self.replicas[r].running.len() >= max_seqs || !self.adapter_fits(&self.running_adapters(r), id) {
                 break;
             }
             let want = pages(self.seq(id).kv_tokens, self.bs());
@@ -1379,7 +1386,7 @@ impl Engine {
         }
         // Swapped sequences come back next, as whole sequences.
         while let Some(&id) = self.replicas[r].swapped.front() {
-            if self.replicas[r].running.len() >= max_seqs {
+            if self.replicas[r].running.len() >= max_seqs || !self.adapter_fits(&self.running_adapters(r), id) {
                 break;
             }
             let want = pages(self.seq(id).kv_tokens, self.bs());

@@ -130,6 +130,13 @@ impl TierCache {
         }
     }
 
+    /// Drops `h` if it is here (its copy above made this one stale), without counting a hit.
+    pub fn remove(&mut self, h: u64) {
+        if self.probation.pop(&h).is_none() {
+            self.protected.pop(&h);
+        }
+    }
+
     /// A hit on `h` that takes it out (an exclusive tier: it moves up); false if it was not here.
     pub fn take(&mut self, h: u64) -> bool {
         let found = self.probation.pop(&h).is_some() || self.protected.pop(&h).is_some();
@@ -296,6 +303,11 @@ impl KvPool {
     /// sequence computed it meanwhile), the sequence's copy is freed instead.
     pub fn publish(&mut self, h: u64) {
         self.owned = self.owned.checked_sub(self.block_pages).expect("the block's pages were owned");
+        // Local tiers stay exclusive: a block computed again (its prefix was not found in
+        // front of it) leaves any tier that still held it.
+        for t in &mut self.tiers {
+            t.remove(h);
+        }
         match self.refs.get_mut(&h) {
             Some(r) => {
                 if *r == 0 {
@@ -376,6 +388,27 @@ mod tests {
         assert!(kv.alloc(4));
         assert_eq!(kv.take_spilled(), vec![1]);
         assert_eq!((kv.locate(3), kv.locate(4)), (Some(1), Some(0)));
+    }
+
+    #[test]
+    fn a_block_computed_again_leaves_the_tiers_that_held_it() {
+        let tiers = vec![TierCache::new(4, TierPolicy::Lru), TierCache::new(4, TierPolicy::Lru)];
+        let mut kv = KvPool::new(2, 2).with_tiers(tiers, false);
+        for h in [1, 2] {
+            assert!(kv.alloc(2));
+            kv.publish(h);
+            kv.release_prefix(&[h]);
+        }
+        assert_eq!(kv.locate(1), Some(0));
+        // Block 1 is computed again (a request found it nowhere in front of it): published
+        // anew, it leaves the tier; evicted later, it is in one tier only.
+        assert!(kv.alloc(2));
+        kv.publish(1);
+        assert_eq!((kv.locate(1), kv.tier(0).len()), (None, 1));
+        kv.release_prefix(&[1]);
+        assert!(kv.alloc(2));
+        assert_eq!(kv.locate(1), Some(0));
+        assert_eq!(kv.tier(0).len() + kv.tier(1).len(), 2, "blocks 1 and 2, once each");
     }
 
     #[test]

@@ -17,6 +17,10 @@
 //! turn's recorded block ids where it has them), and the ids run on over the answer, whose full
 //! blocks the engine caches when the turn finishes, so a later turn can find its whole history
 //! cached.
+//!
+//! With sessions on, the engine reads the whole request stream before it starts: a
+//! conversation's next turn may be due (its answer came back early) before a streamed trace
+//! would reach the row that holds it. Memory then grows with the requests, as with `--records`.
 
 use crate::check::ConfigError;
 use crate::metrics::{Distribution, LatencyStats};
