@@ -76,7 +76,7 @@ pub(super) fn speculative(f: &Facts, panel: &Panel) -> Result<String> {
     Ok(format!(
         "{} on one {} with a {} draft proposing k = {} tokens: TPOT without speculation over TPOT with it, by \
          acceptance rate, at a steady batch of running sequences. At α = {a} a step keeps {} tokens on average (the \
-         closed form); at {} the speed-up is {}× — the draft's four decode steps cost time too — and {}.{slower}",
+         closed form); at {} the speed-up is {}× — the draft's {} decode steps cost time too — and {}.{slower}",
         f.text("model")?,
         f.text("device")?,
         f.text("draft")?,
@@ -84,6 +84,7 @@ pub(super) fn speculative(f: &Facts, panel: &Panel) -> Result<String> {
         g(closed),
         small.name,
         g(s1),
+        g(f.num("k")?),
         trend,
     ))
 }
