@@ -827,15 +827,7 @@ fn llm_prefix_figure(c: &mut Course) -> Result<()> {
                 // The workload's own bound: blocks whose id appeared in an earlier request.
                 let n = c.requests(6_000);
                 let w = cfg.workload.as_ref().expect("a workload");
-                let mut seen = std::collections::HashSet::new();
-                let (mut total, mut repeats) = (0u64, 0u64);
-                for r in w.generator(cfg.seed, n)? {
-                    for &h in r.prefix_blocks.as_deref().unwrap_or_default() {
-                        total += 1;
-                        repeats += u64::from(!seen.insert(h));
-                    }
-                }
-                bound.push((k as f64, repeats as f64 / total.max(1) as f64));
+                bound.push((k as f64, traces::stats::repeated_block_fraction(w.generator(cfg.seed, n)?)));
             }
         }
         series.push(Series::new(name, pts).with_markers());

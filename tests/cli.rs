@@ -721,19 +721,10 @@ fn plan_names_a_winner_and_rejects_a_bad_objective() {
     bad_input(&["plan", "-s", "hardware", "--slo", "p99 below 40"], &["--slo", "p99<=50ms"]);
     bad_input(&["plan", "-s", "hardware", "--slo", "p99<=40ms", "--max-drop", "2"], &["--max-drop"]);
     // Minimizing energy visits every mix that is not pruned and picks the least energy that meets.
-    let e = ok(&[
-        "plan",
-        "-s",
-        "hardware",
-        "--slo",
-        "p99<=40ms",
-        "--max-count",
-        "3",
-        "-n",
-        "20000",
-        "--minimize",
-        "energy",
-    ]);
+    let energy_plan = |scenario: &str, slo: &str| {
+        ok(&["plan", "-s", scenario, "--slo", slo, "--max-count", "3", "-n", "20000", "--minimize", "energy"])
+    };
+    let e = energy_plan("hardware", "p99<=40ms");
     assert!(e.contains("the least energy among the mixes that meet the objective") && e.contains(" kWh"), "{e}");
     let kwh = |line: &str| -> f64 { line.rsplit(", ").next().unwrap().trim_end_matches(" kWh").parse().unwrap() };
     let meets: Vec<&str> = e.lines().filter(|l| l.contains("MEETS")).collect();
@@ -741,19 +732,7 @@ fn plan_names_a_winner_and_rejects_a_bad_objective() {
     let winner = meets.iter().find(|l| l.starts_with('*')).expect("a winner row");
     assert_eq!(kwh(winner), best, "{e}");
     // An autoscaled pool: every max (1..=3) and target (5) simulated, minimizing energy.
-    let out = ok(&[
-        "plan",
-        "-s",
-        "autoscaling",
-        "--slo",
-        "p99<=1s",
-        "--max-count",
-        "3",
-        "-n",
-        "20000",
-        "--minimize",
-        "energy",
-    ]);
+    let out = energy_plan("autoscaling", "p99<=1s");
     assert!(out.contains("autoscaled pool `l4` (utilization policy)") && out.contains("minimizing energy"), "{out}");
     let rows = out.lines().filter(|l| l.contains("MEETS") || l.contains(" fails")).count();
     assert_eq!(rows, 15, "{out}");

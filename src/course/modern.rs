@@ -75,15 +75,7 @@ pub(super) fn tiers_figure(c: &mut Course) -> Result<()> {
     }
     // The workload's own bound: blocks whose id appeared in an earlier request.
     let w = base.workload.as_ref().ok_or_else(|| anyhow!("a workload"))?;
-    let mut seen = std::collections::HashSet::new();
-    let (mut total, mut repeats) = (0u64, 0u64);
-    for r in w.generator(base.seed, c.requests(6_000))? {
-        for &h in r.prefix_blocks.as_deref().unwrap_or_default() {
-            total += 1;
-            repeats += u64::from(!seen.insert(h));
-        }
-    }
-    let bound = repeats as f64 / total.max(1) as f64;
+    let bound = traces::stats::repeated_block_fraction(w.generator(base.seed, c.requests(6_000))?);
     hits.push(Series::analytic("reuse bound of the workload", TIER_GB.map(|gb| (gb, bound))));
     let p = tier_prefixes();
     let known = facts([

@@ -1,7 +1,7 @@
 //! Descriptive statistics of a trace, for `servesim trace inspect`.
 
 use crate::id::trace_id;
-use crate::request::Trace;
+use crate::request::{Request, Trace};
 use serde::Serialize;
 
 /// Percentiles of a size column.
@@ -74,6 +74,20 @@ fn percentiles(mut v: Vec<u64>) -> Percentiles {
     }
 }
 
+/// Prefix blocks whose id appeared in an earlier request, over all prefix blocks (0 without
+/// any): the most a prefix cache of unbounded size can hit on these requests, in this order.
+pub fn repeated_block_fraction<R: std::borrow::Borrow<Request>>(requests: impl IntoIterator<Item = R>) -> f64 {
+    let mut seen = std::collections::HashSet::new();
+    let (mut blocks, mut repeated) = (0u64, 0u64);
+    for q in requests {
+        for id in q.borrow().prefix_blocks.as_deref().unwrap_or_default() {
+            blocks += 1;
+            repeated += u64::from(!seen.insert(*id));
+        }
+    }
+    if blocks > 0 { repeated as f64 / blocks as f64 } else { 0.0 }
+}
+
 /// Computes [`TraceStats`] for a trace.
 pub fn stats(trace: &Trace) -> TraceStats {
     let r = &trace.requests;
@@ -91,18 +105,6 @@ pub fn stats(trace: &Trace) -> TraceStats {
         let zero = gaps.iter().filter(|&&g| g == 0.0).count() as f64 / gaps.len() as f64;
         (if m > 0.0 { var.sqrt() / m } else { 0.0 }, zero)
     };
-    let mut seen_blocks = std::collections::HashSet::new();
-    let (mut blocks, mut repeated) = (0u64, 0u64);
-    for q in r {
-        if let Some(b) = &q.prefix_blocks {
-            for id in b.iter() {
-                blocks += 1;
-                if !seen_blocks.insert(*id) {
-                    repeated += 1;
-                }
-            }
-        }
-    }
     let keys: std::collections::HashSet<u64> = r.iter().filter_map(|q| q.cache_key).collect();
     TraceStats {
         trace_id: trace_id(r, &trace.classes),
@@ -117,7 +119,7 @@ pub fn stats(trace: &Trace) -> TraceStats {
         with_cache_key: r.iter().filter(|q| q.cache_key.is_some()).count(),
         distinct_cache_keys: keys.len(),
         with_prefix_blocks: r.iter().filter(|q| q.prefix_blocks.is_some()).count(),
-        repeated_block_fraction: if blocks > 0 { repeated as f64 / blocks as f64 } else { 0.0 },
+        repeated_block_fraction: repeated_block_fraction(r),
         with_service_time: r.iter().filter(|q| q.service.is_some()).count(),
     }
 }

@@ -444,15 +444,7 @@ mod tests {
         let kinds = builtin_kinds();
         let a100 = &kinds["a100"];
         // Decode of one token at a short context: weight bytes / (bandwidth × η) within 1 %.
-        let w = Work {
-            prefill_tokens: 0,
-            decode_seqs: 1,
-            attention_flops: 0.0,
-            kv_read_tokens: 16,
-            seqs: 0,
-            verify_tokens: 0,
-            ..Work::default()
-        };
+        let w = Work { decode_seqs: 1, kv_read_tokens: 16, ..Work::default() };
         let expect = 6.74e9 * 2.0 / (a100.bandwidth_gb_s * 1e9 * eff.memory);
         let got = m.iteration_s(&w);
         assert!((got / expect - 1.0).abs() < 0.01, "decode {got} vs {expect}");
@@ -465,15 +457,7 @@ mod tests {
         for tokens in [256u64, 2048] {
             let t = tokens as f64;
             let attention = s.attention_flops(t * (t - 1.0) / 2.0);
-            let w = Work {
-                prefill_tokens: tokens,
-                decode_seqs: 0,
-                attention_flops: attention,
-                kv_read_tokens: 0,
-                seqs: 0,
-                verify_tokens: 0,
-                ..Work::default()
-            };
+            let w = Work { prefill_tokens: tokens, attention_flops: attention, ..Work::default() };
             let got = m.iteration_s(&w);
             let weights_only = 2.0 * matmul * t / flops_s;
             assert!(((2.0 * matmul * t + attention) / flops_s / got - 1.0).abs() < 1e-12);
@@ -520,15 +504,7 @@ mod tests {
         let PerfModel::Roofline(r2) = &legacy else { panic!("a roofline") };
         assert_eq!(r2.comm_s(tokens), 0.0);
         // It is part of the iteration time.
-        let w = Work {
-            prefill_tokens: tokens,
-            decode_seqs: 0,
-            attention_flops: 0.0,
-            kv_read_tokens: 0,
-            seqs: 0,
-            verify_tokens: 0,
-            ..Work::default()
-        };
+        let w = Work { prefill_tokens: tokens, ..Work::default() };
         let compute = 2.0 * s.matmul_params_per_token() * 1000.0 / (4.0 * 989.4e12 * 0.5);
         let memory = s.params * 2.0 / (4.0 * 3350e9 * 0.8)
             + 1000.0 * s.kv_bytes_per_token(Precision::Fp16) / (4.0 * 3350e9 * 0.8);
@@ -543,15 +519,7 @@ mod tests {
         let h100 = &kinds["h100-sxm"];
         let m = PerfModel::roofline(&s, h100, 1, Precision::Fp16, Precision::Fp16, Precision::Fp16, &eff).unwrap();
         // One token reads the dense weights and 2 of 8 experts: memory bound.
-        let w = Work {
-            prefill_tokens: 0,
-            decode_seqs: 1,
-            attention_flops: 0.0,
-            kv_read_tokens: 0,
-            seqs: 1,
-            verify_tokens: 0,
-            ..Work::default()
-        };
+        let w = Work { decode_seqs: 1, seqs: 1, ..Work::default() };
         let experts = s.expert_params() * 2.0;
         let bytes = s.params * 2.0 - experts + experts * 0.25 + s.kv_bytes_per_token(Precision::Fp16);
         let expect = bytes / (3350e9 * 0.8) + 2e-3 + 10e-6;
@@ -569,15 +537,7 @@ mod tests {
         let m = PerfModel::roofline(&s, h100, 1, Precision::Fp16, Precision::Fp16, Precision::Fp16, &eff).unwrap();
         let t = 4096.0;
         let attention = s.attention_flops(t * (t - 1.0) / 2.0);
-        let w = Work {
-            prefill_tokens: 4096,
-            decode_seqs: 0,
-            attention_flops: attention,
-            kv_read_tokens: 0,
-            seqs: 0,
-            verify_tokens: 0,
-            ..Work::default()
-        };
+        let w = Work { prefill_tokens: 4096, attention_flops: attention, ..Work::default() };
         let expect = 2.0 * s.matmul_params_per_token() * t / (f * 0.5) + attention / (f * 0.25);
         assert!((m.iteration_s(&w) / expect - 1.0).abs() < 1e-12, "{} vs {expect}", m.iteration_s(&w));
         // 25 µs per layer: 32 layers add 0.8 ms to any iteration.
@@ -594,15 +554,7 @@ mod tests {
             PerfModel::roofline(&x, h100, 1, Precision::Fp16, Precision::Fp16, Precision::Fp16, e).unwrap()
         };
         let (a, b) = (mk(&plain), mk(&slow));
-        let prefill = Work {
-            prefill_tokens: 4096,
-            decode_seqs: 0,
-            attention_flops: 0.0,
-            kv_read_tokens: 0,
-            seqs: 0,
-            verify_tokens: 0,
-            ..Work::default()
-        };
+        let prefill = Work { prefill_tokens: 4096, ..Work::default() };
         let expert_s = 2.0 * x.expert_params() * 2.0 / 8.0 * t / (f * 0.5);
         assert!((b.iteration_s(&prefill) - a.iteration_s(&prefill) - expert_s).abs() < 1e-9 * expert_s);
         let decode = Work { decode_seqs: 1, ..Work::default() };
@@ -650,15 +602,7 @@ mod tests {
             decode: (vec![1, 9], vec![5.0, 9.0]),
             per_kv_ms: 0.001,
         };
-        let w = Work {
-            prefill_tokens: 150,
-            decode_seqs: 5,
-            attention_flops: 0.0,
-            kv_read_tokens: 1000,
-            seqs: 0,
-            verify_tokens: 0,
-            ..Work::default()
-        };
+        let w = Work { prefill_tokens: 150, decode_seqs: 5, kv_read_tokens: 1000, ..Work::default() };
         assert!((m.iteration_s(&w) - (15.0 + 7.0 + 1.0) / 1e3).abs() < 1e-12);
         let bad = PerfSpec::Table {
             prefill_tokens: vec![100, 100],
