@@ -680,7 +680,8 @@ mod tests {
 
     /// The golden figure `id` (`tests/golden/course-quick`).
     pub(super) fn golden(id: &str) -> Figure {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/course-quick").join(format!("{id}.json"));
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/course-quick").join(format!("{id}.json"));
         Figure::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap()
     }
 
@@ -700,7 +701,7 @@ mod tests {
 
     #[test]
     fn every_golden_caption_is_its_data_s_caption() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/course-quick");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/course-quick");
         let mut n = 0;
         for e in std::fs::read_dir(dir).unwrap() {
             let fig = Figure::from_json(&std::fs::read_to_string(e.unwrap().path()).unwrap()).unwrap();
