@@ -146,6 +146,27 @@ fn kv_pressure_preempts_and_recomputes_and_every_token_is_made_once() {
             assert!(s.kv.swap_bytes > 0.0 && s.tokens.recomputed == 0);
         }
     }
+    // With prefix caching, the preempted sequence's full blocks stay cached (vLLM caches every
+    // full block, the answer's too), released tail first. B is preempted holding 5 full blocks
+    // (64 prompt + 16 generated tokens); A, growing from 5 to 8 pages, evicts three of them —
+    // B's tail, blocks 4, 3, 2 — and B, readmitted when A finishes, finds blocks 0 and 1: it
+    // computes 32 tokens fewer than without the cache. (Released head first, A would have
+    // evicted blocks 0–2, and B would find nothing.)
+    let mode = r#"{ kind = "continuous", preemption = "recompute" }"#;
+    let plain = run(&tiny(10.5, mode, ""), vec![req(0, 0, 64, 60), req(1, 0, 64, 60)]);
+    let cached =
+        run(&tiny(10.5, mode, "[llm.prefix_cache]\nblock_tokens = 16"), vec![req(0, 0, 64, 60), req(1, 0, 64, 60)]);
+    assert_eq!((plain.kv.preemptions, cached.kv.preemptions), (1, 1));
+    assert_eq!(
+        plain.tokens.prefill_computed - cached.tokens.prefill_computed,
+        32,
+        "{:?} {:?}",
+        plain.tokens,
+        cached.tokens
+    );
+    assert_eq!((cached.requests.completed, cached.tokens.output), (2, 120));
+    // Only the discarded partial block is counted as recomputed: nothing, at 80 tokens.
+    assert_eq!((plain.tokens.recomputed, cached.tokens.recomputed), (80, 0));
     // A request that cannot fit even alone is refused, not left waiting forever.
     let c = tiny(10.5, r#"{ kind = "continuous" }"#, "");
     let s = run(&c, vec![req(0, 0, 150, 20), req(1, 0, 10, 5)]);

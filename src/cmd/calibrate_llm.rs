@@ -15,7 +15,7 @@ Examples:
   servesim calibrate-llm ../shared/groundtruth/cases/* --out calib.toml
   servesim groundtruth ../shared/groundtruth/cases/* --calibration calib.toml
 
-Fits compute, attention, expert-layer (moe) and memory efficiency, the per-iteration overhead (ms), the per-layer overhead
+Fits compute, attention, expert-layer (moe), memory and KV-cache memory (kv_memory) efficiency, the per-iteration overhead (ms), the per-layer overhead
 (us), the per-sequence overhead (us), the achieved share of the link bandwidth (comm) and the
 per-request front-end latency (ms) per device kind with at least 3 cases, and once over every
 case (`pooled`, used for every other kind), by coordinate search with golden-section steps

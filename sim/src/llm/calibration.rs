@@ -169,14 +169,16 @@ pub fn builtin_efficiency(kind: &str) -> Efficiency {
 }
 
 /// The free parameters, in the order the search visits them, with the interval searched:
-/// compute, attention, expert-layer (moe) and memory efficiency, per-iteration overhead (ms), per-layer overhead (µs),
+/// compute, attention, expert-layer (moe), memory and KV-cache memory (kv_memory) efficiency,
+/// per-iteration overhead (ms), per-layer overhead (µs),
 /// per-sequence overhead (µs), the achieved share of the link bandwidth in all-reduces, and the
 /// per-request front-end latency (ms).
-pub const PARAMS: [(&str, f64, f64); 9] = [
+pub const PARAMS: [(&str, f64, f64); 10] = [
     ("compute", 0.05, 1.0),
     ("attention", 0.05, 1.0),
     ("moe", 0.2, 1.0),
     ("memory", 0.2, 1.0),
+    ("kv_memory", 0.2, 1.0),
     ("overhead_ms", 0.0, 20.0),
     ("layer_overhead_us", 0.0, 200.0),
     ("seq_overhead_us", 0.0, 300.0),
@@ -191,6 +193,7 @@ pub fn param(e: &Efficiency, i: usize) -> f64 {
         e.attention.unwrap_or(e.compute),
         e.moe,
         e.memory,
+        e.kv_memory.unwrap_or(e.memory),
         e.overhead_ms,
         e.layer_overhead_us,
         e.seq_overhead_us,
@@ -205,10 +208,11 @@ fn set_param(e: &mut Efficiency, i: usize, v: f64) {
         1 => e.attention = Some(v),
         2 => e.moe = v,
         3 => e.memory = v,
-        4 => e.overhead_ms = v,
-        5 => e.layer_overhead_us = v,
-        6 => e.seq_overhead_us = v,
-        7 => e.comm = v,
+        4 => e.kv_memory = Some(v),
+        5 => e.overhead_ms = v,
+        6 => e.layer_overhead_us = v,
+        7 => e.seq_overhead_us = v,
+        8 => e.comm = v,
         _ => e.request_overhead_ms = v,
     }
 }
@@ -312,17 +316,17 @@ mod tests {
 
     #[test]
     fn the_search_finds_the_minimum_of_a_separable_bowl() {
-        // Minimum at compute 0.7, attention 0.45, moe 0.6, memory 0.9, overhead 3 ms, 25 µs per
-        // layer, 40 µs per sequence, comm 1.3, 12 ms.
-        let target = [0.7, 0.45, 0.6, 0.9, 3.0, 25.0, 40.0, 1.3, 12.0];
+        // Minimum at compute 0.7, attention 0.45, moe 0.6, memory 0.9, KV memory 0.55, overhead
+        // 3 ms, 25 µs per layer, 40 µs per sequence, comm 1.3, 12 ms.
+        let target = [0.7, 0.45, 0.6, 0.9, 0.55, 3.0, 25.0, 40.0, 1.3, 12.0];
         let mut calls = 0;
         let mut f = |e: &Efficiency| {
             calls += 1;
-            (0..9).map(|i| ((param(e, i) - target[i]) / (PARAMS[i].2 - PARAMS[i].1)).powi(2)).sum::<f64>()
+            (0..10).map(|i| ((param(e, i) - target[i]) / (PARAMS[i].2 - PARAMS[i].1)).powi(2)).sum::<f64>()
         };
-        // Attention set apart from compute from the start (unset, it follows compute, which
-        // couples the two in the first search of compute).
-        let start = Efficiency { attention: Some(0.5), ..Efficiency::default() };
+        // Attention and KV memory set apart from compute and memory from the start (unset, they
+        // follow them, which couples the two in the first search of each).
+        let start = Efficiency { attention: Some(0.5), kv_memory: Some(0.8), ..Efficiency::default() };
         let (e, v) = coordinate_search(&start, 0, 2, 20, &mut f);
         for (i, t) in target.iter().enumerate() {
             let tol = 1e-3 * (PARAMS[i].2 - PARAMS[i].1);
@@ -330,7 +334,7 @@ mod tests {
         }
         assert!(v < 1e-6);
         // One evaluation to start, then 2 + 20 per parameter and round.
-        assert_eq!(calls, 1 + 2 * 9 * 22);
+        assert_eq!(calls, 1 + 2 * 10 * 22);
     }
 
     #[test]

@@ -1133,15 +1133,16 @@ impl Engine {
     fn admit(&mut self, r: usize, id: SeqId, chunk_budget: Option<u64>, now: SimTime) -> Option<u64> {
         let pbt = self.r.spec.prefix_cache.as_ref().map_or(0, |c| u64::from(c.block_tokens));
         let first = self.seq(id).admitted.is_none();
-        let (target, prompt, nblocks) = {
+        let (target, nblocks) = {
             let s = self.seq(id);
-            (s.prefill_target, s.prompt, s.blocks.len())
+            (s.prefill_target, s.blocks.len())
         };
         let mut matched = 0;
         let mut blocks = Vec::new();
         let mut from = Vec::new();
         if pbt > 0 && nblocks > 0 {
-            let full = ((prompt / pbt) as usize).min(nblocks);
+            // Past the prompt only after a preemption, which gave the answer's blocks ids.
+            let full = ((target / pbt) as usize).min(nblocks);
             let max_blocks = (((target - 1) / pbt) as usize).min(full);
             blocks = self.seq(id).blocks[..max_blocks].to_vec();
             matched = self.replicas[r].kv.acquire_prefix(&blocks);
@@ -1274,6 +1275,7 @@ impl Engine {
         self.seq_mut(id).preemptions += 1;
         match mode {
             Preemption::Recompute => {
+                self.keep_computed_blocks(r, id);
                 let redo = self.seq(id).kv_tokens - self.seq(id).cached_tokens;
                 self.release(r, id);
                 let s = self.seq_mut(id);
@@ -1798,6 +1800,30 @@ impl Engine {
             let dur = SimTime::from_secs_f64(bytes / (self.r.spec.kv_transfer_gb_s * 1e9)).unwrap_or(SimTime::MAX);
             self.cal.schedule(now + dur, Event::TransferEnd(id)).expect("transfers end in the future");
         }
+    }
+
+    /// With prefix caching, a sequence preempted by recompute leaves its full blocks in the cache
+    /// (vLLM caches every full block as it fills, the generated tokens' too, and a preempted
+    /// request's blocks return to the free queue still hashed): its readmission recomputes only
+    /// the blocks evicted meanwhile — the tail first, as they are released tail first. Past its
+    /// prompt's full blocks (and where the trace gave no ids) the blocks get ids of their own:
+    /// their content (the prompt's last partial block and the answer) is this sequence's alone.
+    fn keep_computed_blocks(&mut self, r: usize, id: SeqId) {
+        let pbt = self.r.spec.prefix_cache.as_ref().map_or(0, |c| u64::from(c.block_tokens));
+        if pbt == 0 {
+            return;
+        }
+        let s = self.seqs[id].as_mut().expect("live sequence");
+        let full = (s.kv_tokens / pbt) as usize;
+        let keep = s.blocks.len().min((s.prompt / pbt) as usize);
+        if !s.answer_ids && (full > keep || s.blocks.len() > keep) {
+            let serial = s.serial;
+            let mut ids = s.blocks[..keep].to_vec();
+            ids.extend((keep..full.max(keep)).map(|j| super::sessions::own_block_id(serial, j as u64)));
+            s.blocks = ids.into();
+        }
+        let kv = s.kv_tokens;
+        self.publish_blocks(r, id, kv);
     }
 
     /// Hands sequence `id`'s full blocks with an id, covering its first `upto` tokens, to the

@@ -322,8 +322,11 @@ impl KvPool {
     }
 
     /// Drops a sequence's references to `blocks`; unreferenced blocks stay resident, evictable.
+    /// They join the eviction order from the last block to the first (vLLM's `free` does the
+    /// same): a sequence's tail is evicted before its head, so the leading blocks — the prefix
+    /// another request, or the same one readmitted, can match — last longest.
     pub fn release_prefix(&mut self, blocks: &[u64]) {
-        for h in blocks {
+        for h in blocks.iter().rev() {
             let r = self.refs.get_mut(h).expect("a released block was acquired");
             *r -= 1;
             if *r == 0 {
@@ -349,10 +352,13 @@ mod tests {
         kv.release_prefix(&[7, 8]);
         kv.release_prefix(&[7, 8]);
         assert_eq!((kv.used(), kv.available()), (4, 10));
-        // Block 7 was touched before 8 on release: needing 8 pages evicts one block (7 first).
+        // Released tail first: needing 8 pages evicts one block, the tail (8), and keeps the
+        // head (7) that a later request can still match.
         assert!(kv.alloc(8));
         assert_eq!((kv.evictions(), kv.cached_blocks()), (1, 1));
-        assert_eq!(kv.acquire_prefix(&[7]), 0);
+        assert_eq!(kv.acquire_prefix(&[8]), 0);
+        assert_eq!(kv.acquire_prefix(&[7, 8]), 1);
+        kv.release_prefix(&[7]);
         assert!(kv.alloc(2), "the last cached block makes room");
         assert_eq!((kv.evictions(), kv.cached_blocks(), kv.used()), (2, 0, 10));
         assert!(!kv.alloc(1), "full of owned pages: nothing to evict");
@@ -367,7 +373,8 @@ mod tests {
         assert!(kv.alloc(4));
         kv.publish(1);
         kv.publish(2);
-        kv.release_prefix(&[1, 2]);
+        // A sequence of blocks 2 then 1 releases its tail (1) first.
+        kv.release_prefix(&[2, 1]);
         // Two pages needed: block 1 (least recent) leaves the GPU for the first tier.
         assert!(kv.alloc(2));
         assert_eq!((kv.cached_blocks(), kv.locate(1)), (1, Some(0)));
@@ -384,7 +391,7 @@ mod tests {
         assert!(kv.alloc(4));
         kv.publish(3);
         kv.publish(4);
-        kv.release_prefix(&[3, 4]);
+        kv.release_prefix(&[4, 3]);
         assert!(kv.alloc(4));
         assert_eq!(kv.take_spilled(), vec![1]);
         assert_eq!((kv.locate(3), kv.locate(4)), (Some(1), Some(0)));

@@ -5,13 +5,14 @@
 //! decoding sequence. With the roofline its time is
 //!
 //! ```text
-//! t = max( FLOPs / (tp · peak · η_compute) + attention FLOPs / (tp · peak · η_attention),
-//!          bytes / (tp · bandwidth · η_memory) )
+//! t = max( FLOPs / (tp · peak · η_compute), weight bytes / (tp · bandwidth · η_memory) )
+//!     + max( attention FLOPs / (tp · peak · η_attention), KV bytes / (tp · bandwidth · η_kv_memory) )
 //!     + max( expert FLOPs / (tp · peak · η_compute · η_moe), expert bytes / (tp · bandwidth · η_memory) )
 //!     + comm + overhead + layers · per_layer + per_seq · sequences
 //! FLOPs = 2 · dense matmul params · tokens + 2 · hidden · vocab · sequences (LM head, once per
 //!         sequence); attention FLOPs = Σ 4 · layers · heads · head_dim · context per token
-//! bytes = dense weight bytes + KV bytes read (context of every sequence) + KV bytes written
+//! weight bytes = dense weight bytes (+ the LoRA adapters in the batch)
+//! KV bytes = KV bytes read (context of every sequence) + KV bytes written
 //! expert FLOPs = 2 · active expert params · tokens; expert bytes = expert weight bytes · share
 //!         of experts touched (a dense model has no expert term)
 //! comm  = 2 all-reduces per layer, each 2 · (tp − 1)/tp · tokens · hidden · bytes / link bandwidth
@@ -26,7 +27,13 @@
 //! In a small decode batch the latency term is what tensor parallelism costs: 160 all-reduces
 //! per iteration for an 80-layer model.
 //!
-//! so a small decode batch is bound by reading the weights and a long prefill by compute. The
+//! The linear layers, the attention and the expert layers are separate kernels that run one
+//! after the other in every layer, so each is bound by its own FLOPs or its own bytes and their
+//! times add: the KV reads of a decode batch are not hidden under the GEMMs of a prefill chunk
+//! beside it. η_kv_memory (`kv_memory`, default η_memory) is the bandwidth the attention kernels
+//! reach over the paged KV cache.
+//!
+//! So a small decode batch is bound by reading the weights and a long prefill by compute. The
 //! embedding lookup is not a matmul and is not counted; a mixture of experts computes with its
 //! active experts and reads the experts its tokens touch, `1 − (1 − k/E)^tokens` of them.
 
@@ -58,6 +65,14 @@ pub struct Efficiency {
     /// Achieved share of peak memory bandwidth in (0, 1] (default 0.8).
     #[serde(default = "default_memory")]
     pub memory: f64,
+    /// Achieved share of peak memory bandwidth in the attention kernels' reads and writes of the
+    /// paged KV cache, in (0, 1] (default: `memory`). A decode's attention gathers its context
+    /// block by block through a block table, below the bandwidth of streaming the weights
+    /// (Kwon et al., "Efficient Memory Management for Large Language Model Serving with
+    /// PagedAttention", SOSP 2023, §7: the paged kernel 20–26 % slower than a contiguous one):
+    /// what a long-context decode batch pays and a short one does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_memory: Option<f64>,
     /// Fixed cost of every iteration (scheduling, input preparation), ms (default 0).
     #[serde(default)]
     pub overhead_ms: f64,
@@ -106,6 +121,7 @@ impl Default for Efficiency {
             attention: None,
             moe: 1.0,
             memory: default_memory(),
+            kv_memory: None,
             overhead_ms: 0.0,
             layer_overhead_us: 0.0,
             seq_overhead_us: 0.0,
@@ -162,6 +178,7 @@ impl Efficiency {
             ("attention", self.attention.unwrap_or(self.compute)),
             ("moe", self.moe),
             ("memory", self.memory),
+            ("kv_memory", self.kv_memory.unwrap_or(self.memory)),
         ] {
             if !(v > 0.0 && v <= 1.0) {
                 return Err(ConfigError::invalid(&format!("{key}.{f}"), format!("must be in (0, 1], got {v}")));
@@ -245,6 +262,8 @@ pub struct Roofline {
     pub kv_bytes_per_token: f64,
     /// Achieved bytes/s of the replica.
     pub bytes_per_s: f64,
+    /// Achieved bytes/s of its attention kernels over the paged KV cache.
+    pub kv_bytes_per_s: f64,
     /// All-reduce bytes per token per layer pass: 2 · (tp − 1)/tp · hidden · activation bytes
     /// (0 when tp = 1).
     pub comm_bytes_per_token: f64,
@@ -356,6 +375,7 @@ impl PerfModel {
             experts: if shape.experts > 1 { (shape.experts, shape.experts_per_token) } else { (0, 0) },
             kv_bytes_per_token: shape.kv_bytes_per_token(kv),
             bytes_per_s: tpf * kind.bandwidth_gb_s * 1e9 * eff.memory,
+            kv_bytes_per_s: tpf * kind.bandwidth_gb_s * 1e9 * eff.kv_memory.unwrap_or(eff.memory),
             comm_bytes_per_token: if tp_comm {
                 2.0 * (tpf - 1.0) / tpf * f64::from(shape.hidden) * compute.bytes().max(2.0)
             } else {
@@ -385,10 +405,11 @@ impl PerfModel {
                 let gemm = (m.flops_per_token - m.expert_flops_per_token) * t
                     + m.flops_per_seq * w.seqs as f64
                     + m.lora_flops_per_token * w.adapter_tokens as f64;
-                let compute_s = gemm / m.flops_per_s + w.attention_flops / m.attention_flops_per_s;
-                let bytes = m.dense_bytes
-                    + m.kv_bytes_per_token * (w.kv_read_tokens + tokens) as f64
-                    + m.lora_bytes * w.adapters as f64;
+                // The linear layers and the attention are kernels of their own, run one after
+                // the other: each is bound by its own FLOPs or its own bytes.
+                let weight_bytes = m.dense_bytes + m.lora_bytes * w.adapters as f64;
+                let kv_bytes = m.kv_bytes_per_token * (w.kv_read_tokens + tokens) as f64;
+                let attention_s = (w.attention_flops / m.attention_flops_per_s).max(kv_bytes / m.kv_bytes_per_s);
                 // The expert layers are kernels of their own: a roofline of their own.
                 let experts_s = if m.expert_bytes > 0.0 {
                     (m.expert_flops_per_token * t / (m.flops_per_s * m.moe))
@@ -403,7 +424,8 @@ impl PerfModel {
                 } else {
                     0.0
                 };
-                (compute_s + dequant_s).max(bytes / m.bytes_per_s)
+                (gemm / m.flops_per_s + dequant_s).max(weight_bytes / m.bytes_per_s)
+                    + attention_s
                     + experts_s
                     + m.comm_s(tokens)
                     + m.overhead_s
@@ -506,9 +528,9 @@ mod tests {
         // It is part of the iteration time.
         let w = Work { prefill_tokens: tokens, ..Work::default() };
         let compute = 2.0 * s.matmul_params_per_token() * 1000.0 / (4.0 * 989.4e12 * 0.5);
-        let memory = s.params * 2.0 / (4.0 * 3350e9 * 0.8)
-            + 1000.0 * s.kv_bytes_per_token(Precision::Fp16) / (4.0 * 3350e9 * 0.8);
-        assert!((m.iteration_s(&w) - (compute.max(memory) + 160.0 * one)).abs() < 1e-12);
+        let weights = s.params * 2.0 / (4.0 * 3350e9 * 0.8);
+        let kv_written = 1000.0 * s.kv_bytes_per_token(Precision::Fp16) / (4.0 * 3350e9 * 0.8);
+        assert!((m.iteration_s(&w) - (compute.max(weights) + kv_written + 160.0 * one)).abs() < 1e-12);
     }
 
     #[test]
@@ -559,6 +581,37 @@ mod tests {
         assert!((b.iteration_s(&prefill) - a.iteration_s(&prefill) - expert_s).abs() < 1e-9 * expert_s);
         let decode = Work { decode_seqs: 1, ..Work::default() };
         assert_eq!(a.iteration_s(&decode), b.iteration_s(&decode));
+    }
+
+    #[test]
+    fn the_attention_is_a_kernel_of_its_own_at_its_own_bandwidth() {
+        // CodeLlama-34B on two H100s: a 1,024-token prefill chunk beside 128 decodes at 2,000
+        // tokens of context. The chunk makes the linear layers compute-bound; the decodes' KV
+        // reads run in the attention kernels after them, not hidden under those FLOPs.
+        let kinds = builtin_kinds();
+        let h100 = &kinds["h100-sxm"];
+        let s = builtin_shape("codellama-34b").unwrap();
+        let eff = Efficiency { compute: 0.5, memory: 0.8, ..Efficiency::default() };
+        let mk = |e: &Efficiency| {
+            PerfModel::roofline(&s, h100, 2, Precision::Fp16, Precision::Fp16, Precision::Fp16, e).unwrap()
+        };
+        let m = mk(&eff);
+        let PerfModel::Roofline(r) = &m else { panic!("a roofline") };
+        let w = Work { prefill_tokens: 1024, decode_seqs: 128, kv_read_tokens: 128 * 2000, ..Work::default() };
+        let tokens = 1152.0;
+        let gemm = 2.0 * s.matmul_params_per_token() * tokens / (2.0 * 989.4e12 * 0.5);
+        let weights = s.params * 2.0 / (2.0 * 3350e9 * 0.8);
+        assert!(gemm > weights, "the chunk makes the linear layers compute-bound");
+        let kv = (128.0 * 2000.0 + tokens) * s.kv_bytes_per_token(Precision::Fp16) / (2.0 * 3350e9 * 0.8);
+        let expect = gemm + kv + r.comm_s(1152);
+        assert!((m.iteration_s(&w) / expect - 1.0).abs() < 1e-12, "{} vs {expect}", m.iteration_s(&w));
+        // kv_memory = 0.4 doubles the KV part of a decode and nothing else.
+        let slow = mk(&Efficiency { kv_memory: Some(0.4), ..eff.clone() });
+        let d = Work { decode_seqs: 128, kv_read_tokens: 128 * 2000, ..Work::default() };
+        let kv_d = (128.0 * 2000.0 + 128.0) * s.kv_bytes_per_token(Precision::Fp16) / (2.0 * 3350e9 * 0.8);
+        assert!((slow.iteration_s(&d) - m.iteration_s(&d) - kv_d).abs() < 1e-12 * kv_d.max(1.0));
+        let bad = Efficiency { kv_memory: Some(1.5), ..eff };
+        assert!(bad.validate("llm.efficiency").unwrap_err().to_string().contains("llm.efficiency.kv_memory"));
     }
 
     #[test]

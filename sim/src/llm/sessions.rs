@@ -72,6 +72,12 @@ pub const TURN_BUCKETS: usize = 16;
 
 /// The id of block `j` of conversation `session` when the trace gives none: distinct from
 /// Mooncake's small ids and the generator's (top bit), stable across turns.
+/// Id of block `j` of a sequence's own content (arrival `serial`): a preempted sequence's blocks
+/// beyond what the trace identified (distinct from every conversation's ids: bit 63 set).
+pub(crate) fn own_block_id(serial: u64, j: u64) -> u64 {
+    block_id(serial, j) | (1 << 63)
+}
+
 fn block_id(session: u64, j: u64) -> u64 {
     let mut z = session.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ j.wrapping_add(0xD1B5_4A32_D192_ED03);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
