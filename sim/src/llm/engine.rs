@@ -689,6 +689,11 @@ impl Engine {
         u64::from(self.r.spec.block_size)
     }
 
+    /// Tokens per prefix-cache block (0 without prefix caching).
+    fn pbt(&self) -> u64 {
+        self.r.spec.prefix_cache.as_ref().map_or(0, |c| u64::from(c.block_tokens))
+    }
+
     fn seq(&self, id: SeqId) -> &Seq {
         self.seqs[id].as_ref().expect("live sequence")
     }
@@ -1131,7 +1136,7 @@ impl Engine {
     /// for the blocks loaded from the tiers and `chunk` more tokens (the whole remaining prefill
     /// when `chunk` is None). None (and nothing changed) if memory is short.
     fn admit(&mut self, r: usize, id: SeqId, chunk_budget: Option<u64>, now: SimTime) -> Option<u64> {
-        let pbt = self.r.spec.prefix_cache.as_ref().map_or(0, |c| u64::from(c.block_tokens));
+        let pbt = self.pbt();
         let first = self.seq(id).admitted.is_none();
         let (target, nblocks) = {
             let s = self.seq(id);
@@ -1809,7 +1814,7 @@ impl Engine {
     /// prompt's full blocks (and where the trace gave no ids) the blocks get ids of their own:
     /// their content (the prompt's last partial block and the answer) is this sequence's alone.
     fn keep_computed_blocks(&mut self, r: usize, id: SeqId) {
-        let pbt = self.r.spec.prefix_cache.as_ref().map_or(0, |c| u64::from(c.block_tokens));
+        let pbt = self.pbt();
         if pbt == 0 {
             return;
         }
@@ -1829,7 +1834,7 @@ impl Engine {
     /// Hands sequence `id`'s full blocks with an id, covering its first `upto` tokens, to the
     /// prefix cache (and, written through, to the shared tier).
     fn publish_blocks(&mut self, r: usize, id: SeqId, upto: u64) {
-        let pbt = self.r.spec.prefix_cache.as_ref().map_or(0, |c| u64::from(c.block_tokens));
+        let pbt = self.pbt();
         if pbt == 0 {
             return;
         }
